@@ -1,0 +1,43 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""The core extension: shared-memory keyspace, RESP parser and encoder, and the
+commands that run on the hot path. Built from topic files; this file holds only
+imports and includes (see docs/ARCHITECTURE.md for the map)."""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
+from libc.string cimport memcpy, memset, memmove, memcmp, memchr, strlen, strncpy
+from libc.stdlib cimport malloc, realloc, free
+from libc.stdio cimport snprintf
+from libc.math cimport isnan, isinf
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.unistd cimport getpid
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+from cachecyt.includes.cc cimport *
+
+cdef extern from "<strings.h>" nogil:
+    int strncasecmp(const char *a, const char *b, size_t n)
+
+include "includes/consts.pxi"
+include "shm/layout.pxi"
+include "shm/segment.pxi"
+include "shm/alloc.pxi"
+include "shm/item.pxi"
+include "shm/table.pxi"
+include "shm/keys.pxi"
+include "shm/expire.pxi"
+include "shm/evict.pxi"
+include "protocol/resp.pxi"
+include "protocol/reply.pxi"
+include "commands/errors.pxi"
+include "commands/dispatch.pxi"
+include "commands/client.pxi"
+include "types/string.pxi"
+include "commands/keyspace.pxi"
+include "commands/connection.pxi"
+
+
+cdef void _register_core_handlers():
+    register_string_commands()
+    register_keyspace_commands()
+    register_connection_commands()

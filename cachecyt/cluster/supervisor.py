@@ -1,0 +1,144 @@
+"""Supervisor: creates the node segment, starts one worker process per core,
+restarts a worker that dies (within a second, the others keep serving), and on
+SIGTERM/SIGINT stops the workers and unlinks the segment. It waits on signals
+(sigtimedwait), it does not poll."""
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from cachecyt import _core, config as cfgmod
+
+log = logging.getLogger("cachecyt.supervisor")
+
+PAGE = 65536
+
+
+def segment_name(port: int) -> str:
+    return f"/cachecyt.{port}"
+
+
+def pages_for(cfg) -> int:
+    """Arena pages: segment-size, or derived from maxmemory, or half the RAM
+    within what /dev/shm can hold."""
+    size = cfg['segment-size']
+    if not size:
+        if cfg['maxmemory']:
+            size = cfg['maxmemory'] * 3 // 2 + 64 * 1024 ** 2
+        else:
+            ram = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+            size = ram // 2
+            try:
+                size = min(size, shutil.disk_usage('/dev/shm').free * 9 // 10)
+            except OSError:
+                pass
+    return max(size // PAGE, 64)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_segment(name: str):
+    """A segment left by a crashed run is unlinked; one whose owner lives is an error."""
+    try:
+        seg = _core.Segment.attach(name)
+    except RuntimeError:
+        log.warning("removing foreign segment %s", name)
+        _core.Segment.unlink(name)
+        return
+    except Exception:
+        return                                   # no such segment
+    owner = seg.header()['owner_pid']
+    seg.close()
+    if owner != os.getpid() and _pid_alive(owner):
+        raise SystemExit(f"another cachecyt (pid {owner}) owns {name}; is the port in use?")
+    log.warning("removing stale segment %s left by pid %d", name, owner)
+    _core.Segment.unlink(name)
+
+
+class Supervisor:
+    def __init__(self, cfg: cfgmod.Config):
+        self.cfg = cfg
+        self.name = segment_name(cfg['port'])
+        self.nworkers = cfg.worker_count()
+        self.procs = {}                          # slot -> Popen
+        self.seg = None
+
+    def create_segment(self):
+        remove_stale_segment(self.name)
+        shape = {
+            'shards': self.cfg['shards'], 'databases': self.cfg['databases'],
+            'pages': pages_for(self.cfg),
+            'settings': {opt.shared: cfgmod.header_value(opt, self.cfg[name])
+                         for name, opt in cfgmod.OPTIONS.items() if opt.shared},
+        }
+        self.seg = _core.Segment.create(self.name, shape, json.dumps(self.cfg).encode())
+        self.seg.activate(0)
+        _core.init_shards()
+        log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
+                 shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])
+
+    def spawn(self, slot: int):
+        _core.clear_worker_slot(slot)
+        cmd = [sys.executable, '-m', 'cachecyt.workers.main', '--segment', self.name,
+               '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid())]
+        self.procs[slot] = subprocess.Popen(cmd)
+        log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
+
+    def reap(self) -> bool:
+        """Restart every worker that exited. False when none was found."""
+        found = False
+        for slot, p in list(self.procs.items()):
+            rc = p.poll()
+            if rc is None:
+                continue
+            found = True
+            how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+            log.warning("worker %d (pid %d) died with %s; restarting it", slot, p.pid, how)
+            self.spawn(slot)
+        return found
+
+    def run(self) -> int:
+        sigs = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        self.create_segment()
+        try:
+            for slot in range(self.nworkers):
+                self.spawn(slot)
+            log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
+            while True:
+                info = signal.sigtimedwait(sigs, 1.0)
+                if info is None or info.si_signo == signal.SIGCHLD:
+                    self.reap()
+                elif info.si_signo in (signal.SIGTERM, signal.SIGINT):
+                    log.info("received %s, shutting down", signal.Signals(info.si_signo).name)
+                    return 0
+        finally:
+            self.stop_workers()
+            self.seg.close()
+            _core.Segment.unlink(self.name)
+            log.info("segment %s removed; bye", self.name)
+
+    def stop_workers(self, grace: float = 5.0):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker pid %d did not stop in %.0fs; killing it", p.pid, grace)
+                p.kill()
+                p.wait()

@@ -1,0 +1,282 @@
+# Keyspace commands: commands on keys of any type and on whole databases.
+
+cdef const char *TYPE_NAMES[5]
+TYPE_NAMES[:] = ["string", "list", "set", "zset", "hash"]
+
+
+cdef int _del(Client c) except -1:
+    """DEL / UNLINK: keys deleted, all their shards locked together."""
+    cdef uint64_t n = c.argc - 1, i
+    cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * n)
+    cdef uint32_t *shards = <uint32_t *>malloc(4 * n)
+    cdef int m
+    cdef int64_t deleted = 0
+    if ks == NULL or shards == NULL:
+        free(ks); free(shards)
+        raise MemoryError()
+    m = lock_keys(c, 1, 1, ks, shards)
+    with nogil:
+        for i in range(n):
+            if key_find_locked(&ks[i], c.db, c.now_ms):
+                key_remove_locked(&ks[i])
+                deleted += 1
+        shards_unlock_many(shards, m)
+    free(ks)
+    free(shards)
+    wb_int(&c.out, deleted)
+    return 0
+
+
+cdef int cmd_exists(Client c) except -1:
+    cdef uint64_t n = c.argc - 1, i
+    cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * n)
+    cdef uint32_t *shards = <uint32_t *>malloc(4 * n)
+    cdef int m
+    cdef int64_t found = 0
+    if ks == NULL or shards == NULL:
+        free(ks); free(shards)
+        raise MemoryError()
+    m = lock_keys(c, 1, 1, ks, shards)
+    with nogil:
+        for i in range(n):
+            if key_find_locked(&ks[i], c.db, c.now_ms):
+                found += 1
+        shards_unlock_many(shards, m)
+    free(ks)
+    free(shards)
+    wb_int(&c.out, found)
+    return 0
+
+
+cdef int cmd_type(Client c) except -1:
+    cdef kref_t k
+    cdef int t = -1
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            t = IT(k.item).type
+        shard_unlock(k.shard)
+    if t < 0:
+        wb_status(&c.out, "none")
+    else:
+        wb_status(&c.out, TYPE_NAMES[t])
+    return 0
+
+
+# ---- TTLs -----------------------------------------------------------------------
+
+cdef enum:
+    EXP_NX = 1
+    EXP_XX = 2
+    EXP_GT = 4
+    EXP_LT = 8
+
+
+cdef int _expire(Client c, int unit, bint absolute, const char *name) except -1:
+    """EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT (Redis 7)."""
+    cdef int64_t v, when
+    cdef int flags = 0
+    cdef uint64_t i
+    cdef kref_t k
+    cdef int result = 0
+    cdef int64_t cur
+    cdef char buf[96]
+    for i in range(3, c.argc):
+        if arg_eq(c, i, "nx"): flags |= EXP_NX
+        elif arg_eq(c, i, "xx"): flags |= EXP_XX
+        elif arg_eq(c, i, "gt"): flags |= EXP_GT
+        elif arg_eq(c, i, "lt"): flags |= EXP_LT
+        else:
+            snprintf(buf, sizeof(buf), "ERR Unsupported option %.*s", <int>c.argl[i], c.argv[i])
+            wb_error(&c.out, buf)
+            return 0
+    if flags & EXP_NX and flags & (EXP_XX | EXP_GT | EXP_LT):
+        wb_error(&c.out, "ERR NX and XX, GT or LT options at the same time are not compatible")
+        return 0
+    if flags & EXP_GT and flags & EXP_LT:
+        wb_error(&c.out, "ERR GT and LT options at the same time are not compatible")
+        return 0
+    if not arg_i64(c, 2, &v):
+        wb_error(&c.out, E_NOTINT)
+        return 0
+    if unit == 1000 and (v > 9223372036854775807LL // 1000 or v < (-9223372036854775807LL - 1) // 1000):
+        _reply_invalid_expire(c, name)
+        return 0
+    when = v * unit
+    if not absolute:
+        if (when > 0 and c.now_ms > 9223372036854775807LL - when):
+            _reply_invalid_expire(c, name)
+            return 0
+        when += c.now_ms
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            cur = IT(k.item).expire_ms
+            result = 1
+            if flags & EXP_NX and cur:
+                result = 0
+            elif flags & EXP_XX and not cur:
+                result = 0
+            elif flags & EXP_GT and (not cur or when <= cur):
+                result = 0          # a persistent key counts as an infinite TTL
+            elif flags & EXP_LT and cur and when >= cur:
+                result = 0
+            if result:
+                if when <= c.now_ms:
+                    key_remove_locked(&k)
+                else:
+                    key_set_expire_locked(&k, when)
+        shard_unlock(k.shard)
+    wb_int(&c.out, result)
+    return 0
+
+
+cdef int cmd_expire(Client c) except -1:
+    return _expire(c, 1000, False, "expire")
+
+cdef int cmd_pexpire(Client c) except -1:
+    return _expire(c, 1, False, "pexpire")
+
+cdef int cmd_expireat(Client c) except -1:
+    return _expire(c, 1000, True, "expireat")
+
+cdef int cmd_pexpireat(Client c) except -1:
+    return _expire(c, 1, True, "pexpireat")
+
+
+cdef int _ttl(Client c, bint ms, bint absolute) except -1:
+    """TTL PTTL EXPIRETIME PEXPIRETIME: -2 no key, -1 no TTL."""
+    cdef kref_t k
+    cdef int64_t r = -2, e
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            e = IT(k.item).expire_ms
+            if not e:
+                r = -1
+            else:
+                r = e if absolute else e - c.now_ms
+                if r < 0:
+                    r = 0
+                if not ms:
+                    r = (r + 500) // 1000 if not absolute else r // 1000
+        shard_unlock(k.shard)
+    wb_int(&c.out, r)
+    return 0
+
+
+cdef int cmd_ttl(Client c) except -1:
+    return _ttl(c, False, False)
+
+cdef int cmd_pttl(Client c) except -1:
+    return _ttl(c, True, False)
+
+cdef int cmd_expiretime(Client c) except -1:
+    return _ttl(c, False, True)
+
+cdef int cmd_pexpiretime(Client c) except -1:
+    return _ttl(c, True, True)
+
+
+cdef int cmd_persist(Client c) except -1:
+    cdef kref_t k
+    cdef int r = 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms) and IT(k.item).expire_ms:
+            key_set_expire_locked(&k, 0)
+            r = 1
+        shard_unlock(k.shard)
+    wb_int(&c.out, r)
+    return 0
+
+
+# ---- databases --------------------------------------------------------------------
+
+cdef int arg_db(Client c, uint64_t i, int *out) except -1:
+    """A database index argument; replies the error and returns -1 when bad."""
+    cdef int64_t v
+    if not arg_i64(c, i, &v):
+        if c.argl[0] == 6:
+            wb_error(&c.out, "ERR invalid DB index")
+        else:
+            wb_error(&c.out, E_NOTINT)
+        return -1
+    if v < 0 or v >= g_hdr.ndbs:
+        wb_error(&c.out, E_DBINDEX)
+        return -1
+    out[0] = <int>v
+    return 0
+
+
+cdef int cmd_select(Client c) except -1:
+    cdef int db
+    if arg_db(c, 1, &db) == 0:
+        c.db = db
+        wb_ok(&c.out)
+    return 0
+
+
+cdef int cmd_swapdb(Client c) except -1:
+    cdef int a, b
+    cdef int64_t v
+    if not arg_i64(c, 1, &v) or v < 0:
+        wb_error(&c.out, "ERR invalid first DB index")
+        return 0
+    if not arg_i64(c, 2, &v) or v < 0:
+        wb_error(&c.out, "ERR invalid second DB index")
+        return 0
+    if arg_db(c, 1, &a) < 0 or arg_db(c, 2, &b) < 0:
+        return 0
+    with nogil:
+        db_swap(a, b)
+    wb_ok(&c.out)
+    return 0
+
+
+cdef int cmd_dbsize(Client c) except -1:
+    wb_int(&c.out, <int64_t>db_size(c.db))
+    return 0
+
+
+cdef int _flush(Client c, int db) except -1:
+    if c.argc > 2 or (c.argc == 2 and not (arg_eq(c, 1, "async") or arg_eq(c, 1, "sync"))):
+        wb_error(&c.out, E_SYNTAX)
+        return 0
+    with nogil:
+        db_flush(db)
+    wb_ok(&c.out)
+    return 0
+
+
+cdef int cmd_flushdb(Client c) except -1:
+    return _flush(c, c.db)
+
+
+cdef int cmd_flushall(Client c) except -1:
+    return _flush(c, -1)
+
+
+cdef void register_keyspace_commands():
+    register_c('del', _del)
+    register_c('unlink', _del)
+    register_c('exists', cmd_exists)
+    register_c('type', cmd_type)
+    register_c('expire', cmd_expire)
+    register_c('pexpire', cmd_pexpire)
+    register_c('expireat', cmd_expireat)
+    register_c('pexpireat', cmd_pexpireat)
+    register_c('ttl', cmd_ttl)
+    register_c('pttl', cmd_pttl)
+    register_c('expiretime', cmd_expiretime)
+    register_c('pexpiretime', cmd_pexpiretime)
+    register_c('persist', cmd_persist)
+    register_c('select', cmd_select)
+    register_c('swapdb', cmd_swapdb)
+    register_c('dbsize', cmd_dbsize)
+    register_c('flushdb', cmd_flushdb)
+    register_c('flushall', cmd_flushall)

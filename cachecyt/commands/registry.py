@@ -1,0 +1,13 @@
+"""Installs the command table into the core: Cython handlers by name, Python
+handlers for the rest (see commands/table.py)."""
+from cachecyt import _core
+from cachecyt.commands import server, table
+
+_installed = False
+
+
+def install():
+    global _installed
+    if not _installed:
+        _core.install_commands(table.COMMANDS, server.HANDLERS)
+        _installed = True

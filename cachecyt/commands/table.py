@@ -1,0 +1,90 @@
+"""The command table: the one list of every command the server knows.
+
+Each entry: name, arity, flags, first key, last key, key step, ACL categories.
+Arity as Redis: N means exactly N arguments counting the name, -N at least N.
+Key positions as Redis's legacy COMMAND fields (last -1 = to the end).
+
+Flags (Redis's meaning):
+  write     may modify the keyspace
+  readonly  only reads keys
+  denyoom   may grow memory: refused with -OOM when maxmemory cannot be met
+  admin     administrative (CONFIG, SHUTDOWN ...)
+  fast      O(1) or O(log n)
+  noauth    allowed before AUTH
+  loading   allowed while loading data
+  stale     allowed on a stale replica
+  noscript  not allowed from Lua
+  pubsub    pub/sub related
+  blocking  may block the client
+  random    non-deterministic result
+  ok-loading, no-multi: see Redis's docs
+
+Handlers: a command is served by the Cython function `cmd_<name>` when the core
+defines it, otherwise by the Python function `<name>` registered in
+cachecyt.commands.server.HANDLERS (admin commands, off the hot path).
+"""
+
+C = 'connection'
+S = 'string'
+K = 'keyspace'
+V = 'server'
+
+COMMANDS = [
+    # name, arity, flags, first, last, step, group
+    ('get', 2, 'readonly fast', 1, 1, 1, S),
+    ('set', -3, 'write denyoom', 1, 1, 1, S),
+    ('setnx', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('setex', 4, 'write denyoom', 1, 1, 1, S),
+    ('psetex', 4, 'write denyoom', 1, 1, 1, S),
+    ('getset', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('getdel', 2, 'write fast', 1, 1, 1, S),
+    ('getex', -2, 'write fast', 1, 1, 1, S),
+    ('mget', -2, 'readonly fast', 1, -1, 1, S),
+    ('mset', -3, 'write denyoom', 1, -1, 2, S),
+    ('msetnx', -3, 'write denyoom', 1, -1, 2, S),
+    ('append', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('strlen', 2, 'readonly fast', 1, 1, 1, S),
+    ('getrange', 4, 'readonly', 1, 1, 1, S),
+    ('substr', 4, 'readonly', 1, 1, 1, S),
+    ('setrange', 4, 'write denyoom', 1, 1, 1, S),
+    ('incr', 2, 'write denyoom fast', 1, 1, 1, S),
+    ('decr', 2, 'write denyoom fast', 1, 1, 1, S),
+    ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('decrby', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('incrbyfloat', 3, 'write denyoom fast', 1, 1, 1, S),
+
+    ('del', -2, 'write', 1, -1, 1, K),
+    ('unlink', -2, 'write fast', 1, -1, 1, K),
+    ('exists', -2, 'readonly fast', 1, -1, 1, K),
+    ('type', 2, 'readonly fast', 1, 1, 1, K),
+    ('expire', -3, 'write fast', 1, 1, 1, K),
+    ('pexpire', -3, 'write fast', 1, 1, 1, K),
+    ('expireat', -3, 'write fast', 1, 1, 1, K),
+    ('pexpireat', -3, 'write fast', 1, 1, 1, K),
+    ('ttl', 2, 'readonly fast random', 1, 1, 1, K),
+    ('pttl', 2, 'readonly fast random', 1, 1, 1, K),
+    ('expiretime', 2, 'readonly fast', 1, 1, 1, K),
+    ('pexpiretime', 2, 'readonly fast', 1, 1, 1, K),
+    ('persist', 2, 'write fast', 1, 1, 1, K),
+    ('dbsize', 1, 'readonly fast', 0, 0, 0, K),
+    ('flushdb', -1, 'write', 0, 0, 0, K),
+    ('flushall', -1, 'write', 0, 0, 0, K),
+    ('swapdb', 3, 'write fast', 0, 0, 0, K),
+    ('select', 2, 'loading stale fast', 0, 0, 0, C),
+
+    ('ping', -1, 'fast stale', 0, 0, 0, C),
+    ('echo', 2, 'fast', 0, 0, 0, C),
+    ('quit', -1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('hello', -1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('reset', 1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('client', -2, 'admin loading stale', 0, 0, 0, C),
+    ('info', -1, 'loading stale random', 0, 0, 0, V),
+    ('config', -2, 'admin loading stale', 0, 0, 0, V),
+    ('command', -1, 'loading stale', 0, 0, 0, V),
+    ('time', 1, 'loading stale fast random', 0, 0, 0, V),
+    ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+]
+
+
+def flag_set(entry):
+    return set(entry[2].split())

@@ -1,0 +1,172 @@
+"""Configuration: the option table, loading conf/*.yaml, and value parsing.
+
+Every option has one flat name (Redis's name where Redis has the setting). The
+YAML file may group options in sections; sections are only for reading, and
+names stay flat for CONFIG GET/SET and for command-line flags. The defaults
+here are the embedded default configuration; conf/cachecyt.yaml documents the
+same values (a test keeps them equal).
+"""
+import fnmatch
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+
+POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
+            'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
+
+_UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2,
+          'g': 1000 ** 3, 'gb': 1024 ** 3}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_memory(value) -> int:
+    """A memory size in Redis's units: 100, 100b, 10k, 10kb, 1m, 1mb, 1g, 1gb."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError("argument must be a memory value")
+        return value
+    s = str(value).strip().lower()
+    digits = s.rstrip('bkmg')
+    unit = s[len(digits):]
+    if not digits.isdigit() or unit not in _UNITS:
+        raise ConfigError("argument must be a memory value")
+    return int(digits) * _UNITS[unit]
+
+
+def parse_int(lo, hi):
+    def parse(value) -> int:
+        try:
+            v = int(str(value).strip())
+        except ValueError:
+            raise ConfigError("argument couldn't be parsed into an integer") from None
+        if not lo <= v <= hi:
+            raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
+        return v
+    return parse
+
+
+def parse_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in ('yes', 'true', '1'):
+        return True
+    if s in ('no', 'false', '0'):
+        return False
+    raise ConfigError("argument must be 'yes' or 'no'")
+
+
+def parse_enum(choices):
+    def parse(value) -> str:
+        s = str(value).strip().lower()
+        if s not in choices:
+            raise ConfigError("argument(s) must be one of the following: " + ", ".join(choices))
+        return s
+    return parse
+
+
+def parse_str(value) -> str:
+    return '' if value is None else str(value)
+
+
+def fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return 'yes' if v else 'no'
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: Any
+    parse: Callable
+    settable: bool          # CONFIG SET may change it at run time
+    shared: str = ''        # header field that carries it to every worker
+
+
+INT_MAX = 2 ** 31 - 1
+LL_MAX = 2 ** 63 - 1
+
+OPTIONS = {o.name: o for o in [
+    # network
+    Option('port', 6379, parse_int(0, 65535), False),
+    Option('bind', '127.0.0.1 -::1', parse_str, False),
+    Option('tcp-backlog', 511, parse_int(0, INT_MAX), False),
+    Option('timeout', 0, parse_int(0, INT_MAX), True, 'timeout'),
+    Option('maxclients', 10000, parse_int(1, INT_MAX), True, 'maxclients'),
+    # processes and layout
+    Option('workers', 0, parse_int(0, 64), False),
+    Option('databases', 16, parse_int(1, 256), False),
+    Option('shards', 64, parse_int(1, 65536), False),
+    Option('segment-size', 0, parse_memory, False),
+    Option('hz', 10, parse_int(1, 500), True),
+    Option('loglevel', 'notice', parse_enum(['debug', 'verbose', 'notice', 'warning', 'nothing']), True),
+    # memory
+    Option('maxmemory', 0, parse_memory, True, 'maxmemory'),
+    Option('maxmemory-policy', 'noeviction', parse_enum(POLICIES), True, 'policy'),
+    Option('maxmemory-samples', 5, parse_int(1, 64), True, 'maxmemory_samples'),
+    Option('lfu-log-factor', 10, parse_int(0, INT_MAX), True, 'lfu_log_factor'),
+    Option('lfu-decay-time', 1, parse_int(0, INT_MAX), True, 'lfu_decay_time'),
+    # limits
+    Option('proto-max-bulk-len', 512 * 1024 ** 2, parse_memory, True, 'proto_max_bulk_len'),
+    Option('client-query-buffer-limit', 1024 ** 3, parse_memory, True),
+]}
+
+
+def header_value(opt: Option, value):
+    """The value as the segment header stores it."""
+    if opt.name == 'maxmemory-policy':
+        return POLICIES.index(value)
+    return int(value)
+
+
+def validate_shape(cfg: dict):
+    if cfg['shards'] & (cfg['shards'] - 1):
+        raise ConfigError("'shards' must be a power of two")
+
+
+class Config(dict):
+    """Flat name -> parsed value, starting from the defaults."""
+
+    def __init__(self):
+        super().__init__({name: o.default for name, o in OPTIONS.items()})
+
+    def set(self, name: str, value):
+        name = name.lower().replace('_', '-')
+        opt = OPTIONS.get(name)
+        if opt is None:
+            raise ConfigError(f"unknown option '{name}'")
+        self[name] = opt.parse(value)
+
+    def load_yaml(self, path):
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        for name, value in flatten(data):
+            self.set(name, value)
+
+    def matching(self, pattern: str):
+        """(name, formatted value) of every option whose name matches a glob."""
+        pattern = pattern.lower()
+        return [(n, fmt_value(v)) for n, v in self.items() if fnmatch.fnmatchcase(n, pattern)]
+
+    def worker_count(self) -> int:
+        return self['workers'] or os.cpu_count() or 1
+
+
+def flatten(data: dict):
+    """YAML sections are groupings only: yield (flat name, value)."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from flatten(value)
+        else:
+            yield key, value
+
+
+def default_config_path():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(here), 'conf', 'cachecyt.yaml')

@@ -1,0 +1,57 @@
+# Constants of the core. Layout constants are part of the segment format:
+# changing one means bumping LAYOUT_VERSION.
+
+cdef enum:
+    LAYOUT_VERSION = 1
+    PAGE_SHIFT = 16
+    PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
+    BLOCK_SHIFT = 12
+    BLOCK_SLOTS = 4096           # table slots per block (one page of slot_t)
+    MAX_CLASSES = 64
+    MAX_WORKERS = 64
+    MAX_COMMANDS = 512
+    LOCK_STRIDE = 64             # bytes per lock, one cache line each
+    MIN_TABLE = 8                # smallest slot count of a shard table
+    ITEM_HDR = 40                # sizeof(item_t)
+    CLS_LOOKUP = 4097            # PAGE_SIZE / 16 + 1: size-to-class table entries
+
+# status codes of nogil core functions; only the command layer turns them into replies
+cdef enum:
+    ST_OK = 0
+    ST_NOTFOUND = 1
+    ST_WRONGTYPE = 2
+    ST_NOMEM = 3
+    ST_EXISTS = 4
+    ST_NOTINT = 5
+    ST_OVERFLOW = 6
+    ST_TOOBIG = 7
+    ST_NOTFLOAT = 8
+    ST_NANINF = 9
+
+# value types (item_t.type) and encodings (item_t.encoding)
+cdef enum:
+    T_STRING = 0
+    T_LIST = 1
+    T_SET = 2
+    T_ZSET = 3
+    T_HASH = 4
+
+cdef enum:
+    ENC_RAW = 0                  # bytes, reported as raw (made by APPEND, SETRANGE ...)
+    ENC_INT = 1                  # 8-byte int64 in the value area
+    ENC_EMBSTR = 2               # bytes as SET stored them: embstr up to 44 bytes, else raw
+
+# item_t.iflags
+cdef enum:
+    IF_EXTENTS = 1               # data (key || value) lives in whole-page extents
+
+# maxmemory-policy values
+cdef enum:
+    POL_NOEVICTION = 0
+    POL_ALLKEYS_LRU = 1
+    POL_ALLKEYS_LFU = 2
+    POL_ALLKEYS_RANDOM = 3
+    POL_VOLATILE_LRU = 4
+    POL_VOLATILE_LFU = 5
+    POL_VOLATILE_RANDOM = 6
+    POL_VOLATILE_TTL = 7

@@ -1,0 +1,157 @@
+# Allocator: size classes over 64 KiB pages of the arena (memcached's slabs, with
+# per-page free lists so an empty page goes back to the pool).
+#
+# How it works
+#   The arena is npages pages. A page is free (in the pool) or owned by one size
+#   class, cut into equal chunks. Each class keeps a doubly linked list of its
+#   pages that still have a free chunk ("partial"); each page keeps its own free
+#   list (a chunk index + 1 stored in the first 4 bytes of a freed chunk) and a
+#   bump index for chunks never handed out. alloc pops from the first partial page,
+#   free pushes onto the chunk's page; a page whose last chunk is freed goes back
+#   to the pool unless it is the class's only partial page. Everything is O(1).
+#   Callers get offsets; 0 means no memory.
+#
+# Locks: class lock, then page lock (both innermost: taken under shard locks,
+# never the other way). used_memory is an atomic counter of chunk bytes.
+
+cdef inline uint32_t slab_class_of(uint64_t size) noexcept nogil:
+    return g_cls_of[(size + 15) >> 4]
+
+
+cdef inline uint64_t slab_chunk_size(uint64_t off) noexcept nogil:
+    cdef uint64_t p = (off - g_hdr.arena_off) >> PAGE_SHIFT
+    return class_at(page_at(p).cls).size
+
+
+cdef uint64_t _page_take() noexcept nogil:
+    """A free page index, or (uint64)-1. Takes the page lock."""
+    cdef uint64_t p = <uint64_t>-1
+    cc_lock(page_mutex())
+    if g_hdr.page_free_head:
+        p = g_hdr.page_free_head - 1
+        g_hdr.page_free_head = page_at(p).next
+    elif g_hdr.page_next < g_hdr.npages:
+        p = g_hdr.page_next
+        g_hdr.page_next += 1
+    if p != <uint64_t>-1:
+        g_hdr.pages_used += 1
+    cc_unlock(page_mutex())
+    return p
+
+
+cdef void _page_give(uint64_t p) noexcept nogil:
+    cdef page_t *pg = page_at(p)
+    cc_lock(page_mutex())
+    pg.cls = 0xffffffff
+    pg.next = g_hdr.page_free_head
+    g_hdr.page_free_head = p + 1
+    g_hdr.pages_used -= 1
+    cc_unlock(page_mutex())
+
+
+cdef inline void _partial_unlink(class_t *cl, uint64_t p) noexcept nogil:
+    cdef page_t *pg = page_at(p)
+    if pg.prev:
+        page_at(pg.prev - 1).next = pg.next
+    else:
+        cl.partial_head = pg.next
+    if pg.next:
+        page_at(pg.next - 1).prev = pg.prev
+    pg.prev = 0
+    pg.next = 0
+
+
+cdef inline void _partial_push(class_t *cl, uint64_t p) noexcept nogil:
+    cdef page_t *pg = page_at(p)
+    pg.prev = 0
+    pg.next = cl.partial_head
+    if cl.partial_head:
+        page_at(cl.partial_head - 1).prev = p + 1
+    cl.partial_head = p + 1
+
+
+cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
+    """Offset of a chunk of at least `size` bytes (<= PAGE_SIZE), or 0."""
+    cdef uint32_t c = slab_class_of(size)
+    cdef class_t *cl = class_at(c)
+    cdef page_t *pg
+    cdef uint64_t p, off
+    cdef uint32_t idx
+    cc_lock(class_mutex(c))
+    if not cl.partial_head:
+        p = _page_take()
+        if p == <uint64_t>-1:
+            cc_unlock(class_mutex(c))
+            return 0
+        pg = page_at(p)
+        pg.cls = c
+        pg.used = 0
+        pg.free_head = 0
+        pg.bump = 0
+        cl.pages += 1
+        _partial_push(cl, p)
+    p = cl.partial_head - 1
+    pg = page_at(p)
+    if pg.free_head:
+        idx = pg.free_head - 1
+        off = g_hdr.arena_off + (p << PAGE_SHIFT) + idx * cl.size
+        pg.free_head = (<uint32_t *>P(off))[0]
+    else:
+        idx = pg.bump
+        pg.bump += 1
+        off = g_hdr.arena_off + (p << PAGE_SHIFT) + idx * cl.size
+    pg.used += 1
+    if pg.used == cl.per_page:
+        _partial_unlink(cl, p)
+    cl.chunks += 1
+    cc_unlock(class_mutex(c))
+    cc_atomic_max_i(&g_hdr.peak_memory, cc_atomic_add_i(&g_hdr.used_memory, cl.size))
+    return off
+
+
+cdef void slab_free(uint64_t off) noexcept nogil:
+    cdef uint64_t p = (off - g_hdr.arena_off) >> PAGE_SHIFT
+    cdef page_t *pg = page_at(p)
+    cdef uint32_t c = pg.cls
+    cdef class_t *cl = class_at(c)
+    cdef uint32_t idx = <uint32_t>((off - g_hdr.arena_off - (p << PAGE_SHIFT)) // cl.size)
+    cdef bint was_full
+    cc_lock(class_mutex(c))
+    was_full = pg.used == cl.per_page
+    (<uint32_t *>P(off))[0] = pg.free_head
+    pg.free_head = idx + 1
+    pg.used -= 1
+    cl.chunks -= 1
+    if was_full:
+        _partial_push(cl, p)
+    if pg.used == 0 and not (cl.partial_head == p + 1 and pg.next == 0):
+        _partial_unlink(cl, p)
+        cl.pages -= 1
+        _page_give(p)
+    cc_unlock(class_mutex(c))
+    cc_atomic_add_i(&g_hdr.used_memory, -<int64_t>cl.size)
+
+
+def _test_alloc(uint64_t size):
+    return slab_alloc(size)
+
+def _test_free(uint64_t off):
+    slab_free(off)
+
+def _test_write(uint64_t off, bytes data):
+    memcpy(P(off), <char *>data, len(data))
+
+def _test_read(uint64_t off, uint64_t n):
+    return (<char *>P(off))[:n]
+
+def _test_chunk_size(uint64_t off):
+    return slab_chunk_size(off)
+
+def alloc_stats():
+    """Per-class pages and chunks (read without locks: for INFO and tests)."""
+    out = []
+    cdef uint32_t c
+    for c in range(g_hdr.nclasses):
+        cl = class_at(c)
+        out.append({'size': cl.size, 'pages': cl.pages, 'chunks': cl.chunks})
+    return out

@@ -1,0 +1,63 @@
+# Active expiry: each worker sweeps its share of the shards (s % nworkers ==
+# worker) a few dozen slots at a time from a per-shard cursor, deleting expired
+# keys, and keeps going on a shard while more than 10% of the keys with a TTL it
+# looked at had expired (Redis's adaptive rule), within a time budget.
+
+cdef enum:
+    EXPIRE_STEP = 64             # slots looked at per shard per round
+
+
+cdef uint64_t shard_expire_step_locked(uint32_t s, int64_t now_ms, uint64_t *with_ttl) noexcept nogil:
+    cdef shard_t *sh = shard_at(s)
+    cdef table_t *t = shard_table(sh)
+    cdef uint64_t i = sh.expire_cursor & t.mask, seen = 0, n = 0
+    cdef slot_t *sl
+    cdef item_t *it
+    while seen < EXPIRE_STEP and seen <= t.mask:
+        sl = tbl_slot(t, i)
+        seen += 1
+        if sl.item:
+            it = IT(sl.item)
+            if it.expire_ms:
+                with_ttl[0] += 1
+                if it.expire_ms <= now_ms:
+                    key_delete_locked(s, i)     # the next entry may now sit at i
+                    n += 1
+                    t = shard_table(sh)
+                    i &= t.mask
+                    continue
+        i = (i + 1) & t.mask
+    sh.expire_cursor = i
+    return n
+
+
+cdef uint64_t expire_cycle(int worker, int nworkers, int64_t budget_us) noexcept nogil:
+    """One active expiry cycle over this worker's shards. Returns keys expired."""
+    cdef int64_t start = cc_mono_us(), now_ms = cc_now_ms()
+    cdef uint64_t total = 0, n, with_ttl
+    cdef uint32_t s
+    cdef int rounds
+    s = <uint32_t>worker
+    while s < g_hdr.nshards:
+        rounds = 0
+        while True:
+            with_ttl = 0
+            shard_lock(s)
+            n = shard_expire_step_locked(s, now_ms, &with_ttl)
+            shard_unlock(s)
+            total += n
+            rounds += 1
+            if n * 10 <= with_ttl or rounds >= 16 or cc_mono_us() - start > budget_us:
+                break
+        if cc_mono_us() - start > budget_us:
+            break
+        s += <uint32_t>nworkers
+    my_wstat().expired += total
+    return total
+
+
+def active_expire(int worker, int nworkers, int budget_us=25000):
+    cdef uint64_t n
+    with nogil:
+        n = expire_cycle(worker, nworkers, budget_us)
+    return n

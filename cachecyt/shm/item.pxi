@@ -1,0 +1,198 @@
+# Items: one record per key, in one chunk. Data is key || value, inline after the
+# header when it fits in a page, otherwise spread over whole-page extents whose
+# offsets follow the header (big values never need one contiguous block).
+
+cdef inline item_t *IT(uint64_t off) noexcept nogil:
+    return <item_t *>(g_base + off)
+
+cdef inline char *item_inline(item_t *it) noexcept nogil:
+    return (<char *>it) + ITEM_HDR
+
+cdef inline uint64_t *item_extents(item_t *it) noexcept nogil:
+    return <uint64_t *>((<char *>it) + ITEM_HDR)
+
+cdef inline uint64_t item_nextents(uint64_t datalen) noexcept nogil:
+    return (datalen + PAGE_SIZE - 1) >> PAGE_SHIFT
+
+
+cdef uint64_t item_new(uint32_t pdb, const char *key, uint64_t klen, uint64_t vlen,
+                       uint8_t type, uint8_t enc, int64_t now_ms) noexcept nogil:
+    """A new item holding `key` and room for `vlen` value bytes, or 0 (no memory or too
+    big). Value bytes are left for the caller to write."""
+    cdef uint64_t datalen = klen + vlen
+    cdef uint64_t off, n, i, e
+    cdef item_t *it
+    if ITEM_HDR + datalen <= PAGE_SIZE:
+        off = slab_alloc(ITEM_HDR + datalen)
+        if off == 0:
+            return 0
+        it = IT(off)
+        it.iflags = 0
+    else:
+        n = item_nextents(datalen)
+        if ITEM_HDR + 8 * n > PAGE_SIZE:
+            return 0
+        off = slab_alloc(ITEM_HDR + 8 * n)
+        if off == 0:
+            return 0
+        it = IT(off)
+        it.iflags = IF_EXTENTS
+        for i in range(n):
+            e = slab_alloc(PAGE_SIZE)
+            if e == 0:
+                while i > 0:
+                    i -= 1
+                    slab_free(item_extents(it)[i])
+                slab_free(off)
+                return 0
+            item_extents(it)[i] = e
+    it.version = cc_atomic_add(&g_hdr.next_version, 1)
+    it.expire_ms = 0
+    it.klen = <uint32_t>klen
+    it.vlen = vlen
+    it.mcflags = 0
+    it.type = type
+    it.encoding = enc
+    it.db = <uint8_t>pdb
+    it.lru = lru_initial(now_ms)
+    item_write(it, 0, key, klen)
+    return off
+
+
+cdef void item_free(uint64_t off) noexcept nogil:
+    cdef item_t *it = IT(off)
+    cdef uint64_t i, n
+    if it.iflags & IF_EXTENTS:
+        n = item_nextents(it.klen + it.vlen)
+        for i in range(n):
+            slab_free(item_extents(it)[i])
+    slab_free(off)
+
+
+cdef uint64_t item_capacity(uint64_t off) noexcept nogil:
+    """Value bytes this item can hold without a new allocation."""
+    cdef item_t *it = IT(off)
+    if it.iflags & IF_EXTENTS:
+        return (item_nextents(it.klen + it.vlen) << PAGE_SHIFT) - it.klen
+    return slab_chunk_size(off) - ITEM_HDR - it.klen
+
+
+cdef uint64_t item_memory(uint64_t off) noexcept nogil:
+    """Bytes of arena this item occupies (MEMORY USAGE)."""
+    cdef item_t *it = IT(off)
+    cdef uint64_t total = slab_chunk_size(off)
+    if it.iflags & IF_EXTENTS:
+        total += item_nextents(it.klen + it.vlen) * PAGE_SIZE
+    return total
+
+
+cdef void item_write(item_t *it, uint64_t pos, const char *src, uint64_t n) noexcept nogil:
+    """Copy n bytes into the item's data (key || value) at `pos`."""
+    cdef uint64_t e, within, step
+    if not (it.iflags & IF_EXTENTS):
+        memcpy(item_inline(it) + pos, src, n)
+        return
+    while n:
+        e = pos >> PAGE_SHIFT
+        within = pos & (PAGE_SIZE - 1)
+        step = PAGE_SIZE - within
+        if step > n:
+            step = n
+        memcpy(g_base + item_extents(it)[e] + within, src, step)
+        pos += step
+        src += step
+        n -= step
+
+
+cdef void item_read(item_t *it, uint64_t pos, char *dst, uint64_t n) noexcept nogil:
+    """Copy n bytes of the item's data at `pos` into dst."""
+    cdef uint64_t e, within, step
+    if not (it.iflags & IF_EXTENTS):
+        memcpy(dst, item_inline(it) + pos, n)
+        return
+    while n:
+        e = pos >> PAGE_SHIFT
+        within = pos & (PAGE_SIZE - 1)
+        step = PAGE_SIZE - within
+        if step > n:
+            step = n
+        memcpy(dst, g_base + item_extents(it)[e] + within, step)
+        pos += step
+        dst += step
+        n -= step
+
+
+cdef bint item_key_eq(item_t *it, const char *key, uint64_t klen) noexcept nogil:
+    cdef uint64_t pos = 0, step
+    cdef char tmp[256]
+    if it.klen != klen:
+        return False
+    if not (it.iflags & IF_EXTENTS):
+        return memcmp(item_inline(it), key, klen) == 0
+    while pos < klen:
+        step = klen - pos
+        if step > 256:
+            step = 256
+        item_read(it, pos, tmp, step)
+        if memcmp(tmp, key + pos, step) != 0:
+            return False
+        pos += step
+    return True
+
+
+cdef inline uint64_t item_value_pos(item_t *it) noexcept nogil:
+    return it.klen
+
+
+cdef inline char *item_value_inline(item_t *it) noexcept nogil:
+    """Pointer to the value when the item is inline (callers check IF_EXTENTS)."""
+    return item_inline(it) + it.klen
+
+
+cdef inline int64_t item_int(item_t *it) noexcept nogil:
+    cdef int64_t v
+    memcpy(&v, item_inline(it) + it.klen, 8)
+    return v
+
+
+# ---- LRU clock and LFU counter (Redis's definitions) --------------------------
+
+cdef enum:
+    LFU_INIT_VAL = 5
+
+cdef inline bint policy_is_lfu() noexcept nogil:
+    return g_hdr.policy == POL_ALLKEYS_LFU or g_hdr.policy == POL_VOLATILE_LFU
+
+cdef inline uint32_t lru_initial(int64_t now_ms) noexcept nogil:
+    if policy_is_lfu():
+        return ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | LFU_INIT_VAL
+    return <uint32_t>(now_ms // 1000)
+
+cdef inline uint32_t lfu_decayed(uint32_t lru, int64_t now_ms) noexcept nogil:
+    """The LFU counter after decay: one step per lfu-decay-time minutes idle."""
+    cdef uint32_t now_min = <uint32_t>(now_ms // 60000) & 0xffff
+    cdef uint32_t ldt = lru >> 8
+    cdef uint32_t counter = lru & 0xff
+    cdef uint32_t elapsed = now_min - ldt if now_min >= ldt else 65535 - ldt + now_min
+    cdef uint32_t periods
+    if g_hdr.lfu_decay_time == 0:
+        return counter
+    periods = elapsed // g_hdr.lfu_decay_time
+    return 0 if periods > counter else counter - periods
+
+cdef inline void item_touch(item_t *it, int64_t now_ms) noexcept nogil:
+    """Record an access for the eviction policy."""
+    cdef uint32_t counter
+    cdef double base, p
+    if policy_is_lfu():
+        counter = lfu_decayed(it.lru, now_ms)
+        if counter < 255:
+            base = <double>counter - LFU_INIT_VAL
+            if base < 0:
+                base = 0
+            p = 1.0 / (base * g_hdr.lfu_log_factor + 1)
+            if (cc_rand() >> 11) * (1.0 / 9007199254740992.0) < p:
+                counter += 1
+        it.lru = ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | counter
+    else:
+        it.lru = <uint32_t>(now_ms // 1000)

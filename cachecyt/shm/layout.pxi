@@ -1,0 +1,127 @@
+# Segment layout: every struct that lives in shared memory. Nothing here is a
+# Python object or a pointer; records refer to each other by byte offset from the
+# segment base. Field comments give the unit and the lock that guards the field.
+#
+#   [header_t][db_map int32 x ndbs][locks: shard locks, class locks]
+#   [shard_t x nshards][dbstat_t x nshards*ndbs][class_t x nclasses]
+#   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
+#   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
+
+cdef extern from *:
+    """
+    #define CC_MAGIC 0x3174796368636163ULL
+    """
+    uint64_t CC_MAGIC
+
+ctypedef struct header_t:
+    uint64_t magic               # CC_MAGIC
+    uint32_t layout_version      # LAYOUT_VERSION
+    uint32_t header_size         # sizeof(header_t)
+    uint64_t seg_size            # bytes of the whole segment
+    int64_t owner_pid            # supervisor pid (stale-segment detection)
+    int64_t start_ms             # creation time, unix ms
+    uint32_t nshards             # power of two
+    uint32_t shard_bits          # log2(nshards)
+    uint32_t ndbs                # databases
+    uint32_t nclasses            # size classes in use
+    uint64_t npages              # arena pages
+    uint64_t arena_off           # offset of page 0 (PAGE_SIZE aligned)
+    uint64_t db_map_off          # int32[ndbs]: logical db -> physical db; all shard locks (SWAPDB)
+    uint64_t locks_off           # shard locks then class locks then the page lock
+    uint64_t shards_off          # shard_t[nshards]
+    uint64_t dbstats_off         # dbstat_t[nshards * ndbs]
+    uint64_t classes_off         # class_t[nclasses]
+    uint64_t wstats_off          # wstat_t[MAX_WORKERS]
+    uint64_t cmdstats_off        # cmdstat_t[MAX_WORKERS * MAX_COMMANDS]
+    uint64_t pages_off           # page_t[npages]
+    uint64_t config_off          # JSON text of the startup configuration
+    uint64_t config_len          # bytes
+    uint64_t page_free_head      # page index + 1 of the first free page; page lock
+    uint64_t page_next           # first never-used page; page lock
+    uint64_t pages_used          # pages handed to classes; page lock
+    int64_t used_memory          # bytes in live chunks; atomic
+    int64_t peak_memory          # max of used_memory; atomic
+    uint64_t maxmemory           # bytes, 0 = no limit; CONFIG SET
+    uint32_t policy              # POL_*; CONFIG SET
+    uint32_t maxmemory_samples   # CONFIG SET
+    uint32_t lfu_log_factor      # CONFIG SET
+    uint32_t lfu_decay_time      # minutes; CONFIG SET
+    uint64_t next_version        # atomic; versions of writes (WATCH, memcached CAS)
+    uint64_t next_client_id      # atomic
+    uint64_t connected_clients   # atomic, over all workers
+    uint64_t maxclients          # CONFIG SET
+    uint64_t timeout             # client idle timeout, seconds; CONFIG SET
+    uint64_t proto_max_bulk_len  # bytes; CONFIG SET
+    uint64_t stat_reset_ms       # time of the last CONFIG RESETSTAT
+    uint64_t shutdown_flags      # set by SHUTDOWN for the supervisor
+    uint64_t generation          # bumped by FLUSHALL/SWAPDB (WATCH)
+    uint64_t reserved[32]
+
+ctypedef struct shard_t:
+    uint64_t table_off           # -> table_t; shard lock
+    uint64_t count               # entries; shard lock
+    uint64_t expire_cursor       # next slot the active expiry cycle looks at; shard lock
+    uint64_t repairs             # times rebuilt after a dead lock owner; shard lock
+    uint64_t pad[4]
+
+ctypedef struct table_t:
+    uint64_t mask                # slots - 1
+    uint64_t nblocks             # blocks of BLOCK_SLOTS slots (1 when small)
+    uint64_t blocks[1]           # offsets of slot blocks
+
+ctypedef struct slot_t:
+    uint64_t hash                # full key hash
+    uint64_t item                # offset of item_t; 0 = empty
+
+ctypedef struct dbstat_t:
+    int64_t keys                 # keys of this db in this shard; shard lock
+    int64_t expires              # of which with a TTL; shard lock
+
+ctypedef struct item_t:
+    uint64_t version             # bumped by every write (WATCH, CAS)
+    int64_t expire_ms            # unix ms, 0 = persistent
+    uint64_t vlen                # value bytes (strings)
+    uint32_t klen                # key bytes
+    uint32_t lru                 # LRU clock (s) or LFU: minutes<<8 | log counter
+    uint32_t mcflags             # memcached client flags
+    uint8_t type                 # T_*
+    uint8_t encoding             # ENC_*
+    uint8_t db                   # physical db
+    uint8_t iflags               # IF_*
+    # followed by key || value, or by uint64 extents[] when IF_EXTENTS
+
+ctypedef struct class_t:
+    uint64_t size                # chunk bytes
+    uint64_t per_page            # chunks per page
+    uint64_t partial_head        # page index + 1 of first page with a free chunk; class lock
+    uint64_t pages               # pages owned; class lock
+    uint64_t chunks              # live chunks; class lock
+
+ctypedef struct page_t:
+    uint32_t cls                 # owning class, 0xffffffff = free
+    uint32_t used                # live chunks; class lock
+    uint32_t free_head           # chunk index + 1 of first freed chunk; class lock
+    uint32_t bump                # chunks never handed out start here; class lock
+    uint64_t prev                # page index + 1 in the class partial list; class lock
+    uint64_t next                # idem, or next free page in the pool; page lock
+
+ctypedef struct wstat_t:         # one per worker slot; written only by that worker
+    int64_t pid
+    uint64_t commands
+    uint64_t hits
+    uint64_t misses
+    uint64_t expired
+    uint64_t evicted
+    uint64_t clients             # connected now
+    uint64_t connections         # accepted since start
+    uint64_t rejected_connections
+    uint64_t net_in
+    uint64_t net_out
+    uint64_t errors
+    uint64_t pad[4]
+
+ctypedef struct cmdstat_t:
+    uint64_t calls
+    uint64_t usec
+    uint64_t rejected
+    uint64_t failed

@@ -1,0 +1,708 @@
+# Strings. Values are bytes (ENC_RAW / ENC_EMBSTR) or, when they are a canonical
+# decimal int64, an 8-byte integer (ENC_INT) as Redis's int encoding.
+
+# =============================== String type API ===============================
+
+cdef enum:
+    STORE_AUTO = 0               # int encoding when the value is a canonical integer
+    STORE_RAW = 1                # keep as bytes, report "raw"
+
+
+cdef inline uint64_t str_len(item_t *it) noexcept nogil:
+    """STRLEN of a string item."""
+    cdef char tmp[24]
+    if it.encoding == ENC_INT:
+        return <uint64_t>fmt_i64(tmp, item_int(it))
+    return it.vlen
+
+
+cdef void str_reply(wbuf_t *w, item_t *it) noexcept nogil:
+    """The string item's value as a bulk reply."""
+    if it.encoding == ENC_INT:
+        wb_bulk_int(w, item_int(it))
+        return
+    if not wb_reserve(w, it.vlen + 26):
+        return
+    wb_bulk_hdr(w, it.vlen)
+    item_read(it, it.klen, w.p + w.len, it.vlen)
+    w.p[w.len + it.vlen] = 13
+    w.p[w.len + it.vlen + 1] = 10
+    w.len += it.vlen + 2
+
+
+cdef bytes str_value(item_t *it):
+    """The string item's value as bytes (off the hot path)."""
+    cdef char tmp[24]
+    cdef int n
+    cdef bytes out
+    if it.encoding == ENC_INT:
+        n = fmt_i64(tmp, item_int(it))
+        return tmp[:n]
+    out = PyBytes_FromStringAndSize(NULL, it.vlen)
+    item_read(it, it.klen, <char *>out, it.vlen)
+    return out
+
+
+cdef int str_store_locked(kref_t *k, const char *v, uint64_t n, int64_t expire_ms,
+                          bint keep_ttl, int mode, int64_t now_ms) noexcept nogil:
+    """Make the found (or absent) key a string holding v. ST_OK or ST_NOMEM.
+    Reuses the old item's chunk when the new value fits the same size class."""
+    cdef int64_t iv
+    cdef uint8_t enc = ENC_EMBSTR if mode == STORE_AUTO else ENC_RAW
+    cdef uint64_t vlen = n, off, old = k.item
+    cdef item_t *it
+    cdef const char *src = v
+    if mode == STORE_AUTO and n <= 20 and parse_i64(v, n, &iv):
+        enc = ENC_INT
+        vlen = 8
+        src = <const char *>&iv
+    if old and keep_ttl:
+        expire_ms = IT(old).expire_ms
+    if (old and not (IT(old).iflags & IF_EXTENTS)
+            and ITEM_HDR + k.klen + vlen <= PAGE_SIZE
+            and slab_class_of(ITEM_HDR + k.klen + vlen) == slab_class_of(ITEM_HDR + IT(old).klen + IT(old).vlen)):
+        it = IT(old)
+        it.type = T_STRING
+        it.encoding = enc
+        it.vlen = vlen
+        it.mcflags = 0
+        memcpy(item_value_inline(it), src, vlen)
+        key_set_expire_locked(k, expire_ms)       # also bumps the version
+        item_touch(it, now_ms)
+        return ST_OK
+    off = item_new(k.pdb, k.key, k.klen, vlen, T_STRING, enc, now_ms)
+    if off == 0:
+        return ST_NOMEM
+    it = IT(off)
+    item_write(it, k.klen, src, vlen)
+    it.expire_ms = expire_ms
+    return key_store_locked(k, off)
+
+
+cdef int str_get_int_locked(item_t *it, int64_t *out) noexcept nogil:
+    """The string's integer value: ST_OK, or ST_NOTINT."""
+    cdef char tmp[24]
+    if it.encoding == ENC_INT:
+        out[0] = item_int(it)
+        return ST_OK
+    if it.vlen > 20 or it.iflags & IF_EXTENTS:
+        return ST_NOTINT
+    item_read(it, it.klen, tmp, it.vlen)
+    return ST_OK if parse_i64(tmp, it.vlen, out) else ST_NOTINT
+
+
+cdef int str_incr_locked(kref_t *k, int64_t by, int64_t *result, int64_t now_ms) noexcept nogil:
+    """INCRBY on the found (or absent) key. ST_OK, ST_WRONGTYPE, ST_NOTINT,
+    ST_OVERFLOW or ST_NOMEM. Keeps the TTL."""
+    cdef int64_t cur = 0
+    cdef item_t *it
+    if k.item:
+        it = IT(k.item)
+        if it.type != T_STRING:
+            return ST_WRONGTYPE
+        if str_get_int_locked(it, &cur) != ST_OK:
+            return ST_NOTINT
+    if (by < 0 and cur < (-9223372036854775807LL - 1) - by) or (by > 0 and cur > 9223372036854775807LL - by):
+        return ST_OVERFLOW
+    cur += by
+    result[0] = cur
+    if k.item and IT(k.item).encoding == ENC_INT:
+        it = IT(k.item)
+        memcpy(item_value_inline(it), &cur, 8)
+        item_bump(it)
+        item_touch(it, now_ms)
+        return ST_OK
+    cdef char tmp[24]
+    cdef int n = fmt_i64(tmp, cur)
+    return str_store_locked(k, tmp, n, 0, True, STORE_AUTO, now_ms)
+
+
+# ---- argument parsing shared by SET, GETEX, EXPIRE ... -------------------------
+
+cdef inline bint arg_eq(Client c, uint64_t i, const char *word) noexcept nogil:
+    """Case-insensitive comparison of argument i with a lowercase word."""
+    cdef uint64_t n = strlen(word)
+    return c.argl[i] == n and strncasecmp(c.argv[i], word, n) == 0
+
+
+cdef inline bint arg_i64(Client c, uint64_t i, int64_t *out) noexcept nogil:
+    return parse_i64(c.argv[i], c.argl[i], out)
+
+
+cdef int expire_from_arg(Client c, uint64_t i, int unit_ms, bint absolute, int64_t *out,
+                         const char *cmdname) except -1:
+    """Absolute expiry in ms from argument i (EX/PX/EXAT/PXAT). Replies the error and
+    returns -1 on a bad value."""
+    cdef int64_t v
+    if not arg_i64(c, i, &v):
+        wb_error(&c.out, E_NOTINT)
+        return -1
+    if v <= 0 or (unit_ms == 1000 and v > 9223372036854775807LL // 1000):
+        _reply_invalid_expire(c, cmdname)
+        return -1
+    v *= unit_ms
+    if not absolute:
+        if v > 9223372036854775807LL - c.now_ms:
+            _reply_invalid_expire(c, cmdname)
+            return -1
+        v += c.now_ms
+    out[0] = v
+    return 0
+
+
+cdef void _reply_invalid_expire(Client c, const char *cmdname) noexcept:
+    cdef char buf[96]
+    snprintf(buf, sizeof(buf), E_EXPIRE, cmdname)
+    wb_error(&c.out, buf)
+
+
+# ============================= String type commands ============================
+
+cdef enum:
+    SET_NX = 1
+    SET_XX = 2
+    SET_GET = 4
+    SET_KEEPTTL = 8
+    SET_EXPIRE = 16              # EX, PX, EXAT or PXAT given
+    SET_PERSIST = 32             # GETEX PERSIST
+
+
+cdef int parse_set_options(Client c, uint64_t start, int allowed, int *flags,
+                           int64_t *expire_ms, const char *cmdname) except -1:
+    """SET / GETEX options from argument `start`. -1 after replying an error."""
+    cdef uint64_t i = start
+    cdef int unit
+    cdef bint absolute
+    flags[0] = 0
+    expire_ms[0] = 0
+    while i < c.argc:
+        unit = 0
+        if arg_eq(c, i, "nx") and allowed & SET_NX and not flags[0] & SET_XX:
+            flags[0] |= SET_NX
+        elif arg_eq(c, i, "xx") and allowed & SET_XX and not flags[0] & SET_NX:
+            flags[0] |= SET_XX
+        elif arg_eq(c, i, "get") and allowed & SET_GET:
+            flags[0] |= SET_GET
+        elif arg_eq(c, i, "keepttl") and allowed & SET_KEEPTTL and not flags[0] & (SET_EXPIRE | SET_PERSIST):
+            flags[0] |= SET_KEEPTTL
+        elif arg_eq(c, i, "persist") and allowed & SET_PERSIST and not flags[0] & (SET_EXPIRE | SET_KEEPTTL):
+            flags[0] |= SET_PERSIST
+        elif arg_eq(c, i, "ex"):
+            unit, absolute = 1000, False
+        elif arg_eq(c, i, "px"):
+            unit, absolute = 1, False
+        elif arg_eq(c, i, "exat"):
+            unit, absolute = 1000, True
+        elif arg_eq(c, i, "pxat"):
+            unit, absolute = 1, True
+        else:
+            wb_error(&c.out, E_SYNTAX)
+            return -1
+        if unit:
+            if flags[0] & (SET_EXPIRE | SET_KEEPTTL | SET_PERSIST) or i + 1 >= c.argc:
+                wb_error(&c.out, E_SYNTAX)
+                return -1
+            flags[0] |= SET_EXPIRE
+            if expire_from_arg(c, i + 1, unit, absolute, expire_ms, cmdname) < 0:
+                return -1
+            i += 1
+        i += 1
+    return 0
+
+
+cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expire_ms,
+                bint reply_int) except -1:
+    """The body of SET/SETNX/SETEX/GETSET. reply_int: SETNX's 1/0 reply."""
+    cdef kref_t k
+    cdef item_t *it
+    cdef int st = ST_OK
+    cdef bint doit
+    kref_init(&k, c.argv[keyi], c.argl[keyi])
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        if flags & SET_GET and k.item and IT(k.item).type != T_STRING:
+            st = ST_WRONGTYPE
+        else:
+            doit = not ((flags & SET_NX and k.item) or (flags & SET_XX and not k.item))
+            if flags & SET_GET:
+                if k.item:
+                    str_reply(&c.out, IT(k.item))
+                else:
+                    wb_null(&c.out)
+            if doit:
+                st = str_store_locked(&k, c.argv[vali], c.argl[vali], expire_ms,
+                                      (flags & SET_KEEPTTL) != 0, STORE_AUTO, c.now_ms)
+        shard_unlock(k.shard)
+    if st == ST_WRONGTYPE:
+        wb_error(&c.out, E_WRONGTYPE)
+    elif st == ST_NOMEM:
+        wb_error(&c.out, E_NOMEM)
+    elif reply_int:
+        wb_int(&c.out, 1 if doit else 0)
+    elif not flags & SET_GET:
+        if doit:
+            wb_ok(&c.out)
+        else:
+            wb_null(&c.out)
+    return 0
+
+
+cdef int cmd_get(Client c) except -1:
+    cdef kref_t k
+    cdef item_t *it
+    cdef int st = ST_OK
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            it = IT(k.item)
+            if it.type == T_STRING:
+                item_touch(it, c.now_ms)
+                str_reply(&c.out, it)
+                my_wstat().hits += 1
+            else:
+                st = ST_WRONGTYPE
+        else:
+            wb_null(&c.out)
+            my_wstat().misses += 1
+        shard_unlock(k.shard)
+    if st == ST_WRONGTYPE:
+        wb_error(&c.out, E_WRONGTYPE)
+    return 0
+
+
+cdef int cmd_set(Client c) except -1:
+    cdef int flags
+    cdef int64_t expire_ms
+    if parse_set_options(c, 3, SET_NX | SET_XX | SET_GET | SET_KEEPTTL, &flags, &expire_ms, "set") < 0:
+        return 0
+    return do_set(c, 1, 2, flags, expire_ms, False)
+
+
+cdef int cmd_setnx(Client c) except -1:
+    return do_set(c, 1, 2, SET_NX, 0, True)
+
+
+cdef int _setex(Client c, int unit, const char *name) except -1:
+    cdef int64_t expire_ms
+    if expire_from_arg(c, 2, unit, False, &expire_ms, name) < 0:
+        return 0
+    return do_set(c, 1, 3, 0, expire_ms, False)
+
+
+cdef int cmd_setex(Client c) except -1:
+    return _setex(c, 1000, "setex")
+
+
+cdef int cmd_psetex(Client c) except -1:
+    return _setex(c, 1, "psetex")
+
+
+cdef int cmd_getset(Client c) except -1:
+    return do_set(c, 1, 2, SET_GET, 0, False)
+
+
+cdef int cmd_getdel(Client c) except -1:
+    cdef kref_t k
+    cdef int st = ST_OK
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            if IT(k.item).type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                str_reply(&c.out, IT(k.item))
+                key_remove_locked(&k)
+        else:
+            wb_null(&c.out)
+        shard_unlock(k.shard)
+    if st == ST_WRONGTYPE:
+        wb_error(&c.out, E_WRONGTYPE)
+    return 0
+
+
+cdef int cmd_getex(Client c) except -1:
+    cdef int flags
+    cdef int64_t expire_ms
+    cdef kref_t k
+    cdef int st = ST_OK
+    if parse_set_options(c, 2, SET_PERSIST, &flags, &expire_ms, "getex") < 0:
+        return 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            if IT(k.item).type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                str_reply(&c.out, IT(k.item))
+                if flags & SET_EXPIRE:
+                    if expire_ms <= c.now_ms:
+                        key_remove_locked(&k)
+                    else:
+                        key_set_expire_locked(&k, expire_ms)
+                elif flags & SET_PERSIST and IT(k.item).expire_ms:
+                    key_set_expire_locked(&k, 0)
+        else:
+            wb_null(&c.out)
+        shard_unlock(k.shard)
+    if st == ST_WRONGTYPE:
+        wb_error(&c.out, E_WRONGTYPE)
+    return 0
+
+
+cdef int lock_keys(Client c, uint64_t first, uint64_t step, kref_t *ks, uint32_t *shards) except -1:
+    """Prepare krefs for arguments first, first+step, ... and lock their shards in
+    order. Returns the number of distinct shards locked."""
+    cdef uint64_t i, n = 0
+    i = first
+    while i < c.argc:
+        kref_init(&ks[n], c.argv[i], c.argl[i])
+        shards[n] = ks[n].shard
+        n += 1
+        i += step
+    with nogil:
+        return shards_lock_many(shards, <int>n)
+
+
+cdef int cmd_mget(Client c) except -1:
+    cdef uint64_t n = c.argc - 1, i
+    cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * n)
+    cdef uint32_t *shards = <uint32_t *>malloc(4 * n)
+    cdef int m
+    cdef item_t *it
+    if ks == NULL or shards == NULL:
+        free(ks); free(shards)
+        raise MemoryError()
+    m = lock_keys(c, 1, 1, ks, shards)
+    with nogil:
+        wb_array(&c.out, <int64_t>n)
+        for i in range(n):
+            if key_find_locked(&ks[i], c.db, c.now_ms) and IT(ks[i].item).type == T_STRING:
+                it = IT(ks[i].item)
+                item_touch(it, c.now_ms)
+                str_reply(&c.out, it)
+                my_wstat().hits += 1
+            else:
+                wb_null(&c.out)
+                my_wstat().misses += 1
+        shards_unlock_many(shards, m)
+    free(ks)
+    free(shards)
+    return 0
+
+
+cdef int _mset(Client c, bint nx) except -1:
+    cdef uint64_t n, i
+    cdef kref_t *ks
+    cdef uint32_t *shards
+    cdef int m, st = ST_OK
+    cdef bint blocked = False
+    if c.argc % 2 == 0:
+        reply_arity(c, "msetnx" if nx else "mset")
+        return 0
+    n = (c.argc - 1) // 2
+    ks = <kref_t *>malloc(sizeof(kref_t) * n)
+    shards = <uint32_t *>malloc(4 * n)
+    if ks == NULL or shards == NULL:
+        free(ks); free(shards)
+        raise MemoryError()
+    m = lock_keys(c, 1, 2, ks, shards)
+    with nogil:
+        if nx:
+            for i in range(n):
+                if key_find_locked(&ks[i], c.db, c.now_ms):
+                    blocked = True
+                    break
+        if not blocked:
+            for i in range(n):
+                key_find_locked(&ks[i], c.db, c.now_ms)    # refresh: earlier stores move slots
+                if str_store_locked(&ks[i], c.argv[2 * i + 2], c.argl[2 * i + 2], 0, False,
+                                    STORE_AUTO, c.now_ms) != ST_OK:
+                    st = ST_NOMEM
+        shards_unlock_many(shards, m)
+    free(ks)
+    free(shards)
+    if st == ST_NOMEM:
+        wb_error(&c.out, E_NOMEM)
+    elif nx:
+        wb_int(&c.out, 0 if blocked else 1)
+    else:
+        wb_ok(&c.out)
+    return 0
+
+
+cdef int cmd_mset(Client c) except -1:
+    return _mset(c, False)
+
+
+cdef int cmd_msetnx(Client c) except -1:
+    return _mset(c, True)
+
+
+cdef int _reply_status(Client c, int st) except -1:
+    if st == ST_WRONGTYPE:
+        wb_error(&c.out, E_WRONGTYPE)
+    elif st == ST_NOTINT:
+        wb_error(&c.out, E_NOTINT)
+    elif st == ST_OVERFLOW:
+        wb_error(&c.out, E_OVERFLOW)
+    elif st == ST_NOMEM:
+        wb_error(&c.out, E_NOMEM)
+    elif st == ST_TOOBIG:
+        wb_error(&c.out, E_STRLIMIT)
+    return 0
+
+
+cdef int _incr(Client c, int64_t by) except -1:
+    cdef kref_t k
+    cdef int st
+    cdef int64_t result
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        st = str_incr_locked(&k, by, &result, c.now_ms)
+        shard_unlock(k.shard)
+    if st == ST_OK:
+        wb_int(&c.out, result)
+    else:
+        _reply_status(c, st)
+    return 0
+
+
+cdef int cmd_incr(Client c) except -1:
+    return _incr(c, 1)
+
+
+cdef int cmd_decr(Client c) except -1:
+    return _incr(c, -1)
+
+
+cdef int cmd_incrby(Client c) except -1:
+    cdef int64_t by
+    if not arg_i64(c, 2, &by):
+        wb_error(&c.out, E_NOTINT)
+        return 0
+    return _incr(c, by)
+
+
+cdef int cmd_decrby(Client c) except -1:
+    cdef int64_t by
+    if not arg_i64(c, 2, &by):
+        wb_error(&c.out, E_NOTINT)
+        return 0
+    if by == (-9223372036854775807LL - 1):
+        wb_error(&c.out, "ERR decrement would overflow")
+        return 0
+    return _incr(c, -by)
+
+
+cdef int cmd_incrbyfloat(Client c) except -1:
+    cdef kref_t k
+    cdef long double by, cur = 0
+    cdef int st = ST_OK, n
+    cdef char tmp[5200]
+    cdef bytes old
+    if not cc_parse_ld(c.argv[2], c.argl[2], &by):
+        wb_error(&c.out, E_NOTFLOAT)
+        return 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    shard_lock(k.shard)
+    try:
+        if key_find_locked(&k, c.db, c.now_ms):
+            if IT(k.item).type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                old = str_value(IT(k.item))
+                if not cc_parse_ld(old, len(old), &cur):
+                    st = ST_NOTFLOAT
+        if st == ST_OK:
+            cur += by
+            if isnan(cur) or isinf(cur):
+                st = ST_NANINF
+            else:
+                n = cc_fmt_ld_human(tmp, sizeof(tmp), cur)
+                st = str_store_locked(&k, tmp, n, 0, True, STORE_RAW, c.now_ms)
+    finally:
+        shard_unlock(k.shard)
+    if st == ST_OK:
+        wb_bulk(&c.out, tmp, n)
+    elif st == ST_NOTFLOAT:
+        wb_error(&c.out, E_NOTFLOAT)
+    elif st == ST_NANINF:
+        wb_error(&c.out, E_NANINF)
+    else:
+        _reply_status(c, st)
+    return 0
+
+
+cdef int cmd_append(Client c) except -1:
+    cdef kref_t k
+    cdef int st = ST_OK
+    cdef item_t *it
+    cdef uint64_t newlen = c.argl[2]
+    cdef bytes cur
+    kref_init(&k, c.argv[1], c.argl[1])
+    shard_lock(k.shard)
+    try:
+        if key_find_locked(&k, c.db, c.now_ms):
+            it = IT(k.item)
+            if it.type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                newlen += str_len(it)
+                if newlen > g_hdr.proto_max_bulk_len:
+                    st = ST_TOOBIG
+                elif it.encoding != ENC_INT and not (it.iflags & IF_EXTENTS) and item_capacity(k.item) >= newlen:
+                    memcpy(item_value_inline(it) + it.vlen, c.argv[2], c.argl[2])
+                    it.vlen = newlen
+                    it.encoding = ENC_RAW
+                    item_bump(it)
+                else:
+                    cur = str_value(it) + c.arg(2)
+                    st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
+        else:
+            st = str_store_locked(&k, c.argv[2], newlen, 0, False, STORE_RAW, c.now_ms)
+    finally:
+        shard_unlock(k.shard)
+    if st == ST_OK:
+        wb_int(&c.out, <int64_t>newlen)
+    else:
+        _reply_status(c, st)
+    return 0
+
+
+cdef int cmd_strlen(Client c) except -1:
+    cdef kref_t k
+    cdef int st = ST_OK
+    cdef uint64_t n = 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    with nogil:
+        shard_lock(k.shard)
+        if key_find_locked(&k, c.db, c.now_ms):
+            if IT(k.item).type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                n = str_len(IT(k.item))
+        shard_unlock(k.shard)
+    if st == ST_OK:
+        wb_int(&c.out, <int64_t>n)
+    else:
+        _reply_status(c, st)
+    return 0
+
+
+cdef int cmd_getrange(Client c) except -1:
+    cdef kref_t k
+    cdef int st = ST_OK
+    cdef int64_t start, end, n
+    cdef bytes val = b""
+    if not arg_i64(c, 2, &start) or not arg_i64(c, 3, &end):
+        wb_error(&c.out, E_NOTINT)
+        return 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    shard_lock(k.shard)
+    try:
+        if key_find_locked(&k, c.db, c.now_ms):
+            if IT(k.item).type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                val = str_value(IT(k.item))
+    finally:
+        shard_unlock(k.shard)
+    if st != ST_OK:
+        return _reply_status(c, st)
+    n = len(val)
+    if start < 0 and end < 0 and start > end:
+        wb_bulk(&c.out, "", 0)
+        return 0
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if end < 0:
+        end = 0
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        wb_bulk(&c.out, "", 0)
+    else:
+        wb_bulk(&c.out, (<char *>val) + start, <uint64_t>(end - start + 1))
+    return 0
+
+
+cdef int cmd_setrange(Client c) except -1:
+    cdef kref_t k
+    cdef int st = ST_OK
+    cdef int64_t off
+    cdef uint64_t newlen = 0
+    cdef item_t *it
+    cdef bytes cur
+    if not arg_i64(c, 2, &off):
+        wb_error(&c.out, E_NOTINT)
+        return 0
+    if off < 0:
+        wb_error(&c.out, E_OFFSET)
+        return 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    shard_lock(k.shard)
+    try:
+        if key_find_locked(&k, c.db, c.now_ms):
+            it = IT(k.item)
+            if it.type != T_STRING:
+                st = ST_WRONGTYPE
+            else:
+                newlen = str_len(it)
+                if c.argl[3]:
+                    if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
+                        st = ST_TOOBIG
+                    else:
+                        cur = str_value(it)
+                        if <uint64_t>off + c.argl[3] > newlen:
+                            newlen = <uint64_t>off + c.argl[3]
+                        cur = (cur + b"\0" * (newlen - len(cur)))
+                        cur = cur[:off] + c.arg(3) + cur[off + c.argl[3]:]
+                        st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
+        elif c.argl[3]:
+            if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
+                st = ST_TOOBIG
+            else:
+                newlen = <uint64_t>off + c.argl[3]
+                cur = b"\0" * off + c.arg(3)
+                st = str_store_locked(&k, cur, newlen, 0, False, STORE_RAW, c.now_ms)
+    finally:
+        shard_unlock(k.shard)
+    if st == ST_OK:
+        wb_int(&c.out, <int64_t>newlen)
+    else:
+        _reply_status(c, st)
+    return 0
+
+
+cdef void register_string_commands():
+    register_c('get', cmd_get)
+    register_c('set', cmd_set)
+    register_c('setnx', cmd_setnx)
+    register_c('setex', cmd_setex)
+    register_c('psetex', cmd_psetex)
+    register_c('getset', cmd_getset)
+    register_c('getdel', cmd_getdel)
+    register_c('getex', cmd_getex)
+    register_c('mget', cmd_mget)
+    register_c('mset', cmd_mset)
+    register_c('msetnx', cmd_msetnx)
+    register_c('incr', cmd_incr)
+    register_c('decr', cmd_decr)
+    register_c('incrby', cmd_incrby)
+    register_c('decrby', cmd_decrby)
+    register_c('incrbyfloat', cmd_incrbyfloat)
+    register_c('append', cmd_append)
+    register_c('strlen', cmd_strlen)
+    register_c('getrange', cmd_getrange)
+    register_c('substr', cmd_getrange)
+    register_c('setrange', cmd_setrange)

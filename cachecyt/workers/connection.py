@@ -1,0 +1,67 @@
+"""Transport glue: one Connection per client socket. Bytes go to the Cython
+Client (parse, execute, encode); its replies leave in one transport.write.
+Nothing here parses or executes."""
+import logging
+
+from cachecyt import _core
+from cachecyt.commands.server import NODE
+
+log = logging.getLogger("cachecyt.worker")
+
+
+class Connection(_core.Client):
+
+    def connection_made(self, transport):
+        self.transport = transport
+        peer = transport.get_extra_info('peername')
+        sock = transport.get_extra_info('sockname')
+        self.addr = _fmt_addr(peer)
+        self.laddr = _fmt_addr(sock)
+        if _connected_clients() >= _core.get_setting('maxclients'):
+            _core.stat_add('rejected_connections', 1)
+            transport.write(b"-ERR max number of clients reached\r\n")
+            transport.close()
+            self.transport = None
+            return
+        _core.stat_add('clients', 1)
+        _core.stat_add('connections', 1)
+        NODE.clients[self.id] = self
+
+    def connection_lost(self, exc):
+        if NODE.clients.pop(self.id, None) is not None:
+            _core.stat_add('clients', -1)
+        self.transport = None
+
+    def data_received(self, data):
+        if self.transport is None:
+            return
+        out = self.feed(data)
+        if out:
+            self.transport.write(out)
+        if self.closing:
+            self.transport.close()
+
+    def eof_received(self):
+        return False
+
+    def pause_writing(self):
+        # the client is not reading its replies: stop reading its requests
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self):
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+
+def _connected_clients():
+    return sum(w['clients'] for w in _core.worker_stats())
+
+
+def _fmt_addr(a):
+    if not a:
+        return '?'
+    if isinstance(a, str):
+        return a
+    host, port = a[0], a[1]
+    return f"[{host}]:{port}" if ':' in host else f"{host}:{port}"

@@ -1,0 +1,138 @@
+"""Worker process: attach the node segment, listen on the shared ports
+(SO_REUSEPORT), serve clients on uvloop, run active expiry for this worker's
+shards. Started by the supervisor as `python -m cachecyt.workers.main`; dies
+with it (PR_SET_PDEATHSIG)."""
+import argparse
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+
+import uvloop
+
+from cachecyt import _core, config as cfgmod
+from cachecyt.commands import registry, server
+from cachecyt.workers.connection import Connection
+
+log = logging.getLogger("cachecyt.worker")
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:          # the parent died before prctl took effect
+        os._exit(1)
+
+
+def bind_addresses(bind: str):
+    """(host, optional) pairs from Redis's bind syntax ('-' = may be missing)."""
+    for part in bind.split():
+        yield (part[1:], True) if part.startswith('-') else (part, False)
+
+
+def make_socket(host, port, backlog):
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+class Worker:
+    def __init__(self, seg, cfg, index, nworkers):
+        self.seg = seg
+        self.cfg = cfg
+        self.index = index
+        self.nworkers = nworkers
+        self.servers = []
+        self.stopping = False
+
+    async def start(self, loop):
+        for host, optional in bind_addresses(self.cfg['bind']):
+            try:
+                sock = make_socket(host, self.cfg['port'], self.cfg['tcp-backlog'])
+            except OSError as e:
+                if optional:
+                    continue
+                raise SystemExit(f"worker {self.index}: cannot listen on {host}:{self.cfg['port']}: {e}")
+            self.servers.append(await loop.create_server(Connection, sock=sock))
+        if not self.servers:
+            raise SystemExit(f"worker {self.index}: no address to listen on")
+        loop.call_later(1 / self.cfg['hz'], self.cron, loop)
+
+    def cron(self, loop):
+        """Background work of this worker: active expiry of its shards, idle clients."""
+        if self.stopping:
+            return
+        _core.active_expire(self.index, self.nworkers, int(250000 / self.cfg['hz']))
+        timeout = _core.get_setting('timeout')
+        if timeout:
+            now = int(time.time() * 1000)
+            for c in list(server.NODE.clients.values()):
+                if now - c.last_ms > timeout * 1000:
+                    c.close_now()
+        loop.call_later(1 / self.cfg['hz'], self.cron, loop)
+
+    async def stop(self):
+        self.stopping = True
+        for s in self.servers:
+            s.close()
+        for c in list(server.NODE.clients.values()):
+            c.close_now()
+        for s in self.servers:
+            await s.wait_closed()
+
+
+def request_shutdown():
+    """SHUTDOWN: ask the supervisor to stop the node."""
+    os.kill(os.getppid(), signal.SIGTERM)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--segment', required=True)
+    ap.add_argument('--worker', type=int, required=True)
+    ap.add_argument('--nworkers', type=int, required=True)
+    ap.add_argument('--parent', type=int, required=True)
+    ns = ap.parse_args(argv)
+    die_with_parent(ns.parent)
+    seg = _core.Segment.attach(ns.segment)
+    seg.activate(ns.worker)
+    cfg = cfgmod.Config()
+    cfg.update(json.loads(seg.config_json()))
+    logging.basicConfig(level=_log_level(cfg['loglevel']), stream=sys.stderr,
+                        format=f"%(process)d:W{ns.worker} %(asctime)s %(levelname)s %(message)s")
+    registry.install()
+    server.NODE = server.Node(cfg, ns.worker, ns.nworkers, cfg['port'])
+    server.NODE.shutdown_hook = request_shutdown
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = Worker(seg, cfg, ns.worker, ns.nworkers)
+    loop.run_until_complete(worker.start(loop))
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, lambda: None)     # the supervisor decides
+    log.info("worker %d serving on port %d", ns.worker, cfg['port'])
+    loop.run_until_complete(stop.wait())
+    loop.run_until_complete(worker.stop())
+    loop.close()
+
+
+def _log_level(name):
+    return {'debug': logging.DEBUG, 'verbose': logging.INFO, 'notice': logging.INFO,
+            'warning': logging.WARNING, 'nothing': logging.CRITICAL}[name]
+
+
+if __name__ == '__main__':
+    main()
