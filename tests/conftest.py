@@ -1,0 +1,51 @@
+"""Shared fixtures. Integration tests talk to one cachecyt server per test
+process (started once, 2 workers); CACHECYT_TEST_ADDR=host:port points them at
+a server that is already running instead."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from servers import CachecytServer, RedisServer  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def server():
+    addr = os.environ.get('CACHECYT_TEST_ADDR')
+    if addr:
+        host, port = addr.rsplit(':', 1)
+        yield (host, int(port))
+        return
+    srv = CachecytServer(workers=2).start()
+    yield ('127.0.0.1', srv.port)
+    srv.stop()
+
+
+@pytest.fixture(scope='session')
+def redis_ref():
+    """A real redis-server to compare replies with."""
+    srv = RedisServer().start()
+    yield ('127.0.0.1', srv.port)
+    srv.stop()
+
+
+@pytest.fixture
+def r(server):
+    """redis-py, RESP2, on an emptied node."""
+    import redis
+    client = redis.Redis(host=server[0], port=server[1], protocol=2)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r3(server):
+    """redis-py, RESP3, on an emptied node."""
+    import redis
+    client = redis.Redis(host=server[0], port=server[1], protocol=3)
+    client.flushall()
+    yield client
+    client.close()

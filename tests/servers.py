@@ -1,0 +1,113 @@
+"""Real server processes for the tests: cachecyt (supervisor + workers), a stock
+redis-server and memcached, each on a free loopback port, stopped at the end."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=15.0, log=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {read_log(log)}")
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not answer PING: {read_log(log)}")
+
+
+def read_log(path):
+    if not path:
+        return ''
+    with open(path, errors='replace') as f:
+        return f.read()[-4000:]
+
+
+class CachecytServer:
+    """`cachecyt server --port P --workers N [extra flags]` as a child process."""
+
+    def __init__(self, *extra, workers=2, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix='cachecyt-test-')
+        self.log_path = os.path.join(self.dir, 'server.log')
+        self.args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(self.port),
+                     '--workers', str(workers), *[str(a) for a in extra]]
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ)
+        env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+        self.log = open(self.log_path, 'w')
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=self.dir, start_new_session=True)
+        wait_for_port(self.port, self.proc, log=self.log_path)
+        return self
+
+    def worker_pids(self):
+        out = subprocess.run(['pgrep', '-P', str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def log_text(self):
+        return read_log(self.log_path)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class RedisServer:
+    """A stock redis-server (Debian's package) with no persistence."""
+
+    def __init__(self, *extra):
+        exe = shutil.which('redis-server')
+        if exe is None:
+            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix='redis-test-')
+        self.args = [exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                     '--appendonly', 'no', '--dir', self.dir, *extra]
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)

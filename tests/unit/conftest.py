@@ -1,0 +1,39 @@
+"""Unit tests of the core run against a private segment in this process: no
+sockets, no server. Each test gets a fresh segment, unlinked afterwards."""
+import os
+import uuid
+
+import pytest
+
+from cachecyt import _core
+from cachecyt.commands import registry, server
+
+
+def make_segment(shards=8, databases=16, pages=256, **settings):
+    name = f"/cachecyt-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    base = {'maxmemory': 0, 'policy': 0, 'maxmemory_samples': 5, 'lfu_log_factor': 10,
+            'lfu_decay_time': 1, 'maxclients': 10000, 'timeout': 0,
+            'proto_max_bulk_len': 512 * 1024 * 1024}
+    base.update(settings)
+    shape = {'shards': shards, 'databases': databases, 'pages': pages, 'settings': base}
+    seg = _core.Segment.create(name, shape, b'{}')
+    seg.activate(0)
+    _core.init_shards()
+    return seg
+
+
+@pytest.fixture
+def core():
+    """A fresh segment, made current for the core functions of this process."""
+    seg = make_segment()
+    registry.install()
+    server.NODE = server.Node()
+    yield seg
+    seg.close()
+    _core.Segment.unlink(seg.name)
+
+
+@pytest.fixture
+def client(core):
+    """A Client with no transport: client.call([b'SET', b'k', b'v']) -> reply bytes."""
+    return _core.Client()
