@@ -194,20 +194,20 @@ cdef int cmd_keys(Client c) except -1:
 # TYPE filter them, as Redis counts) and the homes visited (ten per COUNT).
 
 cdef int scan_options(Client c, int64_t *count, kfilter_t *f) except -1:
-    """SCAN's options from argument 2. -1 after replying the error."""
+    """SCAN's options from argument 2. 1 after replying the error."""
     cdef uint64_t i = 2
     cdef int64_t v
     while i < c.argc:
         if i + 1 >= c.argc:
             wb_error(&c.out, E_SYNTAX)
-            return -1
+            return 1
         if arg_eq(c, i, "count"):
             if not arg_i64(c, i + 1, &v):
                 wb_error(&c.out, E_NOTINT)
-                return -1
+                return 1
             if v < 1:
                 wb_error(&c.out, E_SYNTAX)
-                return -1
+                return 1
             count[0] = v
         elif arg_eq(c, i, "match"):
             f.pat = NULL if glob_is_all(c.argv[i + 1], c.argl[i + 1]) else c.argv[i + 1]
@@ -216,7 +216,7 @@ cdef int scan_options(Client c, int64_t *count, kfilter_t *f) except -1:
             f.type = type_by_name(c.argv[i + 1], c.argl[i + 1])
         else:
             wb_error(&c.out, E_SYNTAX)
-            return -1
+            return 1
         i += 2
     return 0
 
@@ -262,7 +262,7 @@ cdef int cmd_scan(Client c) except -1:
     f.plen = 0
     f.type = TYPE_ANY
     f.now_ms = c.now_ms
-    if scan_options(c, &count, &f) < 0:
+    if scan_options(c, &count, &f):
         return 0
     wb_init(&body)
     try:
@@ -434,13 +434,13 @@ cdef int cmd_renamenx(Client c) except -1:
 
 
 cdef int arg_int32(Client c, uint64_t i, int64_t *out) except -1:
-    """An int argument as Redis's getIntFromObjectOrReply; -1 after replying."""
+    """An int argument as Redis's getIntFromObjectOrReply; 1 after replying."""
     if not arg_i64(c, i, out):
         wb_error(&c.out, E_NOTINT)
-        return -1
+        return 1
     if out[0] < -2147483648LL or out[0] > 2147483647LL:
         wb_error(&c.out, E_INTRANGE)
-        return -1
+        return 1
     return 0
 
 
@@ -473,7 +473,7 @@ cdef int cmd_copy(Client c) except -1:
         if arg_eq(c, i, "replace"):
             replace = True
         elif arg_eq(c, i, "db") and i + 1 < c.argc:
-            if arg_int32(c, i + 1, &db) < 0:
+            if arg_int32(c, i + 1, &db):
                 return 0
             if db < 0 or db >= g_hdr.ndbs:
                 wb_error(&c.out, E_DBINDEX)
