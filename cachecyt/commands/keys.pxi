@@ -616,6 +616,9 @@ cdef inline bint shares_ints() noexcept nogil:
 
 
 cdef int64_t obj_refcount(item_t *it) noexcept nogil:
+    """1, or Redis's shared-object count for a small int. Redis decides sharing
+    when the value is stored (a COPY of 5 is unshared there); we decide when
+    asked, which differs only for copies of small ints."""
     cdef int64_t v
     if it.type == T_STRING and it.encoding == ENC_INT and shares_ints():
         v = item_int(it)
