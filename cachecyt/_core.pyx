@@ -34,10 +34,13 @@ include "commands/dispatch.pxi"
 include "commands/client.pxi"
 include "types/string.pxi"
 include "commands/keyspace.pxi"
+include "types/glob.pxi"
+include "commands/keys.pxi"
 include "commands/connection.pxi"
 
 
 cdef void _register_core_handlers():
     register_string_commands()
     register_keyspace_commands()
+    register_keys_commands()
     register_connection_commands()
