@@ -1,12 +1,24 @@
 # Client: one connection's state (parser, reply buffer, db, protocol version)
-# and the request loop. feed() runs every complete request of the bytes read and
-# returns all replies at once; the transport glue (workers/connection.py) writes
-# them with one transport.write. Commands that need the event loop or other
-# workers (QUIT, SHUTDOWN, CLIENT KILL) leave an entry in `actions`.
+# and the request loop. The transport reads straight into the parser's buffer
+# (asyncio's BufferedProtocol: get_buffer, then buffer_updated); every complete
+# request then runs and all replies leave in one transport.write. feed() does
+# the same from bytes and returns the replies (tests, tools). Commands that need
+# the event loop or other workers (QUIT, SHUTDOWN, CLIENT KILL) leave an entry
+# in `actions`.
+#
+# Clocks: one wall-clock read per batch of requests (now_ms, for expiry and
+# idle time) and one monotonic read per command (its time in cmdstats runs from
+# the end of the command before it).
+
+from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
+
+cdef class ReadSpace
+
 
 cdef enum:
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
+    READ_ROOM = 16384             # free bytes offered to each socket read, at least
 
 import logging, traceback
 _log = logging.getLogger("cachecyt.worker")
@@ -19,7 +31,9 @@ cdef class Client:
     cdef uint64_t *argl
     cdef uint64_t argc
     cdef uint64_t argcap
-    cdef int64_t now_ms                       # clock of the request being run
+    cdef int64_t now_ms                       # wall clock of the batch being run, ms
+    cdef int64_t t_mark                       # monotonic µs at the end of the last command
+    cdef ReadSpace read_space                 # what get_buffer hands the transport
     cdef public int db
     cdef public uint64_t id
     cdef public object name                   # bytes or None
@@ -91,14 +105,35 @@ cdef class Client:
 
     # ---- the request loop -------------------------------------------------------
 
+    def get_buffer(self, Py_ssize_t sizehint):
+        """Where the transport reads the next bytes: the parser buffer's free end."""
+        if self.read_space is None:
+            self.read_space = ReadSpace(self)
+        return self.read_space
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """nbytes were read into the space get_buffer gave: run what is complete."""
+        self.rp.len += <uint64_t>nbytes
+        self.net_in += nbytes
+        self._replies_out()
+
     def data_received(self, data):
-        cdef bytes out = self.feed(data)
+        self._take_input(data)
+        self._replies_out()
+
+    cdef int _replies_out(self) except -1:
+        """Run the complete requests, write the replies, act on what they asked."""
+        cdef bytes out
+        if self.transport is None:            # refused or closed: nothing to answer
+            return 0
+        out = self._run()
         if out:
             self.transport.write(out)
         if self.actions:
             self.run_actions()
         if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
             self.transport.close()
+        return 0
 
     def run_actions(self):
         """Overridden by the transport glue: act on self.actions."""
@@ -106,16 +141,46 @@ cdef class Client:
 
     cpdef bytes feed(self, data):
         """Run every complete request in the bytes so far; return the replies."""
+        self._take_input(data)
+        return self._run()
+
+    cdef int _take_input(self, data) except -1:
         cdef const unsigned char[:] view
-        cdef int r
-        cdef bytes result
         if isinstance(data, bytes):
             rp_feed(&self.rp, <bytes>data, len(<bytes>data))
+            self.net_in += len(<bytes>data)
         else:
             view = data
             if view.shape[0]:
                 rp_feed(&self.rp, <const char *>&view[0], view.shape[0])
-        self.net_in += len(data)
+            self.net_in += view.shape[0]
+        return 0
+
+    cdef int _reserve_read(self) except -1:
+        """At least READ_ROOM free bytes after the buffered input."""
+        cdef uint64_t cap = self.rp.cap
+        cdef char *nb
+        if cap - self.rp.len >= READ_ROOM:
+            return 0
+        while cap - self.rp.len < READ_ROOM:
+            cap *= 2
+        nb = <char *>realloc(self.rp.buf, cap)
+        if nb == NULL:
+            raise MemoryError()
+        self.rp.buf = nb
+        self.rp.cap = cap
+        return 0
+
+    cdef inline void _clock(self) noexcept:
+        self.now_ms = cc_now_ms()
+        self.last_ms = self.now_ms
+        self.t_mark = cc_mono_us()
+
+    cdef bytes _run(self):
+        """Run every complete request buffered; return the replies."""
+        cdef int r
+        cdef bytes result
+        self._clock()
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
             r = rp_next(&self.rp)
             if r == 0:
@@ -129,7 +194,9 @@ cdef class Client:
             self._load_args()
             self.execute()
         rp_compact(&self.rp)
-        result = self.out.p[:self.out.len] if self.out.len else b""
+        if not self.out.len:
+            return b""
+        result = PyBytes_FromStringAndSize(self.out.p, self.out.len)
         self.net_out += self.out.len
         self.out.len = 0
         if self.out.cap > 1024 * 1024:
@@ -160,13 +227,12 @@ cdef class Client:
         return 0
 
     cdef int execute(self) except -1:
+        """Run the loaded request. The caller has read the clocks (_clock)."""
         cdef int idx = cmd_lookup(self.argv[0], self.argl[0])
         cdef cmd_t *cmd
-        cdef int64_t t0
+        cdef int64_t t1
         cdef uint64_t before = self.out.len
         cdef cmdstat_t *cs
-        self.now_ms = cc_now_ms()
-        self.last_ms = self.now_ms
         self.commands += 1
         my_wstat().commands += 1
         if idx < 0:
@@ -184,7 +250,6 @@ cdef class Client:
                 wb_error(&self.out, E_OOM)
                 cs.rejected += 1
                 return 0
-        t0 = cc_mono_us()
         try:
             if cmd.cf != NULL:
                 cmd.cf(self)
@@ -208,7 +273,9 @@ cdef class Client:
             wb_error(&self.out, "ERR internal error")
             self.flags |= CL_CLOSE_AFTER_REPLY
         cs.calls += 1
-        cs.usec += <uint64_t>(cc_mono_us() - t0)
+        t1 = cc_mono_us()
+        cs.usec += <uint64_t>(t1 - self.t_mark)
+        self.t_mark = t1
         if self.out.len > before and self.out.p[before] == 45:
             cs.failed += 1
             my_wstat().errors += 1
@@ -251,7 +318,42 @@ cdef class Client:
             self.argv[i] = <bytes>args[i]
             self.argl[i] = len(<bytes>args[i])
         self.argc = n
+        self._clock()
         self.execute()
         result = self.out.p[start:self.out.len]
         self.out.len = start
         return result
+
+
+cdef class ReadSpace:
+    """The free end of a Client's read buffer as a writable buffer: a socket read
+    lands in the parser's buffer without an intermediate bytes object. Valid
+    from the client's get_buffer to its buffer_updated; a read buffer, never a
+    view of buffered requests."""
+    cdef Client c
+    cdef Py_ssize_t shape
+
+    def __cinit__(self, Client c):
+        self.c = c
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        self.c._reserve_read()
+        self.shape = <Py_ssize_t>(self.c.rp.cap - self.c.rp.len)
+        view.buf = self.c.rp.buf + self.c.rp.len
+        view.obj = self
+        view.len = self.shape
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = <char *>"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = &self.shape
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass

@@ -1,6 +1,8 @@
-"""Transport glue: one Connection per client socket. Bytes go to the Cython
-Client (parse, execute, encode); its replies leave in one transport.write.
-Nothing here parses or executes."""
+"""Transport glue: one Connection per client socket. The Cython Client reads
+straight into its parser's buffer (get_buffer / buffer_updated, which uvloop
+uses for any protocol that has them), runs the requests and writes their
+replies in one transport.write. Nothing here parses or executes; nothing here
+runs per request."""
 import logging
 
 from cachecyt import _core
@@ -31,15 +33,6 @@ class Connection(_core.Client):
         if NODE.clients.pop(self.id, None) is not None:
             _core.stat_add('clients', -1)
         self.transport = None
-
-    def data_received(self, data):
-        if self.transport is None:
-            return
-        out = self.feed(data)
-        if out:
-            self.transport.write(out)
-        if self.closing:
-            self.transport.close()
 
     def eof_received(self):
         return False

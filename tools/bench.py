@@ -1,0 +1,313 @@
+"""Throughput, latency and server CPU of cachecyt next to a stock redis-server.
+
+    python tools/bench.py [--rounds 3] [--quick] [--workers N] [--markdown]
+
+Starts cachecyt (the default configuration on a free loopback port) and
+redis-server (no persistence) on free loopback ports, stores the same keyspace in
+both (`key:NNNNNNNNNNNN` -> 100-byte value, the keys `redis-benchmark -r` picks,
+so every GET hits), then runs redis-benchmark against each, interleaved, for every
+test and pipeline depth, several rounds, and prints the medians.
+
+Server CPU per request is the utime + stime the server process and all its
+descendants (cachecyt's workers) spent during a run, read from /proc/<pid>/stat
+before and after, divided by the run's requests. On a small machine the load
+generator competes with the server for cores, so ops/s moves with whatever else
+runs; CPU per request is the steadier figure.
+
+Both servers are stopped at the end, whatever happens. Not shipped: a developer
+tool that only needs redis-server and redis-benchmark on PATH."""
+import argparse
+import csv
+import io
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+# ---- servers ----------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for_ping(port, proc, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not answer PING within {timeout}s")
+
+
+class Server:
+    """A server child process in its own session, so it and its children stop together."""
+
+    def __init__(self, name, args, port, env=None):
+        self.name = name
+        self.args = args
+        self.port = port
+        self.env = env
+        self.proc = None
+        self.dir = tempfile.mkdtemp(prefix=f'bench-{name}-')
+        self.log_path = os.path.join(self.dir, 'server.log')
+
+    def start(self):
+        with open(self.log_path, 'w') as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=self.dir, env=self.env, start_new_session=True)
+        try:
+            wait_for_ping(self.port, self.proc)
+        except RuntimeError as e:
+            with open(self.log_path, errors='replace') as f:
+                raise RuntimeError(f"{self.name}: {e}\n{f.read()[-2000:]}") from None
+        return self
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def pids(self):
+        """The server process and every descendant (cachecyt's workers)."""
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            try:
+                for tid in os.listdir(f'/proc/{pid}/task'):
+                    with open(f'/proc/{pid}/task/{tid}/children') as f:
+                        todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                pass
+        return out
+
+    def cpu_seconds(self):
+        """utime + stime of the process tree, in seconds, by pid (a pid that
+        leaves between two readings must not count against the next run)."""
+        out = {}
+        for pid in self.pids():
+            try:
+                with open(f'/proc/{pid}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            # fields[0] is field 3 (state); utime and stime are fields 14 and 15
+            out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return out
+
+
+def start_cachecyt(workers):
+    port = free_port()
+    args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port)]
+    if workers:
+        args += ['--workers', str(workers)]
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    return Server('cachecyt', args, port, env).start()
+
+
+def start_redis():
+    port = free_port()
+    args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
+            '--appendonly', 'no', '--daemonize', 'no']
+    return Server('redis', args, port).start()
+
+
+def redis_version():
+    out = subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout
+    for part in out.split():
+        if part.startswith('v='):
+            return part[2:]
+    return out.strip()
+
+
+# ---- keyspace ---------------------------------------------------------------------
+
+def preload(port, nkeys, size, batch=1000):
+    """SET key:%012d for 0 <= i < nkeys to a `size`-byte value, pipelined."""
+    value = (b'v' * size)
+    vhdr = b'$%d\r\n' % size
+    with socket.create_connection(('127.0.0.1', port)) as s:
+        for start in range(0, nkeys, batch):
+            n = min(batch, nkeys - start)
+            req = b''.join(b'*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n' % i + vhdr + value + b'\r\n'
+                           for i in range(start, start + n))
+            s.sendall(req)
+            want, got = 5 * n, b''
+            while len(got) < want:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"port {port} closed the connection during preload")
+                got += chunk
+            if got != b'+OK\r\n' * n:
+                raise RuntimeError(f"port {port}: unexpected preload reply {got[:80]!r}")
+        s.sendall(b'DBSIZE\r\n')
+        reply = s.recv(64)
+    if reply != b':%d\r\n' % nkeys:
+        raise RuntimeError(f"port {port}: DBSIZE after preload is {reply!r}, want {nkeys}")
+
+
+# ---- runs -------------------------------------------------------------------------
+
+def run_benchmark(server, test, pipeline, args):
+    """One redis-benchmark run; returns a dict of rps, p50, p99 (ms) and server µs/request."""
+    n = args.requests_pipelined if pipeline > 1 else args.requests
+    cmd = ['redis-benchmark', '-h', '127.0.0.1', '-p', str(server.port), '-t', test,
+           '-d', str(args.data_size), '-c', str(args.clients), '-r', str(args.keyspace),
+           '-n', str(n), '-P', str(pipeline), '--csv']
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    before = server.cpu_seconds()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    after = server.cpu_seconds()
+    if out.returncode != 0:
+        raise RuntimeError(f"redis-benchmark failed on {server.name}: {out.stderr.strip()}")
+    row = parse_csv(out.stdout, test)
+    cpu = sum(after[p] - before.get(p, 0.0) for p in after)
+    row['cpu_us'] = cpu * 1e6 / n
+    return row
+
+
+def parse_csv(text, test):
+    for rec in csv.DictReader(io.StringIO(text)):
+        if rec['test'].lower() == test.lower():
+            return {'rps': float(rec['rps']), 'p50': float(rec['p50_latency_ms']),
+                    'p99': float(rec['p99_latency_ms'])}
+    raise RuntimeError(f"no {test} line in redis-benchmark output:\n{text}")
+
+
+def run_all(servers, args):
+    """{(server, test, pipeline): [row per round]}; servers alternate who goes first."""
+    results = {}
+    for rnd in range(args.rounds):
+        order = servers if rnd % 2 == 0 else servers[::-1]
+        for pipeline in args.pipelines:
+            for test in args.tests:
+                for server in order:
+                    row = run_benchmark(server, test, pipeline, args)
+                    results.setdefault((server.name, test, pipeline), []).append(row)
+                    if args.verbose:
+                        print(f"round {rnd + 1} {server.name:8} {test:4} P{pipeline:<3} "
+                              f"{row['rps']:>11.0f} ops/s  p50 {row['p50']:.3f}  "
+                              f"p99 {row['p99']:.3f} ms  {row['cpu_us']:.2f} µs/req", file=sys.stderr)
+    return results
+
+
+def medians(rows):
+    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+
+
+# ---- report -----------------------------------------------------------------------
+
+COLUMNS = ['test', 'P', 'cachecyt ops/s', 'redis ops/s', 'ratio', 'cachecyt p50/p99 ms',
+           'redis p50/p99 ms', 'cachecyt CPU µs/req', 'redis CPU µs/req', 'CPU ratio']
+
+
+def table_rows(results, args):
+    rows = []
+    for pipeline in args.pipelines:
+        for test in args.tests:
+            c = medians(results[('cachecyt', test, pipeline)])
+            r = medians(results[('redis', test, pipeline)])
+            rows.append([test.upper(), str(pipeline), f"{c['rps']:,.0f}", f"{r['rps']:,.0f}",
+                         f"{c['rps'] / r['rps']:.2f}", f"{c['p50']:.3f} / {c['p99']:.3f}",
+                         f"{r['p50']:.3f} / {r['p99']:.3f}", f"{c['cpu_us']:.2f}",
+                         f"{r['cpu_us']:.2f}", f"{c['cpu_us'] / r['cpu_us']:.2f}"])
+    return rows
+
+
+def print_table(rows, markdown):
+    if markdown:
+        print('| ' + ' | '.join(COLUMNS) + ' |')
+        print('|' + '|'.join('---' if i < 2 else '---:' for i in range(len(COLUMNS))) + '|')
+        for row in rows:
+            print('| ' + ' | '.join(row) + ' |')
+        return
+    widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
+    print('  '.join(h.rjust(w) for h, w in zip(COLUMNS, widths)))
+    for row in rows:
+        print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+def machine():
+    model = '?'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    return (f"{os.cpu_count()} CPUs ({model}), Linux {os.uname().release}, "
+            f"Python {sys.version.split()[0]}, redis-server {redis_version()}")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--rounds', type=int, default=3, help='rounds; each figure is the median (3)')
+    ap.add_argument('--requests', type=int, default=200000, help='requests per run at pipeline 1')
+    ap.add_argument('--requests-pipelined', type=int, default=1000000,
+                    help='requests per run at pipeline > 1')
+    ap.add_argument('--clients', type=int, default=50, help='connections (redis-benchmark -c)')
+    ap.add_argument('--keyspace', type=int, default=100000, help='keys preloaded and used (-r)')
+    ap.add_argument('--data-size', type=int, default=100, help='value bytes (-d)')
+    ap.add_argument('--pipelines', default='1,16', help='pipeline depths, comma separated')
+    ap.add_argument('--tests', default='get,set', help='redis-benchmark tests, comma separated')
+    ap.add_argument('--workers', type=int, default=0, help='cachecyt workers (0: its default)')
+    ap.add_argument('--threads', type=int, default=0, help='redis-benchmark --threads (0: off)')
+    ap.add_argument('--quick', action='store_true', help='a fast smoke run: 1 round, few requests')
+    ap.add_argument('--markdown', action='store_true', help='print the table as Markdown')
+    ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds = 1
+        args.requests = 20000
+        args.requests_pipelined = 100000
+        args.keyspace = min(args.keyspace, 10000)
+    args.pipelines = [int(p) for p in args.pipelines.split(',')]
+    args.tests = [t.strip().lower() for t in args.tests.split(',')]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    servers = []
+    try:
+        servers.append(start_cachecyt(args.workers))
+        servers.append(start_redis())
+        for s in servers:
+            preload(s.port, args.keyspace, args.data_size)
+        results = run_all(servers, args)
+    finally:
+        for s in servers:
+            s.stop()
+    print(machine())
+    print(f"redis-benchmark -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
+          f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "
+          f"median of {args.rounds} round(s)")
+    print_table(table_rows(results, args), args.markdown)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
