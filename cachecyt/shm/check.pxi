@@ -338,3 +338,39 @@ def _test_home(uint64_t h, uint32_t s):
 def _test_debug_build():
     """True when built with CACHECYT_DEBUG=1."""
     return bool(CACHECYT_DEBUG)
+
+
+def _test_fill(uint64_t start, uint64_t n, uint64_t vlen):
+    """Store keys fill:<i> for i in [start, start + n) with a value of vlen bytes
+    made from i, in one nogil loop (lock tests kill a process in here). Returns
+    the keys stored before memory ran out."""
+    cdef uint64_t i, j, off, done = 0
+    cdef char key[32]
+    cdef int klen
+    cdef char *val = <char *>malloc(vlen + 1)
+    cdef kref_t k
+    cdef int64_t now = cc_now_ms()
+    if val == NULL:
+        raise MemoryError()
+    with nogil:
+        for i in range(start, start + n):
+            klen = snprintf(key, 32, "fill:%llu", <unsigned long long>i)
+            for j in range(vlen):
+                val[j] = <char>(97 + (i + j) % 26)
+            kref_init(&k, key, klen)
+            shard_lock(k.shard)
+            key_find_locked(&k, 0, now)
+            off = item_new(k.pdb, key, klen, vlen, T_STRING, ENC_RAW, now)
+            if off:
+                item_write(IT(off), klen, val, vlen)
+                if key_store_locked(&k, off) == ST_OK:
+                    done += 1
+            shard_unlock(k.shard)
+            if not off:
+                break
+    free(val)
+    return done
+
+
+def _test_fill_value(uint64_t i, uint64_t vlen):
+    return bytes(97 + (i + j) % 26 for j in range(vlen))
