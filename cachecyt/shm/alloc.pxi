@@ -12,7 +12,14 @@
 #   Callers get offsets; 0 means no memory.
 #
 # Locks: class lock, then page lock (both innermost: taken under shard locks,
-# never the other way). used_memory is an atomic counter of chunk bytes.
+# never the other way). used_memory is an atomic counter of chunk bytes, moved
+# under the class lock together with class_t.chunks so the two never disagree.
+#
+# A process that dies holding a class lock may leave that class's counters and
+# partial list half updated; the page free lists are always a chain (each push or
+# pop is one store). The next holder (EOWNERDEAD) rebuilds the class from its
+# pages (slab_repair_class_locked). Chunks the dead process had allocated but not
+# yet linked anywhere stay allocated (a leak, not a corruption).
 
 cdef inline uint32_t slab_class_of(uint64_t size) noexcept nogil:
     return g_cls_of[(size + 15) >> 4]
@@ -23,8 +30,14 @@ cdef inline uint64_t slab_chunk_size(uint64_t off) noexcept nogil:
     return class_at(page_at(p).cls).size
 
 
+cdef inline void class_lock(uint32_t c) noexcept nogil:
+    if cc_lock(class_mutex(c)):
+        slab_repair_class_locked(c)
+
+
 cdef uint64_t _page_take() noexcept nogil:
-    """A free page index, or (uint64)-1. Takes the page lock."""
+    """A free page index, or (uint64)-1. Takes the page lock. The page keeps
+    cls = free until the caller (holding its class lock) claims it."""
     cdef uint64_t p = <uint64_t>-1
     cc_lock(page_mutex())
     if g_hdr.page_free_head:
@@ -77,17 +90,19 @@ cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
     cdef page_t *pg
     cdef uint64_t p, off
     cdef uint32_t idx
-    cc_lock(class_mutex(c))
+    if size > PAGE_SIZE:
+        return 0
+    class_lock(c)
     if not cl.partial_head:
         p = _page_take()
         if p == <uint64_t>-1:
             cc_unlock(class_mutex(c))
             return 0
         pg = page_at(p)
-        pg.cls = c
         pg.used = 0
         pg.free_head = 0
         pg.bump = 0
+        pg.cls = c                       # claimed last: a repair trusts pages of its class
         cl.pages += 1
         _partial_push(cl, p)
     p = cl.partial_head - 1
@@ -100,12 +115,15 @@ cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
         idx = pg.bump
         pg.bump += 1
         off = g_hdr.arena_off + (p << PAGE_SHIFT) + idx * cl.size
+    if CACHECYT_DEBUG:
+        if idx >= cl.per_page or pg.cls != c:
+            dbg_fail("slab_alloc: free list of a page points outside the page")
     pg.used += 1
     if pg.used == cl.per_page:
         _partial_unlink(cl, p)
     cl.chunks += 1
-    cc_unlock(class_mutex(c))
     cc_atomic_max_i(&g_hdr.peak_memory, cc_atomic_add_i(&g_hdr.used_memory, cl.size))
+    cc_unlock(class_mutex(c))
     return off
 
 
@@ -116,7 +134,9 @@ cdef void slab_free(uint64_t off) noexcept nogil:
     cdef class_t *cl = class_at(c)
     cdef uint32_t idx = <uint32_t>((off - g_hdr.arena_off - (p << PAGE_SHIFT)) // cl.size)
     cdef bint was_full
-    cc_lock(class_mutex(c))
+    if CACHECYT_DEBUG:
+        _debug_check_free(off, p, pg)
+    class_lock(c)
     was_full = pg.used == cl.per_page
     (<uint32_t *>P(off))[0] = pg.free_head
     pg.free_head = idx + 1
@@ -128,8 +148,70 @@ cdef void slab_free(uint64_t off) noexcept nogil:
         _partial_unlink(cl, p)
         cl.pages -= 1
         _page_give(p)
-    cc_unlock(class_mutex(c))
     cc_atomic_add_i(&g_hdr.used_memory, -<int64_t>cl.size)
+    cc_unlock(class_mutex(c))
+
+
+cdef void _debug_check_free(uint64_t off, uint64_t p, page_t *pg) noexcept nogil:
+    """Debug builds: the chunk being freed is a live chunk of an owned page."""
+    cdef class_t *cl
+    cdef uint32_t idx, j, steps = 0
+    if off < g_hdr.arena_off or p >= g_hdr.npages or pg.cls >= g_hdr.nclasses:
+        dbg_fail("slab_free: offset is not in an owned page")
+    cl = class_at(pg.cls)
+    if (off - g_hdr.arena_off - (p << PAGE_SHIFT)) % cl.size:
+        dbg_fail("slab_free: offset is not at a chunk boundary")
+    idx = <uint32_t>((off - g_hdr.arena_off - (p << PAGE_SHIFT)) // cl.size)
+    if idx >= pg.bump or pg.used == 0:
+        dbg_fail("slab_free: chunk was never handed out")
+    cc_lock(class_mutex(pg.cls))
+    j = pg.free_head
+    while j and steps <= cl.per_page:
+        if j - 1 == idx:
+            cc_unlock(class_mutex(pg.cls))
+            dbg_fail("slab_free: chunk freed twice")
+        j = (<uint32_t *>P(g_hdr.arena_off + (p << PAGE_SHIFT) + (j - 1) * cl.size))[0]
+        steps += 1
+    cc_unlock(class_mutex(pg.cls))
+
+
+cdef uint32_t _page_free_count(uint64_t p, class_t *cl) noexcept nogil:
+    """Chunks on page p's free list (bounded: a loop counts as per_page + 1)."""
+    cdef page_t *pg = page_at(p)
+    cdef uint32_t j = pg.free_head, n = 0
+    while j and n <= cl.per_page:
+        if j > pg.bump:
+            return <uint32_t>cl.per_page + 1
+        j = (<uint32_t *>P(g_hdr.arena_off + (p << PAGE_SHIFT) + (j - 1) * cl.size))[0]
+        n += 1
+    return n
+
+
+cdef void slab_repair_class_locked(uint32_t c) noexcept nogil:
+    """Rebuild class c after its lock owner died: per-page used counts, the partial
+    list, the page and chunk counters, and used_memory by the chunk difference.
+    Sound under the class lock alone: pages change owner only under it."""
+    cdef class_t *cl = class_at(c)
+    cdef page_t *pg
+    cdef uint64_t p, pages = 0, chunks = 0, before = cl.chunks
+    cdef uint32_t nfree
+    cl.partial_head = 0
+    for p in range(g_hdr.npages):
+        pg = page_at(p)
+        if pg.cls != c:
+            continue
+        nfree = _page_free_count(p, cl)
+        if nfree > pg.bump:                  # a broken chain: forget the freed chunks
+            pg.free_head = 0
+            nfree = 0
+        pg.used = pg.bump - nfree
+        pages += 1
+        chunks += pg.used
+        if pg.used < cl.per_page:
+            _partial_push(cl, p)
+    cl.pages = pages
+    cl.chunks = chunks
+    cc_atomic_add_i(&g_hdr.used_memory, (<int64_t>chunks - <int64_t>before) * <int64_t>cl.size)
 
 
 def _test_alloc(uint64_t size):

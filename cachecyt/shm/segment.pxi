@@ -3,11 +3,21 @@
 # nogil core reaches them without a Python object. Offsets, never pointers, are
 # stored inside the segment.
 
+from libc.stdio cimport fprintf, stderr
+from libc.stdlib cimport abort
+
 cdef char *g_base = NULL
 cdef header_t *g_hdr = NULL
 cdef uint64_t g_seg_size = 0
 cdef int g_worker = 0                      # this process's worker slot (stats)
 cdef uint8_t g_cls_of[CLS_LOOKUP]         # (size + 15) // 16 -> class index
+
+cdef void dbg_fail(const char *what) noexcept nogil:
+    """A debug-build invariant failed: say which and abort (a core dump beats
+    running on with a corrupt segment)."""
+    fprintf(stderr, b"cachecyt: invariant violated: %s\n", what)
+    abort()
+
 
 cdef inline void *P(uint64_t off) noexcept nogil:
     return <void *>(g_base + off)
@@ -176,6 +186,8 @@ cdef class Segment:
             cl = <class_t *>(self.base + h.classes_off) + i
             cl.size = sizes[i]
             cl.per_page = PAGE_SIZE // cl.size
+        for i in range(h.npages):
+            (<page_t *>(self.base + h.pages_off) + i).cls = 0xffffffff
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
         h.layout_version = LAYOUT_VERSION

@@ -20,6 +20,9 @@
 # slots) or counters off: shard_lock rebuilds the shard's table and counts.
 
 cdef inline slot_t *tbl_slot(table_t *t, uint64_t i) noexcept nogil:
+    if CACHECYT_DEBUG:
+        if i > t.mask:
+            dbg_fail("tbl_slot: slot index past the table")
     return (<slot_t *>P(t.blocks[i >> BLOCK_SHIFT])) + (i & (BLOCK_SLOTS - 1))
 
 cdef inline table_t *shard_table(shard_t *sh) noexcept nogil:
@@ -39,7 +42,7 @@ cdef uint64_t tbl_new(uint64_t cap) noexcept nogil:
     cdef uint64_t toff = slab_alloc(16 + 8 * nblocks)
     cdef uint64_t i, b
     cdef table_t *t
-    if toff == 0:
+    if toff == 0:                        # no memory, or a directory bigger than a chunk
         return 0
     t = <table_t *>P(toff)
     t.mask = cap - 1
@@ -68,9 +71,14 @@ cdef void tbl_free(uint64_t toff) noexcept nogil:
 cdef inline void _tbl_place(table_t *t, uint64_t h, uint64_t item) noexcept nogil:
     cdef uint64_t i = home_of(h, t.mask)
     cdef slot_t *sl = tbl_slot(t, i)
+    cdef uint64_t probes = 0
     while sl.item:
         i = (i + 1) & t.mask
         sl = tbl_slot(t, i)
+        if CACHECYT_DEBUG:
+            probes += 1
+            if probes > t.mask:
+                dbg_fail("_tbl_place: no empty slot in the table")
     sl.hash = h
     sl.item = item                 # published last
 
@@ -103,6 +111,7 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
     cdef uint64_t i = home_of(h, t.mask)
     cdef slot_t *sl = tbl_slot(t, i)
     cdef item_t *it
+    cdef uint64_t probes = 0
     while sl.item:
         if sl.hash == h:
             it = IT(sl.item)
@@ -110,6 +119,10 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
                 return <int64_t>i
         i = (i + 1) & t.mask
         sl = tbl_slot(t, i)
+        if CACHECYT_DEBUG:
+            probes += 1
+            if probes > t.mask:
+                dbg_fail("tbl_find_locked: probe ran over the whole table")
     return -1
 
 
@@ -131,6 +144,9 @@ cdef void tbl_delete_at_locked(shard_t *sh, uint64_t i) noexcept nogil:
     cdef uint64_t j = i, k = i, home
     cdef slot_t *hole = tbl_slot(t, i)
     cdef slot_t *sl
+    if CACHECYT_DEBUG:
+        if not hole.item or sh.count == 0:
+            dbg_fail("tbl_delete_at_locked: deleting an empty slot")
     while True:
         k = (k + 1) & t.mask
         sl = tbl_slot(t, k)

@@ -29,8 +29,22 @@ def core():
     registry.install()
     server.NODE = server.Node()
     yield seg
-    seg.close()
-    _core.Segment.unlink(seg.name)
+    try:
+        assert_core_sound()
+    finally:
+        seg.close()
+        _core.Segment.unlink(seg.name)
+
+
+def assert_core_sound(leaks_allowed=False):
+    """Every table and the allocator pass the invariant walk, and the allocator
+    balances: used_memory is exactly the live chunks, none of them unreachable."""
+    report = _core._test_check_invariants()
+    assert report['errors'] == []
+    if not leaks_allowed:
+        assert report['leaked_chunks'] in (0, None), report
+        assert report['leaked_pages'] == 0, report
+    return report
 
 
 @pytest.fixture
