@@ -73,6 +73,16 @@ cdef enum:
     EXP_LT = 8
 
 
+cdef void _reply_unsupported_option(Client c, uint64_t i) noexcept:
+    """Redis prints the option as a C string: it ends at a NUL byte, and CR/LF
+    become spaces."""
+    cdef const char *nul = <const char *>memchr(c.argv[i], 0, c.argl[i])
+    cdef uint64_t n = <uint64_t>(nul - c.argv[i]) if nul != NULL else c.argl[i]
+    wb_put(&c.out, "-ERR Unsupported option ", 24)
+    _sanitized(&c.out, c.argv[i], n, n)
+    wb_put(&c.out, "\r\n", 2)
+
+
 cdef int _expire(Client c, int unit, bint absolute, const char *name) except -1:
     """EXPIRE PEXPIRE EXPIREAT PEXPIREAT with NX XX GT LT (Redis 7)."""
     cdef int64_t v, when
@@ -81,15 +91,13 @@ cdef int _expire(Client c, int unit, bint absolute, const char *name) except -1:
     cdef kref_t k
     cdef int result = 0
     cdef int64_t cur
-    cdef char buf[96]
     for i in range(3, c.argc):
         if arg_eq(c, i, "nx"): flags |= EXP_NX
         elif arg_eq(c, i, "xx"): flags |= EXP_XX
         elif arg_eq(c, i, "gt"): flags |= EXP_GT
         elif arg_eq(c, i, "lt"): flags |= EXP_LT
         else:
-            snprintf(buf, sizeof(buf), "ERR Unsupported option %.*s", <int>c.argl[i], c.argv[i])
-            wb_error(&c.out, buf)
+            _reply_unsupported_option(c, i)
             return 0
     if flags & EXP_NX and flags & (EXP_XX | EXP_GT | EXP_LT):
         wb_error(&c.out, "ERR NX and XX, GT or LT options at the same time are not compatible")
@@ -197,44 +205,41 @@ cdef int cmd_persist(Client c) except -1:
 
 # ---- databases --------------------------------------------------------------------
 
-cdef int arg_db(Client c, uint64_t i, int *out) except -1:
-    """A database index argument; replies the error and returns -1 when bad."""
+cdef bint _arg_int32(Client c, uint64_t i, int *out) noexcept nogil:
+    """Argument i as a C int (Redis getIntFromObject)."""
     cdef int64_t v
-    if not arg_i64(c, i, &v):
-        if c.argl[0] == 6:
-            wb_error(&c.out, "ERR invalid DB index")
-        else:
-            wb_error(&c.out, E_NOTINT)
-        return -1
-    if v < 0 or v >= g_hdr.ndbs:
-        wb_error(&c.out, E_DBINDEX)
-        return -1
+    if not arg_i64(c, i, &v) or v < -2147483648LL or v > 2147483647LL:
+        return False
     out[0] = <int>v
-    return 0
+    return True
 
 
 cdef int cmd_select(Client c) except -1:
-    cdef int db
-    if arg_db(c, 1, &db) == 0:
-        c.db = db
+    cdef int64_t v
+    if not arg_i64(c, 1, &v):
+        wb_error(&c.out, E_NOTINT)
+    elif v < -2147483648LL or v > 2147483647LL:
+        wb_error(&c.out, "ERR value is out of range, value must between -2147483648 and 2147483647")
+    elif v < 0 or v >= g_hdr.ndbs:
+        wb_error(&c.out, E_DBINDEX)
+    else:
+        c.db = <int>v
         wb_ok(&c.out)
     return 0
 
 
 cdef int cmd_swapdb(Client c) except -1:
     cdef int a, b
-    cdef int64_t v
-    if not arg_i64(c, 1, &v) or v < 0:
+    if not _arg_int32(c, 1, &a):
         wb_error(&c.out, "ERR invalid first DB index")
-        return 0
-    if not arg_i64(c, 2, &v) or v < 0:
+    elif not _arg_int32(c, 2, &b):
         wb_error(&c.out, "ERR invalid second DB index")
-        return 0
-    if arg_db(c, 1, &a) < 0 or arg_db(c, 2, &b) < 0:
-        return 0
-    with nogil:
-        db_swap(a, b)
-    wb_ok(&c.out)
+    elif a < 0 or a >= <int>g_hdr.ndbs or b < 0 or b >= <int>g_hdr.ndbs:
+        wb_error(&c.out, E_DBINDEX)
+    else:
+        with nogil:
+            db_swap(a, b)
+        wb_ok(&c.out)
     return 0
 
 

@@ -129,25 +129,44 @@ cdef inline bint arg_i64(Client c, uint64_t i, int64_t *out) noexcept nogil:
     return parse_i64(c.argv[i], c.argl[i], out)
 
 
-cdef int expire_from_arg(Client c, uint64_t i, int unit_ms, bint absolute, int64_t *out,
-                         const char *cmdname) except -1:
-    """Absolute expiry in ms from argument i (EX/PX/EXAT/PXAT). Replies the error and
-    returns -1 on a bad value."""
+cdef enum:
+    EXP_VALUE_OK = 0
+    EXP_VALUE_NOTINT = 1          # not an integer: E_NOTINT
+    EXP_VALUE_INVALID = 2         # <= 0 or overflows: E_EXPIRE
+
+
+cdef int expire_check(Client c, uint64_t i, int unit_ms, bint absolute, int64_t *out) noexcept nogil:
+    """Absolute expiry in ms from argument i (EX/PX/EXAT/PXAT), as an EXP_VALUE_*
+    status; replies nothing."""
     cdef int64_t v
     if not arg_i64(c, i, &v):
-        wb_error(&c.out, E_NOTINT)
-        return -1
+        return EXP_VALUE_NOTINT
     if v <= 0 or (unit_ms == 1000 and v > 9223372036854775807LL // 1000):
-        _reply_invalid_expire(c, cmdname)
-        return -1
+        return EXP_VALUE_INVALID
     v *= unit_ms
     if not absolute:
         if v > 9223372036854775807LL - c.now_ms:
-            _reply_invalid_expire(c, cmdname)
-            return -1
+            return EXP_VALUE_INVALID
         v += c.now_ms
     out[0] = v
-    return 0
+    return EXP_VALUE_OK
+
+
+cdef int reply_expire_status(Client c, int st, const char *cmdname) noexcept:
+    """The error reply of a bad expire value; -1 if st is one, else 0."""
+    if st == EXP_VALUE_NOTINT:
+        wb_error(&c.out, E_NOTINT)
+    elif st == EXP_VALUE_INVALID:
+        _reply_invalid_expire(c, cmdname)
+    else:
+        return 0
+    return -1
+
+
+cdef int expire_from_arg(Client c, uint64_t i, int unit_ms, bint absolute, int64_t *out,
+                         const char *cmdname) except -2:
+    """expire_check that replies the error and returns -1 on a bad value."""
+    return reply_expire_status(c, expire_check(c, i, unit_ms, absolute, out), cmdname)
 
 
 cdef void _reply_invalid_expire(Client c, const char *cmdname) noexcept:
@@ -163,20 +182,36 @@ cdef enum:
     SET_XX = 2
     SET_GET = 4
     SET_KEEPTTL = 8
-    SET_EXPIRE = 16              # EX, PX, EXAT or PXAT given
-    SET_PERSIST = 32             # GETEX PERSIST
+    SET_PERSIST = 16             # GETEX PERSIST
+    SET_EX = 32
+    SET_PX = 64
+    SET_EXAT = 128
+    SET_PXAT = 256
+    SET_EXPIRE = SET_EX | SET_PX | SET_EXAT | SET_PXAT
+
+
+cdef int _expire_option(Client c, uint64_t i, int kind, int *flags, uint64_t *expire_arg) noexcept:
+    """EX/PX/EXAT/PXAT at argument i: allowed when no other expiry kind, KEEPTTL or
+    PERSIST was given (the same kind again is allowed, the last value wins) and a
+    value follows. 0, or -1 for a syntax error."""
+    if flags[0] & ((SET_EXPIRE & ~kind) | SET_KEEPTTL | SET_PERSIST) or i + 1 >= c.argc:
+        return -1
+    flags[0] |= kind
+    expire_arg[0] = i + 1
+    return 0
 
 
 cdef int parse_set_options(Client c, uint64_t start, int allowed, int *flags,
-                           int64_t *expire_ms, const char *cmdname) except -1:
-    """SET / GETEX options from argument `start`. -1 after replying an error."""
+                           uint64_t *expire_arg) except -2:
+    """SET / GETEX options from argument `start`, checked for syntax only: the
+    expiry value is checked later (expire_of), as Redis does. -1 after replying
+    a syntax error."""
     cdef uint64_t i = start
-    cdef int unit
-    cdef bint absolute
+    cdef int kind
     flags[0] = 0
-    expire_ms[0] = 0
+    expire_arg[0] = 0
     while i < c.argc:
-        unit = 0
+        kind = 0
         if arg_eq(c, i, "nx") and allowed & SET_NX and not flags[0] & SET_XX:
             flags[0] |= SET_NX
         elif arg_eq(c, i, "xx") and allowed & SET_XX and not flags[0] & SET_NX:
@@ -188,26 +223,34 @@ cdef int parse_set_options(Client c, uint64_t start, int allowed, int *flags,
         elif arg_eq(c, i, "persist") and allowed & SET_PERSIST and not flags[0] & (SET_EXPIRE | SET_KEEPTTL):
             flags[0] |= SET_PERSIST
         elif arg_eq(c, i, "ex"):
-            unit, absolute = 1000, False
+            kind = SET_EX
         elif arg_eq(c, i, "px"):
-            unit, absolute = 1, False
+            kind = SET_PX
         elif arg_eq(c, i, "exat"):
-            unit, absolute = 1000, True
+            kind = SET_EXAT
         elif arg_eq(c, i, "pxat"):
-            unit, absolute = 1, True
+            kind = SET_PXAT
         else:
             wb_error(&c.out, E_SYNTAX)
             return -1
-        if unit:
-            if flags[0] & (SET_EXPIRE | SET_KEEPTTL | SET_PERSIST) or i + 1 >= c.argc:
+        if kind:
+            if _expire_option(c, i, kind, flags, expire_arg) < 0:
                 wb_error(&c.out, E_SYNTAX)
-                return -1
-            flags[0] |= SET_EXPIRE
-            if expire_from_arg(c, i + 1, unit, absolute, expire_ms, cmdname) < 0:
                 return -1
             i += 1
         i += 1
     return 0
+
+
+cdef int expire_of(Client c, int flags, uint64_t expire_arg, int64_t *expire_ms,
+                   const char *cmdname) except -2:
+    """The absolute expiry of the EX/PX/EXAT/PXAT option parse_set_options found
+    (0 when none). -1 after replying an error."""
+    expire_ms[0] = 0
+    if not flags & SET_EXPIRE:
+        return 0
+    return expire_from_arg(c, expire_arg, 1000 if flags & (SET_EX | SET_EXAT) else 1,
+                           (flags & (SET_EXAT | SET_PXAT)) != 0, expire_ms, cmdname)
 
 
 cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expire_ms,
@@ -275,7 +318,10 @@ cdef int cmd_get(Client c) except -1:
 cdef int cmd_set(Client c) except -1:
     cdef int flags
     cdef int64_t expire_ms
-    if parse_set_options(c, 3, SET_NX | SET_XX | SET_GET | SET_KEEPTTL, &flags, &expire_ms, "set") < 0:
+    cdef uint64_t expire_arg
+    if parse_set_options(c, 3, SET_NX | SET_XX | SET_GET | SET_KEEPTTL, &flags, &expire_arg) < 0:
+        return 0
+    if expire_of(c, flags, expire_arg, &expire_ms, "set") < 0:
         return 0
     return do_set(c, 1, 2, flags, expire_ms, False)
 
@@ -324,32 +370,41 @@ cdef int cmd_getdel(Client c) except -1:
 
 
 cdef int cmd_getex(Client c) except -1:
-    cdef int flags
-    cdef int64_t expire_ms
+    """As Redis: a missing key answers nil and a wrong type WRONGTYPE before the
+    expiry value is checked; an absolute expiry in the past deletes the key."""
+    cdef int flags, exp_st = EXP_VALUE_OK
+    cdef int64_t expire_ms = 0
+    cdef uint64_t expire_arg
     cdef kref_t k
     cdef int st = ST_OK
-    if parse_set_options(c, 2, SET_PERSIST, &flags, &expire_ms, "getex") < 0:
+    if parse_set_options(c, 2, SET_PERSIST, &flags, &expire_arg) < 0:
         return 0
+    if flags & SET_EXPIRE:
+        exp_st = expire_check(c, expire_arg, 1000 if flags & (SET_EX | SET_EXAT) else 1,
+                              (flags & (SET_EXAT | SET_PXAT)) != 0, &expire_ms)
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        if key_find_locked(&k, c.db, c.now_ms):
-            if IT(k.item).type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                str_reply(&c.out, IT(k.item))
-                if flags & SET_EXPIRE:
-                    if expire_ms <= c.now_ms:
-                        key_remove_locked(&k)
-                    else:
-                        key_set_expire_locked(&k, expire_ms)
-                elif flags & SET_PERSIST and IT(k.item).expire_ms:
-                    key_set_expire_locked(&k, 0)
-        else:
+        if not key_find_locked(&k, c.db, c.now_ms):
             wb_null(&c.out)
+        elif IT(k.item).type != T_STRING:
+            st = ST_WRONGTYPE
+        elif exp_st == EXP_VALUE_OK:
+            str_reply(&c.out, IT(k.item))
+            if flags & SET_EXPIRE:
+                if expire_ms <= c.now_ms:
+                    key_remove_locked(&k)
+                else:
+                    key_set_expire_locked(&k, expire_ms)
+            elif flags & SET_PERSIST and IT(k.item).expire_ms:
+                key_set_expire_locked(&k, 0)
+        else:
+            st = ST_NOTINT                  # the expire value: exp_st says which error
         shard_unlock(k.shard)
     if st == ST_WRONGTYPE:
         wb_error(&c.out, E_WRONGTYPE)
+    elif st == ST_NOTINT:
+        reply_expire_status(c, exp_st, "getex")
     return 0
 
 

@@ -1,0 +1,57 @@
+"""Differential test: random sequences of string and keyspace commands run on
+cachecyt and on a real redis-server must get the same reply bytes, errors
+included. Only replies that depend on the clock (TTL, PTTL, EXPIRETIME,
+PEXPIRETIME) may differ, by a small tolerance."""
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rawresp import RawConn
+from strategies import TIME_TOLERANCE, commands
+
+
+@pytest.fixture(scope='module')
+def addrs(server, redis_ref):
+    return server, redis_ref
+
+
+def reset(conn):
+    assert conn.call('SELECT', '0') == b'+OK\r\n'
+    assert conn.call('FLUSHALL') == b'+OK\r\n'
+
+
+def same_reply(args, ours, ref):
+    tolerance = TIME_TOLERANCE.get(args[0].lower())
+    if tolerance is not None and ours[:1] == ref[:1] == b':':
+        a, b = int(ours[1:-2]), int(ref[1:-2])
+        if a < 0 or b < 0:
+            return a == b
+        return abs(a - b) <= tolerance
+    return ours == ref
+
+
+def run_sequence(addrs, sequence):
+    """Fresh connections per sequence: a failure cannot leak into the next one."""
+    with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
+        reset(ours)
+        reset(ref)
+        for i, args in enumerate(sequence):
+            compare(ours, ref, i, args, sequence)
+
+
+def compare(ours, ref, i, args, sequence):
+    try:
+        got = ours.call(*args)
+    except ConnectionError as e:
+        raise AssertionError(f"step {i}: {args!r}: cachecyt closed the connection: {e}"
+                             f"\n  sequence: {sequence[:i + 1]!r}")
+    want = ref.call(*args)
+    assert same_reply(args, got, want), (
+        f"step {i}: {args!r}\n  cachecyt: {got!r}\n  redis:    {want!r}\n"
+        f"  sequence: {sequence[:i + 1]!r}")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(commands(), min_size=1, max_size=25))
+def test_same_replies_as_redis(addrs, sequence):
+    run_sequence(addrs, sequence)
