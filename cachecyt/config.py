@@ -8,13 +8,20 @@ same values (a test keeps them equal).
 """
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import yaml
 
+# Header values are indexes into these lists: append only.
 POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
             'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
+LOGLEVELS = ['debug', 'verbose', 'notice', 'warning']
+# The order Redis lists the choices in its error message.
+_POLICY_CHOICES = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
+                   'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction']
+_INTEGER = re.compile(r'-?[1-9][0-9]*|0\Z')
 
 _UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2,
           'g': 1000 ** 3, 'gb': 1024 ** 3}
@@ -30,20 +37,30 @@ def parse_memory(value) -> int:
         if value < 0:
             raise ConfigError("argument must be a memory value")
         return value
-    s = str(value).strip().lower()
+    s = str(value).lower()
     digits = s.rstrip('bkmg')
     unit = s[len(digits):]
-    if not digits.isdigit() or unit not in _UNITS:
+    if not digits.isascii() or not digits.isdigit() or unit not in _UNITS:
         raise ConfigError("argument must be a memory value")
     return int(digits) * _UNITS[unit]
 
 
 def parse_int(lo, hi):
+    """An integer written as Redis reads one (no spaces, no sign '+', no leading 0)."""
     def parse(value) -> int:
-        try:
-            v = int(str(value).strip())
-        except ValueError:
-            raise ConfigError("argument couldn't be parsed into an integer") from None
+        s = str(value)
+        if isinstance(value, bool) or not _INTEGER.fullmatch(s):
+            raise ConfigError("argument couldn't be parsed into an integer")
+        v = int(s)
+        if not lo <= v <= hi:
+            raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
+        return v
+    return parse
+
+
+def parse_memory_in(lo, hi):
+    def parse(value) -> int:
+        v = parse_memory(value)
         if not lo <= v <= hi:
             raise ConfigError(f"argument must be between {lo} and {hi} inclusive")
         return v
@@ -63,11 +80,16 @@ def parse_bool(value) -> bool:
 
 def parse_enum(choices):
     def parse(value) -> str:
-        s = str(value).strip().lower()
+        s = str(value).lower()
         if s not in choices:
             raise ConfigError("argument(s) must be one of the following: " + ", ".join(choices))
         return s
     return parse
+
+
+def parse_hz(value) -> int:
+    """Redis accepts any non-negative hz and keeps it within 1..500."""
+    return min(max(parse_int(0, INT_MAX)(value), 1), 500)
 
 
 def parse_str(value) -> str:
@@ -90,7 +112,9 @@ class Option:
 
 
 INT_MAX = 2 ** 31 - 1
+UINT_MAX = 2 ** 32 - 1
 LL_MAX = 2 ** 63 - 1
+MB = 1024 ** 2
 
 OPTIONS = {o.name: o for o in [
     # network
@@ -98,23 +122,24 @@ OPTIONS = {o.name: o for o in [
     Option('bind', '127.0.0.1 -::1', parse_str, False),
     Option('tcp-backlog', 511, parse_int(0, INT_MAX), False),
     Option('timeout', 0, parse_int(0, INT_MAX), True, 'timeout'),
-    Option('maxclients', 10000, parse_int(1, INT_MAX), True, 'maxclients'),
+    Option('maxclients', 10000, parse_int(1, UINT_MAX), True, 'maxclients'),
     # processes and layout
     Option('workers', 0, parse_int(0, 64), False),
     Option('databases', 16, parse_int(1, 256), False),
     Option('shards', 64, parse_int(1, 65536), False),
     Option('segment-size', 0, parse_memory, False),
-    Option('hz', 10, parse_int(1, 500), True),
-    Option('loglevel', 'notice', parse_enum(['debug', 'verbose', 'notice', 'warning', 'nothing']), True),
+    Option('hz', 10, parse_hz, True, 'hz'),
+    Option('loglevel', 'notice', parse_enum(LOGLEVELS), True, 'loglevel'),
     # memory
     Option('maxmemory', 0, parse_memory, True, 'maxmemory'),
-    Option('maxmemory-policy', 'noeviction', parse_enum(POLICIES), True, 'policy'),
-    Option('maxmemory-samples', 5, parse_int(1, 64), True, 'maxmemory_samples'),
+    Option('maxmemory-policy', 'noeviction', parse_enum(_POLICY_CHOICES), True, 'policy'),
+    Option('maxmemory-samples', 5, parse_int(1, INT_MAX), True, 'maxmemory_samples'),
     Option('lfu-log-factor', 10, parse_int(0, INT_MAX), True, 'lfu_log_factor'),
     Option('lfu-decay-time', 1, parse_int(0, INT_MAX), True, 'lfu_decay_time'),
     # limits
-    Option('proto-max-bulk-len', 512 * 1024 ** 2, parse_memory, True, 'proto_max_bulk_len'),
-    Option('client-query-buffer-limit', 1024 ** 3, parse_memory, True),
+    Option('proto-max-bulk-len', 512 * MB, parse_memory_in(MB, LL_MAX), True, 'proto_max_bulk_len'),
+    Option('client-query-buffer-limit', 1024 * MB, parse_memory_in(MB, LL_MAX), True,
+           'client_query_buffer_limit'),
 ]}
 
 
@@ -122,7 +147,18 @@ def header_value(opt: Option, value):
     """The value as the segment header stores it."""
     if opt.name == 'maxmemory-policy':
         return POLICIES.index(value)
+    if opt.name == 'loglevel':
+        return LOGLEVELS.index(value)
     return int(value)
+
+
+def from_header(opt: Option, raw: int):
+    """The option's value from its header field (inverse of header_value)."""
+    if opt.name == 'maxmemory-policy':
+        return POLICIES[raw]
+    if opt.name == 'loglevel':
+        return LOGLEVELS[raw]
+    return raw
 
 
 def validate_shape(cfg: dict):

@@ -74,6 +74,10 @@ class Supervisor:
         self.nworkers = cfg.worker_count()
         self.procs = {}                          # slot -> Popen
         self.seg = None
+        # one eventfd per worker slot, kept across restarts: any worker wakes
+        # another after queueing a message in its signal ring
+        self.wake_fds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+                         for _ in range(self.nworkers)]
 
     def create_segment(self):
         remove_stale_segment(self.name)
@@ -92,8 +96,9 @@ class Supervisor:
     def spawn(self, slot: int):
         _core.clear_worker_slot(slot)
         cmd = [sys.executable, '-m', 'cachecyt.workers.main', '--segment', self.name,
-               '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid())]
-        self.procs[slot] = subprocess.Popen(cmd)
+               '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid()),
+               '--wake-fds', ','.join(map(str, self.wake_fds))]
+        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds)
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
     def reap(self) -> bool:

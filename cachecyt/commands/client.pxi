@@ -52,11 +52,13 @@ cdef class Client:
     cdef public int64_t net_in
     cdef public int64_t net_out
     cdef public uint64_t commands
+    cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
         wb_init(&self.out)
         self.argcap = 16
+        self.cslot = NULL
         self.argv = <const char **>malloc(sizeof(char *) * self.argcap)
         self.argl = <uint64_t *>malloc(8 * self.argcap)
         self.actions = []
@@ -185,6 +187,7 @@ cdef class Client:
             r = rp_next(&self.rp)
             if r == 0:
                 if rp_pending(&self.rp) > self.qbuf_limit:
+                    query_buffer_exceeded(self)
                     self.flags |= CL_CLOSE_ASAP
                 break
             if r < 0:
@@ -235,20 +238,23 @@ cdef class Client:
         cdef cmdstat_t *cs
         self.commands += 1
         my_wstat().commands += 1
+        cslot_touch(self.cslot, self.now_ms, idx)
         if idx < 0:
             reply_unknown_command(self)
-            my_wstat().errors += 1
+            count_error_reply(self, before)
             return 0
         cmd = &g_cmds[idx]
         cs = cmdstat_at(g_worker, idx)
         if (cmd.arity > 0 and <int64_t>self.argc != cmd.arity) or <int64_t>self.argc < -cmd.arity:
             reply_arity(self, cmd.name)
             cs.rejected += 1
+            count_error_reply(self, before)
             return 0
         if cmd.flags & CF_DENYOOM and g_hdr.maxmemory:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
                 cs.rejected += 1
+                count_error_reply(self, before)
                 return 0
         try:
             if cmd.cf != NULL:
@@ -276,9 +282,10 @@ cdef class Client:
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)
         self.t_mark = t1
+        cslot_set_db(self.cslot, self.db)
         if self.out.len > before and self.out.p[before] == 45:
             cs.failed += 1
-            my_wstat().errors += 1
+            count_error_reply(self, before)
         return 0
 
     # ---- helpers for handlers -------------------------------------------------------

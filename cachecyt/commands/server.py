@@ -1,9 +1,19 @@
 """Server and connection commands written in Python: off the hot path, they
-answer from the segment header, the per-worker counters and this worker's own
-state. A handler takes (client, args) and returns a value for encode_value, or
-raises CommandError."""
+answer from the segment header, the shared client table, the per-worker
+counters and this worker's own state. A handler takes (client, args) and returns
+a value for encode_value, or raises CommandError. Replies and error texts follow
+Redis 7.0.
+
+This module owns no event loop and no socket. What needs another worker (CLIENT
+KILL of its client, a CONFIG SET it must apply) is sent through the worker's
+signal ring (shm/ring.pxi) and a wake-up callable the worker installs
+(Node.wake); the receiving worker runs Node.handle_signals."""
+import collections
+import fnmatch
+import hashlib
+import logging
 import os
-import resource
+import re
 import sys
 import time
 
@@ -12,11 +22,18 @@ from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
 
+log = logging.getLogger("cachecyt.worker")
+
 
 class Node:
-    """What a worker knows of itself; set by workers/main.py (or tests)."""
+    """What a worker knows of itself; configured by workers/main.py (or tests).
+    The module keeps one instance for the life of the process (NODE): importers
+    may hold a reference to it, so it is configured in place, never replaced."""
 
     def __init__(self, cfg=None, worker=0, nworkers=1, port=0):
+        self.configure(cfg, worker, nworkers, port)
+
+    def configure(self, cfg=None, worker=0, nworkers=1, port=0, wake_fds=()):
         self.config = cfg if cfg is not None else cfgmod.Config()
         self.worker = worker
         self.nworkers = nworkers
@@ -24,277 +41,684 @@ class Node:
         self.clients = {}             # id -> Client of this worker
         self.started = time.time()
         self.shutdown_hook = None     # called by SHUTDOWN
+        self.wake_fds = list(wake_fds)  # eventfd of every worker slot, by slot
+        self.ops_samples = collections.deque(maxlen=16)   # (monotonic s, commands)
+        return self
+
+    # ---- other workers ----------------------------------------------------------
+
+    def wake(self, worker):
+        if worker < len(self.wake_fds):
+            os.eventfd_write(self.wake_fds[worker], 1)
+
+    def signal(self, worker, kind, arg=0):
+        """Queue a message for another worker and wake it; False if its ring is full."""
+        if not _core.signal_worker(worker, kind, arg):
+            log.warning("signal ring of worker %d is full; message %d dropped", worker, kind)
+            return False
+        self.wake(worker)
+        return True
+
+    def handle_signals(self):
+        """Run the messages other processes left for this worker."""
+        for kind, arg, _data in _core.take_signals(self.worker):
+            if kind == _core.SIGNAL_KILL:
+                victim = self.clients.get(arg)
+                if victim is not None:
+                    victim.close_now()
+            elif kind == _core.SIGNAL_CONFIG:
+                self.apply_settings()
+
+    # ---- clients ----------------------------------------------------------------
+
+    def client_opened(self, c, fd=-1) -> bool:
+        """A connection was accepted: count it against maxclients (all workers)
+        and publish it in the shared client table. False: refuse it."""
+        if not _core.clients_admit():
+            _core.stat_add('rejected_connections', 1)
+            return False
+        if not _core.client_slot_claim(c, fd):
+            _core.clients_leave()
+            _core.stat_add('rejected_connections', 1)
+            return False
+        _core.client_set_limits(c, _core.get_setting('proto_max_bulk_len'),
+                                _core.get_setting('client_query_buffer_limit'))
+        _core.stat_add('clients', 1)
+        _core.stat_add('connections', 1)
+        self.clients[c.id] = c
+        return True
+
+    def client_closed(self, c):
+        if self.clients.pop(c.id, None) is not None:
+            _core.client_slot_release(c)
+            _core.clients_leave()
+            _core.stat_add('clients', -1)
+
+    def close_idle_clients(self, now_ms):
+        """Close clients idle longer than `timeout` seconds (called by the worker's cron)."""
+        timeout = _core.get_setting('timeout')
+        if not timeout:
+            return
+        for c in list(self.clients.values()):
+            if now_ms - c.last_ms > timeout * 1000:
+                log.debug("Closing idle client")
+                c.close_now()
+
+    def apply_settings(self):
+        """Take every run-time setting from the header (after a CONFIG SET on any
+        worker) into this worker: its config copy, its clients' parsers, its log level."""
+        for name, opt in cfgmod.OPTIONS.items():
+            if opt.shared:
+                self.config[name] = cfgmod.from_header(opt, _core.get_setting(opt.shared))
+        max_bulk = _core.get_setting('proto_max_bulk_len')
+        qbuf = _core.get_setting('client_query_buffer_limit')
+        for c in self.clients.values():
+            _core.client_set_limits(c, max_bulk, qbuf)
+        logging.getLogger("cachecyt").setLevel(log_level(self.config['loglevel']))
+
+    def sample_ops(self):
+        """One sample of the node's command counter (instantaneous_ops_per_sec)."""
+        self.ops_samples.append((time.monotonic(), _core.total_commands()))
 
 
 NODE = Node()
 
 
+def log_level(name):
+    return {'debug': logging.DEBUG, 'verbose': logging.INFO, 'notice': logging.INFO,
+            'warning': logging.WARNING}[name]
+
+
+def _text(b: bytes) -> str:
+    return b.decode('utf-8', 'replace')
+
+
 def _lower(b: bytes) -> str:
-    return b.decode('utf-8', 'replace').lower()
+    return _text(b).lower()
 
 
-def unknown_subcommand(args):
-    return CommandError(f"ERR unknown subcommand '{args[1].decode('utf-8', 'replace')[:128]}'. "
-                        f"Try {args[0].decode().upper()} HELP.")
+def syntax_error():
+    return CommandError("ERR syntax error")
 
 
-def subcommand_arity(args, n):
-    return CommandError(f"ERR wrong number of arguments for '{_lower(args[0])}|{_lower(args[1])}' command")
+def _strict_int(b: bytes):
+    """Redis's string2ll: None unless the whole text is a plain integer."""
+    s = _text(b)
+    if re.fullmatch(r'-?[1-9][0-9]*|0', s) is None:
+        return None
+    v = int(s)
+    return v if -2 ** 63 <= v < 2 ** 63 else None
+
+
+# ---- container commands (CLIENT, CONFIG, COMMAND) ----------------------------------
+
+# name -> {subcommand: (arity, flags)}; arity counts the container's name as Redis does.
+SUBCOMMANDS = {
+    'client': {
+        'help': (2, 'loading stale'), 'id': (2, 'noscript loading stale'),
+        'info': (2, 'noscript loading stale'), 'list': (-2, 'admin noscript loading stale'),
+        'kill': (-3, 'admin noscript loading stale'), 'getname': (2, 'noscript loading stale'),
+        'setname': (3, 'noscript loading stale'), 'no-evict': (3, 'admin noscript loading stale'),
+    },
+    'config': {
+        'help': (2, 'loading stale'), 'get': (-3, 'admin noscript loading stale'),
+        'set': (-4, 'admin noscript loading stale'), 'resetstat': (2, 'admin noscript loading stale'),
+    },
+    'command': {
+        'help': (2, 'loading stale'), 'count': (2, 'loading stale'), 'list': (-2, 'loading stale'),
+        'info': (-2, 'loading stale'), 'docs': (-2, 'loading stale'),
+        'getkeys': (-3, 'loading stale'),
+    },
+}
+
+HELP = {
+    'client': [
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Reply with the name of this connection, or null.",
+        "ID", "    Reply with the id of this connection.",
+        "INFO", "    Reply with a CLIENT LIST line for this connection.",
+        "KILL <ip:port>", "    Close the connection from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Close every connection matching all the options:",
+        "    * ID <client-id>", "    * ADDR <ip:port>", "    * LADDR <ip:port>",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "    * USER <username>",
+        "    * SKIPME (YES|NO): leave this connection alone (default: yes).",
+        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> ...]",
+        "    Reply with one line per connection, on every worker.",
+        "NO-EVICT (ON|OFF)", "    Exempt this connection from client eviction.",
+        "SETNAME <name>", "    Name this connection (no spaces); an empty name clears it.",
+        "HELP", "    Prints this help.",
+    ],
+    'config': [
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern> [<pattern> ...]", "    Reply with every option matching a glob pattern and its value.",
+        "SET <option> <value> [<option> <value> ...]",
+        "    Change options at run time, on every worker; all or none are set.",
+        "RESETSTAT", "    Zero the counters INFO reports.",
+        "HELP", "    Prints this help.",
+    ],
+    'command': [
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)", "    Reply with the details of every command.",
+        "COUNT", "    Reply with the number of commands.",
+        "LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <glob>)]",
+        "    Reply with the names of the commands, optionally filtered.",
+        "INFO [<command-name> ...]", "    Reply with the details of the named commands (all if none).",
+        "DOCS [<command-name> ...]", "    Reply with the documentation of the named commands (all if none).",
+        "GETKEYS <full-command>", "    Reply with the keys a full command would touch.",
+        "HELP", "    Prints this help.",
+    ],
+}
+
+
+def container_sub(c, args):
+    """Validate the subcommand of a container command (arity included) and
+    name it for CLIENT LIST; returns it lowercased."""
+    container = _lower(args[0])
+    sub = _lower(args[1])
+    spec = SUBCOMMANDS[container].get(sub)
+    if spec is None:
+        raise CommandError(f"ERR unknown subcommand '{_text(args[1])[:128]}'. "
+                           f"Try {container.upper()} HELP.")
+    _core.client_slot_set_sub(c, args[1])
+    arity = spec[0]
+    if (arity > 0 and len(args) != arity) or len(args) < -arity:
+        raise CommandError(f"ERR wrong number of arguments for '{container}|{sub}' command")
+    return sub
+
+
+def help_reply(container):
+    return [Status(line) for line in HELP[container]]
 
 
 # ---- connection ------------------------------------------------------------------
 
 def hello(c, args):
+    ver = None
     if len(args) > 1:
-        try:
-            ver = int(args[1])
-        except ValueError:
+        ver = _strict_int(args[1])
+        if ver is None:
             raise CommandError("ERR Protocol version is not an integer or out of range")
         if ver not in (2, 3):
             raise CommandError("NOPROTO unsupported protocol version")
-        i = 2
-        name = None
-        while i < len(args):
-            opt = _lower(args[i])
-            if opt == 'auth' and i + 2 < len(args):
-                i += 3              # the default user has no password
-            elif opt == 'setname' and i + 1 < len(args):
-                name = check_client_name(args[i + 1])
-                i += 2
-            else:
-                raise CommandError(f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'")
+    i = 2
+    user = name = None
+    while i < len(args):
+        more = len(args) - 1 - i
+        opt = _lower(args[i])
+        if opt == 'auth' and more >= 2:
+            user = args[i + 1]
+            i += 3
+        elif opt == 'setname' and more:
+            name = args[i + 1]
+            i += 2
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{_text(args[i])}'")
+    if user is not None and user != b'default':
+        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    if name is not None:
+        c.name = check_client_name(name) or None
+    if ver is not None:
         c.resp = ver
-        if name is not None:
-            c.name = name or None
+    _core.client_slot_sync(c)
     return {'server': 'redis', 'version': cachecyt.REDIS_VERSION, 'proto': c.resp,
             'id': c.id, 'mode': 'standalone', 'role': 'master', 'modules': []}
 
 
 def reset(c, args):
+    """RESET: back to a new connection's state; CLIENT NO-EVICT stays, as in Redis."""
     c.db = 0
     c.resp = 2
     c.name = None
-    c.no_evict = False
+    _core.client_slot_sync(c)
     return Status('RESET')
 
 
 def check_client_name(name: bytes) -> bytes:
-    if any(ch <= 32 or ch > 126 for ch in name):
+    if any(ch < 33 or ch > 126 for ch in name):
         raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
     return name
 
 
+# ---- CLIENT ------------------------------------------------------------------------
+
+class Row:
+    """One client as CLIENT LIST shows it, from this worker's object or from
+    the shared table (clients of other workers)."""
+    __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local')
+
+    @classmethod
+    def from_table(cls, t):
+        r = cls()
+        (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
+         r.cmd, r.resp, r.no_evict, r.fd) = t
+        r.qbuf = 0
+        r.local = NODE.clients.get(r.id) if r.worker == NODE.worker else None
+        if r.local is not None:
+            r.name = r.local.name or b''
+            r.db = r.local.db
+            r.resp = r.local.resp
+            r.no_evict = r.local.no_evict
+            r.qbuf = r.local.query_buffer
+        return r
+
+    def line(self, now_ms):
+        return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+                f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
+                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={'e' if self.no_evict else 'N'} "
+                f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={self.qbuf} qbuf-free=0 "
+                f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
+
+
+def all_clients():
+    """Every client of every worker, oldest first."""
+    return sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+
+
+def own_row(c):
+    for r in all_clients():
+        if r.id == c.id:
+            return r
+    t = (c.id, NODE.worker, c.addr, c.laddr, c.name, c.db, c.created_ms, c.last_ms,
+         'NULL', c.resp, c.no_evict, -1)
+    return Row.from_table(t)
+
+
 def client_info_line(c) -> str:
-    now = int(time.time() * 1000)
-    name = (c.name or b'').decode('utf-8', 'replace')
-    return (f"id={c.id} addr={c.addr} laddr={c.laddr} fd=-1 name={name} "
-            f"age={(now - c.created_ms) // 1000} idle={(now - c.last_ms) // 1000} flags=N "
-            f"db={c.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={c.query_buffer} qbuf-free=0 "
-            f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
-            f"events=r cmd={c.last_cmd} user=default redir=-1 resp={c.resp}\n")
+    return own_row(c).line(int(time.time() * 1000))
 
 
 def client(c, args):
-    sub = _lower(args[1])
-    n = len(args)
-    if sub == 'id' and n == 2:
+    sub = container_sub(c, args)
+    if sub == 'help':
+        return help_reply('client')
+    if sub == 'id':
         return c.id
-    if sub == 'setname' and n == 3:
-        name = check_client_name(args[2])
-        c.name = name or None
+    if sub == 'setname':
+        c.name = check_client_name(args[2]) or None
+        _core.client_slot_sync(c)
         return OK
-    if sub == 'getname' and n == 2:
+    if sub == 'getname':
         return c.name
-    if sub == 'info' and n == 2:
+    if sub == 'info':
         return Verbatim(client_info_line(c))
     if sub == 'list':
-        return Verbatim(''.join(client_info_line(x) for x in _client_list(args[2:])))
-    if sub == 'kill' and n >= 3:
+        now = int(time.time() * 1000)
+        return Verbatim(''.join(r.line(now) for r in _client_list(args[2:])))
+    if sub == 'kill':
         return _client_kill(c, args[2:])
-    if sub == 'no-evict' and n == 3:
-        mode = _lower(args[2])
-        if mode not in ('on', 'off'):
-            raise CommandError("ERR syntax error")
-        c.no_evict = mode == 'on'
-        return OK
-    if sub in ('id', 'setname', 'getname', 'info', 'kill', 'no-evict'):
-        raise subcommand_arity(args, n)
-    raise unknown_subcommand(args)
+    mode = _lower(args[2])                      # no-evict
+    if mode not in ('on', 'off'):
+        raise syntax_error()
+    c.no_evict = mode == 'on'
+    _core.client_slot_sync(c)
+    return OK
+
+
+CLIENT_TYPES = ('normal', 'master', 'replica', 'slave', 'pubsub')
+
+
+def _client_type(value: bytes) -> str:
+    kind = _lower(value)
+    if kind not in CLIENT_TYPES:
+        raise CommandError(f"ERR Unknown client type '{_text(value)}'")
+    return kind
 
 
 def _client_list(opts):
-    clients = list(NODE.clients.values())
+    rows = all_clients()
     if not opts:
-        return clients
-    if _lower(opts[0]) == 'id' and len(opts) > 1:
-        try:
-            ids = {int(x) for x in opts[1:]}
-        except ValueError:
-            raise CommandError("ERR Invalid client ID")
-        return [x for x in clients if x.id in ids]
-    if _lower(opts[0]) == 'type' and len(opts) == 2:
-        kind = _lower(opts[1])
-        if kind not in ('normal', 'master', 'replica', 'slave', 'pubsub'):
-            raise CommandError(f"ERR Unknown client type '{opts[1].decode()}'")
-        return clients if kind == 'normal' else []
-    raise CommandError("ERR syntax error")
+        return rows
+    key = _lower(opts[0])
+    if key == 'type' and len(opts) == 2:
+        return rows if _client_type(opts[1]) == 'normal' else []
+    if key == 'id' and len(opts) > 1:
+        ids = []
+        for x in opts[1:]:
+            v = _strict_int(x)
+            if v is None or v <= 0:
+                raise CommandError("ERR Invalid client ID")
+            ids.append(v)
+        by_id = {r.id: r for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+    raise syntax_error()
+
+
+def _kill_filters(opts):
+    """CLIENT KILL <option> <value> ... -> (predicate, skipme)."""
+    tests = []
+    skipme = True
+    i = 0
+    while i < len(opts):
+        if i + 1 >= len(opts):
+            raise syntax_error()
+        key, val = _lower(opts[i]), opts[i + 1]
+        if key == 'id':
+            cid = _strict_int(val)
+            if cid is None or cid <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
+            tests.append(lambda r, cid=cid: r.id == cid)
+        elif key == 'type':
+            kind = _client_type(val)
+            tests.append(lambda r, kind=kind: kind == 'normal')
+        elif key == 'addr':
+            tests.append(lambda r, a=_text(val): r.addr == a)
+        elif key == 'laddr':
+            tests.append(lambda r, a=_text(val): r.laddr == a)
+        elif key == 'user':
+            if val != b'default':
+                raise CommandError(f"ERR No such user '{_text(val)}'")
+        elif key == 'skipme':
+            yn = _lower(val)
+            if yn not in ('yes', 'no'):
+                raise syntax_error()
+            skipme = yn == 'yes'
+        else:
+            raise syntax_error()
+        i += 2
+    return (lambda r: all(t(r) for t in tests)), skipme
 
 
 def _client_kill(c, opts):
     if len(opts) == 1:                        # old form: CLIENT KILL addr:port
-        victims = [x for x in NODE.clients.values() if x.addr == opts[0].decode()]
+        addr = _text(opts[0])
+        victims = [r for r in all_clients() if r.addr == addr]
         if not victims:
             raise CommandError("ERR No such client")
-        for x in victims:
-            _kill(c, x)
+        for r in victims:
+            _kill(c, r)
         return OK
-    if len(opts) % 2:
-        raise CommandError("ERR syntax error")
-    victims = list(NODE.clients.values())
-    skipme = True
-    for i in range(0, len(opts), 2):
-        key, val = _lower(opts[i]), opts[i + 1].decode('utf-8', 'replace')
-        if key == 'id':
-            try:
-                cid = int(val)
-            except ValueError:
-                raise CommandError("ERR client-id should be greater than 0")
-            victims = [x for x in victims if x.id == cid]
-        elif key == 'addr':
-            victims = [x for x in victims if x.addr == val]
-        elif key == 'laddr':
-            victims = [x for x in victims if x.laddr == val]
-        elif key == 'type':
-            if val.lower() not in ('normal', 'master', 'replica', 'slave', 'pubsub'):
-                raise CommandError(f"ERR Unknown client type '{val}'")
-            if val.lower() != 'normal':
-                victims = []
-        elif key == 'user':
-            victims = [x for x in victims if val == 'default']
-        elif key == 'skipme':
-            if val.lower() not in ('yes', 'no'):
-                raise CommandError("ERR syntax error")
-            skipme = val.lower() == 'yes'
-        else:
-            raise CommandError("ERR syntax error")
-    if skipme:
-        victims = [x for x in victims if x is not c]
-    for x in victims:
-        _kill(c, x)
-    return len(victims)
+    match, skipme = _kill_filters(opts)
+    killed = 0
+    for r in all_clients():
+        if match(r) and not (skipme and r.id == c.id):
+            killed += _kill(c, r)
+    return killed
 
 
-def _kill(me, victim):
-    if victim is me:
+def _kill(me, row) -> int:
+    """Close one client, here or on its worker; 1 if it was done or queued."""
+    if row.id == me.id:
         me.close_after_reply()
-    else:
-        victim.close_now()
+        return 1
+    if row.local is not None:
+        row.local.close_now()
+        return 1
+    return 1 if NODE.signal(row.worker, _core.SIGNAL_KILL, row.id) else 0
+
+
+def _repr_bytes(b: bytes) -> str:
+    """Bytes quoted the way Redis writes them in log lines."""
+    out = ['"']
+    for ch in b:
+        if ch in (0x5c, 0x22):
+            out.append('\\' + chr(ch))
+        elif ch in (10, 13, 9, 7, 8):
+            out.append({10: '\\n', 13: '\\r', 9: '\\t', 7: '\\a', 8: '\\b'}[ch])
+        elif 32 <= ch < 127:
+            out.append(chr(ch))
+        else:
+            out.append('\\x%02x' % ch)
+    out.append('"')
+    return ''.join(out)
+
+
+def log_query_buffer_limit(c):
+    log.warning("Closing client that reached max query buffer length: %s (qbuf initial bytes: %s)",
+                client_info_line(c).rstrip('\n'), _repr_bytes(_core.client_query_head(c, 64)))
+
+
+_core.set_query_buffer_hook(log_query_buffer_limit)
 
 
 # ---- server ------------------------------------------------------------------------
 
 def time_(c, args):
-    t = time.time()
-    sec = int(t)
-    return [str(sec).encode(), str(int((t - sec) * 1_000_000)).encode()]
+    us = time.time_ns() // 1000
+    return [str(us // 1_000_000).encode(), str(us % 1_000_000).encode()]
 
 
 def shutdown(c, args):
     flags = {_lower(a) for a in args[1:]}
     if not flags <= {'nosave', 'save', 'now', 'force', 'abort'} or {'nosave', 'save'} <= flags:
-        raise CommandError("ERR syntax error")
+        raise syntax_error()
     if 'abort' in flags:
+        if flags != {'abort'}:
+            raise syntax_error()
         raise CommandError("ERR No shutdown in progress.")
     if NODE.shutdown_hook is None:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
+    log.warning("User requested shutdown...")
     NODE.shutdown_hook()
     c.close_after_reply()
     return _core.NO_REPLY
 
 
+# ---- CONFIG ----------------------------------------------------------------------
+
 def config_(c, args):
-    sub = _lower(args[1])
+    sub = container_sub(c, args)
+    if sub == 'help':
+        return help_reply('config')
     if sub == 'get':
-        if len(args) < 3:
-            raise subcommand_arity(args, len(args))
-        out = {}
-        for pattern in args[2:]:
-            for name, value in NODE.config.matching(pattern.decode('utf-8', 'replace')):
-                out[name] = current_value(name, value)
-        return out
+        return config_get(args[2:])
     if sub == 'set':
-        if len(args) < 4 or len(args) % 2:
-            raise subcommand_arity(args, len(args))
         return config_set(args[2:])
-    if sub == 'resetstat' and len(args) == 2:
-        _core.reset_worker_stats()
-        _core.reset_command_stats()
-        return OK
-    if sub in ('resetstat',):
-        raise subcommand_arity(args, len(args))
-    raise unknown_subcommand(args)
+    _core.reset_worker_stats()                  # resetstat
+    _core.reset_command_stats()
+    _core.reset_error_stats()
+    NODE.ops_samples.clear()
+    return OK
+
+
+def config_get(patterns):
+    out = {}
+    for pattern in patterns:
+        for name, value in NODE.config.matching(_text(pattern)):
+            out[name] = current_value(name, value)
+    return out
 
 
 def current_value(name, formatted):
     opt = cfgmod.OPTIONS[name]
     if opt.shared:
-        v = _core.get_setting(opt.shared)
-        if name == 'maxmemory-policy':
-            return cfgmod.POLICIES[v]
-        return str(v)
+        return cfgmod.fmt_value(cfgmod.from_header(opt, _core.get_setting(opt.shared)))
     return formatted
 
 
+def _set_failed(name, why):
+    return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+
+
 def config_set(pairs):
-    parsed = {}
+    if len(pairs) % 2:
+        raise syntax_error()
+    chosen = []
     for i in range(0, len(pairs), 2):
-        name = pairs[i].decode('utf-8', 'replace').lower()
-        opt = cfgmod.OPTIONS.get(name)
+        given = _text(pairs[i])
+        opt = cfgmod.OPTIONS.get(given.lower())
         if opt is None:
-            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
-        if name in parsed:
-            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter")
-        if not opt.settable:
-            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")
+            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
+        why = None if opt.settable else "can't set immutable config"
+        if any(o is opt for o, _ in chosen):
+            why = "duplicate parameter"
+        if why:
+            raise _set_failed(given, why)
+        chosen.append((opt, pairs[i + 1]))
+    parsed = []
+    for opt, raw in chosen:
         try:
-            parsed[name] = opt.parse(pairs[i + 1].decode('utf-8', 'replace'))
+            parsed.append((opt, opt.parse(_text(raw))))
         except cfgmod.ConfigError as e:
-            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {e}")
-    for name, value in parsed.items():
-        opt = cfgmod.OPTIONS[name]
-        NODE.config[name] = value
-        if opt.shared:
-            _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+            raise _set_failed(opt.name, e) from None
+        if opt.name == 'maxclients' and parsed[-1][1] > _core.CLIENT_SLOTS:
+            raise _set_failed(opt.name, "The operating system is not able to handle the specified "
+                              f"number of clients, try with {_core.CLIENT_SLOTS}")
+    for opt, value in parsed:
+        _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+    _core.config_changed()
+    NODE.apply_settings()
+    for w in range(NODE.nworkers):
+        if w != NODE.worker:
+            NODE.signal(w, _core.SIGNAL_CONFIG)
     return OK
 
 
 # ---- COMMAND -------------------------------------------------------------------------
 
-def _command_info(entry):
+# ACL categories in the order Redis lists them.
+ACL_ORDER = ['keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash', 'string',
+             'bitmap', 'hyperloglog', 'geo', 'stream', 'pubsub', 'admin', 'fast', 'slow',
+             'blocking', 'dangerous', 'connection', 'transaction', 'scripting']
+
+DOCS = {
+    'get': ('Return the value of a key', '1.0.0', 'O(1)'),
+    'set': ('Set the value of a key, with options', '1.0.0', 'O(1)'),
+    'del': ('Remove keys', '1.0.0', 'O(N) where N is the number of keys'),
+    'ping': ('Check that the server answers', '1.0.0', 'O(1)'),
+    'echo': ('Reply with the given message', '1.0.0', 'O(1)'),
+    'hello': ('Choose the protocol version and optionally name the connection', '6.0.0', 'O(1)'),
+    'reset': ('Reset the connection to its initial state', '6.2.0', 'O(1)'),
+    'client': ('Commands about client connections', '2.4.0', 'Depends on subcommand.'),
+    'config': ('Commands about the server configuration', '2.0.0', 'Depends on subcommand.'),
+    'command': ('Reply with details of the commands', '2.8.13', 'O(N) where N is the number of commands'),
+    'info': ('Reply with server information and statistics', '1.0.0', 'O(1)'),
+    'time': ('Reply with the server time', '2.6.0', 'O(1)'),
+    'shutdown': ('Stop the server', '1.0.0', 'O(N) with N the number of databases'),
+}
+
+
+def _entry(name):
+    for e in table.COMMANDS:
+        if e[0] == name:
+            return e
+    return None
+
+
+def acl_categories(flags, group):
+    cats = set()
+    if 'write' in flags:
+        cats.add('write')
+    if 'readonly' in flags:
+        cats.add('read')
+    if 'admin' in flags:
+        cats.update(('admin', 'dangerous'))
+    if 'pubsub' in flags:
+        cats.add('pubsub')
+    if 'blocking' in flags:
+        cats.add('blocking')
+    cats.add('fast' if 'fast' in flags else 'slow')
+    if group in ACL_ORDER:
+        cats.add(group)
+    return [Status('@' + a) for a in ACL_ORDER if a in cats]
+
+
+def key_specs(flags, first, last, step):
+    if not first:
+        return []
+    access = ['RO', 'access'] if 'readonly' in flags else ['RW', 'update']
+    lastkey = last - first if last >= 0 else last
+    return [{'flags': [Status(f) for f in access],
+             'begin_search': {'type': 'index', 'spec': {'index': first}},
+             'find_keys': {'type': 'range', 'spec': {'lastkey': lastkey, 'keystep': step, 'limit': 0}}}]
+
+
+def _sub_info(container, sub, group):
+    arity, flags = SUBCOMMANDS[container][sub]
+    return [f"{container}|{sub}", arity, [Status(f) for f in flags.split()], 0, 0, 0,
+            acl_categories(flags.split(), group), [], [], []]
+
+
+def command_info(entry):
     name, arity, flags, first, last, step, group = entry
-    return [name, arity, [Status(f) for f in flags.split()], first, last, step,
-            [Status('@' + group)], [], [], []]
+    flags = flags.split()
+    subs = []
+    if name in SUBCOMMANDS:
+        flags, first, last, step = [], 0, 0, 0
+        subs = [_sub_info(name, s, group) for s in SUBCOMMANDS[name]]
+        cats = [Status('@slow')]
+    else:
+        cats = acl_categories(flags, group)
+    return [name, arity, [Status(f) for f in flags], first, last, step, cats, [],
+            key_specs(flags, first, last, step), subs]
+
+
+def command_docs(entry):
+    name, group = entry[0], entry[6]
+    summary, since, complexity = DOCS.get(name, ('', '1.0.0', ''))
+    doc = {'summary': summary, 'since': since, 'group': group}
+    if complexity:
+        doc['complexity'] = complexity
+    if name in SUBCOMMANDS:
+        doc['subcommands'] = {f"{name}|{s}": {'summary': HELP[name][0] if s == 'help' else '',
+                                              'since': since, 'group': group}
+                              for s in SUBCOMMANDS[name]}
+    return doc
+
+
+def all_names():
+    """Every command and subcommand name, as COMMAND LIST shows them."""
+    out = []
+    for e in table.COMMANDS:
+        out.append(e[0])
+        out.extend(f"{e[0]}|{s}" for s in SUBCOMMANDS.get(e[0], ()))
+    return out
 
 
 def command(c, args):
-    entries = {e[0]: e for e in table.COMMANDS}
     if len(args) == 1:
-        return [_command_info(e) for e in table.COMMANDS]
-    sub = _lower(args[1])
-    if sub == 'count' and len(args) == 2:
+        return [command_info(e) for e in table.COMMANDS]
+    sub = container_sub(c, args)
+    if sub == 'help':
+        return help_reply('command')
+    if sub == 'count':
         return len(table.COMMANDS)
     if sub == 'list':
-        return [e[0] for e in table.COMMANDS]
+        return command_list(args[2:])
     if sub == 'info':
-        names = [_lower(a) for a in args[2:]] or list(entries)
-        return [_command_info(entries[n]) if n in entries else None for n in names]
+        names = [_lower(a) for a in args[2:]] or [e[0] for e in table.COMMANDS]
+        return [command_info(_entry(n)) if _entry(n) else None for n in names]
     if sub == 'docs':
-        names = [_lower(a) for a in args[2:]] or list(entries)
-        return {n: {'summary': '', 'since': '1.0.0', 'group': entries[n][6]}
-                for n in names if n in entries}
-    if sub == 'count':
-        raise subcommand_arity(args, len(args))
-    raise unknown_subcommand(args)
+        names = [_lower(a) for a in args[2:]] or [e[0] for e in table.COMMANDS]
+        return {n: command_docs(_entry(n)) for n in names if _entry(n)}
+    return command_getkeys(args[2:])
+
+
+def command_list(opts):
+    if not opts:
+        return all_names()
+    if len(opts) != 3 or _lower(opts[0]) != 'filterby':
+        raise syntax_error()
+    kind, value = _lower(opts[1]), _text(opts[2])
+    if kind == 'module':
+        return []
+    if kind == 'aclcat':
+        cat = Status('@' + value.lower())
+        out = []
+        for e in table.COMMANDS:
+            info = command_info(e)
+            if cat in info[6]:
+                out.append(e[0])
+            out.extend(s[0] for s in info[9] if cat in s[6])
+        return out
+    if kind == 'pattern':
+        return [n for n in all_names() if fnmatch.fnmatchcase(n, value.lower())]
+    raise syntax_error()
+
+
+def command_getkeys(argv):
+    entry = _entry(_lower(argv[0]))
+    if entry is None:
+        raise CommandError("ERR Invalid command specified")
+    name, arity, flags, first, last, step, group = entry
+    if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
+        raise CommandError("ERR Invalid number of arguments specified for command")
+    if not first:
+        raise CommandError("ERR The command has no key arguments")
+    end = last if last >= 0 else len(argv) + last
+    return [argv[i] for i in range(first, min(end, len(argv) - 1) + 1, step)]
 
 
 # ---- INFO ------------------------------------------------------------------------------
@@ -306,20 +730,43 @@ def _human(n: int) -> str:
     return f"{n}B"
 
 
+def run_id():
+    """40 hex digits naming this run of the node (same on every worker)."""
+    seed = f"{_core.get_setting('owner_pid')}:{_core.get_setting('start_ms')}".encode()
+    return hashlib.sha1(seed).hexdigest()
+
+
 def info_server():
-    hdr = _core.get_setting
-    uptime = int(time.time() - hdr('start_ms') / 1000)
+    uptime = int(time.time() - _core.get_setting('start_ms') / 1000)
+    u = os.uname()
     return [('redis_version', cachecyt.REDIS_VERSION), ('cachecyt_version', cachecyt.__version__),
-            ('redis_mode', 'standalone'), ('os', f"{os.uname().sysname} {os.uname().release} {os.uname().machine}"),
-            ('arch_bits', 64), ('multiplexing_api', 'epoll'), ('process_id', os.getpid()),
-            ('tcp_port', NODE.port), ('uptime_in_seconds', uptime), ('uptime_in_days', uptime // 86400),
-            ('hz', NODE.config['hz']), ('workers', NODE.nworkers), ('executable', sys.executable)]
+            ('redis_mode', 'standalone'), ('os', f"{u.sysname} {u.release} {u.machine}"),
+            ('arch_bits', 64), ('multiplexing_api', 'epoll'),
+            ('process_id', _core.get_setting('owner_pid')), ('process_supervised', 'no'),
+            ('run_id', run_id()), ('tcp_port', NODE.port),
+            ('server_time_usec', time.time_ns() // 1000),
+            ('uptime_in_seconds', uptime), ('uptime_in_days', uptime // 86400),
+            ('hz', _core.get_setting('hz')), ('configured_hz', _core.get_setting('hz')),
+            ('workers', NODE.nworkers), ('executable', sys.executable), ('config_file', '')]
 
 
 def info_clients():
-    stats = _core.worker_stats()
-    return [('connected_clients', sum(w['clients'] for w in stats)),
-            ('maxclients', _core.get_setting('maxclients')), ('blocked_clients', 0)]
+    return [('connected_clients', _core.get_setting('connected_clients')),
+            ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
+            ('blocked_clients', 0), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
+
+
+def _rss_bytes(pid):
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _pids():
+    """The supervisor and every live worker."""
+    return [_core.get_setting('owner_pid')] + [w['pid'] for w in _core.worker_stats()]
 
 
 def info_memory():
@@ -327,8 +774,9 @@ def info_memory():
     peak = _core.get_setting('peak_memory')
     maxmem = _core.get_setting('maxmemory')
     arena = _core.get_setting('pages_used') * 65536
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = sum(_rss_bytes(p) for p in _pids())
     return [('used_memory', used), ('used_memory_human', _human(used)), ('used_memory_rss', rss),
+            ('used_memory_rss_human', _human(rss)),
             ('used_memory_peak', peak), ('used_memory_peak_human', _human(peak)),
             ('used_memory_arena', arena), ('maxmemory', maxmem), ('maxmemory_human', _human(maxmem)),
             ('maxmemory_policy', cfgmod.POLICIES[_core.get_setting('policy')]),
@@ -336,21 +784,58 @@ def info_memory():
             ('segment_size', _core.get_setting('seg_size'))]
 
 
+def info_persistence():
+    # no persistence yet: nothing is loaded or saved
+    return [('loading', 0), ('async_loading', 0), ('rdb_bgsave_in_progress', 0),
+            ('aof_enabled', 0), ('aof_rewrite_in_progress', 0)]
+
+
+def ops_per_sec():
+    if len(NODE.ops_samples) < 2:
+        return 0
+    (t0, n0), (t1, n1) = NODE.ops_samples[0], NODE.ops_samples[-1]
+    return int((n1 - n0) / (t1 - t0)) if t1 > t0 else 0
+
+
 def info_stats():
     stats = _core.worker_stats()
-    total = lambda k: sum(w[k] for w in stats)
+
+    def total(k):
+        return sum(w[k] for w in stats)
     return [('total_connections_received', total('connections')),
             ('total_commands_processed', total('commands')),
-            ('rejected_connections', total('rejected_connections')),
+            ('instantaneous_ops_per_sec', ops_per_sec()),
             ('total_net_input_bytes', total('net_in')), ('total_net_output_bytes', total('net_out')),
+            ('rejected_connections', total('rejected_connections')),
             ('expired_keys', total('expired')), ('evicted_keys', total('evicted')),
             ('keyspace_hits', total('hits')), ('keyspace_misses', total('misses')),
             ('total_error_replies', total('errors'))]
 
 
+def info_replication():
+    return [('role', 'master'), ('connected_slaves', 0)]
+
+
+def _proc_times(pid):
+    """(user, system, children user, children system) seconds of one process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return (0, 0, 0, 0)
+    tick = os.sysconf('SC_CLK_TCK')
+    return tuple(int(x) / tick for x in fields[11:15])
+
+
 def info_cpu():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return [('used_cpu_sys', f"{ru.ru_stime:.6f}"), ('used_cpu_user', f"{ru.ru_utime:.6f}")]
+    times = [_proc_times(p) for p in _pids()]
+    user, sys_, cuser, csys = (sum(t[i] for t in times) for i in range(4))
+    return [('used_cpu_sys', f"{sys_:.6f}"), ('used_cpu_user', f"{user:.6f}"),
+            ('used_cpu_sys_children', f"{csys:.6f}"), ('used_cpu_user_children', f"{cuser:.6f}")]
+
+
+def info_modules():
+    return []
 
 
 def info_commandstats():
@@ -362,33 +847,45 @@ def info_commandstats():
     return out
 
 
+def info_errorstats():
+    return [(f"errorstat_{p}", f"count={n}") for p, n in sorted(_core.error_stats().items())]
+
+
+def info_cluster():
+    return [('cluster_enabled', 0)]
+
+
 def info_keyspace():
     return [(f"db{db}", f"keys={n},expires={e},avg_ttl=0") for db, n, e in _core.keyspace_info()]
 
 
-def info_replication():
-    return [('role', 'master'), ('connected_slaves', 0)]
-
-
-SECTIONS = {'server': info_server, 'clients': info_clients, 'memory': info_memory,
-            'stats': info_stats, 'replication': info_replication, 'cpu': info_cpu,
-            'commandstats': info_commandstats, 'keyspace': info_keyspace}
-DEFAULT_SECTIONS = ['server', 'clients', 'memory', 'stats', 'replication', 'cpu', 'keyspace']
+# name -> (title, lines); in the order Redis prints them
+SECTIONS = {
+    'server': ('Server', info_server), 'clients': ('Clients', info_clients),
+    'memory': ('Memory', info_memory), 'persistence': ('Persistence', info_persistence),
+    'stats': ('Stats', info_stats), 'replication': ('Replication', info_replication),
+    'cpu': ('CPU', info_cpu), 'modules': ('Modules', info_modules),
+    'commandstats': ('Commandstats', info_commandstats),
+    'errorstats': ('Errorstats', info_errorstats), 'cluster': ('Cluster', info_cluster),
+    'keyspace': ('Keyspace', info_keyspace),
+}
+DEFAULT_SECTIONS = {'server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu',
+                    'modules', 'errorstats', 'cluster', 'keyspace'}
 
 
 def info(c, args):
-    wanted = [_lower(a) for a in args[1:]]
+    wanted = {_lower(a) for a in args[1:]}
+    names = set()
     if not wanted or 'default' in wanted:
-        names = DEFAULT_SECTIONS
-    elif 'all' in wanted or 'everything' in wanted:
-        names = list(SECTIONS)
-    else:
-        names = [n for n in SECTIONS if n in wanted]
+        names |= DEFAULT_SECTIONS
+    if 'all' in wanted or 'everything' in wanted:
+        names |= set(SECTIONS)
+    names |= wanted & set(SECTIONS)
     parts = []
-    for name in names:
-        lines = [f"# {name.capitalize() if name != 'commandstats' else 'Commandstats'}"]
-        lines += [f"{k}:{v}" for k, v in SECTIONS[name]()]
-        parts.append("\r\n".join(lines) + "\r\n")
+    for name, (title, lines) in SECTIONS.items():
+        if name in names:
+            body = [f"# {title}"] + [f"{k}:{v}" for k, v in lines()]
+            parts.append("\r\n".join(body) + "\r\n")
     return Verbatim("\r\n".join(parts))
 
 

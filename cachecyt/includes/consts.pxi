@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 1
+    LAYOUT_VERSION = 2
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
@@ -14,6 +14,9 @@ cdef enum:
     MIN_TABLE = 8                # smallest slot count of a shard table
     ITEM_HDR = 40                # sizeof(item_t)
     CLS_LOOKUP = 4097            # PAGE_SIZE / 16 + 1: size-to-class table entries
+    MAX_CLIENT_SLOTS = 16384     # rows of the shared client table (bounds maxclients)
+    RING_CELLS = 256             # messages per worker signal ring (power of two)
+    MAX_ERRSTATS = 32            # error prefixes counted per worker
 
 # status codes of nogil core functions; only the command layer turns them into replies
 cdef enum:

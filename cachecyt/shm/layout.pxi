@@ -5,6 +5,7 @@
 #   [header_t][db_map int32 x ndbs][locks: shard locks, class locks]
 #   [shard_t x nshards][dbstat_t x nshards*ndbs][class_t x nclasses]
 #   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
+#   [cslot_t x MAX_CLIENT_SLOTS][sigring_t x MAX_WORKERS][errstat_t x MAX_WORKERS*MAX_ERRSTATS]
 #   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
 
 cdef extern from *:
@@ -55,7 +56,15 @@ ctypedef struct header_t:
     uint64_t stat_reset_ms       # time of the last CONFIG RESETSTAT
     uint64_t shutdown_flags      # set by SHUTDOWN for the supervisor
     uint64_t generation          # bumped by FLUSHALL/SWAPDB (WATCH)
-    uint64_t reserved[32]
+    uint64_t reserved[23]
+    uint64_t clients_off         # cslot_t[MAX_CLIENT_SLOTS] (shm/clients.pxi)
+    uint64_t rings_off           # sigring_t[MAX_WORKERS] (shm/ring.pxi)
+    uint64_t errstats_off        # errstat_t[MAX_WORKERS * MAX_ERRSTATS]
+    uint64_t hz                  # background cycles per second; CONFIG SET
+    uint64_t loglevel            # index into config.LOGLEVELS; CONFIG SET
+    uint64_t client_query_buffer_limit  # bytes; CONFIG SET
+    uint64_t config_epoch        # bumped by every CONFIG SET; atomic
+    uint64_t pad_clients[2]
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -125,3 +134,39 @@ ctypedef struct cmdstat_t:
     uint64_t usec
     uint64_t rejected
     uint64_t failed
+
+
+ctypedef struct cslot_t:         # one connected client, written only by the worker that owns it
+    uint64_t id                  # client id; 0 = free (claimed by CAS, released by the owner)
+    int32_t worker               # owning worker slot
+    int32_t db                   # logical db selected
+    int64_t created_ms           # connection time, unix ms
+    int64_t last_ms              # start of the last command, unix ms
+    int32_t cmd                  # command index of the last command, -1 = none
+    uint8_t resp                 # 2 or 3
+    uint8_t cflags               # CS_* flags
+    uint16_t pad
+    int32_t fd                   # socket fd in the owning worker, -1 = unknown
+    uint32_t pad2
+    char sub[24]                 # lowercase subcommand of the last command, "" = none
+    char addr[48]                # peer "ip:port"
+    char laddr[48]               # local "ip:port"
+    char name[88]                # CLIENT SETNAME (truncated copy; the owner keeps it whole)
+
+ctypedef struct sigcell_t:       # one message of a signal ring
+    uint64_t seq                 # cell sequence (bounded MPSC queue, see shm/ring.pxi)
+    uint32_t kind                # SIG_*
+    uint32_t len                 # bytes used in data
+    uint64_t arg                 # e.g. the client id of SIG_KILL
+    char data[104]
+
+ctypedef struct sigring_t:       # the inbox of one worker; producers: any process, consumer: the worker
+    uint64_t tail                # next cell to fill; producers, CAS
+    uint64_t pad1[7]
+    uint64_t head                # next cell to read; the owning worker only
+    uint64_t pad2[7]
+    sigcell_t cells[RING_CELLS]
+
+ctypedef struct errstat_t:       # error replies of one prefix; written only by the owning worker
+    char prefix[24]              # "ERR", "WRONGTYPE" ...; "" = free entry
+    uint64_t count

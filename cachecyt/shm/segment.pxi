@@ -92,6 +92,9 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['wstats_off'] = off; off = _align(off + sizeof(wstat_t) * MAX_WORKERS, 64)
     lay['cmdstats_off'] = off
     off = _align(off + sizeof(cmdstat_t) * MAX_WORKERS * MAX_COMMANDS, 64)
+    lay['clients_off'] = off; off = _align(off + sizeof(cslot_t) * MAX_CLIENT_SLOTS, 64)
+    lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
+    lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -166,7 +169,8 @@ cdef class Segment:
         h.ndbs = shape['databases']
         h.npages = shape['pages']
         for k in ('db_map_off', 'locks_off', 'shards_off', 'dbstats_off', 'classes_off',
-                  'wstats_off', 'cmdstats_off', 'pages_off', 'config_off', 'arena_off'):
+                  'wstats_off', 'cmdstats_off', 'pages_off', 'config_off', 'arena_off',
+                  'clients_off', 'rings_off', 'errstats_off'):
             setattr_header(h, k, lay[k])
         h.config_len = len(config_json)
         memcpy(self.base + h.config_off, <char *>config_json, len(config_json))
@@ -190,6 +194,7 @@ cdef class Segment:
             (<page_t *>(self.base + h.pages_off) + i).cls = 0xffffffff
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
+        rings_init(h)
         h.layout_version = LAYOUT_VERSION
         h.magic = CC_MAGIC            # written last: a half-made segment is foreign
 
@@ -233,7 +238,9 @@ HEADER_FIELDS = (
     'lfu_log_factor', 'lfu_decay_time', 'connected_clients', 'maxclients', 'timeout',
     'proto_max_bulk_len', 'pages_used', 'page_next', 'stat_reset_ms', 'shutdown_flags',
     'next_client_id', 'arena_off', 'config_off', 'db_map_off', 'locks_off', 'shards_off',
-    'dbstats_off', 'classes_off', 'wstats_off', 'cmdstats_off', 'pages_off', 'generation')
+    'dbstats_off', 'classes_off', 'wstats_off', 'cmdstats_off', 'pages_off', 'generation',
+    'clients_off', 'rings_off', 'errstats_off', 'hz', 'loglevel', 'client_query_buffer_limit',
+    'config_epoch')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -271,6 +278,13 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'cmdstats_off': return h.cmdstats_off
     if k == 'pages_off': return h.pages_off
     if k == 'generation': return h.generation
+    if k == 'clients_off': return h.clients_off
+    if k == 'rings_off': return h.rings_off
+    if k == 'errstats_off': return h.errstats_off
+    if k == 'hz': return h.hz
+    if k == 'loglevel': return h.loglevel
+    if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
+    if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
     raise KeyError(k)
 
 
@@ -296,6 +310,12 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'proto_max_bulk_len': h.proto_max_bulk_len = v
     elif k == 'stat_reset_ms': h.stat_reset_ms = v
     elif k == 'shutdown_flags': h.shutdown_flags = v
+    elif k == 'clients_off': h.clients_off = v
+    elif k == 'rings_off': h.rings_off = v
+    elif k == 'errstats_off': h.errstats_off = v
+    elif k == 'hz': h.hz = v
+    elif k == 'loglevel': h.loglevel = v
+    elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
     else:
         raise KeyError(k)
 

@@ -19,19 +19,14 @@ class Connection(_core.Client):
         sock = transport.get_extra_info('sockname')
         self.addr = _fmt_addr(peer)
         self.laddr = _fmt_addr(sock)
-        if _connected_clients() >= _core.get_setting('maxclients'):
-            _core.stat_add('rejected_connections', 1)
+        if not NODE.client_opened(self, _fileno(transport)):
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()
             self.transport = None
             return
-        _core.stat_add('clients', 1)
-        _core.stat_add('connections', 1)
-        NODE.clients[self.id] = self
 
     def connection_lost(self, exc):
-        if NODE.clients.pop(self.id, None) is not None:
-            _core.stat_add('clients', -1)
+        NODE.client_closed(self)
         self.transport = None
 
     def eof_received(self):
@@ -47,8 +42,9 @@ class Connection(_core.Client):
             self.transport.resume_reading()
 
 
-def _connected_clients():
-    return sum(w['clients'] for w in _core.worker_stats())
+def _fileno(transport):
+    sock = transport.get_extra_info('socket')
+    return sock.fileno() if sock is not None else -1
 
 
 def _fmt_addr(a):

@@ -1,7 +1,12 @@
 """Worker process: attach the node segment, listen on the shared ports
 (SO_REUSEPORT), serve clients on uvloop, run active expiry for this worker's
-shards. Started by the supervisor as `python -m cachecyt.workers.main`; dies
-with it (PR_SET_PDEATHSIG)."""
+shards and close idle clients. Started by the supervisor as
+`python -m cachecyt.workers.main`; dies with it (PR_SET_PDEATHSIG).
+
+Other processes reach a worker through its signal ring in the segment plus its
+eventfd (inherited from the supervisor, one per worker slot), which the loop
+watches with add_reader: a message is handled as soon as it is sent, and
+nothing polls."""
 import argparse
 import asyncio
 import ctypes
@@ -69,20 +74,29 @@ class Worker:
             self.servers.append(await loop.create_server(Connection, sock=sock))
         if not self.servers:
             raise SystemExit(f"worker {self.index}: no address to listen on")
-        loop.call_later(1 / self.cfg['hz'], self.cron, loop)
+        loop.call_later(1 / _hz(), self.cron, loop)
 
     def cron(self, loop):
-        """Background work of this worker: active expiry of its shards, idle clients."""
+        """Background work of this worker, hz times a second: active expiry of
+        its shards, idle clients, the ops/sec sample."""
         if self.stopping:
             return
-        _core.active_expire(self.index, self.nworkers, int(250000 / self.cfg['hz']))
-        timeout = _core.get_setting('timeout')
-        if timeout:
-            now = int(time.time() * 1000)
-            for c in list(server.NODE.clients.values()):
-                if now - c.last_ms > timeout * 1000:
-                    c.close_now()
-        loop.call_later(1 / self.cfg['hz'], self.cron, loop)
+        hz = _hz()
+        _core.active_expire(self.index, self.nworkers, int(250000 / hz))
+        server.NODE.close_idle_clients(int(time.time() * 1000))
+        server.NODE.sample_ops()
+        loop.call_later(1 / hz, self.cron, loop)
+
+    def watch_signals(self, loop, fd):
+        """Run this worker's ring messages whenever its eventfd is written."""
+        def on_wake():
+            try:
+                os.eventfd_read(fd)
+            except BlockingIOError:
+                pass
+            server.NODE.handle_signals()
+        loop.add_reader(fd, on_wake)
+        server.NODE.handle_signals()            # what was sent while this slot was down
 
     async def stop(self):
         self.stopping = True
@@ -92,6 +106,10 @@ class Worker:
             c.close_now()
         for s in self.servers:
             await s.wait_closed()
+
+
+def _hz():
+    return _core.get_setting('hz') or 10
 
 
 def request_shutdown():
@@ -105,21 +123,27 @@ def main(argv=None):
     ap.add_argument('--worker', type=int, required=True)
     ap.add_argument('--nworkers', type=int, required=True)
     ap.add_argument('--parent', type=int, required=True)
+    ap.add_argument('--wake-fds', default='', help='eventfd of every worker slot, comma separated')
     ns = ap.parse_args(argv)
     die_with_parent(ns.parent)
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
+    _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
-    logging.basicConfig(level=_log_level(cfg['loglevel']), stream=sys.stderr,
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(process)d:W{ns.worker} %(asctime)s %(levelname)s %(message)s")
     registry.install()
-    server.NODE = server.Node(cfg, ns.worker, ns.nworkers, cfg['port'])
+    wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
+    server.NODE.configure(cfg, ns.worker, ns.nworkers, cfg['port'], wake_fds)
+    server.NODE.apply_settings()               # CONFIG SETs made before this start
     server.NODE.shutdown_hook = request_shutdown
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(seg, cfg, ns.worker, ns.nworkers)
     loop.run_until_complete(worker.start(loop))
+    if ns.worker < len(wake_fds):
+        worker.watch_signals(loop, wake_fds[ns.worker])
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)     # the supervisor decides
@@ -127,11 +151,6 @@ def main(argv=None):
     loop.run_until_complete(stop.wait())
     loop.run_until_complete(worker.stop())
     loop.close()
-
-
-def _log_level(name):
-    return {'debug': logging.DEBUG, 'verbose': logging.INFO, 'notice': logging.INFO,
-            'warning': logging.WARNING, 'nothing': logging.CRITICAL}[name]
 
 
 if __name__ == '__main__':
