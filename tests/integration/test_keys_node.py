@@ -211,3 +211,13 @@ def test_lookup_stats_match_redis(r, ref):
         ours = [x - y for x, y in zip(stats(r), before[0])]
         theirs = [x - y for x, y in zip(stats(ref), before[1])]
         assert ours == theirs, cmd
+
+
+def test_resp3_replies(r3):
+    assert r3.randomkey() is None
+    assert r3.object('encoding', 'nope') is None
+    assert r3.memory_usage('nope') is None
+    r3.set('k', 'v')
+    assert r3.scan(0) == (0, [b'k'])
+    assert r3.keys('*') == [b'k']
+    assert r3.object('encoding', 'k') == b'embstr'
