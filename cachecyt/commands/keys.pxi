@@ -495,6 +495,10 @@ cdef int cmd_copy(Client c) except -1:
         m = shards_lock_many(shards, 2)
         st = copy_locked(&src, &dst, c.db, <int>db, replace, c.now_ms)
         shards_unlock_many(shards, m)
+    if st == ST_NOTFOUND:                       # Redis counts the source lookup
+        my_wstat().misses += 1
+    else:
+        my_wstat().hits += 1
     if st == ST_NOMEM:
         wb_error(&c.out, E_NOMEM)
     elif st == ST_WRONGTYPE:
@@ -524,6 +528,8 @@ cdef int cmd_touch(Client c) except -1:
         shards_unlock_many(shards, m)
     free(ks)
     free(shards)
+    my_wstat().hits += <uint64_t>found           # Redis counts TOUCH's lookups
+    my_wstat().misses += n - <uint64_t>found
     wb_int(&c.out, found)
     return 0
 
@@ -677,8 +683,11 @@ cdef int cmd_object(Client c) except -1:
                 v = obj_refcount(IT(k.item))
         shard_unlock(k.shard)
     if not found:
+        my_wstat().misses += 1
         wb_null(&c.out)
-    elif sub == OBJ_ENCODING:
+        return 0
+    my_wstat().hits += 1
+    if sub == OBJ_ENCODING:
         wb_bulk(&c.out, enc, strlen(enc))
     elif sub == OBJ_FREQ and not policy_is_lfu():
         wb_error(&c.out, E_NOFREQ)

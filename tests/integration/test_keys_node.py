@@ -191,3 +191,33 @@ def test_object_freq_under_lfu_matches_redis(r, ref):
     finally:
         for c in (r, ref):
             c.config_set('maxmemory-policy', 'noeviction')
+
+
+def test_lookup_stats_match_redis(r, ref):
+    """TOUCH, OBJECT and COPY's source count as keyspace hits or misses; RENAME,
+    MEMORY USAGE, KEYS, SCAN and RANDOMKEY do not."""
+    def stats(c):
+        info = c.info('stats')
+        return info['keyspace_hits'], info['keyspace_misses']
+
+    for c in (r, ref):
+        c.set('a', '1')
+    for cmd in [('TOUCH', 'a', 'zz', 'a'), ('OBJECT', 'ENCODING', 'a'), ('OBJECT', 'ENCODING', 'zz'),
+                ('COPY', 'a', 'c'), ('COPY', 'zz', 'q'), ('RENAME', 'a', 'd'), ('MEMORY', 'USAGE', 'd'),
+                ('RANDOMKEY',), ('SCAN', '0'), ('KEYS', '*')]:
+        before = stats(r), stats(ref)
+        run(r, *cmd)
+        run(ref, *cmd)
+        ours = [x - y for x, y in zip(stats(r), before[0])]
+        theirs = [x - y for x, y in zip(stats(ref), before[1])]
+        assert ours == theirs, cmd
+
+
+def test_resp3_replies(r3):
+    assert r3.randomkey() is None
+    assert r3.object('encoding', 'nope') is None
+    assert r3.memory_usage('nope') is None
+    r3.set('k', 'v')
+    assert r3.scan(0) == (0, [b'k'])
+    assert r3.keys('*') == [b'k']
+    assert r3.object('encoding', 'k') == b'embstr'

@@ -4,7 +4,9 @@ import time
 
 import pytest
 
-from cachecyt._core import glob_match
+from cachecyt import _core
+
+glob_match = _core.glob_match
 
 CASES = [
     # (pattern, string, matches)
