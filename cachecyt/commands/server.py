@@ -167,7 +167,7 @@ SUBCOMMANDS = {
     'command': {
         'help': (2, 'loading stale'), 'count': (2, 'loading stale'), 'list': (-2, 'loading stale'),
         'info': (-2, 'loading stale'), 'docs': (-2, 'loading stale'),
-        'getkeys': (-3, 'loading stale'),
+        'getkeys': (-4, 'loading stale'),
     },
 }
 
@@ -747,7 +747,8 @@ def info_server():
             ('server_time_usec', time.time_ns() // 1000),
             ('uptime_in_seconds', uptime), ('uptime_in_days', uptime // 86400),
             ('hz', _core.get_setting('hz')), ('configured_hz', _core.get_setting('hz')),
-            ('workers', NODE.nworkers), ('executable', sys.executable), ('config_file', '')]
+            ('workers', NODE.nworkers), ('worker', NODE.worker), ('executable', sys.executable),
+            ('config_file', '')]
 
 
 def info_clients():
