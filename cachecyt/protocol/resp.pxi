@@ -77,14 +77,17 @@ cdef int rp_feed(rparser_t *p, const char *data, uint64_t n) except -1:
 
 
 cdef void rp_compact(rparser_t *p) noexcept:
-    """Drop consumed bytes; offsets of a partial request move with them."""
+    """Drop consumed bytes; offsets of a partial request move with them. The
+    arguments a partial multibulk request already has stay in the buffer."""
     cdef uint64_t i, shift = p.pos
+    if p.kind == RP_MBULK and p.argc and not p.inline_args and p.argoff[0] < shift:
+        shift = p.argoff[0]
     if shift == 0:
         return
     if p.len > shift:
         memmove(p.buf, p.buf + shift, p.len - shift)
     p.len -= shift
-    p.pos = 0
+    p.pos -= shift
     if not p.inline_args:
         for i in range(p.argc):
             p.argoff[i] -= shift
@@ -325,7 +328,10 @@ cdef int rp_next(rparser_t *p) except -2:
 
 
 cdef uint64_t rp_pending(rparser_t *p) noexcept:
-    """Bytes held for a request not yet complete (client-query-buffer-limit)."""
+    """Bytes held for a request not yet complete (client-query-buffer-limit),
+    counting the arguments it already has."""
+    if p.kind == RP_MBULK and p.argc and not p.inline_args and p.argoff[0] < p.pos:
+        return p.len - p.argoff[0]
     return p.len - p.pos
 
 
