@@ -404,9 +404,11 @@ def _kill_filters(opts):
             kind = _client_type(val)
             tests.append(lambda r, kind=kind: kind == 'normal')
         elif key == 'addr':
-            tests.append(lambda r, a=_text(val): r.addr == a)
+            addr = _text(val)
+            tests.append(lambda r, addr=addr: r.addr == addr)
         elif key == 'laddr':
-            tests.append(lambda r, a=_text(val): r.laddr == a)
+            laddr = _text(val)
+            tests.append(lambda r, laddr=laddr: r.laddr == laddr)
         elif key == 'user':
             if val != b'default':
                 raise CommandError(f"ERR No such user '{_text(val)}'")
@@ -712,7 +714,7 @@ def command_getkeys(argv):
     entry = _entry(_lower(argv[0]))
     if entry is None:
         raise CommandError("ERR Invalid command specified")
-    name, arity, flags, first, last, step, group = entry
+    _name, arity, _flags, first, last, step, _group = entry
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
     if not first:

@@ -6,7 +6,6 @@ import subprocess
 import time
 
 import pytest
-import redis
 
 from rawclient import Raw, decode
 from servers import CachecytServer
@@ -190,6 +189,23 @@ def test_redis_cli_talks_to_us(server):
     out = subprocess.run(['redis-cli', '-p', str(server[1]), 'COMMAND', 'DOCS', 'client'],
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and 'client|list' in out.stdout
+
+
+def test_interactive_redis_cli_loads_command_docs(server):
+    c = Raw(server)
+
+    def docs_calls():
+        m = re.search(rb'cmdstat_command:calls=(\d+)', c.call('INFO', 'commandstats'))
+        return int(m.group(1)) if m else 0
+    before = docs_calls()
+    # interactive mode (a terminal; TERM=dumb keeps line editing simple) asks
+    # COMMAND DOCS for its hints before the first prompt
+    out = subprocess.run(['script', '-qc', f"redis-cli -p {server[1]}", '/dev/null'],
+                         input='PING\nquit\n', capture_output=True, text=True, timeout=10,
+                         env={'TERM': 'dumb', 'PATH': '/usr/bin:/bin:/usr/local/bin'})
+    assert f"127.0.0.1:{server[1]}> PONG" in out.stdout.replace('\r', '')
+    assert docs_calls() > before
+    c.close()
 
 
 # ---- INFO --------------------------------------------------------------------------

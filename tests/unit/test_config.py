@@ -57,7 +57,7 @@ def test_enum_message_lists_choices_in_redis_order():
 
 
 def test_header_values_round_trip():
-    for name, opt in cfgmod.OPTIONS.items():
+    for opt in cfgmod.OPTIONS.values():
         if opt.shared:
             value = opt.default
             assert cfgmod.from_header(opt, cfgmod.header_value(opt, value)) == value
