@@ -6,7 +6,8 @@
 # listing). Acting on another worker's client goes through shm/ring.pxi.
 #
 # Rows are claimed with a CAS on `id` (0 = free, CS_BUSY = being filled) and
-# published by storing the real id last. A restarted worker frees the rows its
+# published by storing the real id last. Readers scan only up to the header's
+# clients_hiwater, so a listing touches the rows ever used, not all 16384. A restarted worker frees the rows its
 # dead predecessor left (clients_clear_worker).
 #
 # Also here: counters of error replies by prefix (INFO errorstats), one table
@@ -79,6 +80,7 @@ def client_slot_claim(Client c, int fd=-1):
         expected = 0
         if s.id == 0 and cc_cas_u64(&s.id, &expected, CS_BUSY):
             g_cslot_hint = i + 1
+            cc_atomic_max_i(<int64_t *>&g_hdr.clients_hiwater, i + 1)
             s.worker = g_worker
             s.db = c.db
             s.created_ms = c.created_ms
@@ -98,7 +100,12 @@ def client_slot_claim(Client c, int fd=-1):
 
 
 def client_slot_release(Client c):
+    global g_cslot_hint
+    cdef uint32_t i
     if c.cslot != NULL:
+        i = <uint32_t>(c.cslot - cslot_at(0))
+        if i < g_cslot_hint:
+            g_cslot_hint = i                   # claims look for the lowest free row first
         cc_atomic_store(&c.cslot.id, 0)
         c.cslot = NULL
 
@@ -128,7 +135,7 @@ def clients_table():
     cdef cslot_t *s
     cdef uint64_t cid
     out = []
-    for i in range(MAX_CLIENT_SLOTS):
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
         s = cslot_at(i)
         cid = cc_atomic_load(&s.id)
         if cid == 0 or cid == CS_BUSY:
@@ -151,7 +158,7 @@ def clients_clear_worker(int worker):
     cdef uint32_t i
     cdef cslot_t *s
     cdef int n = 0
-    for i in range(MAX_CLIENT_SLOTS):
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
         s = cslot_at(i)
         if s.id != 0 and s.id != CS_BUSY and s.worker == worker:
             cc_atomic_store(&s.id, 0)
