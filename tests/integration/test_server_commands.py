@@ -278,9 +278,13 @@ def test_shutdown_stops_the_node(flags):
     srv = CachecytServer(workers=2).start()
     try:
         c = Raw(('127.0.0.1', srv.port))
+        other = Raw(('127.0.0.1', srv.port))
+        assert other.call('PING') == b'+PONG\r\n'
         c.send(b'*%d\r\n$8\r\nSHUTDOWN\r\n' % (1 + len(flags)) +
                b''.join(b'$%d\r\n%s\r\n' % (len(f), f.encode()) for f in flags))
         assert c.closed_by_server(5)
-        assert srv.proc.wait(10) == 0
+        assert other.closed_by_server(5)
+        assert srv.proc.wait(4) == 0
+        assert 'did not stop' not in srv.log_text()
     finally:
         srv.stop()
