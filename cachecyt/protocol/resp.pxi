@@ -77,10 +77,10 @@ cdef int rp_feed(rparser_t *p, const char *data, uint64_t n) except -1:
 
 
 cdef void rp_compact(rparser_t *p) noexcept:
-    """Drop consumed bytes; offsets of a partial request move with them. The
-    arguments a partial multibulk request already has stay in the buffer."""
+    """Drop consumed bytes. The arguments already parsed of an unfinished
+    multibulk request stay (from its first argument on); their offsets move."""
     cdef uint64_t i, shift = p.pos
-    if p.kind == RP_MBULK and p.argc and not p.inline_args and p.argoff[0] < shift:
+    if p.kind == RP_MBULK and p.argc > 0:
         shift = p.argoff[0]
     if shift == 0:
         return
@@ -88,7 +88,7 @@ cdef void rp_compact(rparser_t *p) noexcept:
         memmove(p.buf, p.buf + shift, p.len - shift)
     p.len -= shift
     p.pos -= shift
-    if not p.inline_args:
+    if p.kind == RP_MBULK:
         for i in range(p.argc):
             p.argoff[i] -= shift
     if p.cap > 65536 and p.len < 16384:
