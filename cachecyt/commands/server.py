@@ -211,6 +211,16 @@ HELP = {
 }
 
 
+class Rejected(CommandError):
+    """Refused before running (arity of a subcommand): a rejected call in INFO."""
+
+
+# Row of each subcommand's counters (and of a container run with no subcommand,
+# e.g. plain COMMAND, under its own name): stable indexes for substat_add.
+STAT_NAMES = [f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs] + ['command']
+STAT_INDEX = {name: k for k, name in enumerate(STAT_NAMES)}
+
+
 def container_sub(c, args):
     """Validate the subcommand of a container command (arity included) and
     name it for CLIENT LIST; returns it lowercased."""
@@ -223,8 +233,31 @@ def container_sub(c, args):
     _core.client_slot_set_sub(c, args[1])
     arity = spec[0]
     if (arity > 0 and len(args) != arity) or len(args) < -arity:
-        raise CommandError(f"ERR wrong number of arguments for '{container}|{sub}' command")
+        raise Rejected(f"ERR wrong number of arguments for '{container}|{sub}' command")
     return sub
+
+
+def counted(handler):
+    """Count a container command's calls under 'container|sub' as Redis 7 does."""
+    def run(c, args):
+        name = _lower(args[0])
+        if len(args) > 1:
+            name += '|' + _lower(args[1])
+        k = STAT_INDEX.get(name)
+        t0 = time.perf_counter_ns()
+        try:
+            value = handler(c, args)
+        except Rejected:
+            _core.substat_add(k, 0, True, False)
+            raise
+        except CommandError:
+            if k is not None:
+                _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, True)
+            raise
+        if k is not None:
+            _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, False)
+        return value
+    return run
 
 
 def help_reply(container):
@@ -842,8 +875,18 @@ def info_modules():
 
 
 def info_commandstats():
+    stats = _core.command_stats()
+    for name in SUBCOMMANDS:                # a container's own row: only what it rejected
+        if name in stats:
+            rej = stats.pop(name)[2]
+            if rej:
+                stats[name] = (0, 0, rej, 0)
+    for name, (calls, usec, rej, fail) in zip(STAT_NAMES, _core.substat_totals(len(STAT_NAMES))):
+        if calls or rej:
+            old = stats.get(name, (0, 0, 0, 0))
+            stats[name] = (calls + old[0], usec + old[1], rej + old[2], fail + old[3])
     out = []
-    for name, (calls, usec, rej, fail) in sorted(_core.command_stats().items()):
+    for name, (calls, usec, rej, fail) in sorted(stats.items()):
         per = usec / calls if calls else 0
         out.append((f"cmdstat_{name}",
                     f"calls={calls},usec={usec},usec_per_call={per:.2f},rejected_calls={rej},failed_calls={fail}"))
@@ -893,6 +936,6 @@ def info(c, args):
 
 
 HANDLERS = {
-    'hello': hello, 'reset': reset, 'client': client, 'info': info, 'config': config_,
-    'command': command, 'time': time_, 'shutdown': shutdown,
+    'hello': hello, 'reset': reset, 'client': counted(client), 'info': info,
+    'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
 }

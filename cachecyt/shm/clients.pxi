@@ -262,3 +262,40 @@ def config_changed():
 
 
 CLIENT_SLOTS = MAX_CLIENT_SLOTS
+
+
+# ---- subcommand statistics (INFO commandstats shows "config|get" as Redis 7) -------
+# Subcommands of the Python container commands have no row of their own in the
+# C command table; their counters take cmdstat rows from the top of each
+# worker's MAX_COMMANDS rows down (row MAX_COMMANDS-1-k for subcommand k), which
+# CONFIG RESETSTAT already clears with the rest.
+
+def substat_add(int k, uint64_t usec, bint rejected, bint failed):
+    """Count one call of subcommand k by this worker."""
+    if k < 0 or k >= MAX_COMMANDS - g_ncmds:
+        raise ValueError("no row for this subcommand")
+    cdef cmdstat_t *cs = cmdstat_at(g_worker, MAX_COMMANDS - 1 - k)
+    if rejected:
+        cs.rejected += 1
+        return
+    cs.calls += 1
+    cs.usec += usec
+    if failed:
+        cs.failed += 1
+
+
+def substat_totals(int n):
+    """[(calls, usec, rejected, failed)] of subcommands 0..n-1 over every worker."""
+    cdef int k, w
+    cdef cmdstat_t *cs
+    out = []
+    for k in range(n):
+        calls = usec = rej = fail = 0
+        for w in range(MAX_WORKERS):
+            cs = cmdstat_at(w, MAX_COMMANDS - 1 - k)
+            calls += cs.calls
+            usec += cs.usec
+            rej += cs.rejected
+            fail += cs.failed
+        out.append((calls, usec, rej, fail))
+    return out

@@ -255,6 +255,21 @@ def test_info_errorstats_counts_by_prefix(r, server):
     assert r.info('stats')['total_error_replies'] == 4
 
 
+def test_commandstats_of_subcommands_equal_redis(pair):
+    def stats(c):
+        c.call('CONFIG', 'RESETSTAT')
+        for cmd in [('CONFIG', 'GET', 'maxmemory'), ('CONFIG', 'SET', 'maxmemory'), ('CONFIG',),
+                    ('CONFIG', 'SET', 'maxmemory', 'x'), ('CONFIG', 'nosuch'), ('COMMAND', 'COUNT'),
+                    ('CLIENT', 'ID'), ('CLIENT', 'ID'), ('COMMAND', 'GETKEYS', 'get', 'k')]:
+            c.call(*cmd)
+        text = decode(c.call('INFO', 'commandstats')).decode()
+        return {m[0]: m[1:] for m in re.findall(
+            r'cmdstat_(\S+?):calls=(\d+),usec=\d+,usec_per_call=[\d.]+,rejected_calls=(\d+),'
+            r'failed_calls=(\d+)', text) if m[0] != 'info'}
+    ours, ref = pair
+    assert stats(ours) == stats(ref)
+
+
 def test_info_commandstats_and_keyspace(r):
     r.config_resetstat()
     r.set('a', 1)
