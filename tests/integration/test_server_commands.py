@@ -195,7 +195,7 @@ def test_interactive_redis_cli_loads_command_docs(server):
     c = Raw(server)
 
     def docs_calls():
-        m = re.search(rb'cmdstat_command:calls=(\d+)', c.call('INFO', 'commandstats'))
+        m = re.search(rb'cmdstat_command\|docs:calls=(\d+)', c.call('INFO', 'commandstats'))
         return int(m.group(1)) if m else 0
     before = docs_calls()
     # interactive mode (a terminal; TERM=dumb keeps line editing simple) asks
