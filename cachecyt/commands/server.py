@@ -167,7 +167,7 @@ SUBCOMMANDS = {
     'command': {
         'help': (2, 'loading stale'), 'count': (2, 'loading stale'), 'list': (-2, 'loading stale'),
         'info': (-2, 'loading stale'), 'docs': (-2, 'loading stale'),
-        'getkeys': (-3, 'loading stale'),
+        'getkeys': (-4, 'loading stale'),
     },
 }
 
@@ -211,6 +211,16 @@ HELP = {
 }
 
 
+class Rejected(CommandError):
+    """Refused before running (arity of a subcommand): a rejected call in INFO."""
+
+
+# Row of each subcommand's counters (and of a container run with no subcommand,
+# e.g. plain COMMAND, under its own name): stable indexes for substat_add.
+STAT_NAMES = [f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs] + ['command']
+STAT_INDEX = {name: k for k, name in enumerate(STAT_NAMES)}
+
+
 def container_sub(c, args):
     """Validate the subcommand of a container command (arity included) and
     name it for CLIENT LIST; returns it lowercased."""
@@ -223,8 +233,31 @@ def container_sub(c, args):
     _core.client_slot_set_sub(c, args[1])
     arity = spec[0]
     if (arity > 0 and len(args) != arity) or len(args) < -arity:
-        raise CommandError(f"ERR wrong number of arguments for '{container}|{sub}' command")
+        raise Rejected(f"ERR wrong number of arguments for '{container}|{sub}' command")
     return sub
+
+
+def counted(handler):
+    """Count a container command's calls under 'container|sub' as Redis 7 does."""
+    def run(c, args):
+        name = _lower(args[0])
+        if len(args) > 1:
+            name += '|' + _lower(args[1])
+        k = STAT_INDEX.get(name)
+        t0 = time.perf_counter_ns()
+        try:
+            value = handler(c, args)
+        except Rejected:
+            _core.substat_add(k, 0, True, False)
+            raise
+        except CommandError:
+            if k is not None:
+                _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, True)
+            raise
+        if k is not None:
+            _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, False)
+        return value
+    return run
 
 
 def help_reply(container):
@@ -404,9 +437,11 @@ def _kill_filters(opts):
             kind = _client_type(val)
             tests.append(lambda r, kind=kind: kind == 'normal')
         elif key == 'addr':
-            tests.append(lambda r, a=_text(val): r.addr == a)
+            addr = _text(val)
+            tests.append(lambda r, addr=addr: r.addr == addr)
         elif key == 'laddr':
-            tests.append(lambda r, a=_text(val): r.laddr == a)
+            laddr = _text(val)
+            tests.append(lambda r, laddr=laddr: r.laddr == laddr)
         elif key == 'user':
             if val != b'default':
                 raise CommandError(f"ERR No such user '{_text(val)}'")
@@ -712,7 +747,7 @@ def command_getkeys(argv):
     entry = _entry(_lower(argv[0]))
     if entry is None:
         raise CommandError("ERR Invalid command specified")
-    name, arity, flags, first, last, step, group = entry
+    _name, arity, _flags, first, last, step, _group = entry
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
     if not first:
@@ -747,7 +782,8 @@ def info_server():
             ('server_time_usec', time.time_ns() // 1000),
             ('uptime_in_seconds', uptime), ('uptime_in_days', uptime // 86400),
             ('hz', _core.get_setting('hz')), ('configured_hz', _core.get_setting('hz')),
-            ('workers', NODE.nworkers), ('executable', sys.executable), ('config_file', '')]
+            ('workers', NODE.nworkers), ('worker', NODE.worker), ('executable', sys.executable),
+            ('config_file', '')]
 
 
 def info_clients():
@@ -839,8 +875,18 @@ def info_modules():
 
 
 def info_commandstats():
+    stats = _core.command_stats()
+    for name in SUBCOMMANDS:                # a container's own row: only what it rejected
+        if name in stats:
+            rej = stats.pop(name)[2]
+            if rej:
+                stats[name] = (0, 0, rej, 0)
+    for name, (calls, usec, rej, fail) in zip(STAT_NAMES, _core.substat_totals(len(STAT_NAMES))):
+        if calls or rej:
+            old = stats.get(name, (0, 0, 0, 0))
+            stats[name] = (calls + old[0], usec + old[1], rej + old[2], fail + old[3])
     out = []
-    for name, (calls, usec, rej, fail) in sorted(_core.command_stats().items()):
+    for name, (calls, usec, rej, fail) in sorted(stats.items()):
         per = usec / calls if calls else 0
         out.append((f"cmdstat_{name}",
                     f"calls={calls},usec={usec},usec_per_call={per:.2f},rejected_calls={rej},failed_calls={fail}"))
@@ -890,6 +936,6 @@ def info(c, args):
 
 
 HANDLERS = {
-    'hello': hello, 'reset': reset, 'client': client, 'info': info, 'config': config_,
-    'command': command, 'time': time_, 'shutdown': shutdown,
+    'hello': hello, 'reset': reset, 'client': counted(client), 'info': info,
+    'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
 }

@@ -328,7 +328,10 @@ cdef int rp_next(rparser_t *p) except -2:
 
 
 cdef uint64_t rp_pending(rparser_t *p) noexcept:
-    """Bytes held for a request not yet complete (client-query-buffer-limit)."""
+    """Bytes held for a request not yet complete (client-query-buffer-limit),
+    counting the arguments it already has."""
+    if p.kind == RP_MBULK and p.argc and not p.inline_args and p.argoff[0] < p.pos:
+        return p.len - p.argoff[0]
     return p.len - p.pos
 
 

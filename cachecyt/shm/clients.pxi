@@ -6,7 +6,8 @@
 # listing). Acting on another worker's client goes through shm/ring.pxi.
 #
 # Rows are claimed with a CAS on `id` (0 = free, CS_BUSY = being filled) and
-# published by storing the real id last. A restarted worker frees the rows its
+# published by storing the real id last. Readers scan only up to the header's
+# clients_hiwater, so a listing touches the rows ever used, not all 16384. A restarted worker frees the rows its
 # dead predecessor left (clients_clear_worker).
 #
 # Also here: counters of error replies by prefix (INFO errorstats), one table
@@ -79,6 +80,7 @@ def client_slot_claim(Client c, int fd=-1):
         expected = 0
         if s.id == 0 and cc_cas_u64(&s.id, &expected, CS_BUSY):
             g_cslot_hint = i + 1
+            cc_atomic_max_i(<int64_t *>&g_hdr.clients_hiwater, i + 1)
             s.worker = g_worker
             s.db = c.db
             s.created_ms = c.created_ms
@@ -98,7 +100,12 @@ def client_slot_claim(Client c, int fd=-1):
 
 
 def client_slot_release(Client c):
+    global g_cslot_hint
+    cdef uint32_t i
     if c.cslot != NULL:
+        i = <uint32_t>(c.cslot - cslot_at(0))
+        if i < g_cslot_hint:
+            g_cslot_hint = i                   # claims look for the lowest free row first
         cc_atomic_store(&c.cslot.id, 0)
         c.cslot = NULL
 
@@ -128,7 +135,7 @@ def clients_table():
     cdef cslot_t *s
     cdef uint64_t cid
     out = []
-    for i in range(MAX_CLIENT_SLOTS):
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
         s = cslot_at(i)
         cid = cc_atomic_load(&s.id)
         if cid == 0 or cid == CS_BUSY:
@@ -151,7 +158,7 @@ def clients_clear_worker(int worker):
     cdef uint32_t i
     cdef cslot_t *s
     cdef int n = 0
-    for i in range(MAX_CLIENT_SLOTS):
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
         s = cslot_at(i)
         if s.id != 0 and s.id != CS_BUSY and s.worker == worker:
             cc_atomic_store(&s.id, 0)
@@ -255,3 +262,40 @@ def config_changed():
 
 
 CLIENT_SLOTS = MAX_CLIENT_SLOTS
+
+
+# ---- subcommand statistics (INFO commandstats shows "config|get" as Redis 7) -------
+# Subcommands of the Python container commands have no row of their own in the
+# C command table; their counters take cmdstat rows from the top of each
+# worker's MAX_COMMANDS rows down (row MAX_COMMANDS-1-k for subcommand k), which
+# CONFIG RESETSTAT already clears with the rest.
+
+def substat_add(int k, uint64_t usec, bint rejected, bint failed):
+    """Count one call of subcommand k by this worker."""
+    if k < 0 or k >= MAX_COMMANDS - g_ncmds:
+        raise ValueError("no row for this subcommand")
+    cdef cmdstat_t *cs = cmdstat_at(g_worker, MAX_COMMANDS - 1 - k)
+    if rejected:
+        cs.rejected += 1
+        return
+    cs.calls += 1
+    cs.usec += usec
+    if failed:
+        cs.failed += 1
+
+
+def substat_totals(int n):
+    """[(calls, usec, rejected, failed)] of subcommands 0..n-1 over every worker."""
+    cdef int k, w
+    cdef cmdstat_t *cs
+    out = []
+    for k in range(n):
+        calls = usec = rej = fail = 0
+        for w in range(MAX_WORKERS):
+            cs = cmdstat_at(w, MAX_COMMANDS - 1 - k)
+            calls += cs.calls
+            usec += cs.usec
+            rej += cs.rejected
+            fail += cs.failed
+        out.append((calls, usec, rej, fail))
+    return out

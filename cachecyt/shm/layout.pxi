@@ -64,7 +64,8 @@ ctypedef struct header_t:
     uint64_t loglevel            # index into config.LOGLEVELS; CONFIG SET
     uint64_t client_query_buffer_limit  # bytes; CONFIG SET
     uint64_t config_epoch        # bumped by every CONFIG SET; atomic
-    uint64_t pad_clients[2]
+    uint64_t clients_hiwater     # rows ever claimed in the client table end before this; atomic max
+    uint64_t pad_clients
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock

@@ -125,6 +125,9 @@ def main(argv=None):
     ap.add_argument('--parent', type=int, required=True)
     ap.add_argument('--wake-fds', default='', help='eventfd of every worker slot, comma separated')
     ns = ap.parse_args(argv)
+    # the supervisor blocks these to wait for them; a child inherits the mask
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                                                signal.SIGCHLD})
     die_with_parent(ns.parent)
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)

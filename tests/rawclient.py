@@ -1,0 +1,119 @@
+"""A raw RESP connection for tests that need exact reply bytes, pipelining or
+to see the server close the connection (redis-py reconnects silently)."""
+import socket
+import time
+
+
+def encode(*args) -> bytes:
+    out = [b'*%d\r\n' % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(out)
+
+
+class Raw:
+    def __init__(self, addr, timeout=5.0):
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.buf = b''
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def call(self, *args) -> bytes:
+        """Send one command; return its whole reply, byte for byte."""
+        self.send(encode(*args))
+        return self.reply()
+
+    def reply(self) -> bytes:
+        end = self._skip(0)
+        while end is None:
+            self._recv()
+            end = self._skip(0)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def _recv(self):
+        d = self.sock.recv(1 << 16)
+        if not d:
+            raise ConnectionError("closed by the server")
+        self.buf += d
+
+    def _skip(self, i):
+        """Offset just past the RESP value at i, or None if incomplete."""
+        nl = self.buf.find(b'\r\n', i)
+        if nl < 0:
+            return None
+        kind, head = self.buf[i:i + 1], self.buf[i + 1:nl]
+        if kind in b'$=!':
+            n = int(head)
+            if n < 0:
+                return nl + 2
+            return nl + 2 + n + 2 if len(self.buf) >= nl + 2 + n + 2 else None
+        if kind in b'*~>%|':
+            n = int(head)
+            if kind in b'%|':
+                n *= 2
+            j = nl + 2
+            for _ in range(max(n, 0)):
+                j = self._skip(j)
+                if j is None:
+                    return None
+            return j
+        return nl + 2
+
+    def closed_by_server(self, wait=3.0) -> bool:
+        """True once the server closes the connection (EOF or reset) within wait s."""
+        deadline = time.monotonic() + wait
+        self.sock.settimeout(0.1)
+        while time.monotonic() < deadline:
+            try:
+                d = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                return True
+            if not d:
+                return True
+            self.buf += d
+        return False
+
+    def close(self):
+        self.sock.close()
+
+
+def decode(reply: bytes):
+    """A RESP2/RESP3 reply as Python values (maps as dicts, sets as lists)."""
+    value, _ = _decode(reply, 0)
+    return value
+
+
+def _decode(b, i):
+    nl = b.index(b'\r\n', i)
+    kind, head = b[i:i + 1], b[i + 1:nl]
+    j = nl + 2
+    if kind in b'+-':
+        return head, j
+    if kind in b':':
+        return int(head), j
+    if kind in b'$=!':
+        n = int(head)
+        return (None, j) if n < 0 else (b[j:j + n], j + n + 2)
+    if kind == b'_':
+        return None, j
+    if kind in b'*~>':
+        if int(head) < 0:
+            return None, j
+        out = []
+        for _ in range(int(head)):
+            v, j = _decode(b, j)
+            out.append(v)
+        return out, j
+    if kind == b'%':
+        out = {}
+        for _ in range(int(head)):
+            k, j = _decode(b, j)
+            v, j = _decode(b, j)
+            out[k] = v
+        return out, j
+    raise ValueError(f"unknown RESP type {kind!r}")
