@@ -5,12 +5,13 @@
 # more bytes (keeping its place: a frame is never rescanned), or -1 with a
 # protocol error message. Multibulk ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") and inline
 # ("GET k\r\n", with Redis's quoting rules) requests are accepted. Limits, as
-# Redis: inline request <= 64 KiB, multibulk count <= 1M, bulk length <=
+# Redis 7: inline request <= 64 KiB, multibulk count <= INT_MAX (argument slots
+# grow as arguments arrive, never from the announced count), bulk length <=
 # proto-max-bulk-len.
 
 cdef enum:
     INLINE_MAX = 65536
-    MBULK_MAX = 1048576
+    MBULK_MAX = 2147483647
     RP_IDLE = 0
     RP_MBULK = 1
 
@@ -19,6 +20,7 @@ ctypedef struct rparser_t:
     uint64_t len              # bytes in buf
     uint64_t cap
     uint64_t pos              # first byte not yet consumed
+    uint64_t start            # first byte of the multibulk request being read (RP_MBULK)
     int kind                  # RP_IDLE, RP_MBULK
     int64_t nargs             # multibulk: arguments announced
     int64_t bulklen           # multibulk: length of the bulk being read, -1 before its header
@@ -30,7 +32,7 @@ ctypedef struct rparser_t:
     char *scratch             # inline arguments after unquoting
     uint64_t scratch_cap
     uint64_t max_bulk         # proto-max-bulk-len
-    const char *err           # message of the last protocol error
+    const char *err           # the last protocol error, as its reply line: "ERR Protocol error: ..."
     char errbuf[128]
 
 
@@ -77,14 +79,17 @@ cdef int rp_feed(rparser_t *p, const char *data, uint64_t n) except -1:
 
 
 cdef void rp_compact(rparser_t *p) noexcept:
-    """Drop consumed bytes; offsets of a partial request move with them."""
-    cdef uint64_t i, shift = p.pos
+    """Drop consumed bytes. The arguments already read of a partial multibulk
+    request sit before p.pos and must stay: keep from its first byte, and move
+    their offsets with the bytes."""
+    cdef uint64_t i, shift = p.start if p.kind == RP_MBULK else p.pos
     if shift == 0:
         return
     if p.len > shift:
         memmove(p.buf, p.buf + shift, p.len - shift)
     p.len -= shift
-    p.pos = 0
+    p.pos -= shift
+    p.start = p.start - shift if p.kind == RP_MBULK else 0
     if not p.inline_args:
         for i in range(p.argc):
             p.argoff[i] -= shift
@@ -163,7 +168,7 @@ cdef int _rp_inline(rparser_t *p) except -2:
     cdef uint64_t end, start = p.pos
     if nl == NULL:
         if p.len - p.pos > INLINE_MAX:
-            return _rp_error(p, "Protocol error: too big inline request")
+            return _rp_error(p, "ERR Protocol error: too big inline request")
         return 0
     end = <uint64_t>(nl - p.buf)
     p.pos = end + 1
@@ -172,7 +177,7 @@ cdef int _rp_inline(rparser_t *p) except -2:
     p.inline_args = True
     p.argc = 0
     if split_args(p, p.buf + start, end - start) < 0:
-        return _rp_error(p, "Protocol error: unbalanced quotes in request")
+        return _rp_error(p, "ERR Protocol error: unbalanced quotes in request")
     return 1
 
 
@@ -185,6 +190,12 @@ cdef inline int _hexval(char c) noexcept nogil:
 
 cdef inline bint _is_space(char c) noexcept nogil:
     return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12
+
+
+cdef inline bint _ends_token(char c) noexcept nogil:
+    """An unquoted argument ends at space, tab, CR or LF only: Redis keeps a
+    vertical tab or form feed inside it (though it skips them between arguments)."""
+    return c == 32 or c == 10 or c == 13 or c == 9
 
 
 cdef int split_args(rparser_t *p, const char *s, uint64_t n) except -2:
@@ -253,7 +264,7 @@ cdef int split_args(rparser_t *p, const char *s, uint64_t n) except -2:
                     o += 1
                     i += 1
             else:
-                if i >= n or _is_space(s[i]):
+                if i >= n or _ends_token(s[i]):
                     break
                 if s[i] == 34:
                     q = 2
@@ -283,13 +294,14 @@ cdef int rp_next(rparser_t *p) except -2:
                 if v == 1 and p.argc == 0:
                     continue
                 return <int>v
+            p.start = p.pos
             cr = _find_crlf(p, p.pos)
             if cr < 0:
                 if p.len - p.pos > INLINE_MAX:
-                    return _rp_error(p, "Protocol error: too big mbulk count string")
+                    return _rp_error(p, "ERR Protocol error: too big mbulk count string")
                 return 0
             if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v > MBULK_MAX:
-                return _rp_error(p, "Protocol error: invalid multibulk length")
+                return _rp_error(p, "ERR Protocol error: invalid multibulk length")
             p.pos = <uint64_t>cr + 2
             if v <= 0:
                 continue
@@ -303,15 +315,15 @@ cdef int rp_next(rparser_t *p) except -2:
                     return 0
                 c = p.buf[p.pos]
                 if c != 36:
-                    snprintf(p.errbuf, sizeof(p.errbuf), "Protocol error: expected '$', got '%c'", c)
+                    snprintf(p.errbuf, sizeof(p.errbuf), "ERR Protocol error: expected '$', got '%c'", c)
                     return _rp_error(p, p.errbuf)
                 cr = _find_crlf(p, p.pos)
                 if cr < 0:
                     if p.len - p.pos > INLINE_MAX:
-                        return _rp_error(p, "Protocol error: too big bulk count string")
+                        return _rp_error(p, "ERR Protocol error: too big bulk count string")
                     return 0
                 if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v < 0 or <uint64_t>v > p.max_bulk:
-                    return _rp_error(p, "Protocol error: invalid bulk length")
+                    return _rp_error(p, "ERR Protocol error: invalid bulk length")
                 p.pos = <uint64_t>cr + 2
                 p.bulklen = v
             avail = p.len - p.pos

@@ -23,11 +23,13 @@ def test_set_and_get(server, r):
     assert cli(server, 'get', 'missing') == b'\n'
 
 
-def test_error_and_raw_output(server, r):
-    cli(server, 'set', 's', 'x')
-    assert cli(server, 'incr', 's') == b'ERR value is not an integer or out of range\n'
-    assert cli(server, '--no-raw', 'get', 'missing') == b'(nil)\n'
-    assert cli(server, '--no-raw', 'incr', 'n') == b'(integer) 1\n'
+def test_output_same_as_with_redis(server, redis_ref):
+    """Errors, nil and integers as redis-cli prints them, raw and not."""
+    calls = [('flushall',), ('set', 's', 'x'), ('incr', 's'), ('--no-raw', 'get', 'missing'),
+             ('--no-raw', 'incr', 'n'), ('--no-raw', 'incr', 's'), ('--no-raw', 'mget', 's', 'n', 'q'),
+             ('--no-raw', 'nosuchcommand', 'x'), ('--no-raw', 'set', 'k', 'v', 'px', '0')]
+    for call in calls:
+        assert cli(server, *call) == cli(redis_ref, *call), call
 
 
 def test_commands_from_stdin(server, r):
