@@ -52,7 +52,9 @@ cdef int str_store_locked(kref_t *k, const char *v, uint64_t n, int64_t expire_m
     cdef uint64_t vlen = n, off, old = k.item
     cdef item_t *it
     cdef const char *src = v
-    if mode == STORE_AUTO and n <= 20 and parse_i64(v, n, &iv):
+    # The int encoding is read and updated in place (item_int, INCR), so only an
+    # item that fits one page may have it; a key too long for that keeps the digits.
+    if mode == STORE_AUTO and n <= 20 and ITEM_HDR + k.klen + 8 <= PAGE_SIZE and parse_i64(v, n, &iv):
         enc = ENC_INT
         vlen = 8
         src = <const char *>&iv
@@ -85,7 +87,7 @@ cdef int str_get_int_locked(item_t *it, int64_t *out) noexcept nogil:
     if it.encoding == ENC_INT:
         out[0] = item_int(it)
         return ST_OK
-    if it.vlen > 20 or it.iflags & IF_EXTENTS:
+    if it.vlen > 20:
         return ST_NOTINT
     item_read(it, it.klen, tmp, it.vlen)
     return ST_OK if parse_i64(tmp, it.vlen, out) else ST_NOTINT

@@ -1,7 +1,7 @@
 """Differential test: random sequences of string and keyspace commands run on
 cachecyt and on a real redis-server must get the same reply bytes, errors
-included. Only replies that depend on the clock (TTL, PTTL, EXPIRETIME,
-PEXPIRETIME) may differ, by a small tolerance."""
+included, in RESP2 and (after HELLO 3) in RESP3. Only replies that depend on the
+clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance."""
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,11 +30,13 @@ def same_reply(args, ours, ref):
     return ours == ref
 
 
-def run_sequence(addrs, sequence):
+def run_sequence(addrs, sequence, protocol=2):
     """Fresh connections per sequence: a failure cannot leak into the next one."""
     with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
-        reset(ours)
-        reset(ref)
+        for conn in (ours, ref):
+            if protocol == 3:
+                assert conn.call('HELLO', '3').startswith(b'%')
+            reset(conn)
         for i, args in enumerate(sequence):
             compare(ours, ref, i, args, sequence)
 
@@ -55,3 +57,9 @@ def compare(ours, ref, i, args, sequence):
 @given(sequence=st.lists(commands(), min_size=1, max_size=25))
 def test_same_replies_as_redis(addrs, sequence):
     run_sequence(addrs, sequence)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(commands(), min_size=1, max_size=25))
+def test_same_replies_as_redis_resp3(addrs, sequence):
+    run_sequence(addrs, sequence, protocol=3)

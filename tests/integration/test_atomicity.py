@@ -8,7 +8,9 @@ THREADS = 8
 ROUNDS = 2000
 
 
-def hammer(server, fn):
+def hammer(server, fn, batch=100):
+    """Run fn(pipe, thread, round) ROUNDS times in each of THREADS threads, each
+    with its own connection, sending batch commands per round trip."""
     errors = []
 
     def work(i):
@@ -17,7 +19,7 @@ def hammer(server, fn):
             pipe = client.pipeline(transaction=False)
             for n in range(ROUNDS):
                 fn(pipe, i, n)
-                if n % 100 == 99:
+                if n % batch == batch - 1:
                     pipe.execute()
             pipe.execute()
             client.close()
@@ -33,6 +35,11 @@ def hammer(server, fn):
 
 
 def test_incr_on_one_key(server, r):
+    hammer(server, lambda pipe, i, n: pipe.incr('counter'), batch=1)
+    assert r.get('counter') == str(THREADS * ROUNDS).encode()
+
+
+def test_pipelined_incr_on_one_key(server, r):
     hammer(server, lambda pipe, i, n: pipe.incr('counter'))
     assert r.get('counter') == str(THREADS * ROUNDS).encode()
 

@@ -51,3 +51,28 @@ def test_many_big_values_and_memory_given_back(r):
     assert r.info('memory')['used_memory'] >= before + 40 * MB
     r.delete(*[f'v{i}' for i in range(20)])
     assert r.info('memory')['used_memory'] == before
+
+
+def test_key_longer_than_a_page(r):
+    key = b'k' * 70000
+    assert r.incr(key) == 1
+    assert r.get(key) == b'1'
+    assert r.incrby(key, 41) == 42
+    assert r.strlen(key) == 2
+    assert r.append(key, b'x' * 100000) == 100002
+    assert r.get(key) == b'42' + b'x' * 100000
+    assert r.set(key, b'7') is True
+    assert r.decr(key) == 6
+    assert r.incrbyfloat(key, 0.5) == 6.5
+    assert r.expire(key, 100) is True
+    assert 99 <= r.ttl(key) <= 100
+    assert r.exists(key) == 1
+    assert r.getdel(key) == b'6.5'
+    assert r.exists(key) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="one item holds at most (64 KiB - header) / 8 extents "
+                   "(shm/item.pxi), just under 512 MB: a value of proto-max-bulk-len does not fit")
+def test_value_of_proto_max_bulk_len(r):
+    assert r.setrange('huge', 512 * MB - 1, b'!') == 512 * MB
