@@ -5,9 +5,8 @@ clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance."""
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rawresp import RawConn
-from strategies import TIME_TOLERANCE, commands
+from diff.rawresp import RawConn
+from diff.strategies import TIME_TOLERANCE, commands
 
 
 @pytest.fixture(scope='module')

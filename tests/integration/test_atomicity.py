@@ -23,7 +23,7 @@ def hammer(server, fn, batch=100):
                     pipe.execute()
             pipe.execute()
             client.close()
-        except Exception as e:          # reported in the main thread
+        except (redis.RedisError, OSError) as e:      # reported in the main thread
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]

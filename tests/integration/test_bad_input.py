@@ -8,7 +8,6 @@ import socket
 import time
 
 import pytest
-
 from diff.rawresp import RawConn, encode
 
 QUIET = 0.3          # seconds of silence taken as "waiting for more input"
@@ -46,7 +45,7 @@ def exchange(addr, data):
         while True:
             try:
                 chunk = c.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return bytes(got), False
             except ConnectionResetError:
                 return bytes(got), True
@@ -58,6 +57,15 @@ def exchange(addr, data):
 def used_memory(conn):
     info = conn.call('INFO', 'memory').decode()
     return int(re.search(r'used_memory:(\d+)', info).group(1))
+
+
+def worker_pids(server, connections=24):
+    """The worker processes that answer new connections (SO_REUSEPORT spreads them)."""
+    pids = set()
+    for _ in range(connections):
+        with RawConn(server) as c:
+            pids.add(re.search(rb'process_id:(\d+)', c.call('INFO', 'server')).group(1))
+    return pids
 
 
 @pytest.fixture
@@ -77,12 +85,14 @@ def test_same_answer_as_redis(server, redis_ref, bystander, name):
 
 
 def test_random_bytes(server, bystander):
+    pids = worker_pids(server)
     rng = random.Random(1234)
     for _ in range(40):
         data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
         got, _closed = exchange(server, data)
         assert got == b'' or got[:1] in b'+-:$*', got[:80]
         assert bystander.call('PING') == b'+PONG\r\n'
+    assert worker_pids(server) == pids, "a worker died"
 
 
 def test_client_closing_mid_request(server, bystander):
@@ -98,6 +108,7 @@ def test_memory_returns_to_baseline(server, bystander):
     bystander.call('FLUSHALL')
     bystander.call('SET', 'bystander', 'ok')
     before = used_memory(bystander)
+    pids = worker_pids(server)
     for data in CASES.values():
         exchange(server, data)
     exchange(server, encode('SET', 'big', 'x' * 100) [:-50])
@@ -106,3 +117,4 @@ def test_memory_returns_to_baseline(server, bystander):
             break
         time.sleep(0.05)
     assert used_memory(bystander) == before
+    assert worker_pids(server) == pids, "a worker died"

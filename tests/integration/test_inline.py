@@ -5,7 +5,6 @@ the protocol error and the connection closed, as Redis does."""
 import socket
 
 import pytest
-
 from diff.rawresp import RawConn
 
 LINES = [

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.skipif(shutil.which('redis-cli') is None,
 
 def cli(server, *args, stdin=None):
     out = subprocess.run(['redis-cli', '-h', server[0], '-p', str(server[1]), *args],
-                         input=stdin, capture_output=True, timeout=30)
+                         input=stdin, capture_output=True, timeout=30, check=False)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
