@@ -127,6 +127,13 @@ cdef inline int64_t _find_crlf(rparser_t *p, uint64_t start) noexcept nogil:
     return -1
 
 
+cdef inline bint _line_too_long(rparser_t *p, int64_t cr) noexcept nogil:
+    """A count line (from p.pos to cr, or to the end when cr < 0) over 64 KiB."""
+    if cr < 0:
+        return p.len - p.pos > INLINE_MAX
+    return <uint64_t>cr - p.pos > INLINE_MAX
+
+
 cdef bint parse_i64(const char *s, uint64_t n, int64_t *out) noexcept nogil:
     """Strict decimal int64 (Redis string2ll): no spaces, no '+', no leading zeros."""
     cdef uint64_t i = 0, v = 0, lim
@@ -171,6 +178,8 @@ cdef int _rp_inline(rparser_t *p) except -2:
             return _rp_error(p, "ERR Protocol error: too big inline request")
         return 0
     end = <uint64_t>(nl - p.buf)
+    if end - start > INLINE_MAX:        # Redis gives up before such a line ends
+        return _rp_error(p, "ERR Protocol error: too big inline request")
     p.pos = end + 1
     if end > start and p.buf[end - 1] == 13:
         end -= 1
@@ -296,9 +305,9 @@ cdef int rp_next(rparser_t *p) except -2:
                 return <int>v
             p.start = p.pos
             cr = _find_crlf(p, p.pos)
+            if _line_too_long(p, cr):
+                return _rp_error(p, "ERR Protocol error: too big mbulk count string")
             if cr < 0:
-                if p.len - p.pos > INLINE_MAX:
-                    return _rp_error(p, "ERR Protocol error: too big mbulk count string")
                 return 0
             if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v > MBULK_MAX:
                 return _rp_error(p, "ERR Protocol error: invalid multibulk length")
@@ -318,9 +327,9 @@ cdef int rp_next(rparser_t *p) except -2:
                     snprintf(p.errbuf, sizeof(p.errbuf), "ERR Protocol error: expected '$', got '%c'", c)
                     return _rp_error(p, p.errbuf)
                 cr = _find_crlf(p, p.pos)
+                if _line_too_long(p, cr):
+                    return _rp_error(p, "ERR Protocol error: too big bulk count string")
                 if cr < 0:
-                    if p.len - p.pos > INLINE_MAX:
-                        return _rp_error(p, "ERR Protocol error: too big bulk count string")
                     return 0
                 if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v < 0 or <uint64_t>v > p.max_bulk:
                     return _rp_error(p, "ERR Protocol error: invalid bulk length")
