@@ -3,10 +3,10 @@ cachecyt and on a real redis-server must get the same reply bytes, errors
 included, in RESP2 and (after HELLO 3) in RESP3. Only replies that depend on the
 clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance."""
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from diff.rawresp import RawConn
 from diff.strategies import TIME_TOLERANCE, commands
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope='module')
