@@ -62,3 +62,25 @@ def test_same_replies_as_redis(addrs, sequence):
 @given(sequence=st.lists(commands(), min_size=1, max_size=25))
 def test_same_replies_as_redis_resp3(addrs, sequence):
     run_sequence(addrs, sequence, protocol=3)
+
+
+def run_interleaved(addrs, steps, nconn=3):
+    """Steps (connection index, command) over nconn connections per server: the
+    connections land on different workers, so SELECT, SWAPDB and FLUSHALL state
+    must be shared (or kept per connection) exactly as in Redis."""
+    ours = [RawConn(addrs[0]) for _ in range(nconn)]
+    ref = [RawConn(addrs[1]) for _ in range(nconn)]
+    try:
+        reset(ours[0])
+        reset(ref[0])
+        for i, (n, args) in enumerate(steps):
+            compare(ours[n], ref[n], i, args, steps)
+    finally:
+        for c in ours + ref:
+            c.close()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 2), commands()), min_size=1, max_size=30))
+def test_same_replies_as_redis_across_connections(addrs, steps):
+    run_interleaved(addrs, steps)
