@@ -191,9 +191,7 @@ cdef class Client:
                     self.flags |= CL_CLOSE_ASAP
                 break
             if r < 0:
-                wb_put(&self.out, "-ERR ", 5)          # Redis: "-ERR Protocol error: ..."
-                wb_cstr(&self.out, self.rp.err)
-                wb_put(&self.out, "\r\n", 2)
+                wb_error(&self.out, self.rp.err)      # "ERR Protocol error: ..."
                 self.flags |= CL_CLOSE_AFTER_REPLY
                 break
             self._load_args()

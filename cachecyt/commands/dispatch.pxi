@@ -149,15 +149,23 @@ cdef void _sanitized(wbuf_t *w, const char *s, uint64_t n, uint64_t cap) noexcep
         wb_put(w, &ch, 1)
 
 
+cdef inline uint64_t _cstr_len(const char *s, uint64_t n) noexcept nogil:
+    """Length up to the first NUL: Redis prints these arguments as C strings."""
+    cdef const char *nul = <const char *>memchr(s, 0, n)
+    return <uint64_t>(nul - s) if nul != NULL else n
+
+
 cdef void reply_unknown_command(Client c) noexcept:
     cdef wbuf_t *w = &c.out
     cdef uint64_t i, used = 0, take
     wb_put(w, "-ERR unknown command '", 22)
-    _sanitized(w, c.argv[0], c.argl[0], 128)
+    _sanitized(w, c.argv[0], _cstr_len(c.argv[0], c.argl[0]), 128)
     wb_put(w, "', with args beginning with: ", 29)
     i = 1
     while i < c.argc and used < 128:
-        take = c.argl[i] if c.argl[i] < 128 - used else 128 - used
+        take = _cstr_len(c.argv[i], c.argl[i])
+        if take > 128 - used:
+            take = 128 - used
         wb_put(w, "'", 1)
         _sanitized(w, c.argv[i], take, take)
         wb_put(w, "' ", 2)

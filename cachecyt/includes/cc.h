@@ -132,7 +132,7 @@ static inline int cc_parse_ld(const char *s, size_t n, long double *out) {
     errno = 0;
     long double v = strtold(buf, &end);
     if (buf[0] == ' ' || buf[0] == '\t' || buf[0] == '\n' || buf[0] == '\r' ||
-        buf[0] == '\v' || buf[0] == '\f' || *end != 0 ||
+        buf[0] == '\v' || buf[0] == '\f' || *end != 0 || (size_t)(end - buf) != n ||
         (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) || v != v)
         return 0;
     *out = v;

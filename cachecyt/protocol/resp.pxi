@@ -5,12 +5,13 @@
 # more bytes (keeping its place: a frame is never rescanned), or -1 with a
 # protocol error message. Multibulk ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") and inline
 # ("GET k\r\n", with Redis's quoting rules) requests are accepted. Limits, as
-# Redis: inline request <= 64 KiB, multibulk count <= 1M, bulk length <=
+# Redis 7: inline request <= 64 KiB, multibulk count <= INT_MAX (argument slots
+# grow as arguments arrive, never from the announced count), bulk length <=
 # proto-max-bulk-len.
 
 cdef enum:
     INLINE_MAX = 65536
-    MBULK_MAX = 1048576
+    MBULK_MAX = 2147483647
     RP_IDLE = 0
     RP_MBULK = 1
 
@@ -19,6 +20,7 @@ ctypedef struct rparser_t:
     uint64_t len              # bytes in buf
     uint64_t cap
     uint64_t pos              # first byte not yet consumed
+    uint64_t start            # first byte of the multibulk request being read (RP_MBULK)
     int kind                  # RP_IDLE, RP_MBULK
     int64_t nargs             # multibulk: arguments announced
     int64_t bulklen           # multibulk: length of the bulk being read, -1 before its header
@@ -30,7 +32,7 @@ ctypedef struct rparser_t:
     char *scratch             # inline arguments after unquoting
     uint64_t scratch_cap
     uint64_t max_bulk         # proto-max-bulk-len
-    const char *err           # message of the last protocol error
+    const char *err           # the last protocol error, as its reply line: "ERR Protocol error: ..."
     char errbuf[128]
 
 
@@ -77,18 +79,18 @@ cdef int rp_feed(rparser_t *p, const char *data, uint64_t n) except -1:
 
 
 cdef void rp_compact(rparser_t *p) noexcept:
-    """Drop consumed bytes. The arguments already parsed of an unfinished
-    multibulk request stay (from its first argument on); their offsets move."""
-    cdef uint64_t i, shift = p.pos
-    if p.kind == RP_MBULK and p.argc > 0:
-        shift = p.argoff[0]
+    """Drop consumed bytes. The arguments already read of a partial multibulk
+    request sit before p.pos and must stay: keep from its first byte, and move
+    their offsets with the bytes."""
+    cdef uint64_t i, shift = p.start if p.kind == RP_MBULK else p.pos
     if shift == 0:
         return
     if p.len > shift:
         memmove(p.buf, p.buf + shift, p.len - shift)
     p.len -= shift
     p.pos -= shift
-    if p.kind == RP_MBULK:
+    p.start = p.start - shift if p.kind == RP_MBULK else 0
+    if not p.inline_args:
         for i in range(p.argc):
             p.argoff[i] -= shift
     if p.cap > 65536 and p.len < 16384:
@@ -123,6 +125,13 @@ cdef inline int64_t _find_crlf(rparser_t *p, uint64_t start) noexcept nogil:
             return q - p.buf
         at = <uint64_t>(q - p.buf) + 1
     return -1
+
+
+cdef inline bint _line_too_long(rparser_t *p, int64_t cr) noexcept nogil:
+    """A count line (from p.pos to cr, or to the end when cr < 0) over 64 KiB."""
+    if cr < 0:
+        return p.len - p.pos > INLINE_MAX
+    return <uint64_t>cr - p.pos > INLINE_MAX
 
 
 cdef bint parse_i64(const char *s, uint64_t n, int64_t *out) noexcept nogil:
@@ -166,16 +175,18 @@ cdef int _rp_inline(rparser_t *p) except -2:
     cdef uint64_t end, start = p.pos
     if nl == NULL:
         if p.len - p.pos > INLINE_MAX:
-            return _rp_error(p, "Protocol error: too big inline request")
+            return _rp_error(p, "ERR Protocol error: too big inline request")
         return 0
     end = <uint64_t>(nl - p.buf)
+    if end - start > INLINE_MAX:        # Redis gives up before such a line ends
+        return _rp_error(p, "ERR Protocol error: too big inline request")
     p.pos = end + 1
     if end > start and p.buf[end - 1] == 13:
         end -= 1
     p.inline_args = True
     p.argc = 0
     if split_args(p, p.buf + start, end - start) < 0:
-        return _rp_error(p, "Protocol error: unbalanced quotes in request")
+        return _rp_error(p, "ERR Protocol error: unbalanced quotes in request")
     return 1
 
 
@@ -188,6 +199,12 @@ cdef inline int _hexval(char c) noexcept nogil:
 
 cdef inline bint _is_space(char c) noexcept nogil:
     return c == 32 or c == 10 or c == 13 or c == 9 or c == 11 or c == 12
+
+
+cdef inline bint _ends_token(char c) noexcept nogil:
+    """An unquoted argument ends at space, tab, CR or LF only: Redis keeps a
+    vertical tab or form feed inside it (though it skips them between arguments)."""
+    return c == 32 or c == 10 or c == 13 or c == 9
 
 
 cdef int split_args(rparser_t *p, const char *s, uint64_t n) except -2:
@@ -256,7 +273,7 @@ cdef int split_args(rparser_t *p, const char *s, uint64_t n) except -2:
                     o += 1
                     i += 1
             else:
-                if i >= n or _is_space(s[i]):
+                if i >= n or _ends_token(s[i]):
                     break
                 if s[i] == 34:
                     q = 2
@@ -286,13 +303,14 @@ cdef int rp_next(rparser_t *p) except -2:
                 if v == 1 and p.argc == 0:
                     continue
                 return <int>v
+            p.start = p.pos
             cr = _find_crlf(p, p.pos)
+            if _line_too_long(p, cr):
+                return _rp_error(p, "ERR Protocol error: too big mbulk count string")
             if cr < 0:
-                if p.len - p.pos > INLINE_MAX:
-                    return _rp_error(p, "Protocol error: too big mbulk count string")
                 return 0
             if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v > MBULK_MAX:
-                return _rp_error(p, "Protocol error: invalid multibulk length")
+                return _rp_error(p, "ERR Protocol error: invalid multibulk length")
             p.pos = <uint64_t>cr + 2
             if v <= 0:
                 continue
@@ -306,15 +324,15 @@ cdef int rp_next(rparser_t *p) except -2:
                     return 0
                 c = p.buf[p.pos]
                 if c != 36:
-                    snprintf(p.errbuf, sizeof(p.errbuf), "Protocol error: expected '$', got '%c'", c)
+                    snprintf(p.errbuf, sizeof(p.errbuf), "ERR Protocol error: expected '$', got '%c'", c)
                     return _rp_error(p, p.errbuf)
                 cr = _find_crlf(p, p.pos)
+                if _line_too_long(p, cr):
+                    return _rp_error(p, "ERR Protocol error: too big bulk count string")
                 if cr < 0:
-                    if p.len - p.pos > INLINE_MAX:
-                        return _rp_error(p, "Protocol error: too big bulk count string")
                     return 0
                 if not parse_i64(p.buf + p.pos + 1, <uint64_t>cr - p.pos - 1, &v) or v < 0 or <uint64_t>v > p.max_bulk:
-                    return _rp_error(p, "Protocol error: invalid bulk length")
+                    return _rp_error(p, "ERR Protocol error: invalid bulk length")
                 p.pos = <uint64_t>cr + 2
                 p.bulklen = v
             avail = p.len - p.pos
@@ -330,8 +348,8 @@ cdef int rp_next(rparser_t *p) except -2:
 cdef uint64_t rp_pending(rparser_t *p) noexcept:
     """Bytes held for a request not yet complete (client-query-buffer-limit),
     counting the arguments it already has."""
-    if p.kind == RP_MBULK and p.argc and not p.inline_args and p.argoff[0] < p.pos:
-        return p.len - p.argoff[0]
+    if p.kind == RP_MBULK:
+        return p.len - p.start
     return p.len - p.pos
 
 

