@@ -374,3 +374,20 @@ def _test_fill(uint64_t start, uint64_t n, uint64_t vlen):
 
 def _test_fill_value(uint64_t i, uint64_t vlen):
     return bytes(97 + (i + j) % 26 for j in range(vlen))
+
+
+# ---- corruption hooks: tests prove the walk and the debug checks catch these -------
+
+def _test_corrupt_count(uint32_t s, int64_t delta):
+    shard_at(s).count += delta
+
+
+def _test_corrupt_clear_slot(uint32_t s, uint64_t i):
+    """Empty slot i of shard s without closing the gap (a torn backward shift)."""
+    cdef slot_t *sl = tbl_slot(shard_table(shard_at(s)), i)
+    sl.item = 0
+    sl.hash = 0
+
+
+def _test_slot_item(uint32_t s, uint64_t i):
+    return tbl_slot(shard_table(shard_at(s)), i).item
