@@ -39,14 +39,22 @@ def pages_for(cfg) -> int:
     return max(size // PAGE, 64)
 
 
-def _pid_alive(pid: int) -> bool:
+def _maps_segment(pid: int, name: str) -> bool:
+    """Whether process pid is alive and has the segment mapped. A pid alone is
+    not proof: after a crash the owner's pid may belong to another process."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(line.rstrip().endswith("/dev/shm" + name) for line in f)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True                              # cannot tell: assume it is alive
 
 
 def remove_stale_segment(name: str):
@@ -61,10 +69,28 @@ def remove_stale_segment(name: str):
         return                                   # no such segment
     owner = seg.header()['owner_pid']
     seg.close()
-    if owner != os.getpid() and _pid_alive(owner):
+    if owner != os.getpid() and _maps_segment(owner, name):
         raise SystemExit(f"another cachecyt (pid {owner}) owns {name}; is the port in use?")
     log.warning("removing stale segment %s left by pid %d", name, owner)
     _core.Segment.unlink(name)
+
+
+SUPERVISOR_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def _unblock_signals():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
+
+
+def exit_reason(rc: int) -> str:
+    """'killed by signal 9 (SIGKILL)' or 'exit code 1' for a Popen returncode."""
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = "unknown"
+        return f"killed by signal {-rc} ({name})"
+    return f"exit code {rc}"
 
 
 class Supervisor:
@@ -93,7 +119,9 @@ class Supervisor:
         _core.clear_worker_slot(slot)
         cmd = [sys.executable, '-m', 'cachecyt.workers.main', '--segment', self.name,
                '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid())]
-        self.procs[slot] = subprocess.Popen(cmd)
+        # the supervisor blocks the signals it waits for; a child inherits the
+        # mask, and a worker with SIGTERM blocked would never stop on request
+        self.procs[slot] = subprocess.Popen(cmd, preexec_fn=_unblock_signals)
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
     def reap(self) -> bool:
@@ -104,13 +132,12 @@ class Supervisor:
             if rc is None:
                 continue
             found = True
-            how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-            log.warning("worker %d (pid %d) died with %s; restarting it", slot, p.pid, how)
+            log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
             self.spawn(slot)
         return found
 
     def run(self) -> int:
-        sigs = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+        sigs = SUPERVISOR_SIGNALS
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         self.create_segment()
         try:
