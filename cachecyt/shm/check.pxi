@@ -391,3 +391,10 @@ def _test_corrupt_clear_slot(uint32_t s, uint64_t i):
 
 def _test_slot_item(uint32_t s, uint64_t i):
     return tbl_slot(shard_table(shard_at(s)), i).item
+
+
+def _test_set_slot(uint32_t s, uint64_t i, uint64_t h, uint64_t item):
+    """Write slot i of shard s as a torn shift may leave it."""
+    cdef slot_t *sl = tbl_slot(shard_table(shard_at(s)), i)
+    sl.hash = h
+    sl.item = item

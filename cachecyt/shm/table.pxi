@@ -168,11 +168,32 @@ cdef void tbl_delete_at_locked(shard_t *sh, uint64_t i) noexcept nogil:
 
 # ---- shard locks -------------------------------------------------------------
 
+cdef uint64_t _item_hash(item_t *it) noexcept nogil:
+    """cc_hash of the item's key, read from the item (extents included)."""
+    cdef char small[256]
+    cdef char *buf = small
+    cdef uint64_t h
+    if it.klen > 256:
+        buf = <char *>malloc(it.klen)
+        if buf == NULL:
+            return 0
+    item_read(it, 0, buf, it.klen)
+    h = cc_hash(buf, it.klen)
+    if buf != small:
+        free(buf)
+    return h
+
+
 cdef void shard_repair_locked(uint32_t s) noexcept nogil:
-    """Rebuild shard s after its lock owner died: drop duplicate slots, recount."""
+    """Rebuild shard s after its lock owner died: drop duplicate slots, recount.
+
+    A backward shift writes a slot's hash, then its item: a death in between
+    leaves a slot whose hash belongs to another entry, or one entry in two
+    slots. So the slots are collected, deduplicated by item, and placed again
+    under the hash of each item's own key."""
     cdef shard_t *sh = shard_at(s)
     cdef table_t *t = shard_table(sh)
-    cdef uint64_t n = t.mask + 1, i, m = 0
+    cdef uint64_t n = t.mask + 1, i, m = 0, h
     cdef uint64_t *pairs = <uint64_t *>malloc(n * 16)   # (item, hash) pairs
     cdef slot_t *sl
     cdef item_t *it
@@ -194,9 +215,12 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
     for i in range(m):
         if i and pairs[2 * i] == pairs[2 * i - 2]:
             continue                       # the same entry in two slots
-        _tbl_place(t, pairs[2 * i + 1], pairs[2 * i])
-        sh.count += 1
         it = IT(pairs[2 * i])
+        h = _item_hash(it)
+        if h == 0 or shard_of(h) != s:
+            h = pairs[2 * i + 1]           # no memory to rehash, or a chosen test hash
+        _tbl_place(t, h, pairs[2 * i])
+        sh.count += 1
         dbstat_at(s, it.db).keys += 1
         if it.expire_ms:
             dbstat_at(s, it.db).expires += 1

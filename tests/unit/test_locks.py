@@ -90,6 +90,29 @@ def test_a_waiter_blocked_on_the_lock_wakes_when_the_owner_dies(filled):
     assert_filled_intact()
 
 
+def test_repair_undoes_a_torn_backward_shift(filled):
+    """What a death halfway through a backward shift leaves: an entry in two
+    slots, and a slot whose hash is another entry's. The next lock holder
+    rebuilds the shard and every key is found again."""
+    s = 6
+    info = _core._test_shard_info(s)
+    entries = info['entries']
+    occupied = {slot for slot, _ in entries}
+    empty = next(i for i in range(info['slots']) if i not in occupied)
+    (a, ha), (b, hb) = entries[0], entries[1]
+    _core._test_set_slot(s, empty, ha, _core._test_slot_item(s, a))     # a twice
+    _core._test_set_slot(s, b, ha, _core._test_slot_item(s, b))         # b under a's hash
+    assert _core._test_check_invariants()['errors']
+    child = spawn(filled, "_core._test_lock_shard(%d); print('locked', flush=True); time.sleep(60)" % s)
+    assert child.stdout.readline() == 'locked\n'
+    kill(child)
+    within(5, lock_unlock, s)
+    assert _core._test_shard_info(s)['repairs'] == 1
+    assert _core._test_shard_info(s)['count'] == info['count']
+    assert_core_sound()
+    assert_filled_intact()
+
+
 def test_class_lock_of_a_killed_owner_is_repaired(filled):
     child = spawn(filled, "_core._test_lock_class(4); print('locked', flush=True); time.sleep(60)")
     assert child.stdout.readline() == 'locked\n'
