@@ -75,6 +75,7 @@ def remove_stale_segment(name: str):
     _core.Segment.unlink(name)
 
 
+RESTART_DELAY = 1.0                              # s; least time between two starts of a slot
 SUPERVISOR_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
@@ -99,6 +100,8 @@ class Supervisor:
         self.name = segment_name(cfg['port'])
         self.nworkers = cfg.worker_count()
         self.procs = {}                          # slot -> Popen
+        self.started = {}                        # slot -> time.monotonic() of its spawn
+        self.pending = {}                        # slot -> when to restart it (crash loop)
         self.seg = None
 
     def create_segment(self):
@@ -122,19 +125,49 @@ class Supervisor:
         # the supervisor blocks the signals it waits for; a child inherits the
         # mask, and a worker with SIGTERM blocked would never stop on request
         self.procs[slot] = subprocess.Popen(cmd, preexec_fn=_unblock_signals)
+        self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
     def reap(self) -> bool:
-        """Restart every worker that exited. False when none was found."""
+        """Restart every worker that exited: at once, unless it lived less than
+        RESTART_DELAY (then when that much time has passed since its start, so a
+        worker that cannot start does not fork in a tight loop). Then repair any
+        lock it died holding. False when no worker had exited."""
         found = False
+        now = time.monotonic()
         for slot, p in list(self.procs.items()):
+            if slot in self.pending:
+                continue
             rc = p.poll()
             if rc is None:
                 continue
             found = True
-            log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
-            self.spawn(slot)
+            due = self.started[slot] + RESTART_DELAY
+            if due <= now:
+                log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
+                self.spawn(slot)
+            else:
+                log.warning("worker %d (pid %d) died: %s %.1fs after its start; restarting it in "
+                            "%.1fs", slot, p.pid, exit_reason(rc), now - self.started[slot], due - now)
+                self.pending[slot] = due
+        if found:
+            repaired = _core.sweep_locks()
+            if repaired:
+                log.warning("repaired shards %s: their lock owner died holding the lock", repaired)
         return found
+
+    def spawn_due(self):
+        now = time.monotonic()
+        for slot, due in list(self.pending.items()):
+            if due <= now:
+                del self.pending[slot]
+                log.info("restarting worker %d", slot)
+                self.spawn(slot)
+
+    def wait_timeout(self) -> float:
+        if not self.pending:
+            return 1.0
+        return max(0.01, min(1.0, min(self.pending.values()) - time.monotonic()))
 
     def run(self) -> int:
         sigs = SUPERVISOR_SIGNALS
@@ -145,12 +178,13 @@ class Supervisor:
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
             while True:
-                info = signal.sigtimedwait(sigs, 1.0)
+                info = signal.sigtimedwait(sigs, self.wait_timeout())
                 if info is None or info.si_signo == signal.SIGCHLD:
                     self.reap()
                 elif info.si_signo in (signal.SIGTERM, signal.SIGINT):
                     log.info("received %s, shutting down", signal.Signals(info.si_signo).name)
                     return 0
+                self.spawn_due()
         finally:
             self.stop_workers()
             self.seg.close()

@@ -247,3 +247,27 @@ cdef int shards_init() except -1:
 
 def init_shards():
     shards_init()
+
+
+def sweep_locks():
+    """Take and release every shard and class lock once, so that locks a dead
+    process held are repaired now rather than by the next request. Returns the
+    shards that were repaired. The supervisor calls it after reaping a worker."""
+    cdef uint32_t s, c
+    cdef uint64_t before
+    repaired = []
+    for s in range(g_hdr.nshards):
+        before = shard_at(s).repairs
+        with nogil:
+            shard_lock(s)
+            shard_unlock(s)
+        if shard_at(s).repairs != before:
+            repaired.append(s)
+    for c in range(g_hdr.nclasses):
+        with nogil:
+            class_lock(c)
+            cc_unlock(class_mutex(c))
+    with nogil:
+        cc_lock(page_mutex())
+        cc_unlock(page_mutex())
+    return repaired

@@ -156,3 +156,15 @@ def test_killed_mid_inserts_leaves_a_sound_core(crashable, vlen):
         for i in range(0, stored, 7):
             assert _core._test_find(b'fill:%d' % i) == _core._test_fill_value(i, vlen)
     assert stored >= 6 * 150 or vlen > 65536
+
+
+def test_sweep_after_a_death_repairs_the_locks_the_dead_held(filled):
+    child = spawn(filled, "_core._test_lock_shard(2); _core._test_lock_shard(7); "
+                          "_core._test_lock_class(3); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    kill(child)
+    done = []
+    within(5, lambda: done.append(_core.sweep_locks()))
+    assert done == [[2, 7]]
+    assert _core.sweep_locks() == []
+    assert_filled_intact()
