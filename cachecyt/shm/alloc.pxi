@@ -118,6 +118,8 @@ cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
     if CACHECYT_DEBUG:
         if idx >= cl.per_page or pg.cls != c:
             dbg_fail("slab_alloc: free list of a page points outside the page")
+        if pg.used >= cl.per_page:
+            dbg_fail("slab_alloc: a full page is on the partial list")
     pg.used += 1
     if pg.used == cl.per_page:
         _partial_unlink(cl, p)

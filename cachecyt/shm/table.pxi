@@ -85,7 +85,7 @@ cdef inline void _tbl_place(table_t *t, uint64_t h, uint64_t item) noexcept nogi
 
 cdef int tbl_resize_locked(shard_t *sh, uint64_t cap) noexcept nogil:
     """Rebuild the shard's table with `cap` slots. ST_OK or ST_NOMEM."""
-    cdef uint64_t noff = tbl_new(cap), ooff = sh.table_off, i
+    cdef uint64_t noff = tbl_new(cap), ooff = sh.table_off, i, moved = 0
     cdef table_t *old
     cdef table_t *nt
     cdef slot_t *sl
@@ -98,6 +98,10 @@ cdef int tbl_resize_locked(shard_t *sh, uint64_t cap) noexcept nogil:
             sl = tbl_slot(old, i)
             if sl.item:
                 _tbl_place(nt, sl.hash, sl.item)
+                moved += 1
+    if CACHECYT_DEBUG:
+        if moved != sh.count or moved > cap - 1:
+            dbg_fail("tbl_resize_locked: shard count differs from the occupied slots")
     sh.table_off = noff            # one store switches tables
     if ooff:
         tbl_free(ooff)

@@ -168,3 +168,27 @@ def test_sweep_after_a_death_repairs_the_locks_the_dead_held(filled):
     assert done == [[2, 7]]
     assert _core.sweep_locks() == []
     assert_filled_intact()
+
+
+def test_concurrent_writers_leave_a_sound_core(core):
+    """Three processes store, overwrite and delete overlapping keys of every
+    size (inline and extents, tables growing and shrinking) at once."""
+    body = ("import random\n"
+            "rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else %d)\n"
+            "for n in range(40000):\n"
+            "    k = b'c%%d' %% rng.randrange(300)\n"
+            "    if rng.random() < 0.6:\n"
+            "        _core._test_store(k, k * rng.choice([1, 10, 500, 9000]) + b'!' * rng.randrange(3))\n"
+            "    else:\n"
+            "        _core._test_delete(k)\n"
+            "    if n %% 1000 == 0:\n"
+            "        _core._test_fill(rng.randrange(100), 20, rng.choice([8, 70000]))\n"
+            "print('done', flush=True)\n")
+    children = [spawn(core, body % seed) for seed in range(3)]
+    for child in children:
+        assert child.stdout.readline() == 'done\n'
+        child.wait(10)
+        child.stdout.close()
+    for i in range(300):
+        v = _core._test_find(b'c%d' % i)
+        assert v is None or v.rstrip(b'!') == b'c%d' % i * (len(v.rstrip(b'!')) // len(b'c%d' % i))
