@@ -272,6 +272,6 @@ def sweep_locks():
             class_lock(c)
             cc_unlock(class_mutex(c))
     with nogil:
-        cc_lock(page_mutex())
+        page_lock()
         cc_unlock(page_mutex())
     return repaired

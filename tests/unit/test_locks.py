@@ -192,3 +192,16 @@ def test_concurrent_writers_leave_a_sound_core(core):
     for i in range(300):
         v = _core._test_find(b'c%d' % i)
         assert v is None or v.rstrip(b'!') == b'c%d' % i * (len(v.rstrip(b'!')) // len(b'c%d' % i))
+
+
+def test_page_pool_is_rebuilt_after_its_lock_owner_died(filled):
+    offs = [_core._test_alloc(60000) for _ in range(20)]
+    for off in offs:
+        _core._test_free(off)                 # pages back in the pool
+    child = spawn(filled, "_core._test_lock_pages(); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    _core._test_corrupt_pool()
+    kill(child)
+    within(5, _core._test_fill, 2000, 300, 5000)
+    assert_core_sound()                       # no page lost, books balance
+    assert_filled_intact()
