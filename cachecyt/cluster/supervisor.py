@@ -59,14 +59,15 @@ def _maps_segment(pid: int, name: str) -> bool:
 
 def remove_stale_segment(name: str):
     """A segment left by a crashed run is unlinked; one whose owner lives is an error."""
+    import posix_ipc
     try:
         seg = _core.Segment.attach(name)
-    except RuntimeError:
+    except posix_ipc.ExistentialError:
+        return                                   # no such segment
+    except (RuntimeError, OSError):              # foreign magic, or empty: cannot map
         log.warning("removing foreign segment %s", name)
         _core.Segment.unlink(name)
         return
-    except Exception:
-        return                                   # no such segment
     owner = seg.header()['owner_pid']
     seg.close()
     if owner != os.getpid() and _maps_segment(owner, name):

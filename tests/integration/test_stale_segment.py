@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import redis
 
 from servers import ROOT, CachecytServer, free_port
@@ -63,10 +64,11 @@ def test_segment_of_a_crashed_node_is_removed_at_the_next_start():
     wait_until(lambda: not os.path.exists(shm_path(port)), 5, "segment not removed at shutdown")
 
 
-def test_a_foreign_file_in_the_segment_name_is_replaced():
+@pytest.mark.parametrize('content', [b'not a cachecyt segment' * 100, b''])
+def test_a_foreign_file_in_the_segment_name_is_replaced(content):
     port = free_port()
     with open(shm_path(port), 'wb') as f:
-        f.write(b'not a cachecyt segment' * 100)
+        f.write(content)
     srv = CachecytServer(workers=1, port=port).start()
     try:
         assert redis.Redis(port=port).ping()
