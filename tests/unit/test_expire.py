@@ -85,6 +85,6 @@ def test_a_cycle_cut_short_resumes_at_the_next_shard(client):
     for i in range(200):
         client.call([b'SET', b'k%d' % i, b'v', b'PX', b'20'])
     time.sleep(0.04)
-    for _ in range(3 * 8):               # each shard gets three cut-short turns
+    for _ in range(6 * 8):               # each shard gets six cut-short turns
         _core._test_expire_cycle(0, 1, -1)   # budget spent at once
     assert client.call([b'DBSIZE']) == b':0\r\n'
