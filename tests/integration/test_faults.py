@@ -120,3 +120,45 @@ def test_killed_worker_is_restarted_and_clients_keep_going():
     finally:
         stop.set()
         srv.stop()
+
+
+def test_lock_left_by_a_dead_process_does_not_block_the_node():
+    """A process attached to the node's segment dies holding a shard lock: a
+    worker waiting for that shard gets it (and repairs the shard) as soon as the
+    holder is gone, and the node goes on serving the shard's keys."""
+    import subprocess
+    import sys
+    from cachecyt import _core
+    from servers import ROOT
+
+    srv = CachecytServer(workers=2).start()
+    try:
+        r = redis.Redis(port=srv.port, socket_timeout=5)
+        r.set('x', 'before')
+        name = f"/cachecyt.{srv.port}"
+        seg = _core.Segment.attach(name)
+        nshards = seg.header()['nshards']
+        seg.close()
+        shard = _core._test_hash(b'x') & (nshards - 1)
+        code = ("import sys, time\nfrom cachecyt import _core\n"
+                "seg = _core.Segment.attach(sys.argv[1]); seg.activate(63)\n"
+                "_core._test_lock_shard(int(sys.argv[2])); print('locked', flush=True)\n"
+                "time.sleep(60)\n")
+        holder = subprocess.Popen([sys.executable, '-c', code, name, str(shard)], cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline() == 'locked\n'
+        done = []
+        writer = threading.Thread(target=lambda: done.append(r.set('x', 'after')), daemon=True)
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive()                  # waits for the lock
+        holder.kill()
+        holder.wait(5)
+        holder.stdout.close()
+        writer.join(3)
+        assert done == [True]
+        assert r.get('x') == b'after'
+        assert r.incr('n') == 1
+        r.close()
+    finally:
+        srv.stop()
