@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 
-from cachecyt import _core, config as cfgmod
+from cachecyt import _core
+from cachecyt import config as cfgmod
 
 log = logging.getLogger("cachecyt.supervisor")
 
@@ -125,7 +126,8 @@ class Supervisor:
                '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid())]
         # the supervisor blocks the signals it waits for; a child inherits the
         # mask, and a worker with SIGTERM blocked would never stop on request
-        self.procs[slot] = subprocess.Popen(cmd, preexec_fn=_unblock_signals)
+        # (preexec_fn is safe here: the supervisor runs no threads)
+        self.procs[slot] = subprocess.Popen(cmd, preexec_fn=_unblock_signals)  # noqa: PLW1509
         self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 

@@ -3,7 +3,6 @@ allkeys policies, used memory stays at the limit, INFO counts evictions, and a
 node that cannot evict answers with Redis's OOM error."""
 import pytest
 import redis
-
 from servers import CachecytServer
 
 LIMIT_EXTRA = 2 * 1024 * 1024

@@ -10,7 +10,6 @@ import time
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-
 from servers import CachecytServer
 
 KILLS = 4
@@ -89,7 +88,7 @@ def test_killed_worker_is_restarted_and_clients_keep_going():
             victim = pids[round % 2]
             ops_before = sum(t.ops for t in loads)
             os.kill(victim, signal.SIGKILL)
-            took, pids = wait_for_new_worker(srv, victim, 1.0)
+            wait_for_new_worker(srv, victim, 1.0)
             killed.append(victim)
             time.sleep(0.6)
             assert sum(t.ops for t in loads) > ops_before + 20     # still serving
@@ -128,8 +127,10 @@ def test_lock_left_by_a_dead_process_does_not_block_the_node():
     holder is gone, and the node goes on serving the shard's keys."""
     import subprocess
     import sys
-    from cachecyt import _core
+
     from servers import ROOT
+
+    from cachecyt import _core
 
     srv = CachecytServer(workers=2).start()
     try:

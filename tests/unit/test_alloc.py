@@ -3,8 +3,9 @@ allocations, empty pages go back to the pool, big values live in extents, and
 running out of pages fails cleanly without leaking."""
 import random
 
+from conftest import assert_core_sound, make_segment
+
 from cachecyt import _core
-from conftest import make_segment, assert_core_sound
 
 PAGE = 65536
 

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-
-from cachecyt import _core
 from conftest import make_segment
 from test_locks import ROOT
+
+from cachecyt import _core
 
 DEBUG = _core._test_debug_build()
 
@@ -76,7 +76,7 @@ def run_child(body):
             ''.join('    ' + line + '\n' for line in body.splitlines()) +
             "finally:\n    seg.close(); _core.Segment.unlink(seg.name)\n")
     return subprocess.run([sys.executable, '-c', code], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
 
 
 @pytest.mark.skipif(not DEBUG, reason="needs the CACHECYT_DEBUG=1 build")

@@ -9,9 +9,9 @@ import sys
 import threading
 
 import pytest
+from conftest import assert_core_sound, make_segment
 
 from cachecyt import _core
-from conftest import assert_core_sound, make_segment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -99,7 +99,7 @@ def test_repair_undoes_a_torn_backward_shift(filled):
     entries = info['entries']
     occupied = {slot for slot, _ in entries}
     empty = next(i for i in range(info['slots']) if i not in occupied)
-    (a, ha), (b, hb) = entries[0], entries[1]
+    (a, ha), (b, _) = entries[0], entries[1]
     _core._test_set_slot(s, empty, ha, _core._test_slot_item(s, a))     # a twice
     _core._test_set_slot(s, b, ha, _core._test_slot_item(s, b))         # b under a's hash
     assert _core._test_check_invariants()['errors']
