@@ -17,7 +17,13 @@
 # scan returns every key present throughout, possibly some twice.
 #
 # A dead lock owner (EOWNERDEAD) may have left a shift half done (an entry in two
-# slots) or counters off: shard_lock rebuilds the shard's table and counts.
+# slots, or a slot with another entry's hash) or counters off: shard_lock rebuilds
+# the shard's table and counts, rehashing every entry from its key. What it cannot
+# see are chunks the dead process had allocated and not yet linked (a half-built
+# table, a replaced item not yet freed): those leak. Reclaiming them needs every
+# root of the arena, which only the data types know; the invariant walk in
+# check.pxi counts them. The supervisor sweeps every lock after reaping a worker
+# (sweep_locks) so a repair does not wait for the next request on that shard.
 
 cdef inline slot_t *tbl_slot(table_t *t, uint64_t i) noexcept nogil:
     if CACHECYT_DEBUG:
