@@ -419,3 +419,10 @@ def _test_corrupt_pool():
     """Forget the page pool, as a death in the middle of a pool update may."""
     g_hdr.page_free_head = 0
     g_hdr.pages_used += 3
+
+
+def _test_find_unlocked(bytes key):
+    """tbl_find_locked without the lock: a bug the debug build must catch."""
+    cdef kref_t k
+    kref_init(&k, key, len(key))
+    return tbl_find_locked(shard_at(k.shard), k.h, 0, k.key, k.klen)

@@ -41,6 +41,13 @@ cdef inline uint32_t shard_of(uint64_t h) noexcept nogil:
     return <uint32_t>(h & (g_hdr.nshards - 1))
 
 
+cdef void _dbg_check_held(shard_t *sh) noexcept nogil:
+    """Debug builds: a *_locked function runs with its shard's lock held by the
+    calling thread."""
+    if not cc_mutex_held(shard_mutex(<uint32_t>(sh - shard_at(0)))):
+        dbg_fail("a *_locked table function ran without its shard lock")
+
+
 cdef uint64_t tbl_new(uint64_t cap) noexcept nogil:
     """A zeroed table of `cap` (power of two) slots, or 0."""
     cdef uint64_t nblocks = 1 if cap <= BLOCK_SLOTS else cap >> BLOCK_SHIFT
@@ -122,6 +129,8 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
     cdef slot_t *sl = tbl_slot(t, i)
     cdef item_t *it
     cdef uint64_t probes = 0
+    if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
     while sl.item:
         if sl.hash == h:
             it = IT(sl.item)
@@ -139,6 +148,8 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
 cdef int tbl_insert_locked(shard_t *sh, uint64_t h, uint64_t item) noexcept nogil:
     """Add an entry known to be absent. ST_OK or ST_NOMEM (table full, no memory)."""
     cdef table_t *t = shard_table(sh)
+    if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
     if (sh.count + 1) * 10 > (t.mask + 1) * 7:
         if tbl_resize_locked(sh, (t.mask + 1) * 2) != ST_OK and sh.count + 1 > t.mask:
             return ST_NOMEM
@@ -155,6 +166,7 @@ cdef void tbl_delete_at_locked(shard_t *sh, uint64_t i) noexcept nogil:
     cdef slot_t *hole = tbl_slot(t, i)
     cdef slot_t *sl
     if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
         if not hole.item or sh.count == 0:
             dbg_fail("tbl_delete_at_locked: deleting an empty slot")
     while True:

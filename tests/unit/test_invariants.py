@@ -94,6 +94,13 @@ def test_debug_build_aborts_on_a_free_of_a_never_allocated_chunk():
     assert 'chunk was never handed out' in proc.stderr
 
 
+@pytest.mark.skipif(not DEBUG, reason="needs the CACHECYT_DEBUG=1 build")
+def test_debug_build_aborts_on_a_table_access_without_the_lock():
+    proc = run_child("_core._test_store(b'k', b'v')\n_core._test_find_unlocked(b'k')")
+    assert proc.returncode == -6, proc.stderr
+    assert 'ran without its shard lock' in proc.stderr
+
+
 @pytest.mark.skipif(DEBUG, reason="checks the release build")
 def test_release_build_compiles_the_checks_out():
     """The same double free goes unnoticed in the release build: the checks cost
