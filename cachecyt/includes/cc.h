@@ -91,6 +91,15 @@ static inline int cc_lock(pthread_mutex_t *m) {
     }
     return 0;
 }
+/* cc_lock without waiting: 0 taken, 1 taken from a dead owner, -1 busy. */
+static inline int cc_trylock(pthread_mutex_t *m) {
+    int rc = pthread_mutex_trylock(m);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        return 1;
+    }
+    return rc == 0 ? 0 : -1;
+}
 static inline void cc_unlock(pthread_mutex_t *m) {
     pthread_mutex_unlock(m);
 }

@@ -272,24 +272,32 @@ def init_shards():
 
 
 def sweep_locks():
-    """Take and release every shard and class lock once, so that locks a dead
-    process held are repaired now rather than by the next request. Returns the
-    shards that were repaired. The supervisor calls it after reaping a worker."""
+    """Repair now the locks a dead process held, rather than at the next request
+    on them: try every shard, class and page lock once. Never waits: a lock a
+    live process holds is skipped (if its previous owner died, that holder
+    already repaired it). Returns the shards that were repaired. The supervisor
+    calls it after reaping a worker; it must not block on a stuck worker."""
     cdef uint32_t s, c
-    cdef uint64_t before
+    cdef int rc
     repaired = []
     for s in range(g_hdr.nshards):
-        before = shard_at(s).repairs
-        with nogil:
-            shard_lock(s)
-            shard_unlock(s)
-        if shard_at(s).repairs != before:
+        rc = cc_trylock(shard_mutex(s))
+        if rc < 0:
+            continue
+        if rc == 1:
+            shard_repair_locked(s)
             repaired.append(s)
+        cc_unlock(shard_mutex(s))
     for c in range(g_hdr.nclasses):
-        with nogil:
-            class_lock(c)
-            cc_unlock(class_mutex(c))
-    with nogil:
-        page_lock()
+        rc = cc_trylock(class_mutex(c))
+        if rc < 0:
+            continue
+        if rc == 1:
+            slab_repair_class_locked(c)
+        cc_unlock(class_mutex(c))
+    rc = cc_trylock(page_mutex())
+    if rc >= 0:
+        if rc == 1:
+            _page_repair_locked()
         cc_unlock(page_mutex())
     return repaired

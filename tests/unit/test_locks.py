@@ -205,3 +205,14 @@ def test_page_pool_is_rebuilt_after_its_lock_owner_died(filled):
     within(5, _core._test_fill, 2000, 300, 5000)
     assert_core_sound()                       # no page lost, books balance
     assert_filled_intact()
+
+
+def test_sweep_never_waits_for_a_live_holder(filled):
+    child = spawn(filled, "_core._test_lock_shard(4); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    done = []
+    within(2, lambda: done.append(_core.sweep_locks()))
+    assert done == [[]]
+    kill(child)
+    within(2, lambda: done.append(_core.sweep_locks()))
+    assert done[1] == [4]
