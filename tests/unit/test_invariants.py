@@ -69,14 +69,17 @@ def test_walk_catches_allocator_books_that_disagree(broken):
 
 
 def run_child(body):
+    """Run body in a child on a fresh segment; the segment is removed here, since
+    a child that aborts cannot remove it."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     code = ("import sys; sys.path.insert(0, 'tests/unit')\n"
             "from conftest import make_segment\nfrom cachecyt import _core\n"
-            "seg = make_segment()\ntry:\n" +
-            ''.join('    ' + line + '\n' for line in body.splitlines()) +
-            "finally:\n    seg.close(); _core.Segment.unlink(seg.name)\n")
-    return subprocess.run([sys.executable, '-c', code], env=env, cwd=ROOT,
+            "seg = make_segment()\nprint(seg.name, flush=True)\n" + body + "\n")
+    proc = subprocess.run([sys.executable, '-c', code], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=30, check=False)
+    if proc.stdout:
+        _core.Segment.unlink(proc.stdout.split('\n', 1)[0])
+    return proc
 
 
 @pytest.mark.skipif(not DEBUG, reason="needs the CACHECYT_DEBUG=1 build")
