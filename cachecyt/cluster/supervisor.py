@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 
-from cachecyt import _core, config as cfgmod
+from cachecyt import _core
+from cachecyt import config as cfgmod
 
 log = logging.getLogger("cachecyt.supervisor")
 
@@ -39,32 +40,60 @@ def pages_for(cfg) -> int:
     return max(size // PAGE, 64)
 
 
-def _pid_alive(pid: int) -> bool:
+def _maps_segment(pid: int, name: str) -> bool:
+    """Whether process pid is alive and has the segment mapped. A pid alone is
+    not proof: after a crash the owner's pid may belong to another process."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return any(line.rstrip().endswith("/dev/shm" + name) for line in f)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True                              # cannot tell: assume it is alive
 
 
 def remove_stale_segment(name: str):
     """A segment left by a crashed run is unlinked; one whose owner lives is an error."""
+    import posix_ipc
     try:
         seg = _core.Segment.attach(name)
-    except RuntimeError:
+    except posix_ipc.ExistentialError:
+        return                                   # no such segment
+    except (RuntimeError, OSError):              # foreign magic, or empty: cannot map
         log.warning("removing foreign segment %s", name)
         _core.Segment.unlink(name)
         return
-    except Exception:
-        return                                   # no such segment
     owner = seg.header()['owner_pid']
     seg.close()
-    if owner != os.getpid() and _pid_alive(owner):
+    if owner != os.getpid() and _maps_segment(owner, name):
         raise SystemExit(f"another cachecyt (pid {owner}) owns {name}; is the port in use?")
     log.warning("removing stale segment %s left by pid %d", name, owner)
     _core.Segment.unlink(name)
+
+
+RESTART_DELAY = 1.0                              # s; least time between two starts of a slot
+SUPERVISOR_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def _unblock_signals():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
+
+
+def exit_reason(rc: int) -> str:
+    """'killed by signal 9 (SIGKILL)' or 'exit code 1' for a Popen returncode."""
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = "unknown"
+        return f"killed by signal {-rc} ({name})"
+    return f"exit code {rc}"
 
 
 class Supervisor:
@@ -73,6 +102,8 @@ class Supervisor:
         self.name = segment_name(cfg['port'])
         self.nworkers = cfg.worker_count()
         self.procs = {}                          # slot -> Popen
+        self.started = {}                        # slot -> time.monotonic() of its spawn
+        self.pending = {}                        # slot -> when to restart it (crash loop)
         self.seg = None
         # one eventfd per worker slot, kept across restarts: any worker wakes
         # another after queueing a message in its signal ring
@@ -98,24 +129,57 @@ class Supervisor:
         cmd = [sys.executable, '-m', 'cachecyt.workers.main', '--segment', self.name,
                '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid()),
                '--wake-fds', ','.join(map(str, self.wake_fds))]
-        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds)
+        # the supervisor blocks the signals it waits for; a child inherits the
+        # mask, and a worker with SIGTERM blocked would never stop on request
+        # (preexec_fn is safe here: the supervisor runs no threads)
+        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds,
+                                            preexec_fn=_unblock_signals)  # noqa: PLW1509
+        self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
     def reap(self) -> bool:
-        """Restart every worker that exited. False when none was found."""
+        """Restart every worker that exited: at once, unless it lived less than
+        RESTART_DELAY (then when that much time has passed since its start, so a
+        worker that cannot start does not fork in a tight loop). Then repair any
+        lock it died holding. False when no worker had exited."""
         found = False
+        now = time.monotonic()
         for slot, p in list(self.procs.items()):
+            if slot in self.pending:
+                continue
             rc = p.poll()
             if rc is None:
                 continue
             found = True
-            how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-            log.warning("worker %d (pid %d) died with %s; restarting it", slot, p.pid, how)
-            self.spawn(slot)
+            due = self.started[slot] + RESTART_DELAY
+            if due <= now:
+                log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
+                self.spawn(slot)
+            else:
+                log.warning("worker %d (pid %d) died: %s %.1fs after its start; restarting it in "
+                            "%.1fs", slot, p.pid, exit_reason(rc), now - self.started[slot], due - now)
+                self.pending[slot] = due
+        if found:
+            repaired = _core.sweep_locks()
+            if repaired:
+                log.warning("repaired shards %s: their lock owner died holding the lock", repaired)
         return found
 
+    def spawn_due(self):
+        now = time.monotonic()
+        for slot, due in list(self.pending.items()):
+            if due <= now:
+                del self.pending[slot]
+                log.info("restarting worker %d", slot)
+                self.spawn(slot)
+
+    def wait_timeout(self) -> float:
+        if not self.pending:
+            return 1.0
+        return max(0.01, min(1.0, min(self.pending.values()) - time.monotonic()))
+
     def run(self) -> int:
-        sigs = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+        sigs = SUPERVISOR_SIGNALS
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         self.create_segment()
         try:
@@ -123,12 +187,13 @@ class Supervisor:
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
             while True:
-                info = signal.sigtimedwait(sigs, 1.0)
+                info = signal.sigtimedwait(sigs, self.wait_timeout())
                 if info is None or info.si_signo == signal.SIGCHLD:
                     self.reap()
                 elif info.si_signo in (signal.SIGTERM, signal.SIGINT):
                     log.info("received %s, shutting down", signal.Signals(info.si_signo).name)
                     return 0
+                self.spawn_due()
         finally:
             self.stop_workers()
             self.seg.close()

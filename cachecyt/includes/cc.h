@@ -91,9 +91,30 @@ static inline int cc_lock(pthread_mutex_t *m) {
     }
     return 0;
 }
+/* cc_lock without waiting: 0 taken, 1 taken from a dead owner, -1 busy. */
+static inline int cc_trylock(pthread_mutex_t *m) {
+    int rc = pthread_mutex_trylock(m);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        return 1;
+    }
+    return rc == 0 ? 0 : -1;
+}
 static inline void cc_unlock(pthread_mutex_t *m) {
     pthread_mutex_unlock(m);
 }
+
+/* Debug builds: whether the calling thread holds m (glibc records the owner's
+ * thread id in the mutex). Always true elsewhere: the check is a debug aid. */
+#if CACHECYT_DEBUG && defined(__GLIBC__)
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int cc_mutex_held(pthread_mutex_t *m) {
+    return m->__data.__owner == (int)syscall(SYS_gettid);
+}
+#else
+static inline int cc_mutex_held(pthread_mutex_t *m) { (void)m; return 1; }
+#endif
 
 /* fast xorshift for sampling (per process state is fine) */
 static uint64_t cc_rng_state = 0x9e3779b97f4a7c15ULL;

@@ -21,6 +21,8 @@ cdef extern from "cc.h" nogil:
     int cc_mutex_init(pthread_mutex_t *m)
     int cc_lock(pthread_mutex_t *m)
     void cc_unlock(pthread_mutex_t *m)
+    int cc_mutex_held(pthread_mutex_t *m)
+    int cc_trylock(pthread_mutex_t *m)
     uint64_t cc_rand()
     void cc_seed(uint64_t s)
     uint64_t cc_reverse_bits(uint64_t v)

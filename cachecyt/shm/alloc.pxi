@@ -35,16 +35,45 @@ cdef inline void class_lock(uint32_t c) noexcept nogil:
         slab_repair_class_locked(c)
 
 
+cdef enum:
+    PAGE_FREE = 0xffffffff       # page_t.cls of a page in the pool (or never used)
+    PAGE_TAKEN = 0xfffffffe      # out of the pool, not yet claimed by a class
+
+
+cdef inline void page_lock() noexcept nogil:
+    if cc_lock(page_mutex()):
+        _page_repair_locked()
+
+
+cdef void _page_repair_locked() noexcept nogil:
+    """Rebuild the pool list and pages_used after the page lock's owner died.
+    Every page below page_next marked free goes in the pool; a page marked
+    taken may be about to be claimed by a live class-lock holder, so it stays
+    out (if its taker died, it is lost: a leak)."""
+    cdef uint64_t p = g_hdr.page_next, head = 0, used = 0
+    while p > 0:
+        p -= 1
+        if page_at(p).cls == PAGE_FREE:
+            page_at(p).next = head
+            head = p + 1
+        else:
+            used += 1
+    g_hdr.page_free_head = head
+    g_hdr.pages_used = used
+
+
 cdef uint64_t _page_take() noexcept nogil:
-    """A free page index, or (uint64)-1. Takes the page lock. The page keeps
-    cls = free until the caller (holding its class lock) claims it."""
+    """A free page index, or (uint64)-1. Takes the page lock. The page is
+    marked taken until the caller (holding its class lock) claims it."""
     cdef uint64_t p = <uint64_t>-1
-    cc_lock(page_mutex())
+    page_lock()
     if g_hdr.page_free_head:
         p = g_hdr.page_free_head - 1
+        page_at(p).cls = PAGE_TAKEN
         g_hdr.page_free_head = page_at(p).next
     elif g_hdr.page_next < g_hdr.npages:
         p = g_hdr.page_next
+        page_at(p).cls = PAGE_TAKEN
         g_hdr.page_next += 1
     if p != <uint64_t>-1:
         g_hdr.pages_used += 1
@@ -54,8 +83,8 @@ cdef uint64_t _page_take() noexcept nogil:
 
 cdef void _page_give(uint64_t p) noexcept nogil:
     cdef page_t *pg = page_at(p)
-    cc_lock(page_mutex())
-    pg.cls = 0xffffffff
+    page_lock()
+    pg.cls = PAGE_FREE
     pg.next = g_hdr.page_free_head
     g_hdr.page_free_head = p + 1
     g_hdr.pages_used -= 1
@@ -118,6 +147,8 @@ cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
     if CACHECYT_DEBUG:
         if idx >= cl.per_page or pg.cls != c:
             dbg_fail("slab_alloc: free list of a page points outside the page")
+        if pg.used >= cl.per_page:
+            dbg_fail("slab_alloc: a full page is on the partial list")
     pg.used += 1
     if pg.used == cl.per_page:
         _partial_unlink(cl, p)

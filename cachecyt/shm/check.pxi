@@ -43,9 +43,15 @@ cdef _walk_allocator(list errors, dict live):
     total = 0
     for p in range(g_hdr.npages):
         pg = page_at(p)
-        if pg.cls == 0xffffffff:
+        if pg.cls == PAGE_FREE or pg.cls == PAGE_TAKEN:
             if p < g_hdr.page_next:
-                free_pages.add(p)
+                free_pages.add(p)          # a taken page nobody claimed: lost
+            elif pg.cls == PAGE_TAKEN:
+                errors.append(f"page {p}: taken but never handed out by the pool")
+            else:
+                continue
+            if pg.cls == PAGE_TAKEN:
+                owned += 1                 # pages_used counts it until a repair
             continue
         if pg.cls >= nclasses:
             errors.append(f"page {p}: class {pg.cls} does not exist")
@@ -102,7 +108,7 @@ cdef _walk_allocator(list errors, dict live):
     pool = set()
     q = g_hdr.page_free_head
     while q:
-        if q - 1 in pool or q > g_hdr.npages or page_at(q - 1).cls != 0xffffffff:
+        if q - 1 in pool or q > g_hdr.npages or page_at(q - 1).cls != PAGE_FREE:
             errors.append(f"page pool is broken at page {q - 1}")
             break
         pool.add(q - 1)
@@ -200,7 +206,7 @@ def _test_check_invariants():
     shards_lock_all()
     for c in range(g_hdr.nclasses):
         class_lock(c)
-    cc_lock(page_mutex())
+    page_lock()
     try:
         lost_pages = _walk_allocator(errors, live)
         for s in range(g_hdr.nshards):
@@ -374,3 +380,49 @@ def _test_fill(uint64_t start, uint64_t n, uint64_t vlen):
 
 def _test_fill_value(uint64_t i, uint64_t vlen):
     return bytes(97 + (i + j) % 26 for j in range(vlen))
+
+
+# ---- corruption hooks: tests prove the walk and the debug checks catch these -------
+
+def _test_corrupt_count(uint32_t s, int64_t delta):
+    shard_at(s).count += delta
+
+
+def _test_corrupt_clear_slot(uint32_t s, uint64_t i):
+    """Empty slot i of shard s without closing the gap (a torn backward shift)."""
+    cdef slot_t *sl = tbl_slot(shard_table(shard_at(s)), i)
+    sl.item = 0
+    sl.hash = 0
+
+
+def _test_slot_item(uint32_t s, uint64_t i):
+    return tbl_slot(shard_table(shard_at(s)), i).item
+
+
+def _test_set_slot(uint32_t s, uint64_t i, uint64_t h, uint64_t item):
+    """Write slot i of shard s as a torn shift may leave it."""
+    cdef slot_t *sl = tbl_slot(shard_table(shard_at(s)), i)
+    sl.hash = h
+    sl.item = item
+
+
+def _test_lock_pages():
+    with nogil:
+        page_lock()
+
+
+def _test_unlock_pages():
+    cc_unlock(page_mutex())
+
+
+def _test_corrupt_pool():
+    """Forget the page pool, as a death in the middle of a pool update may."""
+    g_hdr.page_free_head = 0
+    g_hdr.pages_used += 3
+
+
+def _test_find_unlocked(bytes key):
+    """tbl_find_locked without the lock: a bug the debug build must catch."""
+    cdef kref_t k
+    kref_init(&k, key, len(key))
+    return tbl_find_locked(shard_at(k.shard), k.h, 0, k.key, k.klen)

@@ -31,14 +31,25 @@ cdef uint64_t shard_expire_step_locked(uint32_t s, int64_t now_ms, uint64_t *wit
     return n
 
 
+cdef uint32_t g_expire_next = 0           # where this process's next cycle starts,
+                                          # as an index among its own shards
+
+
 cdef uint64_t expire_cycle(int worker, int nworkers, int64_t budget_us) noexcept nogil:
-    """One active expiry cycle over this worker's shards. Returns keys expired."""
+    """One active expiry cycle over this worker's shards. Returns keys expired.
+    A cycle cut short by its budget is resumed at the next shard by the next
+    cycle, so every shard gets its turn however busy the first ones are."""
+    global g_expire_next
     cdef int64_t start = cc_mono_us(), now_ms = cc_now_ms()
     cdef uint64_t total = 0, n, with_ttl
-    cdef uint32_t s
+    cdef uint32_t s, j, idx
+    cdef uint32_t mine = (g_hdr.nshards - <uint32_t>worker + <uint32_t>nworkers - 1) // <uint32_t>nworkers
     cdef int rounds
-    s = <uint32_t>worker
-    while s < g_hdr.nshards:
+    if worker >= nworkers or <uint32_t>worker >= g_hdr.nshards:
+        return 0
+    for j in range(mine):
+        idx = (g_expire_next + j) % mine
+        s = <uint32_t>worker + idx * <uint32_t>nworkers
         rounds = 0
         while True:
             with_ttl = 0
@@ -50,8 +61,8 @@ cdef uint64_t expire_cycle(int worker, int nworkers, int64_t budget_us) noexcept
             if n * 10 <= with_ttl or rounds >= 16 or cc_mono_us() - start > budget_us:
                 break
         if cc_mono_us() - start > budget_us:
+            g_expire_next = (idx + 1) % mine
             break
-        s += <uint32_t>nworkers
     my_wstat().expired += total
     return total
 

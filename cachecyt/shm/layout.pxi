@@ -108,7 +108,7 @@ ctypedef struct class_t:
     uint64_t chunks              # live chunks; class lock
 
 ctypedef struct page_t:
-    uint32_t cls                 # owning class, 0xffffffff = free
+    uint32_t cls                 # owning class; 0xffffffff free, 0xfffffffe taken (alloc.pxi)
     uint32_t used                # live chunks; class lock
     uint32_t free_head           # chunk index + 1 of first freed chunk; class lock
     uint32_t bump                # chunks never handed out start here; class lock

@@ -191,7 +191,7 @@ cdef class Segment:
             cl.size = sizes[i]
             cl.per_page = PAGE_SIZE // cl.size
         for i in range(h.npages):
-            (<page_t *>(self.base + h.pages_off) + i).cls = 0xffffffff
+            (<page_t *>(self.base + h.pages_off) + i).cls = PAGE_FREE
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
         rings_init(h)

@@ -17,7 +17,13 @@
 # scan returns every key present throughout, possibly some twice.
 #
 # A dead lock owner (EOWNERDEAD) may have left a shift half done (an entry in two
-# slots) or counters off: shard_lock rebuilds the shard's table and counts.
+# slots, or a slot with another entry's hash) or counters off: shard_lock rebuilds
+# the shard's table and counts, rehashing every entry from its key. What it cannot
+# see are chunks the dead process had allocated and not yet linked (a half-built
+# table, a replaced item not yet freed): those leak. Reclaiming them needs every
+# root of the arena, which only the data types know; the invariant walk in
+# check.pxi counts them. The supervisor sweeps every lock after reaping a worker
+# (sweep_locks) so a repair does not wait for the next request on that shard.
 
 cdef inline slot_t *tbl_slot(table_t *t, uint64_t i) noexcept nogil:
     if CACHECYT_DEBUG:
@@ -33,6 +39,13 @@ cdef inline uint64_t home_of(uint64_t h, uint64_t mask) noexcept nogil:
 
 cdef inline uint32_t shard_of(uint64_t h) noexcept nogil:
     return <uint32_t>(h & (g_hdr.nshards - 1))
+
+
+cdef void _dbg_check_held(shard_t *sh) noexcept nogil:
+    """Debug builds: a *_locked function runs with its shard's lock held by the
+    calling thread."""
+    if not cc_mutex_held(shard_mutex(<uint32_t>(sh - shard_at(0)))):
+        dbg_fail("a *_locked table function ran without its shard lock")
 
 
 cdef uint64_t tbl_new(uint64_t cap) noexcept nogil:
@@ -85,7 +98,7 @@ cdef inline void _tbl_place(table_t *t, uint64_t h, uint64_t item) noexcept nogi
 
 cdef int tbl_resize_locked(shard_t *sh, uint64_t cap) noexcept nogil:
     """Rebuild the shard's table with `cap` slots. ST_OK or ST_NOMEM."""
-    cdef uint64_t noff = tbl_new(cap), ooff = sh.table_off, i
+    cdef uint64_t noff = tbl_new(cap), ooff = sh.table_off, i, moved = 0
     cdef table_t *old
     cdef table_t *nt
     cdef slot_t *sl
@@ -98,6 +111,10 @@ cdef int tbl_resize_locked(shard_t *sh, uint64_t cap) noexcept nogil:
             sl = tbl_slot(old, i)
             if sl.item:
                 _tbl_place(nt, sl.hash, sl.item)
+                moved += 1
+    if CACHECYT_DEBUG:
+        if moved != sh.count or moved > cap - 1:
+            dbg_fail("tbl_resize_locked: shard count differs from the occupied slots")
     sh.table_off = noff            # one store switches tables
     if ooff:
         tbl_free(ooff)
@@ -112,6 +129,8 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
     cdef slot_t *sl = tbl_slot(t, i)
     cdef item_t *it
     cdef uint64_t probes = 0
+    if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
     while sl.item:
         if sl.hash == h:
             it = IT(sl.item)
@@ -129,6 +148,8 @@ cdef int64_t tbl_find_locked(shard_t *sh, uint64_t h, uint32_t pdb,
 cdef int tbl_insert_locked(shard_t *sh, uint64_t h, uint64_t item) noexcept nogil:
     """Add an entry known to be absent. ST_OK or ST_NOMEM (table full, no memory)."""
     cdef table_t *t = shard_table(sh)
+    if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
     if (sh.count + 1) * 10 > (t.mask + 1) * 7:
         if tbl_resize_locked(sh, (t.mask + 1) * 2) != ST_OK and sh.count + 1 > t.mask:
             return ST_NOMEM
@@ -145,6 +166,7 @@ cdef void tbl_delete_at_locked(shard_t *sh, uint64_t i) noexcept nogil:
     cdef slot_t *hole = tbl_slot(t, i)
     cdef slot_t *sl
     if CACHECYT_DEBUG:
+        _dbg_check_held(sh)
         if not hole.item or sh.count == 0:
             dbg_fail("tbl_delete_at_locked: deleting an empty slot")
     while True:
@@ -168,11 +190,32 @@ cdef void tbl_delete_at_locked(shard_t *sh, uint64_t i) noexcept nogil:
 
 # ---- shard locks -------------------------------------------------------------
 
+cdef uint64_t _item_hash(item_t *it) noexcept nogil:
+    """cc_hash of the item's key, read from the item (extents included)."""
+    cdef char small[256]
+    cdef char *buf = small
+    cdef uint64_t h
+    if it.klen > 256:
+        buf = <char *>malloc(it.klen)
+        if buf == NULL:
+            return 0
+    item_read(it, 0, buf, it.klen)
+    h = cc_hash(buf, it.klen)
+    if buf != small:
+        free(buf)
+    return h
+
+
 cdef void shard_repair_locked(uint32_t s) noexcept nogil:
-    """Rebuild shard s after its lock owner died: drop duplicate slots, recount."""
+    """Rebuild shard s after its lock owner died: drop duplicate slots, recount.
+
+    A backward shift writes a slot's hash, then its item: a death in between
+    leaves a slot whose hash belongs to another entry, or one entry in two
+    slots. So the slots are collected, deduplicated by item, and placed again
+    under the hash of each item's own key."""
     cdef shard_t *sh = shard_at(s)
     cdef table_t *t = shard_table(sh)
-    cdef uint64_t n = t.mask + 1, i, m = 0
+    cdef uint64_t n = t.mask + 1, i, m = 0, h
     cdef uint64_t *pairs = <uint64_t *>malloc(n * 16)   # (item, hash) pairs
     cdef slot_t *sl
     cdef item_t *it
@@ -194,9 +237,12 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
     for i in range(m):
         if i and pairs[2 * i] == pairs[2 * i - 2]:
             continue                       # the same entry in two slots
-        _tbl_place(t, pairs[2 * i + 1], pairs[2 * i])
-        sh.count += 1
         it = IT(pairs[2 * i])
+        h = _item_hash(it)
+        if h == 0 or shard_of(h) != s:
+            h = pairs[2 * i + 1]           # no memory to rehash, or a chosen test hash
+        _tbl_place(t, h, pairs[2 * i])
+        sh.count += 1
         dbstat_at(s, it.db).keys += 1
         if it.expire_ms:
             dbstat_at(s, it.db).expires += 1
@@ -223,3 +269,35 @@ cdef int shards_init() except -1:
 
 def init_shards():
     shards_init()
+
+
+def sweep_locks():
+    """Repair now the locks a dead process held, rather than at the next request
+    on them: try every shard, class and page lock once. Never waits: a lock a
+    live process holds is skipped (if its previous owner died, that holder
+    already repaired it). Returns the shards that were repaired. The supervisor
+    calls it after reaping a worker; it must not block on a stuck worker."""
+    cdef uint32_t s, c
+    cdef int rc
+    repaired = []
+    for s in range(g_hdr.nshards):
+        rc = cc_trylock(shard_mutex(s))
+        if rc < 0:
+            continue
+        if rc == 1:
+            shard_repair_locked(s)
+            repaired.append(s)
+        cc_unlock(shard_mutex(s))
+    for c in range(g_hdr.nclasses):
+        rc = cc_trylock(class_mutex(c))
+        if rc < 0:
+            continue
+        if rc == 1:
+            slab_repair_class_locked(c)
+        cc_unlock(class_mutex(c))
+    rc = cc_trylock(page_mutex())
+    if rc >= 0:
+        if rc == 1:
+            _page_repair_locked()
+        cc_unlock(page_mutex())
+    return repaired

@@ -3,8 +3,9 @@ allocations, empty pages go back to the pool, big values live in extents, and
 running out of pages fails cleanly without leaking."""
 import random
 
+from conftest import assert_core_sound, make_segment
+
 from cachecyt import _core
-from conftest import make_segment, assert_core_sound
 
 PAGE = 65536
 
@@ -120,3 +121,36 @@ def test_out_of_pages_fails_cleanly():
 
 def test_alloc_of_more_than_a_page_is_refused(core):
     assert _core._test_alloc(PAGE + 1) == 0
+
+
+def test_strings_growing_across_the_extent_boundary_keep_the_books(client):
+    """SET, APPEND and SETRANGE move values between inline chunks and extents;
+    after each step the value is right and the walk (teardown) balances."""
+    rng = random.Random(5)
+    model = {}
+    base = used()
+    for n in range(1500):
+        k = b'k%d' % rng.randrange(12)
+        op = rng.randrange(4)
+        if op == 0:
+            v = bytes([97 + n % 26]) * rng.choice([0, 7, 3000, PAGE - 60, 140000])
+            assert client.call([b'SET', k, v]) == b'+OK\r\n'
+            model[k] = v
+        elif op == 1:
+            v = b'A' * rng.choice([1, 500, 66000])
+            model[k] = model.get(k, b'') + v
+            assert client.call([b'APPEND', k, v]) == b':%d\r\n' % len(model[k])
+        elif op == 2:
+            off, v = rng.randrange(150000), b'Z' * rng.choice([1, 70000])
+            cur = model.get(k, b'').ljust(off, b'\0')
+            model[k] = cur[:off] + v + cur[off + len(v):]
+            assert client.call([b'SETRANGE', k, b'%d' % off, v]) == b':%d\r\n' % len(model[k])
+        else:
+            assert client.call([b'DEL', k]) == (b':1\r\n' if model.pop(k, None) is not None
+                                                else b':0\r\n')
+        if k in model:
+            v = model[k]
+            assert client.call([b'GET', k]) == b'$%d\r\n%s\r\n' % (len(v), v)
+    for k in model:
+        client.call([b'DEL', k])
+    assert used() == base

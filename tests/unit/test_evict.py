@@ -4,9 +4,9 @@ take used memory past the limit."""
 import time
 
 import pytest
+from test_expire import info_stat
 
 from cachecyt import _core
-from test_expire import info_stat
 
 OOM = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 VALUE = b'v' * 1000                      # one item of ~1.3 KB

@@ -77,3 +77,14 @@ def test_persist_and_overwrite_keep_ttl_counters_right(client):
     assert _core.keyspace_info() == [(0, 2, 0)]
     assert client.call([b'EXPIRE', b'a', b'100']) == b':1\r\n'
     assert _core.keyspace_info() == [(0, 2, 1)]
+
+
+def test_a_cycle_cut_short_resumes_at_the_next_shard(client):
+    """With no time budget a cycle sweeps one shard; the following cycles go on
+    to the others instead of starting over at the first."""
+    for i in range(200):
+        client.call([b'SET', b'k%d' % i, b'v', b'PX', b'20'])
+    time.sleep(0.04)
+    for _ in range(6 * 8):               # each shard gets six cut-short turns
+        _core._test_expire_cycle(0, 1, -1)   # budget spent at once
+    assert client.call([b'DBSIZE']) == b':0\r\n'

@@ -9,9 +9,9 @@ import sys
 import threading
 
 import pytest
+from conftest import assert_core_sound, make_segment
 
 from cachecyt import _core
-from conftest import assert_core_sound, make_segment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -90,6 +90,29 @@ def test_a_waiter_blocked_on_the_lock_wakes_when_the_owner_dies(filled):
     assert_filled_intact()
 
 
+def test_repair_undoes_a_torn_backward_shift(filled):
+    """What a death halfway through a backward shift leaves: an entry in two
+    slots, and a slot whose hash is another entry's. The next lock holder
+    rebuilds the shard and every key is found again."""
+    s = 6
+    info = _core._test_shard_info(s)
+    entries = info['entries']
+    occupied = {slot for slot, _ in entries}
+    empty = next(i for i in range(info['slots']) if i not in occupied)
+    (a, ha), (b, _) = entries[0], entries[1]
+    _core._test_set_slot(s, empty, ha, _core._test_slot_item(s, a))     # a twice
+    _core._test_set_slot(s, b, ha, _core._test_slot_item(s, b))         # b under a's hash
+    assert _core._test_check_invariants()['errors']
+    child = spawn(filled, "_core._test_lock_shard(%d); print('locked', flush=True); time.sleep(60)" % s)
+    assert child.stdout.readline() == 'locked\n'
+    kill(child)
+    within(5, lock_unlock, s)
+    assert _core._test_shard_info(s)['repairs'] == 1
+    assert _core._test_shard_info(s)['count'] == info['count']
+    assert_core_sound()
+    assert_filled_intact()
+
+
 def test_class_lock_of_a_killed_owner_is_repaired(filled):
     child = spawn(filled, "_core._test_lock_class(4); print('locked', flush=True); time.sleep(60)")
     assert child.stdout.readline() == 'locked\n'
@@ -133,3 +156,63 @@ def test_killed_mid_inserts_leaves_a_sound_core(crashable, vlen):
         for i in range(0, stored, 7):
             assert _core._test_find(b'fill:%d' % i) == _core._test_fill_value(i, vlen)
     assert stored >= 6 * 150 or vlen > 65536
+
+
+def test_sweep_after_a_death_repairs_the_locks_the_dead_held(filled):
+    child = spawn(filled, "_core._test_lock_shard(2); _core._test_lock_shard(7); "
+                          "_core._test_lock_class(3); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    kill(child)
+    done = []
+    within(5, lambda: done.append(_core.sweep_locks()))
+    assert done == [[2, 7]]
+    assert _core.sweep_locks() == []
+    assert_filled_intact()
+
+
+def test_concurrent_writers_leave_a_sound_core(core):
+    """Three processes store, overwrite and delete overlapping keys of every
+    size (inline and extents, tables growing and shrinking) at once."""
+    body = ("import random\n"
+            "rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else %d)\n"
+            "for n in range(40000):\n"
+            "    k = b'c%%d' %% rng.randrange(300)\n"
+            "    if rng.random() < 0.6:\n"
+            "        _core._test_store(k, k * rng.choice([1, 10, 500, 9000]) + b'!' * rng.randrange(3))\n"
+            "    else:\n"
+            "        _core._test_delete(k)\n"
+            "    if n %% 1000 == 0:\n"
+            "        _core._test_fill(rng.randrange(100), 20, rng.choice([8, 70000]))\n"
+            "print('done', flush=True)\n")
+    children = [spawn(core, body % seed) for seed in range(3)]
+    for child in children:
+        assert child.stdout.readline() == 'done\n'
+        child.wait(10)
+        child.stdout.close()
+    for i in range(300):
+        v = _core._test_find(b'c%d' % i)
+        assert v is None or v.rstrip(b'!') == b'c%d' % i * (len(v.rstrip(b'!')) // len(b'c%d' % i))
+
+
+def test_page_pool_is_rebuilt_after_its_lock_owner_died(filled):
+    offs = [_core._test_alloc(60000) for _ in range(20)]
+    for off in offs:
+        _core._test_free(off)                 # pages back in the pool
+    child = spawn(filled, "_core._test_lock_pages(); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    _core._test_corrupt_pool()
+    kill(child)
+    within(5, _core._test_fill, 2000, 300, 5000)
+    assert_core_sound()                       # no page lost, books balance
+    assert_filled_intact()
+
+
+def test_sweep_never_waits_for_a_live_holder(filled):
+    child = spawn(filled, "_core._test_lock_shard(4); print('locked', flush=True); time.sleep(60)")
+    assert child.stdout.readline() == 'locked\n'
+    done = []
+    within(2, lambda: done.append(_core.sweep_locks()))
+    assert done == [[]]
+    kill(child)
+    within(2, lambda: done.append(_core.sweep_locks()))
+    assert done[1] == [4]

@@ -3,10 +3,11 @@ the same home slot through the _test_* hooks (a key stored under a chosen hash).
 Every test ends with the invariant walk of the `core` fixture."""
 import random
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import assert_core_sound, make_segment
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cachecyt import _core
-from conftest import make_segment, assert_core_sound
 
 MIN_TABLE = 8
 
