@@ -49,14 +49,15 @@ def test_maxclients_counts_every_worker():
         assert extra.buf == b'-ERR max number of clients reached\r\n'
         held.pop().close()
         deadline = time.monotonic() + 3
-        while True:
+        while True:                                      # the closed client leaves asynchronously
             c = Raw(addr(srv))
             try:
-                assert c.call('PING') == b'+PONG\r\n'
-                break
+                if c.call('PING') == b'+PONG\r\n':
+                    break
             except ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         info = c.call('INFO', 'stats')
         assert int(re.search(rb'rejected_connections:(\d+)', info).group(1)) >= 1
 
