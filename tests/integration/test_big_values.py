@@ -2,6 +2,8 @@
 SETRANGE, GETRANGE and STRLEN round trips, and the memory given back on DEL."""
 import pytest
 
+from diff.rawresp import RawConn, encode
+
 MB = 1024 * 1024
 
 
@@ -76,3 +78,17 @@ def test_key_longer_than_a_page(r):
                    "(shm/item.pxi), just under 512 MB: a value of proto-max-bulk-len does not fit")
 def test_value_of_proto_max_bulk_len(r):
     assert r.setrange('huge', 512 * MB - 1, b'!') == 512 * MB
+
+
+def test_small_ranges_of_a_big_value(server, r):
+    """GETRANGE copies only the range asked for: 1000 small reads of a 64 MB value
+    are immediate (copying the whole value each time would take many seconds)."""
+    value = pattern(64 * MB)
+    r.set('big', value)
+    offsets = [(i * 65521) % (64 * MB - 20) for i in range(1000)]
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('GETRANGE', 'big', o, o + 19) for o in offsets))
+        for o in offsets:
+            assert c.read_reply() == b'$20\r\n' + value[o:o + 20] + b'\r\n'
+    assert r.getrange('big', -5, -1) == value[-5:]
+    assert r.getrange('big', 64 * MB - 3, 10 ** 12) == value[-3:]
