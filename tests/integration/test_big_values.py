@@ -1,7 +1,6 @@
 """Values far larger than a 64 KiB page (stored as extents): SET, GET, APPEND,
 SETRANGE, GETRANGE and STRLEN round trips, and the memory given back on DEL."""
 import pytest
-
 from diff.rawresp import RawConn, encode
 
 MB = 1024 * 1024
