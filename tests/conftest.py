@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from servers import CachecytServer, RedisServer  # noqa: E402
+from servers import CachecytServer, RedisServer
 
 
 @pytest.fixture(scope='session')

@@ -615,34 +615,54 @@ cdef int cmd_incrbyfloat(Client c) except -1:
     return 0
 
 
+cdef int str_append_locked(kref_t *k, const char *add, uint64_t n, uint64_t *newlen,
+                           int64_t now_ms) noexcept nogil:
+    """APPEND to the found (or absent) key. Shard lock held. The bytes go in place
+    while the item has room (its chunk, or the last page of its extents, so small
+    appends to a big value rarely copy it); otherwise the value moves to a new
+    item. ST_OK, ST_WRONGTYPE, ST_TOOBIG or ST_NOMEM."""
+    cdef item_t *it
+    cdef uint64_t cur
+    cdef char *buf
+    cdef int st
+    if not k.item:
+        newlen[0] = n
+        return str_store_locked(k, add, n, 0, False, STORE_RAW, now_ms)
+    it = IT(k.item)
+    if it.type != T_STRING:
+        return ST_WRONGTYPE
+    cur = str_len(it)
+    newlen[0] = cur + n
+    if newlen[0] > g_hdr.proto_max_bulk_len:
+        return ST_TOOBIG
+    if it.encoding != ENC_INT and item_capacity(k.item) >= newlen[0]:
+        item_write(it, it.klen + it.vlen, add, n)
+        it.vlen = newlen[0]
+        it.encoding = ENC_RAW
+        item_bump(it)
+        return ST_OK
+    buf = <char *>malloc(newlen[0] if newlen[0] else 1)
+    if buf == NULL:
+        return ST_NOMEM
+    if it.encoding == ENC_INT:
+        fmt_i64(buf, item_int(it))
+    else:
+        item_read(it, it.klen, buf, cur)
+    memcpy(buf + cur, add, n)
+    st = str_store_locked(k, buf, newlen[0], 0, True, STORE_RAW, now_ms)
+    free(buf)
+    return st
+
+
 cdef int cmd_append(Client c) except -1:
     cdef kref_t k
-    cdef int st = ST_OK
-    cdef item_t *it
-    cdef uint64_t newlen = c.argl[2]
-    cdef bytes cur
+    cdef int st
+    cdef uint64_t newlen = 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            it = IT(k.item)
-            if it.type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                newlen += str_len(it)
-                if newlen > g_hdr.proto_max_bulk_len:
-                    st = ST_TOOBIG
-                elif it.encoding != ENC_INT and not (it.iflags & IF_EXTENTS) and item_capacity(k.item) >= newlen:
-                    memcpy(item_value_inline(it) + it.vlen, c.argv[2], c.argl[2])
-                    it.vlen = newlen
-                    it.encoding = ENC_RAW
-                    item_bump(it)
-                else:
-                    cur = str_value(it) + c.arg(2)
-                    st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
-        else:
-            st = str_store_locked(&k, c.argv[2], newlen, 0, False, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        st = str_append_locked(&k, c.argv[2], c.argl[2], &newlen, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)

@@ -91,3 +91,18 @@ def test_small_ranges_of_a_big_value(server, r):
             assert c.read_reply() == b'$20\r\n' + value[o:o + 20] + b'\r\n'
     assert r.getrange('big', -5, -1) == value[-5:]
     assert r.getrange('big', 64 * MB - 3, 10 ** 12) == value[-3:]
+
+
+def test_small_appends_to_a_big_value(server, r):
+    """APPEND writes in place while the value's last page has room: 2000 small
+    appends to a 64 MB value are immediate (moving the value each time would
+    copy 128 GB)."""
+    value = pattern(64 * MB)
+    r.set('big', value)
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('APPEND', 'big', b'%010d' % i) for i in range(2000)))
+        for i in range(2000):
+            assert c.read_reply() == b':%d\r\n' % (64 * MB + 10 * (i + 1))
+    tail = b''.join(b'%010d' % i for i in range(2000))
+    assert r.getrange('big', 64 * MB - 3, -1) == value[-3:] + tail
+    assert r.strlen('big') == 64 * MB + len(tail)
