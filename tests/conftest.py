@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from servers import CachecytServer, RedisServer
+from servers import CachecytServer, RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope='session')
