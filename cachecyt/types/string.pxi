@@ -752,13 +752,65 @@ cdef int cmd_getrange(Client c) except -1:
     return _reply_status(c, st)
 
 
+cdef void _item_zero(item_t *it, uint64_t pos, uint64_t n) noexcept nogil:
+    """Write n zero bytes into the item's data at pos."""
+    cdef char zeros[4096]
+    cdef uint64_t step
+    memset(zeros, 0, sizeof(zeros))
+    while n:
+        step = n if n < sizeof(zeros) else sizeof(zeros)
+        item_write(it, pos, zeros, step)
+        pos += step
+        n -= step
+
+
+cdef int str_setrange_locked(kref_t *k, uint64_t off, const char *src, uint64_t n,
+                             uint64_t *newlen, int64_t now_ms) noexcept nogil:
+    """SETRANGE on the found (or absent) key, n > 0 and off + n within
+    proto-max-bulk-len. Shard lock held. In place when the item has room, else the
+    value moves to a new item (zero-filled up to off). ST_OK, ST_WRONGTYPE or
+    ST_NOMEM."""
+    cdef item_t *it
+    cdef uint64_t cur = 0
+    cdef char *buf
+    cdef int st
+    if k.item:
+        it = IT(k.item)
+        if it.type != T_STRING:
+            return ST_WRONGTYPE
+        cur = str_len(it)
+    newlen[0] = off + n if off + n > cur else cur
+    if k.item and it.encoding != ENC_INT and item_capacity(k.item) >= newlen[0]:
+        if off > it.vlen:
+            _item_zero(it, it.klen + it.vlen, off - it.vlen)
+        item_write(it, it.klen + off, src, n)
+        it.vlen = newlen[0]
+        it.encoding = ENC_RAW
+        item_bump(it)
+        return ST_OK
+    buf = <char *>malloc(newlen[0])
+    if buf == NULL:
+        return ST_NOMEM
+    if k.item:
+        if it.encoding == ENC_INT:
+            fmt_i64(buf, item_int(it))
+        else:
+            item_read(it, it.klen, buf, cur)
+    if off > cur:
+        memset(buf + cur, 0, off - cur)
+    memcpy(buf + off, src, n)
+    st = str_store_locked(k, buf, newlen[0], 0, True, STORE_RAW, now_ms)
+    free(buf)
+    return st
+
+
 cdef int cmd_setrange(Client c) except -1:
+    """As Redis: an empty value changes nothing and answers the current length
+    (0 for a missing key) before the size limit is checked."""
     cdef kref_t k
     cdef int st = ST_OK
     cdef int64_t off
     cdef uint64_t newlen = 0
-    cdef item_t *it
-    cdef bytes cur
     if not arg_i64(c, 2, &off):
         wb_error(&c.out, E_NOTINT)
         return 0
@@ -766,32 +818,17 @@ cdef int cmd_setrange(Client c) except -1:
         wb_error(&c.out, E_OFFSET)
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            it = IT(k.item)
-            if it.type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                newlen = str_len(it)
-                if c.argl[3]:
-                    if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
-                        st = ST_TOOBIG
-                    else:
-                        cur = str_value(it)
-                        if <uint64_t>off + c.argl[3] > newlen:
-                            newlen = <uint64_t>off + c.argl[3]
-                        cur = (cur + b"\0" * (newlen - len(cur)))
-                        cur = cur[:off] + c.arg(3) + cur[off + c.argl[3]:]
-                        st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
-        elif c.argl[3]:
-            if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
-                st = ST_TOOBIG
-            else:
-                newlen = <uint64_t>off + c.argl[3]
-                cur = b"\0" * off + c.arg(3)
-                st = str_store_locked(&k, cur, newlen, 0, False, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        if k.item and IT(k.item).type != T_STRING:
+            st = ST_WRONGTYPE
+        elif c.argl[3] == 0:
+            newlen = str_len(IT(k.item)) if k.item else 0
+        elif <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
+            st = ST_TOOBIG
+        else:
+            st = str_setrange_locked(&k, <uint64_t>off, c.argv[3], c.argl[3], &newlen, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)

@@ -106,3 +106,18 @@ def test_small_appends_to_a_big_value(server, r):
     tail = b''.join(b'%010d' % i for i in range(2000))
     assert r.getrange('big', 64 * MB - 3, -1) == value[-3:] + tail
     assert r.strlen('big') == 64 * MB + len(tail)
+
+
+def test_small_setranges_in_a_big_value(server, r):
+    """SETRANGE inside a big value writes in place: 2000 small writes into a 64 MB
+    value are immediate."""
+    value = bytearray(pattern(64 * MB))
+    r.set('big', bytes(value))
+    offsets = [(i * 65521) % (64 * MB - 10) for i in range(2000)]
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('SETRANGE', 'big', o, b'%010d' % i) for i, o in enumerate(offsets)))
+        for _ in offsets:
+            assert c.read_reply() == b':%d\r\n' % (64 * MB)
+    for i, o in enumerate(offsets):
+        value[o:o + 10] = b'%010d' % i
+    assert r.get('big') == bytes(value)
