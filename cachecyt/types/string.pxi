@@ -576,33 +576,48 @@ cdef int cmd_decrby(Client c) except -1:
     return _incr(c, -by)
 
 
+cdef int str_incrbyfloat_locked(kref_t *k, long double by, char *out, int cap, int *outlen,
+                                int64_t now_ms) noexcept nogil:
+    """INCRBYFLOAT on the found (or absent) key; the new value's text goes to out.
+    Shard lock held. Keeps the TTL. ST_OK, ST_WRONGTYPE, ST_NOTFLOAT, ST_NANINF
+    or ST_NOMEM."""
+    cdef long double cur = 0
+    cdef char old[5200]
+    cdef uint64_t n
+    cdef item_t *it
+    if k.item:
+        it = IT(k.item)
+        if it.type != T_STRING:
+            return ST_WRONGTYPE
+        if it.encoding == ENC_INT:
+            n = <uint64_t>fmt_i64(old, item_int(it))
+        else:
+            n = it.vlen
+            if n >= sizeof(old):
+                return ST_NOTFLOAT
+            item_read(it, it.klen, old, n)
+        if not cc_parse_ld(old, n, &cur):
+            return ST_NOTFLOAT
+    cur += by
+    if isnan(cur) or isinf(cur):
+        return ST_NANINF
+    outlen[0] = cc_fmt_ld_human(out, cap, cur)
+    return str_store_locked(k, out, <uint64_t>outlen[0], 0, True, STORE_RAW, now_ms)
+
+
 cdef int cmd_incrbyfloat(Client c) except -1:
     cdef kref_t k
-    cdef long double by, cur = 0
-    cdef int st = ST_OK, n
+    cdef long double by
+    cdef int st, n = 0
     cdef char tmp[5200]
-    cdef bytes old
     if not cc_parse_ld(c.argv[2], c.argl[2], &by):
         wb_error(&c.out, E_NOTFLOAT)
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            if IT(k.item).type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                old = str_value(IT(k.item))
-                if not cc_parse_ld(old, len(old), &cur):
-                    st = ST_NOTFLOAT
-        if st == ST_OK:
-            cur += by
-            if isnan(cur) or isinf(cur):
-                st = ST_NANINF
-            else:
-                n = cc_fmt_ld_human(tmp, sizeof(tmp), cur)
-                st = str_store_locked(&k, tmp, n, 0, True, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        st = str_incrbyfloat_locked(&k, by, tmp, sizeof(tmp), &n, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_bulk(&c.out, tmp, n)
