@@ -33,6 +33,8 @@ CASES = {
     'too big mbulk count string': b'*' + b'1' * (70 * 1024),
     'too big bulk count string': b'*1\r\n$' + b'1' * (70 * 1024),
     'unbalanced quotes': b'SET a "b\r\n',
+    'error after good requests': b'*1\r\n$4\r\nPING\r\nECHO hi\r\n*1\r\n$abc\r\nPING\r\n',
+    'requests after an error are not run': b'*1\r\n$-5\r\nINCR ran\r\nINCR ran\r\n',
 }
 
 
@@ -82,6 +84,7 @@ def test_same_answer_as_redis(server, redis_ref, bystander, name):
     data = CASES[name]
     assert exchange(server, data) == exchange(redis_ref, data)
     assert bystander.call('PING') == b'+PONG\r\n'
+    assert bystander.call('EXISTS', 'ran') == b':0\r\n'
 
 
 # Lines over 64 KiB that do end. Redis answers "too big" when it has read 64 KiB
