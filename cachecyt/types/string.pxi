@@ -576,33 +576,48 @@ cdef int cmd_decrby(Client c) except -1:
     return _incr(c, -by)
 
 
+cdef int str_incrbyfloat_locked(kref_t *k, long double by, char *out, int cap, int *outlen,
+                                int64_t now_ms) noexcept nogil:
+    """INCRBYFLOAT on the found (or absent) key; the new value's text goes to out.
+    Shard lock held. Keeps the TTL. ST_OK, ST_WRONGTYPE, ST_NOTFLOAT, ST_NANINF
+    or ST_NOMEM."""
+    cdef long double cur = 0
+    cdef char old[5200]
+    cdef uint64_t n
+    cdef item_t *it
+    if k.item:
+        it = IT(k.item)
+        if it.type != T_STRING:
+            return ST_WRONGTYPE
+        if it.encoding == ENC_INT:
+            n = <uint64_t>fmt_i64(old, item_int(it))
+        else:
+            n = it.vlen
+            if n >= sizeof(old):
+                return ST_NOTFLOAT
+            item_read(it, it.klen, old, n)
+        if not cc_parse_ld(old, n, &cur):
+            return ST_NOTFLOAT
+    cur += by
+    if isnan(cur) or isinf(cur):
+        return ST_NANINF
+    outlen[0] = cc_fmt_ld_human(out, cap, cur)
+    return str_store_locked(k, out, <uint64_t>outlen[0], 0, True, STORE_RAW, now_ms)
+
+
 cdef int cmd_incrbyfloat(Client c) except -1:
     cdef kref_t k
-    cdef long double by, cur = 0
-    cdef int st = ST_OK, n
+    cdef long double by
+    cdef int st, n = 0
     cdef char tmp[5200]
-    cdef bytes old
     if not cc_parse_ld(c.argv[2], c.argl[2], &by):
         wb_error(&c.out, E_NOTFLOAT)
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            if IT(k.item).type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                old = str_value(IT(k.item))
-                if not cc_parse_ld(old, len(old), &cur):
-                    st = ST_NOTFLOAT
-        if st == ST_OK:
-            cur += by
-            if isnan(cur) or isinf(cur):
-                st = ST_NANINF
-            else:
-                n = cc_fmt_ld_human(tmp, sizeof(tmp), cur)
-                st = str_store_locked(&k, tmp, n, 0, True, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        st = str_incrbyfloat_locked(&k, by, tmp, sizeof(tmp), &n, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_bulk(&c.out, tmp, n)
@@ -615,34 +630,54 @@ cdef int cmd_incrbyfloat(Client c) except -1:
     return 0
 
 
+cdef int str_append_locked(kref_t *k, const char *add, uint64_t n, uint64_t *newlen,
+                           int64_t now_ms) noexcept nogil:
+    """APPEND to the found (or absent) key. Shard lock held. The bytes go in place
+    while the item has room (its chunk, or the last page of its extents, so small
+    appends to a big value rarely copy it); otherwise the value moves to a new
+    item. ST_OK, ST_WRONGTYPE, ST_TOOBIG or ST_NOMEM."""
+    cdef item_t *it
+    cdef uint64_t cur
+    cdef char *buf
+    cdef int st
+    if not k.item:
+        newlen[0] = n
+        return str_store_locked(k, add, n, 0, False, STORE_RAW, now_ms)
+    it = IT(k.item)
+    if it.type != T_STRING:
+        return ST_WRONGTYPE
+    cur = str_len(it)
+    newlen[0] = cur + n
+    if newlen[0] > g_hdr.proto_max_bulk_len:
+        return ST_TOOBIG
+    if it.encoding != ENC_INT and item_capacity(k.item) >= newlen[0]:
+        item_write(it, it.klen + it.vlen, add, n)
+        it.vlen = newlen[0]
+        it.encoding = ENC_RAW
+        item_bump(it)
+        return ST_OK
+    buf = <char *>malloc(newlen[0] if newlen[0] else 1)
+    if buf == NULL:
+        return ST_NOMEM
+    if it.encoding == ENC_INT:
+        fmt_i64(buf, item_int(it))
+    else:
+        item_read(it, it.klen, buf, cur)
+    memcpy(buf + cur, add, n)
+    st = str_store_locked(k, buf, newlen[0], 0, True, STORE_RAW, now_ms)
+    free(buf)
+    return st
+
+
 cdef int cmd_append(Client c) except -1:
     cdef kref_t k
-    cdef int st = ST_OK
-    cdef item_t *it
-    cdef uint64_t newlen = c.argl[2]
-    cdef bytes cur
+    cdef int st
+    cdef uint64_t newlen = 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            it = IT(k.item)
-            if it.type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                newlen += str_len(it)
-                if newlen > g_hdr.proto_max_bulk_len:
-                    st = ST_TOOBIG
-                elif it.encoding != ENC_INT and not (it.iflags & IF_EXTENTS) and item_capacity(k.item) >= newlen:
-                    memcpy(item_value_inline(it) + it.vlen, c.argv[2], c.argl[2])
-                    it.vlen = newlen
-                    it.encoding = ENC_RAW
-                    item_bump(it)
-                else:
-                    cur = str_value(it) + c.arg(2)
-                    st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
-        else:
-            st = str_store_locked(&k, c.argv[2], newlen, 0, False, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        st = str_append_locked(&k, c.argv[2], c.argl[2], &newlen, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)
@@ -671,54 +706,126 @@ cdef int cmd_strlen(Client c) except -1:
     return 0
 
 
+cdef bint getrange_bounds(int64_t *start, int64_t *end, int64_t n) noexcept nogil:
+    """Redis's GETRANGE index rules on a string of n bytes: False when the range is
+    empty, else start..end (inclusive) within the string."""
+    if start[0] < 0 and end[0] < 0 and start[0] > end[0]:
+        return False
+    if start[0] < 0:
+        start[0] += n
+    if end[0] < 0:
+        end[0] += n
+    if start[0] < 0:
+        start[0] = 0
+    if end[0] < 0:
+        end[0] = 0
+    if end[0] >= n:
+        end[0] = n - 1
+    return not (start[0] > end[0] or n == 0)
+
+
+cdef void str_reply_range(wbuf_t *w, item_t *it, int64_t start, int64_t end) noexcept nogil:
+    """Bytes start..end (inclusive, within bounds) of a string item as a bulk reply,
+    copied straight from the item: a small range of a big value costs little."""
+    cdef char tmp[24]
+    cdef uint64_t n = <uint64_t>(end - start + 1)
+    if it.encoding == ENC_INT:
+        fmt_i64(tmp, item_int(it))
+        wb_bulk(w, tmp + start, n)
+        return
+    if not wb_reserve(w, n + 26):
+        return
+    wb_bulk_hdr(w, n)
+    item_read(it, it.klen + <uint64_t>start, w.p + w.len, n)
+    w.p[w.len + n] = 13
+    w.p[w.len + n + 1] = 10
+    w.len += n + 2
+
+
 cdef int cmd_getrange(Client c) except -1:
     cdef kref_t k
     cdef int st = ST_OK
-    cdef int64_t start, end, n
-    cdef bytes val = b""
+    cdef int64_t start, end
+    cdef item_t *it
     if not arg_i64(c, 2, &start) or not arg_i64(c, 3, &end):
         wb_error(&c.out, E_NOTINT)
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            if IT(k.item).type != T_STRING:
-                st = ST_WRONGTYPE
+    with nogil:
+        shard_lock(k.shard)
+        if not key_find_locked(&k, c.db, c.now_ms):
+            wb_bulk(&c.out, "", 0)
+        elif IT(k.item).type != T_STRING:
+            st = ST_WRONGTYPE
+        else:
+            it = IT(k.item)
+            if getrange_bounds(&start, &end, <int64_t>str_len(it)):
+                str_reply_range(&c.out, it, start, end)
             else:
-                val = str_value(IT(k.item))
-    finally:
+                wb_bulk(&c.out, "", 0)
         shard_unlock(k.shard)
-    if st != ST_OK:
-        return _reply_status(c, st)
-    n = len(val)
-    if start < 0 and end < 0 and start > end:
-        wb_bulk(&c.out, "", 0)
-        return 0
-    if start < 0:
-        start += n
-    if end < 0:
-        end += n
-    if start < 0:
-        start = 0
-    if end < 0:
-        end = 0
-    if end >= n:
-        end = n - 1
-    if start > end or n == 0:
-        wb_bulk(&c.out, "", 0)
-    else:
-        wb_bulk(&c.out, (<char *>val) + start, <uint64_t>(end - start + 1))
-    return 0
+    return _reply_status(c, st)
+
+
+cdef void _item_zero(item_t *it, uint64_t pos, uint64_t n) noexcept nogil:
+    """Write n zero bytes into the item's data at pos."""
+    cdef char zeros[4096]
+    cdef uint64_t step
+    memset(zeros, 0, sizeof(zeros))
+    while n:
+        step = n if n < sizeof(zeros) else sizeof(zeros)
+        item_write(it, pos, zeros, step)
+        pos += step
+        n -= step
+
+
+cdef int str_setrange_locked(kref_t *k, uint64_t off, const char *src, uint64_t n,
+                             uint64_t *newlen, int64_t now_ms) noexcept nogil:
+    """SETRANGE on the found (or absent) key, n > 0 and off + n within
+    proto-max-bulk-len. Shard lock held. In place when the item has room, else the
+    value moves to a new item (zero-filled up to off). ST_OK, ST_WRONGTYPE or
+    ST_NOMEM."""
+    cdef item_t *it
+    cdef uint64_t cur = 0
+    cdef char *buf
+    cdef int st
+    if k.item:
+        it = IT(k.item)
+        if it.type != T_STRING:
+            return ST_WRONGTYPE
+        cur = str_len(it)
+    newlen[0] = off + n if off + n > cur else cur
+    if k.item and it.encoding != ENC_INT and item_capacity(k.item) >= newlen[0]:
+        if off > it.vlen:
+            _item_zero(it, it.klen + it.vlen, off - it.vlen)
+        item_write(it, it.klen + off, src, n)
+        it.vlen = newlen[0]
+        it.encoding = ENC_RAW
+        item_bump(it)
+        return ST_OK
+    buf = <char *>malloc(newlen[0])
+    if buf == NULL:
+        return ST_NOMEM
+    if k.item:
+        if it.encoding == ENC_INT:
+            fmt_i64(buf, item_int(it))
+        else:
+            item_read(it, it.klen, buf, cur)
+    if off > cur:
+        memset(buf + cur, 0, off - cur)
+    memcpy(buf + off, src, n)
+    st = str_store_locked(k, buf, newlen[0], 0, True, STORE_RAW, now_ms)
+    free(buf)
+    return st
 
 
 cdef int cmd_setrange(Client c) except -1:
+    """As Redis: an empty value changes nothing and answers the current length
+    (0 for a missing key) before the size limit is checked."""
     cdef kref_t k
     cdef int st = ST_OK
     cdef int64_t off
     cdef uint64_t newlen = 0
-    cdef item_t *it
-    cdef bytes cur
     if not arg_i64(c, 2, &off):
         wb_error(&c.out, E_NOTINT)
         return 0
@@ -726,32 +833,17 @@ cdef int cmd_setrange(Client c) except -1:
         wb_error(&c.out, E_OFFSET)
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
-    shard_lock(k.shard)
-    try:
-        if key_find_locked(&k, c.db, c.now_ms):
-            it = IT(k.item)
-            if it.type != T_STRING:
-                st = ST_WRONGTYPE
-            else:
-                newlen = str_len(it)
-                if c.argl[3]:
-                    if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
-                        st = ST_TOOBIG
-                    else:
-                        cur = str_value(it)
-                        if <uint64_t>off + c.argl[3] > newlen:
-                            newlen = <uint64_t>off + c.argl[3]
-                        cur = (cur + b"\0" * (newlen - len(cur)))
-                        cur = cur[:off] + c.arg(3) + cur[off + c.argl[3]:]
-                        st = str_store_locked(&k, cur, newlen, 0, True, STORE_RAW, c.now_ms)
-        elif c.argl[3]:
-            if <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
-                st = ST_TOOBIG
-            else:
-                newlen = <uint64_t>off + c.argl[3]
-                cur = b"\0" * off + c.arg(3)
-                st = str_store_locked(&k, cur, newlen, 0, False, STORE_RAW, c.now_ms)
-    finally:
+    with nogil:
+        shard_lock(k.shard)
+        key_find_locked(&k, c.db, c.now_ms)
+        if k.item and IT(k.item).type != T_STRING:
+            st = ST_WRONGTYPE
+        elif c.argl[3] == 0:
+            newlen = str_len(IT(k.item)) if k.item else 0
+        elif <uint64_t>off + c.argl[3] > g_hdr.proto_max_bulk_len:
+            st = ST_TOOBIG
+        else:
+            st = str_setrange_locked(&k, <uint64_t>off, c.argv[3], c.argl[3], &newlen, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)

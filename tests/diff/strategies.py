@@ -28,7 +28,8 @@ FLOATS = st.one_of(
                      b'-inf', b'+inf', b'nan', b'abc', b'', b'.5', b'5.', b'0x10', b'1e308',
                      b'1e309', b'-1e308', b'1e-400', b'3.0e3', b'1.1', b'0.1',
                      b'9223372036854775807', b'123456789012345678901234567890',
-                     b'1.7976931348623157e308', b'-0.0', b'00.5', b'1_0']),
+                     b'1.7976931348623157e308', b'-0.0', b'00.5', b'1_0', b'1e4000',
+                     b'-1e4900', b'1.18e4932', b'0x1p3', b'1e-4950', b'infinity', b'NaN']),
     st.floats(allow_nan=False, allow_infinity=False).map(lambda f: repr(f).encode()),
 )
 

@@ -1,7 +1,10 @@
 """Differential test: random sequences of string and keyspace commands run on
 cachecyt and on a real redis-server must get the same reply bytes, errors
 included, in RESP2 and (after HELLO 3) in RESP3. Only replies that depend on the
-clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance."""
+clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance.
+Between examples, FLUSHALL must bring cachecyt's used_memory back to empty."""
+import re
+
 import pytest
 from diff.rawresp import RawConn
 from diff.strategies import TIME_TOLERANCE, commands
@@ -17,6 +20,17 @@ def addrs(server, redis_ref):
 def reset(conn):
     assert conn.call('SELECT', '0') == b'+OK\r\n'
     assert conn.call('FLUSHALL') == b'+OK\r\n'
+
+
+EMPTY_MEMORY = {}      # server address -> used_memory of its empty keyspace
+
+
+def check_memory_given_back(conn, addr):
+    """After FLUSHALL cachecyt's shared memory use is what it was when empty: every
+    command of the examples before gave back what it took."""
+    info = conn.call('INFO', 'memory')
+    used = int(re.search(rb'used_memory:(\d+)', info).group(1))
+    assert used == EMPTY_MEMORY.setdefault(addr, used)
 
 
 def same_reply(args, ours, ref):
@@ -36,6 +50,7 @@ def run_sequence(addrs, sequence, protocol=2):
             if protocol == 3:
                 assert conn.call('HELLO', '3').startswith(b'%')
             reset(conn)
+        check_memory_given_back(ours, addrs[0])
         for i, args in enumerate(sequence):
             compare(ours, ref, i, args, sequence)
 
@@ -73,6 +88,7 @@ def run_interleaved(addrs, steps, nconn=3):
     try:
         reset(ours[0])
         reset(ref[0])
+        check_memory_given_back(ours[0], addrs[0])
         for i, (n, args) in enumerate(steps):
             compare(ours[n], ref[n], i, args, steps)
     finally:

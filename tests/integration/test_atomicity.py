@@ -73,3 +73,32 @@ def test_clients_land_on_both_workers(server):
         workers.add(client.info('server').get('worker'))
         client.close()
     assert workers == {0, 1}
+
+
+def test_mget_never_sees_half_an_mset(server, r):
+    """MSET is atomic: a reader on another connection (often another worker) sees
+    all of its keys updated or none."""
+    keys = [f'pair{i}' for i in range(8)]
+    r.mset({k: 0 for k in keys})
+    stop = threading.Event()
+    torn = []
+
+    def writer():
+        client = redis.Redis(host=server[0], port=server[1])
+        for n in range(1, 3000):
+            client.mset({k: n for k in keys})
+        stop.set()
+
+    def reader():
+        client = redis.Redis(host=server[0], port=server[1])
+        while not stop.is_set():
+            values = client.mget(keys)
+            if len(set(values)) != 1:
+                torn.append(values)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not torn

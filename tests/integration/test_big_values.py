@@ -1,6 +1,7 @@
 """Values far larger than a 64 KiB page (stored as extents): SET, GET, APPEND,
 SETRANGE, GETRANGE and STRLEN round trips, and the memory given back on DEL."""
 import pytest
+from diff.rawresp import RawConn, encode
 
 MB = 1024 * 1024
 
@@ -76,3 +77,47 @@ def test_key_longer_than_a_page(r):
                    "(shm/item.pxi), just under 512 MB: a value of proto-max-bulk-len does not fit")
 def test_value_of_proto_max_bulk_len(r):
     assert r.setrange('huge', 512 * MB - 1, b'!') == 512 * MB
+
+
+def test_small_ranges_of_a_big_value(server, r):
+    """GETRANGE copies only the range asked for: 1000 small reads of a 64 MB value
+    are immediate (copying the whole value each time would take many seconds)."""
+    value = pattern(64 * MB)
+    r.set('big', value)
+    offsets = [(i * 65521) % (64 * MB - 20) for i in range(1000)]
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('GETRANGE', 'big', o, o + 19) for o in offsets))
+        for o in offsets:
+            assert c.read_reply() == b'$20\r\n' + value[o:o + 20] + b'\r\n'
+    assert r.getrange('big', -5, -1) == value[-5:]
+    assert r.getrange('big', 64 * MB - 3, 10 ** 12) == value[-3:]
+
+
+def test_small_appends_to_a_big_value(server, r):
+    """APPEND writes in place while the value's last page has room: 2000 small
+    appends to a 64 MB value are immediate (moving the value each time would
+    copy 128 GB)."""
+    value = pattern(64 * MB)
+    r.set('big', value)
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('APPEND', 'big', b'%010d' % i) for i in range(2000)))
+        for i in range(2000):
+            assert c.read_reply() == b':%d\r\n' % (64 * MB + 10 * (i + 1))
+    tail = b''.join(b'%010d' % i for i in range(2000))
+    assert r.getrange('big', 64 * MB - 3, -1) == value[-3:] + tail
+    assert r.strlen('big') == 64 * MB + len(tail)
+
+
+def test_small_setranges_in_a_big_value(server, r):
+    """SETRANGE inside a big value writes in place: 2000 small writes into a 64 MB
+    value are immediate."""
+    value = bytearray(pattern(64 * MB))
+    r.set('big', bytes(value))
+    offsets = [(i * 65521) % (64 * MB - 10) for i in range(2000)]
+    with RawConn(server, timeout=5) as c:
+        c.send(b''.join(encode('SETRANGE', 'big', o, b'%010d' % i) for i, o in enumerate(offsets)))
+        for _ in offsets:
+            assert c.read_reply() == b':%d\r\n' % (64 * MB)
+    for i, o in enumerate(offsets):
+        value[o:o + 10] = b'%010d' % i
+    assert r.get('big') == bytes(value)
