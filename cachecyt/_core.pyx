@@ -39,6 +39,7 @@ include "types/string.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
+include "types/value.pxi"
 include "commands/connection.pxi"
 
 

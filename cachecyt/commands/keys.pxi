@@ -358,19 +358,28 @@ cdef void item_copy_value(item_t *dst, item_t *src) noexcept nogil:
 
 cdef uint64_t item_dup(uint64_t off, uint32_t pdb, const char *key, uint64_t klen,
                        int64_t now_ms) noexcept nogil:
-    """A new item holding a copy of item `off`'s value and TTL under another key
-    (or db), or 0 when out of memory. Strings only: the value bytes are the value.
-    TODO(types): a collection's value refers to other chunks, so its type API
-    must provide its own duplicate; COPY refuses those types until then."""
-    cdef item_t *it = IT(off)
-    cdef uint64_t noff = item_new(pdb, key, klen, it.vlen, it.type, it.encoding, now_ms)
-    cdef item_t *nit
+    """A new item holding a deep copy of item `off`'s value and its TTL under another
+    key (or db), or 0 when out of memory or the type has no duplicate yet
+    (value_dup in types/value.pxi)."""
+    cdef uint64_t noff = item_shell_copy(off, pdb, key, klen, now_ms)
     if noff == 0:
         return 0
-    nit = IT(noff)
-    item_copy_value(nit, it)
-    nit.expire_ms = it.expire_ms
-    nit.mcflags = it.mcflags
+    if value_dup(IT(noff), IT(off)) != ST_OK:
+        item_free_shell(noff)
+        return 0
+    return noff
+
+
+cdef uint64_t item_shell_copy(uint64_t off, uint32_t pdb, const char *key, uint64_t klen,
+                              int64_t now_ms) noexcept nogil:
+    """A new item under another key with the same type, encoding, TTL and an
+    uninitialised value area of the same size, or 0."""
+    cdef item_t *it = IT(off)
+    cdef uint64_t noff = item_new(pdb, key, klen, it.vlen, it.type, it.encoding, now_ms)
+    if noff == 0:
+        return 0
+    IT(noff).expire_ms = it.expire_ms
+    IT(noff).mcflags = it.mcflags
     return noff
 
 
@@ -391,14 +400,15 @@ cdef int rename_locked(kref_t *src, kref_t *dst, int db, bint nx, int64_t now_ms
     if dst.item and nx:
         return ST_EXISTS
     lru = IT(src.item).lru
-    noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
+    noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
+    item_copy_value(IT(noff), IT(src.item))     # a collection's root moves as bytes
     IT(noff).lru = lru
     if key_store_locked(dst, noff) != ST_OK:
         return ST_NOMEM
-    if key_find_locked(src, db, now_ms):    # the store may have moved or grown the table
-        key_remove_locked(src)
+    if key_find_locked(src, db, now_ms):        # the store may have moved the slot
+        item_free_shell(key_detach_at_locked(src.shard, <uint64_t>src.slot))
     return ST_OK
 
 

@@ -43,6 +43,12 @@ cdef enum:
     ENC_RAW = 0                  # bytes, reported as raw (made by APPEND, SETRANGE ...)
     ENC_INT = 1                  # 8-byte int64 in the value area
     ENC_EMBSTR = 2               # bytes as SET stored them: embstr up to 44 bytes, else raw
+    # collections (types/*.pxi): the compact encodings, then the scalable ones
+    ENC_LISTPACK = 3             # list, hash, set, zset: one packed chunk
+    ENC_INTSET = 4               # set of integers: one sorted int64 array
+    ENC_QUICKLIST = 5            # list: chunked packed nodes
+    ENC_HASHTABLE = 6            # hash, set: nested open-addressing table
+    ENC_SKIPLIST = 7             # zset: skiplist + member index
 
 # item_t.iflags
 cdef enum:

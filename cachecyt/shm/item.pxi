@@ -60,6 +60,15 @@ cdef uint64_t item_new(uint32_t pdb, const char *key, uint64_t klen, uint64_t vl
 
 
 cdef void item_free(uint64_t off) noexcept nogil:
+    """Free the item and everything its value owns (a collection's chunks)."""
+    if IT(off).type != T_STRING:
+        value_release(IT(off))
+    item_free_shell(off)
+
+
+cdef void item_free_shell(uint64_t off) noexcept nogil:
+    """Free the item's own chunk and extents only: its value, if a collection,
+    lives on in another item (RENAME moves values this way)."""
     cdef item_t *it = IT(off)
     cdef uint64_t i, n
     if it.iflags & IF_EXTENTS:

@@ -46,6 +46,12 @@ cdef uint64_t key_find_locked(kref_t *k, uint32_t ldb, int64_t now_ms) noexcept 
 
 cdef void key_delete_locked(uint32_t s, uint64_t i) noexcept nogil:
     """Remove the entry at slot i of shard s and free its item."""
+    item_free(key_detach_at_locked(s, i))
+
+
+cdef uint64_t key_detach_at_locked(uint32_t s, uint64_t i) noexcept nogil:
+    """Remove the entry at slot i of shard s from the keyspace and return its
+    item, still allocated (the caller frees it, or keeps its value)."""
     cdef shard_t *sh = shard_at(s)
     cdef uint64_t off = tbl_slot(shard_table(sh), i).item
     cdef item_t *it = IT(off)
@@ -54,7 +60,7 @@ cdef void key_delete_locked(uint32_t s, uint64_t i) noexcept nogil:
     if it.expire_ms:
         ds.expires -= 1
     tbl_delete_at_locked(sh, i)
-    item_free(off)
+    return off
 
 
 cdef inline void key_remove_locked(kref_t *k) noexcept nogil:
