@@ -19,9 +19,6 @@
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 
-cdef class ReadSpace
-
-
 cdef enum:
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
@@ -46,7 +43,7 @@ cdef class Client:
     cdef uint64_t argcap
     cdef int64_t now_ms                       # wall clock of the batch being run, ms
     cdef int64_t t_mark                       # monotonic µs at the end of the last command
-    cdef ReadSpace read_space                 # what get_buffer hands the transport
+    cdef Py_ssize_t read_room                 # free bytes of the read buffer last handed out
     cdef uint64_t q_off[LOOKAHEAD * QARGS]     # requests parsed ahead: argument offsets in rp.buf
     cdef uint64_t q_len[LOOKAHEAD * QARGS]
     cdef uint64_t q_argc[LOOKAHEAD]
@@ -123,10 +120,34 @@ cdef class Client:
     # ---- the request loop -------------------------------------------------------
 
     def get_buffer(self, Py_ssize_t sizehint):
-        """Where the transport reads the next bytes: the parser buffer's free end."""
-        if self.read_space is None:
-            self.read_space = ReadSpace(self)
-        return self.read_space
+        """Where the transport reads the next bytes: the client itself, whose
+        buffer (__getbuffer__) is the free end of the parser's buffer."""
+        return self
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        """The free end of the read buffer, writable: a socket read lands in the
+        parser's buffer without an intermediate bytes object. Valid until
+        buffer_updated; never a view of requests already buffered."""
+        self._reserve_read()
+        self.read_room = <Py_ssize_t>(self.rp.cap - self.rp.len)
+        view.buf = self.rp.buf + self.rp.len
+        view.obj = self
+        view.len = self.read_room
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = <char *>"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = &self.read_room
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
 
     def buffer_updated(self, Py_ssize_t nbytes):
         """nbytes were read into the space get_buffer gave: run what is complete."""
@@ -414,36 +435,3 @@ cdef inline slot_t *home_slot_hint(uint64_t h) noexcept nogil:
         return NULL
     return (<slot_t *>P(boff)) + (i & (BLOCK_SLOTS - 1))
 
-
-cdef class ReadSpace:
-    """The free end of a Client's read buffer as a writable buffer: a socket read
-    lands in the parser's buffer without an intermediate bytes object. Valid
-    from the client's get_buffer to its buffer_updated; a read buffer, never a
-    view of buffered requests."""
-    cdef Client c
-    cdef Py_ssize_t shape
-
-    def __cinit__(self, Client c):
-        self.c = c
-
-    def __getbuffer__(self, Py_buffer *view, int flags):
-        self.c._reserve_read()
-        self.shape = <Py_ssize_t>(self.c.rp.cap - self.c.rp.len)
-        view.buf = self.c.rp.buf + self.c.rp.len
-        view.obj = self
-        view.len = self.shape
-        view.readonly = 0
-        view.itemsize = 1
-        view.format = NULL
-        if flags & PyBUF_FORMAT:
-            view.format = <char *>"B"
-        view.ndim = 1
-        view.shape = NULL
-        if flags & PyBUF_ND:
-            view.shape = &self.shape
-        view.strides = NULL
-        view.suboffsets = NULL
-        view.internal = NULL
-
-    def __releasebuffer__(self, Py_buffer *view):
-        pass
