@@ -295,6 +295,9 @@ def main(argv=None):
     try:
         servers.append(start_cachecyt(args.workers))
         servers.append(start_redis())
+        if args.verbose:
+            for s in servers:
+                print(f"{s.name} on port {s.port}, pid {s.proc.pid}", file=sys.stderr)
         for s in servers:
             preload(s.port, args.keyspace, args.data_size)
         results = run_all(servers, args)
