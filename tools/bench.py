@@ -137,7 +137,7 @@ def start_redis():
 
 
 def redis_version():
-    out = subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout
+    out = subprocess.run(['redis-server', '--version'], check=False, capture_output=True, text=True).stdout
     for part in out.split():
         if part.startswith('v='):
             return part[2:]
@@ -181,7 +181,7 @@ def run_benchmark(server, test, pipeline, args):
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     before = server.cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     after = server.cpu_seconds()
     if out.returncode != 0:
         raise RuntimeError(f"redis-benchmark failed on {server.name}: {out.stderr.strip()}")
