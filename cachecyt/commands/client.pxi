@@ -11,7 +11,11 @@
 # their keys (argument 1) are prefetched, and then they run in order: the cache
 # misses of a batch's key lookups overlap instead of coming one after another.
 # The prefetch reads shard tables without their locks: its addresses are hints
-# (checked to lie inside the segment), never used to read data.
+# (checked to lie inside the segment), never used to read data. Requests parsed
+# ahead have left the parser: a command that must stop the loop without closing
+# the connection (blocking, CLIENT PAUSE) has to stop the lookahead or put them
+# back (rp.pos to the start of the first one not run; the buffer is compacted
+# only at the end of _run).
 #
 # Clocks: one wall-clock read per batch of requests (now_ms, for expiry and
 # idle time) and one monotonic read per command (its time in cmdstats runs from
