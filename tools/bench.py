@@ -233,10 +233,15 @@ def table_rows(results, args):
             c = medians(results[('cachecyt', test, pipeline)])
             r = medians(results[('redis', test, pipeline)])
             rows.append([test.upper(), str(pipeline), f"{c['rps']:,.0f}", f"{r['rps']:,.0f}",
-                         f"{c['rps'] / r['rps']:.2f}", f"{c['p50']:.3f} / {c['p99']:.3f}",
+                         ratio(c['rps'], r['rps']), f"{c['p50']:.3f} / {c['p99']:.3f}",
                          f"{r['p50']:.3f} / {r['p99']:.3f}", f"{c['cpu_us']:.2f}",
-                         f"{r['cpu_us']:.2f}", f"{c['cpu_us'] / r['cpu_us']:.2f}"])
+                         f"{r['cpu_us']:.2f}", ratio(c['cpu_us'], r['cpu_us'])])
     return rows
+
+
+def ratio(a, b):
+    """a / b to two places; '-' when b read as zero (a run shorter than a clock tick)."""
+    return f"{a / b:.2f}" if b else "-"
 
 
 def print_table(rows, markdown):
