@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -80,14 +81,14 @@ class Server:
         return self
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def pids(self):
         """The server process and every descendant (cachecyt's workers)."""
@@ -136,7 +137,7 @@ def start_redis():
 
 
 def redis_version():
-    out = subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout
+    out = subprocess.run(['redis-server', '--version'], check=False, capture_output=True, text=True).stdout
     for part in out.split():
         if part.startswith('v='):
             return part[2:]
@@ -180,7 +181,7 @@ def run_benchmark(server, test, pipeline, args):
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     before = server.cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     after = server.cpu_seconds()
     if out.returncode != 0:
         raise RuntimeError(f"redis-benchmark failed on {server.name}: {out.stderr.strip()}")
@@ -232,10 +233,15 @@ def table_rows(results, args):
             c = medians(results[('cachecyt', test, pipeline)])
             r = medians(results[('redis', test, pipeline)])
             rows.append([test.upper(), str(pipeline), f"{c['rps']:,.0f}", f"{r['rps']:,.0f}",
-                         f"{c['rps'] / r['rps']:.2f}", f"{c['p50']:.3f} / {c['p99']:.3f}",
+                         ratio(c['rps'], r['rps']), f"{c['p50']:.3f} / {c['p99']:.3f}",
                          f"{r['p50']:.3f} / {r['p99']:.3f}", f"{c['cpu_us']:.2f}",
-                         f"{r['cpu_us']:.2f}", f"{c['cpu_us'] / r['cpu_us']:.2f}"])
+                         f"{r['cpu_us']:.2f}", ratio(c['cpu_us'], r['cpu_us'])])
     return rows
+
+
+def ratio(a, b):
+    """a / b to two places; '-' when b read as zero (a run shorter than a clock tick)."""
+    return f"{a / b:.2f}" if b else "-"
 
 
 def print_table(rows, markdown):
@@ -295,6 +301,9 @@ def main(argv=None):
     try:
         servers.append(start_cachecyt(args.workers))
         servers.append(start_redis())
+        if args.verbose:
+            for s in servers:
+                print(f"{s.name} on port {s.port}, pid {s.proc.pid}", file=sys.stderr)
         for s in servers:
             preload(s.port, args.keyspace, args.data_size)
         results = run_all(servers, args)

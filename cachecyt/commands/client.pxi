@@ -6,19 +6,33 @@
 # the event loop or other workers (QUIT, SHUTDOWN, CLIENT KILL) leave an entry
 # in `actions`.
 #
+# Lookahead: a read often holds many requests (pipelining). Up to LOOKAHEAD
+# short multibulk requests are parsed first, the home slots then the items of
+# their keys (argument 1) are prefetched, and then they run in order: the cache
+# misses of a batch's key lookups overlap instead of coming one after another.
+# The prefetch reads shard tables without their locks: its addresses are hints
+# (checked to lie inside the segment), never used to read data. Requests parsed
+# ahead have left the parser: a command that must stop the loop without closing
+# the connection (blocking, CLIENT PAUSE) has to stop the lookahead or put them
+# back (rp.pos to the start of the first one not run; the buffer is compacted
+# only at the end of _run).
+#
 # Clocks: one wall-clock read per batch of requests (now_ms, for expiry and
 # idle time) and one monotonic read per command (its time in cmdstats runs from
 # the end of the command before it).
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 
-cdef class ReadSpace
-
-
 cdef enum:
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
+    LOOKAHEAD = 16                # requests parsed ahead of running them
+    QARGS = 4                     # arguments of a request that may be parsed ahead
+
+
+cdef extern from *:
+    void cc_prefetch "__builtin_prefetch"(const void *p) nogil
 
 import logging, traceback
 _log = logging.getLogger("cachecyt.worker")
@@ -33,7 +47,11 @@ cdef class Client:
     cdef uint64_t argcap
     cdef int64_t now_ms                       # wall clock of the batch being run, ms
     cdef int64_t t_mark                       # monotonic µs at the end of the last command
-    cdef ReadSpace read_space                 # what get_buffer hands the transport
+    cdef Py_ssize_t read_room                 # free bytes of the read buffer last handed out
+    cdef uint64_t q_off[LOOKAHEAD * QARGS]     # requests parsed ahead: argument offsets in rp.buf
+    cdef uint64_t q_len[LOOKAHEAD * QARGS]
+    cdef uint64_t q_argc[LOOKAHEAD]
+    cdef slot_t *q_slot[LOOKAHEAD]
     cdef public int db
     cdef public uint64_t id
     cdef public object name                   # bytes or None
@@ -108,10 +126,34 @@ cdef class Client:
     # ---- the request loop -------------------------------------------------------
 
     def get_buffer(self, Py_ssize_t sizehint):
-        """Where the transport reads the next bytes: the parser buffer's free end."""
-        if self.read_space is None:
-            self.read_space = ReadSpace(self)
-        return self.read_space
+        """Where the transport reads the next bytes: the client itself, whose
+        buffer (__getbuffer__) is the free end of the parser's buffer."""
+        return self
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        """The free end of the read buffer, writable: a socket read lands in the
+        parser's buffer without an intermediate bytes object. Valid until
+        buffer_updated; never a view of requests already buffered."""
+        self._reserve_read()
+        self.read_room = <Py_ssize_t>(self.rp.cap - self.rp.len)
+        view.buf = self.rp.buf + self.rp.len
+        view.obj = self
+        view.len = self.read_room
+        view.readonly = 0
+        view.itemsize = 1
+        view.format = NULL
+        if flags & PyBUF_FORMAT:
+            view.format = <char *>"B"
+        view.ndim = 1
+        view.shape = NULL
+        if flags & PyBUF_ND:
+            view.shape = &self.read_room
+        view.strides = NULL
+        view.suboffsets = NULL
+        view.internal = NULL
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
 
     def buffer_updated(self, Py_ssize_t nbytes):
         """nbytes were read into the space get_buffer gave: run what is complete."""
@@ -181,21 +223,38 @@ cdef class Client:
     cdef bytes _run(self):
         """Run every complete request buffered; return the replies."""
         cdef int r
+        cdef uint64_t j, k
         cdef bytes result
         self._clock()
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
-            r = rp_next(&self.rp)
-            if r == 0:
+            k = 0
+            while True:
+                r = rp_next(&self.rp)
+                if r != 1 or self.rp.inline_args or self.rp.argc > QARGS or k == LOOKAHEAD:
+                    break
+                self._queue(k)
+                k += 1
+            if k > 1:
+                self._prefetch(k)
+            for j in range(k):
+                if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+                    break
+                self._load_queued(j)
+                self.execute()
+            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+                break
+            if r == 1:                               # a request not parsed ahead
+                self._load_args()
+                self.execute()
+            elif r == 0:
                 if rp_pending(&self.rp) > self.qbuf_limit:
                     query_buffer_exceeded(self)
                     self.flags |= CL_CLOSE_ASAP
                 break
-            if r < 0:
+            else:
                 wb_error(&self.out, self.rp.err)      # "ERR Protocol error: ..."
                 self.flags |= CL_CLOSE_AFTER_REPLY
                 break
-            self._load_args()
-            self.execute()
         rp_compact(&self.rp)
         if not self.out.len:
             return b""
@@ -213,6 +272,40 @@ cdef class Client:
         self.out.cap = 16384
         self.out.len = 0
         self.out.resp = resp
+
+    cdef inline void _queue(self, uint64_t k) noexcept:
+        """Keep the arguments of the request just parsed as request k of the lookahead."""
+        cdef uint64_t i
+        self.q_argc[k] = self.rp.argc
+        for i in range(self.rp.argc):
+            self.q_off[k * QARGS + i] = self.rp.argoff[i]
+            self.q_len[k * QARGS + i] = self.rp.arglen[i]
+
+    cdef inline void _load_queued(self, uint64_t k) noexcept:
+        cdef uint64_t i
+        self.argc = self.q_argc[k]
+        for i in range(self.argc):
+            self.argv[i] = self.rp.buf + self.q_off[k * QARGS + i]
+            self.argl[i] = self.q_len[k * QARGS + i]
+
+    cdef void _prefetch(self, uint64_t k) noexcept:
+        """Prefetch the home slots, then the items, of the keys of k requests."""
+        cdef uint64_t j, h
+        cdef slot_t *sl
+        if g_hdr == NULL:
+            return
+        for j in range(k):
+            self.q_slot[j] = NULL
+            if self.q_argc[j] >= 2:
+                h = cc_hash(self.rp.buf + self.q_off[j * QARGS + 1], self.q_len[j * QARGS + 1])
+                self.q_slot[j] = home_slot_hint(h)
+                if self.q_slot[j] != NULL:
+                    cc_prefetch(self.q_slot[j])
+        for j in range(k):
+            sl = self.q_slot[j]
+            if sl != NULL and sl.item and sl.item + 128 <= g_seg_size:
+                cc_prefetch(IT(sl.item))
+                cc_prefetch(<char *>IT(sl.item) + 64)
 
     cdef int _load_args(self) except -1:
         cdef uint64_t i
@@ -332,35 +425,22 @@ cdef class Client:
         return result
 
 
-cdef class ReadSpace:
-    """The free end of a Client's read buffer as a writable buffer: a socket read
-    lands in the parser's buffer without an intermediate bytes object. Valid
-    from the client's get_buffer to its buffer_updated; a read buffer, never a
-    view of buffered requests."""
-    cdef Client c
-    cdef Py_ssize_t shape
+cdef inline slot_t *home_slot_hint(uint64_t h) noexcept nogil:
+    """Address of the home slot of hash h, read without the shard lock, or NULL.
+    For prefetching only: a table replaced meanwhile may give a wrong slot, but
+    never an address outside the segment."""
+    cdef uint64_t toff = shard_at(shard_of(h)).table_off
+    cdef uint64_t i, b, boff
+    cdef table_t *t
+    if toff == 0 or toff + sizeof(table_t) > g_seg_size:
+        return NULL
+    t = <table_t *>P(toff)
+    i = home_of(h, t.mask)
+    b = i >> BLOCK_SHIFT
+    if toff + sizeof(table_t) + b * 8 > g_seg_size:
+        return NULL
+    boff = t.blocks[b]
+    if boff == 0 or boff + (i & (BLOCK_SLOTS - 1)) * sizeof(slot_t) + sizeof(slot_t) > g_seg_size:
+        return NULL
+    return (<slot_t *>P(boff)) + (i & (BLOCK_SLOTS - 1))
 
-    def __cinit__(self, Client c):
-        self.c = c
-
-    def __getbuffer__(self, Py_buffer *view, int flags):
-        self.c._reserve_read()
-        self.shape = <Py_ssize_t>(self.c.rp.cap - self.c.rp.len)
-        view.buf = self.c.rp.buf + self.c.rp.len
-        view.obj = self
-        view.len = self.shape
-        view.readonly = 0
-        view.itemsize = 1
-        view.format = NULL
-        if flags & PyBUF_FORMAT:
-            view.format = <char *>"B"
-        view.ndim = 1
-        view.shape = NULL
-        if flags & PyBUF_ND:
-            view.shape = &self.shape
-        view.strides = NULL
-        view.suboffsets = NULL
-        view.internal = NULL
-
-    def __releasebuffer__(self, Py_buffer *view):
-        pass

@@ -50,3 +50,44 @@ def test_big_value_over_many_reads(client):
 
 def test_bytearray_and_memoryview_input(client):
     assert client.feed(bytearray(PIPELINE[:30])) + client.feed(memoryview(PIPELINE)[30:]) == REPLIES
+
+
+def resp(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def test_long_pipeline_mixing_request_shapes(client):
+    # short multibulk requests, inline ones, many-argument ones and a SELECT,
+    # more of them than are ever parsed ahead at once: replies stay in order
+    reqs, want = [], []
+    for i in range(60):
+        key = b"k%d" % i
+        reqs.append(resp(b"SET", key, b"v%d" % i))
+        want.append(b"+OK\r\n")
+        if i % 7 == 0:
+            reqs.append(b"PING\r\n")
+            want.append(b"+PONG\r\n")
+        if i % 11 == 0:
+            reqs.append(resp(b"MSET", b"a", b"1", b"b", b"2", b"c", b"3"))
+            want.append(b"+OK\r\n")
+        reqs.append(resp(b"GET", key))
+        want.append(b"$%d\r\nv%d\r\n" % (len(b"v%d" % i), i))
+    reqs.append(resp(b"SELECT", b"1"))
+    want.append(b"+OK\r\n")
+    reqs.append(resp(b"GET", b"k1"))
+    want.append(b"$-1\r\n")
+    reqs.append(resp(b"MGET", b"a", b"b", b"c"))
+    want.append(b"*3\r\n$-1\r\n$-1\r\n$-1\r\n")
+    assert client.feed(b"".join(reqs)) == b"".join(want)
+
+
+def test_protocol_error_after_parsed_requests(client):
+    # requests before the bad frame are answered, then the error, then nothing
+    data = resp(b"SET", b"a", b"1") + resp(b"GET", b"a") + b"*1\r\n%3\r\nbad\r\n" + resp(b"GET", b"a")
+    assert client.feed(data) == b"+OK\r\n$1\r\n1\r\n-ERR Protocol error: expected '$', got '%'\r\n"
+
+
+def test_quit_stops_the_rest_of_the_pipeline(client):
+    data = resp(b"SET", b"a", b"1") + resp(b"QUIT") + resp(b"SET", b"a", b"2")
+    assert client.feed(data) == b"+OK\r\n+OK\r\n"
+    assert client.closing
