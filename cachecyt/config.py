@@ -140,6 +140,16 @@ OPTIONS = {o.name: o for o in [
     Option('proto-max-bulk-len', 512 * MB, parse_memory_in(MB, LL_MAX), True, 'proto_max_bulk_len'),
     Option('client-query-buffer-limit', 1024 * MB, parse_memory_in(MB, LL_MAX), True,
            'client_query_buffer_limit'),
+    # compact encodings of collections (Redis's names and defaults)
+    Option('list-max-listpack-size', -2, parse_int(-5, INT_MAX), True, 'list_max_listpack_size'),
+    Option('list-compress-depth', 0, parse_int(0, INT_MAX), True, 'list_compress_depth'),
+    Option('hash-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'hash_max_listpack_entries'),
+    Option('hash-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'hash_max_listpack_value'),
+    Option('set-max-intset-entries', 512, parse_int(0, LL_MAX), True, 'set_max_intset_entries'),
+    Option('set-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'set_max_listpack_entries'),
+    Option('set-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'set_max_listpack_value'),
+    Option('zset-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'zset_max_listpack_entries'),
+    Option('zset-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'zset_max_listpack_value'),
 ]}
 
 

@@ -56,7 +56,17 @@ ctypedef struct header_t:
     uint64_t stat_reset_ms       # time of the last CONFIG RESETSTAT
     uint64_t shutdown_flags      # set by SHUTDOWN for the supervisor
     uint64_t generation          # bumped by FLUSHALL/SWAPDB (WATCH)
-    uint64_t reserved[23]
+    # thresholds of the compact collection encodings (types/*.pxi)
+    int64_t list_max_listpack_size    # list node size: >0 entries, -1..-5 = 4..64 KiB; CONFIG SET
+    uint64_t list_compress_depth       # list nodes left uncompressed at each end; CONFIG SET
+    uint64_t hash_max_listpack_entries # CONFIG SET
+    uint64_t hash_max_listpack_value   # bytes; CONFIG SET
+    uint64_t set_max_intset_entries    # CONFIG SET
+    uint64_t set_max_listpack_entries  # CONFIG SET
+    uint64_t set_max_listpack_value    # bytes; CONFIG SET
+    uint64_t zset_max_listpack_entries # CONFIG SET
+    uint64_t zset_max_listpack_value   # bytes; CONFIG SET
+    uint64_t reserved[14]
     uint64_t clients_off         # cslot_t[MAX_CLIENT_SLOTS] (shm/clients.pxi)
     uint64_t rings_off           # sigring_t[MAX_WORKERS] (shm/ring.pxi)
     uint64_t errstats_off        # errstat_t[MAX_WORKERS * MAX_ERRSTATS]

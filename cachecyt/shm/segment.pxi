@@ -240,6 +240,9 @@ HEADER_FIELDS = (
     'next_client_id', 'arena_off', 'config_off', 'db_map_off', 'locks_off', 'shards_off',
     'dbstats_off', 'classes_off', 'wstats_off', 'cmdstats_off', 'pages_off', 'generation',
     'clients_off', 'rings_off', 'errstats_off', 'hz', 'loglevel', 'client_query_buffer_limit',
+    'list_max_listpack_size', 'list_compress_depth', 'hash_max_listpack_entries',
+    'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
+    'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
     'config_epoch')
 
 
@@ -282,6 +285,15 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'rings_off': return h.rings_off
     if k == 'errstats_off': return h.errstats_off
     if k == 'hz': return h.hz
+    if k == 'list_max_listpack_size': return h.list_max_listpack_size
+    if k == 'list_compress_depth': return h.list_compress_depth
+    if k == 'hash_max_listpack_entries': return h.hash_max_listpack_entries
+    if k == 'hash_max_listpack_value': return h.hash_max_listpack_value
+    if k == 'set_max_intset_entries': return h.set_max_intset_entries
+    if k == 'set_max_listpack_entries': return h.set_max_listpack_entries
+    if k == 'set_max_listpack_value': return h.set_max_listpack_value
+    if k == 'zset_max_listpack_entries': return h.zset_max_listpack_entries
+    if k == 'zset_max_listpack_value': return h.zset_max_listpack_value
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
@@ -314,6 +326,15 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'rings_off': h.rings_off = v
     elif k == 'errstats_off': h.errstats_off = v
     elif k == 'hz': h.hz = v
+    elif k == 'list_max_listpack_size': h.list_max_listpack_size = v
+    elif k == 'list_compress_depth': h.list_compress_depth = v
+    elif k == 'hash_max_listpack_entries': h.hash_max_listpack_entries = v
+    elif k == 'hash_max_listpack_value': h.hash_max_listpack_value = v
+    elif k == 'set_max_intset_entries': h.set_max_intset_entries = v
+    elif k == 'set_max_listpack_entries': h.set_max_listpack_entries = v
+    elif k == 'set_max_listpack_value': h.set_max_listpack_value = v
+    elif k == 'zset_max_listpack_entries': h.zset_max_listpack_entries = v
+    elif k == 'zset_max_listpack_value': h.zset_max_listpack_value = v
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
     else:
