@@ -139,6 +139,13 @@ static int cc_pair_cmp(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
+static int cc_u32_cmp(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+static inline void cc_sort_u32(uint32_t *v, size_t n) {
+    qsort(v, n, 4, cc_u32_cmp);
+}
 /* sort n (key, value) uint64 pairs by key */
 static inline void cc_sort_pairs(uint64_t *pairs, size_t n) {
     qsort(pairs, n, 16, cc_pair_cmp);

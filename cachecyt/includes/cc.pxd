@@ -1,5 +1,5 @@
 # C boundary of the core: declarations of includes/cc.h and pthread.
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint64_t, int64_t, uint32_t
 
 cdef extern from "<pthread.h>" nogil:
     ctypedef struct pthread_mutex_t:
@@ -29,3 +29,4 @@ cdef extern from "cc.h" nogil:
     void cc_sort_pairs(uint64_t *pairs, size_t n)
     int cc_parse_ld(const char *s, size_t n, long double *out)
     int cc_fmt_ld_human(char *buf, size_t cap, long double v)
+    void cc_sort_u32(uint32_t *v, size_t n)

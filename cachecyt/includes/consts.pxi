@@ -13,6 +13,7 @@ cdef enum:
     LOCK_STRIDE = 64             # bytes per lock, one cache line each
     MIN_TABLE = 8                # smallest slot count of a shard table
     ITEM_HDR = 40                # sizeof(item_t)
+    INDEX_SLOTS = 8192           # extent offsets per index chunk (one page)
     CLS_LOOKUP = 4097            # PAGE_SIZE / 16 + 1: size-to-class table entries
     MAX_CLIENT_SLOTS = 16384     # rows of the shared client table (bounds maxclients)
     RING_CELLS = 256             # messages per worker signal ring (power of two)
@@ -53,6 +54,7 @@ cdef enum:
 # item_t.iflags
 cdef enum:
     IF_EXTENTS = 1               # data (key || value) lives in whole-page extents
+    IF_EXTENTS2 = 2              # ... listed in index chunks, not after the header
 
 # maxmemory-policy values
 cdef enum:

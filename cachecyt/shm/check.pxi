@@ -164,11 +164,15 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             continue
         if it.iflags & IF_EXTENTS:
             e = item_nextents(it.klen + it.vlen)
-            if not _chunk_live(live, sl.item, ITEM_HDR + 8 * e, errors, where):
+            if not _chunk_live(live, sl.item, ITEM_HDR + 8 * item_dirlen(it), errors, where):
                 continue
+            if it.iflags & IF_EXTENTS2:
+                for b in range(item_dirlen(it)):
+                    if _chunk_live(live, item_extents(it)[b], PAGE_SIZE, errors, f"{where} index {b}"):
+                        reached.add(item_extents(it)[b])
             for b in range(e):
-                if _chunk_live(live, item_extents(it)[b], PAGE_SIZE, errors, f"{where} extent {b}"):
-                    reached.add(item_extents(it)[b])
+                if _chunk_live(live, item_extent_slot(it, b)[0], PAGE_SIZE, errors, f"{where} extent {b}"):
+                    reached.add(item_extent_slot(it, b)[0])
         elif it.type == T_STRING and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
                                                      errors, where):
             continue

@@ -9,47 +9,98 @@ cdef inline char *item_inline(item_t *it) noexcept nogil:
     return (<char *>it) + ITEM_HDR
 
 cdef inline uint64_t *item_extents(item_t *it) noexcept nogil:
+    """The offsets after the header: extents, or index chunks (IF_EXTENTS2)."""
     return <uint64_t *>((<char *>it) + ITEM_HDR)
 
 cdef inline uint64_t item_nextents(uint64_t datalen) noexcept nogil:
     return (datalen + PAGE_SIZE - 1) >> PAGE_SHIFT
 
+cdef inline uint64_t item_nindex(uint64_t nextents) noexcept nogil:
+    """Index chunks for an indirect item (each lists INDEX_SLOTS extents)."""
+    return (nextents + INDEX_SLOTS - 1) // INDEX_SLOTS
+
+cdef inline uint64_t item_dirlen(item_t *it) noexcept nogil:
+    """Offsets stored after the header of an item with extents."""
+    cdef uint64_t n = item_nextents(it.klen + it.vlen)
+    return item_nindex(n) if it.iflags & IF_EXTENTS2 else n
+
+cdef inline uint64_t *item_extent_slot(item_t *it, uint64_t e) noexcept nogil:
+    """Where the offset of extent e is kept: after the header, or in an index chunk."""
+    if it.iflags & IF_EXTENTS2:
+        return (<uint64_t *>P(item_extents(it)[e // INDEX_SLOTS])) + (e % INDEX_SLOTS)
+    return item_extents(it) + e
+
+
+cdef void _item_release_data(item_t *it) noexcept nogil:
+    """Free the extents (and index chunks) of an item; entries still 0 are skipped,
+    so a half-built item can be released too."""
+    cdef uint64_t n = item_nextents(it.klen + it.vlen), e, d
+    cdef uint64_t dirlen = item_dirlen(it)
+    for e in range(n):
+        if (it.iflags & IF_EXTENTS2) and item_extents(it)[e // INDEX_SLOTS] == 0:
+            break
+        if item_extent_slot(it, e)[0]:
+            slab_free(item_extent_slot(it, e)[0])
+    if it.iflags & IF_EXTENTS2:
+        for d in range(dirlen):
+            if item_extents(it)[d]:
+                slab_free(item_extents(it)[d])
+
+
+cdef int _item_build_extents(item_t *it) noexcept nogil:
+    """Allocate the (zeroed first) index chunks and extents of an item whose klen,
+    vlen and iflags are set. 0, or -1 when out of memory (all released)."""
+    cdef uint64_t n = item_nextents(it.klen + it.vlen), e, d, c
+    cdef uint64_t dirlen = item_dirlen(it)
+    memset(item_extents(it), 0, 8 * dirlen)
+    if it.iflags & IF_EXTENTS2:
+        for d in range(dirlen):
+            c = slab_alloc(PAGE_SIZE)
+            if c == 0:
+                _item_release_data(it)
+                return -1
+            memset(P(c), 0, PAGE_SIZE)
+            item_extents(it)[d] = c
+    for e in range(n):
+        c = slab_alloc(PAGE_SIZE)
+        if c == 0:
+            _item_release_data(it)
+            return -1
+        item_extent_slot(it, e)[0] = c
+    return 0
+
 
 cdef uint64_t item_new(uint32_t pdb, const char *key, uint64_t klen, uint64_t vlen,
                        uint8_t type, uint8_t enc, int64_t now_ms) noexcept nogil:
     """A new item holding `key` and room for `vlen` value bytes, or 0 (no memory or too
-    big). Value bytes are left for the caller to write."""
+    big). Value bytes are left for the caller to write. Data past one page goes to
+    extents listed after the header, or, past INDEX_SLOTS' worth of those, to
+    extents listed in index chunks (IF_EXTENTS2) whose offsets follow the header."""
     cdef uint64_t datalen = klen + vlen
-    cdef uint64_t off, n, i, e
+    cdef uint64_t off, n, dirlen = 0
+    cdef uint8_t iflags = 0
     cdef item_t *it
-    if ITEM_HDR + datalen <= PAGE_SIZE:
-        off = slab_alloc(ITEM_HDR + datalen)
-        if off == 0:
-            return 0
-        it = IT(off)
-        it.iflags = 0
-    else:
+    if ITEM_HDR + datalen > PAGE_SIZE:
         n = item_nextents(datalen)
+        iflags = IF_EXTENTS
+        dirlen = n
         if ITEM_HDR + 8 * n > PAGE_SIZE:
-            return 0
-        off = slab_alloc(ITEM_HDR + 8 * n)
-        if off == 0:
-            return 0
-        it = IT(off)
-        it.iflags = IF_EXTENTS
-        for i in range(n):
-            e = slab_alloc(PAGE_SIZE)
-            if e == 0:
-                while i > 0:
-                    i -= 1
-                    slab_free(item_extents(it)[i])
-                slab_free(off)
+            iflags |= IF_EXTENTS2
+            dirlen = item_nindex(n)
+            if ITEM_HDR + 8 * dirlen > PAGE_SIZE:
                 return 0
-            item_extents(it)[i] = e
-    it.version = cc_atomic_add(&g_hdr.next_version, 1)
-    it.expire_ms = 0
+    off = slab_alloc(ITEM_HDR + (datalen if iflags == 0 else 8 * dirlen))
+    if off == 0:
+        return 0
+    it = IT(off)
+    it.iflags = iflags
     it.klen = <uint32_t>klen
     it.vlen = vlen
+    if iflags and _item_build_extents(it) < 0:
+        slab_free(off)
+        return 0
+    it.version = cc_atomic_add(&g_hdr.next_version, 1)
+    it.expire_ms = 0
     it.mcflags = 0
     it.type = type
     it.encoding = enc
@@ -69,12 +120,8 @@ cdef void item_free(uint64_t off) noexcept nogil:
 cdef void item_free_shell(uint64_t off) noexcept nogil:
     """Free the item's own chunk and extents only: its value, if a collection,
     lives on in another item (RENAME moves values this way)."""
-    cdef item_t *it = IT(off)
-    cdef uint64_t i, n
-    if it.iflags & IF_EXTENTS:
-        n = item_nextents(it.klen + it.vlen)
-        for i in range(n):
-            slab_free(item_extents(it)[i])
+    if IT(off).iflags & IF_EXTENTS:
+        _item_release_data(IT(off))
     slab_free(off)
 
 
@@ -92,6 +139,8 @@ cdef uint64_t item_memory(uint64_t off) noexcept nogil:
     cdef uint64_t total = slab_chunk_size(off)
     if it.iflags & IF_EXTENTS:
         total += item_nextents(it.klen + it.vlen) * PAGE_SIZE
+        if it.iflags & IF_EXTENTS2:
+            total += item_dirlen(it) * PAGE_SIZE
     return total
 
 
@@ -107,7 +156,7 @@ cdef void item_write(item_t *it, uint64_t pos, const char *src, uint64_t n) noex
         step = PAGE_SIZE - within
         if step > n:
             step = n
-        memcpy(g_base + item_extents(it)[e] + within, src, step)
+        memcpy(g_base + item_extent_slot(it, e)[0] + within, src, step)
         pos += step
         src += step
         n -= step
@@ -125,7 +174,7 @@ cdef void item_read(item_t *it, uint64_t pos, char *dst, uint64_t n) noexcept no
         step = PAGE_SIZE - within
         if step > n:
             step = n
-        memcpy(dst, g_base + item_extents(it)[e] + within, step)
+        memcpy(dst, g_base + item_extent_slot(it, e)[0] + within, step)
         pos += step
         dst += step
         n -= step

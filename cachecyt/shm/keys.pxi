@@ -116,15 +116,8 @@ cdef inline void item_bump(item_t *it) noexcept nogil:
 cdef int shards_lock_many(uint32_t *shards, int n) noexcept nogil:
     """Sort the shard list, drop repeats and lock in ascending order (the lock
     order). Returns the number of distinct shards now locked."""
-    cdef int i, j, m = 0
-    cdef uint32_t t
-    for i in range(1, n):
-        t = shards[i]
-        j = i
-        while j > 0 and shards[j - 1] > t:
-            shards[j] = shards[j - 1]
-            j -= 1
-        shards[j] = t
+    cdef int i, m = 0
+    cc_sort_u32(shards, <size_t>n)
     for i in range(n):
         if m == 0 or shards[m - 1] != shards[i]:
             shards[m] = shards[i]
