@@ -1,5 +1,6 @@
 """A raw RESP connection for tests that need exact reply bytes, pipelining or
 to see the server close the connection (redis-py reconnects silently)."""
+import re
 import socket
 import time
 
@@ -117,3 +118,24 @@ def _decode(b, i):
             out[k] = v
         return out, j
     raise ValueError(f"unknown RESP type {kind!r}")
+
+
+def worker_of(c):
+    """The worker slot serving a raw connection (INFO server's worker field)."""
+    return int(re.search(rb'\r\nworker:(\d+)\r\n', c.call('INFO', 'server')).group(1))
+
+
+def one_per_worker(addr, workers=2, timeout=10.0):
+    """One raw connection served by each worker, in worker order; spare
+    connections opened on the way are closed."""
+    found = {}
+    deadline = time.monotonic() + timeout      # a worker may still be starting
+    while len(found) < workers and time.monotonic() < deadline:
+        c = Raw(addr)
+        w = worker_of(c)
+        if w in found:
+            c.close()
+        else:
+            found[w] = c
+    assert len(found) == workers
+    return [found[w] for w in sorted(found)]

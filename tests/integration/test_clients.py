@@ -6,11 +6,7 @@ import time
 
 import pytest
 
-from rawclient import Raw
-
-
-def worker_of(c):
-    return int(re.search(rb'\r\nworker:(\d+)\r\n', c.call('INFO', 'server')).group(1))
+from rawclient import Raw, worker_of
 
 
 @pytest.fixture

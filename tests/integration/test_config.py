@@ -7,28 +7,10 @@ import time
 
 import pytest
 
-from rawclient import Raw, decode
+from rawclient import Raw, decode, one_per_worker
 from servers import CachecytServer
 
 MB = 1024 ** 2
-
-
-def worker_of(c):
-    return int(re.search(rb'\r\nworker:(\d+)\r\n', c.call('INFO', 'server')).group(1))
-
-
-def one_per_worker(addr):
-    found = {}
-    deadline = time.monotonic() + 10
-    while len(found) < 2 and time.monotonic() < deadline:
-        c = Raw(addr)
-        w = worker_of(c)
-        if w in found:
-            c.close()
-        else:
-            found[w] = c
-    assert len(found) == 2
-    return [found[0], found[1]]
 
 
 def get(c, *patterns):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rawclient import Raw
+from rawclient import Raw, one_per_worker
 from servers import CachecytServer
 
 
@@ -21,22 +21,6 @@ def addr(srv):
     return ('127.0.0.1', srv.port)
 
 
-def worker_of(c):
-    return int(re.search(rb'\r\nworker:(\d+)\r\n', c.call('INFO', 'server')).group(1))
-
-
-def one_per_worker(srv):
-    found = {}
-    deadline = time.monotonic() + 10
-    while len(found) < 2 and time.monotonic() < deadline:
-        c = Raw(addr(srv))
-        w = worker_of(c)
-        if w in found:
-            c.close()
-        else:
-            found[w] = c
-    assert len(found) == 2
-    return [found[0], found[1]]
 
 
 def test_maxclients_counts_every_worker():
@@ -64,7 +48,7 @@ def test_maxclients_counts_every_worker():
 
 def test_idle_timeout_closes_idle_clients_only(node):
     admin = Raw(addr(node))
-    idle = one_per_worker(node)
+    idle = one_per_worker(addr(node))
     busy = Raw(addr(node))
     try:
         assert admin.call('CONFIG', 'SET', 'timeout', '1') == b'+OK\r\n'
@@ -80,7 +64,7 @@ def test_idle_timeout_closes_idle_clients_only(node):
 
 
 def test_proto_max_bulk_len_reaches_existing_clients_of_every_worker(node, redis_ref):
-    clients = one_per_worker(node)
+    clients = one_per_worker(addr(node))
     admin = Raw(addr(node))
     big = b'*2\r\n$4\r\nECHO\r\n$1048577\r\n'
     try:
@@ -100,7 +84,7 @@ def test_proto_max_bulk_len_reaches_existing_clients_of_every_worker(node, redis
 
 
 def test_query_buffer_limit_closes_client_and_logs(node):
-    clients = one_per_worker(node)
+    clients = one_per_worker(addr(node))
     admin = Raw(addr(node))
     try:
         assert admin.call('CONFIG', 'SET', 'client-query-buffer-limit', '1mb') == b'+OK\r\n'
