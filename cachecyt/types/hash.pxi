@@ -659,6 +659,9 @@ cdef int _hincr(Client c, bint isfloat) except -1:
         if not cc_parse_ld(c.argv[3], c.argl[3], &fby):
             wb_error(&c.out, E_NOTFLOAT)
             return 0
+        if isnan(fby) or isinf(fby):
+            wb_error(&c.out, "ERR value is NaN or Infinity")
+            return 0
     elif not arg_i64(c, 3, &by):
         wb_error(&c.out, E_NOTINT)
         return 0

@@ -369,10 +369,7 @@ cdef int cmd_spop(Client c) except -1:
     cdef uint64_t n, i, id
     cdef item_t *it
     if c.argc == 3:
-        if not arg_i64(c, 2, &count):
-            wb_error(&c.out, E_NOTINT)
-            return 0
-        if count < 0:
+        if not arg_i64(c, 2, &count) or count < 0:
             wb_error(&c.out, E_POSITIVE)
             return 0
     elif c.argc > 3:
