@@ -491,3 +491,48 @@ cdef uint64_t *dict_pick(dict_t *d, uint64_t count) noexcept nogil:
         n += 1
     free(seen)
     return out
+
+
+cdef _walk_collection(item_t *it, list errors, dict live, set reached, str where):
+    """Invariant walk (shm/check.pxi) of a hash or set: its chunks are live and
+    reached; a dict's count and mem match its slots, and no empty slot lies
+    between an element's home and its slot. Test-only: builds Python objects."""
+    cdef croot_t *r = croot(it)
+    cdef dict_t *d
+    cdef uint64_t i, j, e, n = 0, mem = 0
+    if r.off == 0:
+        errors.append(f"{where}: collection without elements")
+        return
+    if it.encoding != ENC_HASHTABLE:
+        if _chunk_live(live, r.off, r.used, errors, f"{where} packed chunk"):
+            reached.add(r.off)
+        return
+    d = DT(r.off)
+    if not _chunk_live(live, r.off, DICT_HDR + 8 * d.nblocks, errors, f"{where} dict"):
+        return
+    reached.add(r.off)
+    for i in range(d.nblocks):
+        if not _chunk_live(live, d.blocks[i], min(d.mask + 1, BLOCK_SLOTS) * sizeof(slot_t),
+                           errors, f"{where} dict block {i}"):
+            return
+        reached.add(d.blocks[i])
+    for i in range(d.mask + 1):
+        e = dict_slot(d, i).item
+        if not e:
+            continue
+        n += 1
+        if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} element {i}"):
+            continue
+        reached.add(e)
+        mem += elem_mem(e)
+        if elem_big(EL(e).klen, EL(e).vlen):
+            for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
+                reached.add(elem_extents(e)[j])
+        j = dict_slot(d, i).hash & d.mask
+        while j != i:
+            if not dict_slot(d, j).item:
+                errors.append(f"{where}: empty slot {j} between the home and element {i}")
+                break
+            j = (j + 1) & d.mask
+    if n != d.count or mem != d.mem:
+        errors.append(f"{where}: dict count {d.count} / mem {d.mem}, slots say {n} / {mem}")
