@@ -3,7 +3,14 @@ intset/hashtable encodings at and around set-max-intset-entries, multi-key
 operations and their STORE forms, random members by their properties. The
 teardown's invariant walk also follows every set's chunks."""
 import pytest
-from test_hash_commands import c  # noqa: F401  (the fixture: Redis's default thresholds)
+from test_hash_commands import redis_defaults_client
+
+
+
+@pytest.fixture
+def c():
+    yield from redis_defaults_client()
+
 
 WRONG = b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'
 
