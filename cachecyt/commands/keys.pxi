@@ -400,6 +400,8 @@ cdef int rename_locked(kref_t *src, kref_t *dst, int db, bint nx, int64_t now_ms
     if dst.item and nx:
         return ST_EXISTS
     lru = IT(src.item).lru
+    if (IT(src.item).type == T_HASH or IT(src.item).type == T_SET) and not coll_root_fits(dst.klen):
+        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
@@ -466,6 +468,8 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
         return ST_EXISTS
     if IT(src.item).type != T_STRING and IT(src.item).type != T_HASH and IT(src.item).type != T_SET:
         return ST_WRONGTYPE
+    if IT(src.item).type != T_STRING and not coll_root_fits(dst.klen):
+        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM

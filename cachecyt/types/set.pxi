@@ -613,12 +613,12 @@ cdef int setop_run(setop_t *op, int kind) noexcept nogil:
 
 cdef uint64_t set_detached(uint32_t pdb, const char *key, uint64_t klen, int64_t now_ms) noexcept nogil:
     """An empty intset item outside the keyspace (a result being built), or 0."""
-    cdef uint64_t off = item_new(pdb, key, klen, sizeof(croot_t), T_SET, ENC_INTSET, now_ms)
+    cdef uint64_t off
     cdef croot_t *r
-    if off == 0:
+    if not coll_root_fits(klen):
         return 0
-    if (IT(off).iflags & IF_EXTENTS) and (klen & (PAGE_SIZE - 1)) + sizeof(croot_t) > PAGE_SIZE:
-        item_free_shell(off)
+    off = item_new(pdb, key, klen, sizeof(croot_t), T_SET, ENC_INTSET, now_ms)
+    if off == 0:
         return 0
     r = croot(IT(off))
     r.off = 0

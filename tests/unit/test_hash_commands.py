@@ -200,3 +200,30 @@ def test_copy_rename_memory_del(c):
     assert usage > 300 * 16
     assert c('DEL', 'h', 'h3', 'small', 'small2') == b':4\r\n'
     assert c('DBSIZE') == b':0\r\n'
+
+
+def test_keys_longer_than_a_page(c):
+    """A collection whose key spreads over extents keeps its root record whole."""
+    for n in (65536 - 40 - 10, 65536 - 40, 70000, 131072 - 30):
+        key = b'k' * n
+        assert c('HSET', key, 'a', '1') == b':1\r\n', n
+        assert c('HGET', key, 'a') == b'$1\r\n1\r\n'
+        assert c('SADD', key + b's', 'x') == b':1\r\n'
+        assert c('SUNIONSTORE', key + b'd', key + b's') == b':1\r\n'
+        assert c('SMEMBERS', key + b'd') == b'*1\r\n$1\r\nx\r\n'
+        assert c('RENAME', key, 'short') == b'+OK\r\n'
+        assert c('HGET', 'short', 'a') == b'$1\r\n1\r\n'
+        assert c('DEL', 'short', key + b's', key + b'd') == b':3\r\n'
+
+
+def test_key_length_that_would_split_the_root(c):
+    """The one key length range a collection cannot use yet fails cleanly."""
+    key = b'k' * (131072 - 12)
+    oom = b'-OOM out of memory in the shared segment\r\n'
+    assert c('HSET', key, 'a', '1') == oom
+    assert c('SADD', key, 'a') == oom
+    c('HSET', 'h', 'a', '1')
+    assert c('RENAME', 'h', key) == oom
+    assert c('COPY', 'h', key) == oom
+    assert c('HGET', 'h', 'a') == b'$1\r\n1\r\n'
+    assert c('EXISTS', key) == b':0\r\n'
