@@ -227,3 +227,18 @@ def test_key_length_that_would_split_the_root(c):
     assert c('COPY', 'h', key) == oom
     assert c('HGET', 'h', 'a') == b'$1\r\n1\r\n'
     assert c('EXISTS', key) == b':0\r\n'
+
+
+def test_eviction_frees_whole_collections(c):
+    """Evicted hashes and sets give back every chunk (the teardown's walk finds
+    no leak) and memory stays under maxmemory."""
+    assert c('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-random') == b'+OK\r\n'
+    assert c('CONFIG', 'SET', 'maxmemory', '3000000') == b'+OK\r\n'
+    for i in range(300):
+        c('HSET', 'h%d' % i, *[x for j in range(200) for x in (b'f%d' % j, b'v' * 20)])
+        c('SADD', 's%d' % i, *[b'm%d' % j for j in range(200)])
+    info = c('INFO', 'memory')
+    used = int(info.split(b'used_memory:')[1].split(b'\r\n')[0])
+    assert used <= 3000000 + 100000        # eviction runs before a command, as Redis
+    assert int(c('DBSIZE')[1:-2]) < 600
+    c('CONFIG', 'SET', 'maxmemory', '0')
