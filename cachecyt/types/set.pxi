@@ -644,6 +644,8 @@ cdef int setop_locked(Client c, kref_t *ks, uint64_t nkeys, kref_t *dst, int kin
             if IT(ks[i].item).type != T_SET:
                 return ST_WRONGTYPE
             op.sets[i] = IT(ks[i].item)
+        if dst == NULL:                     # Redis reads the sources of a STORE as writes
+            read_hit(op.sets[i], c.now_ms)
     op.nsets = nkeys
     if dst != NULL or (kind == SOP_UNION and not op.count_only):
         tmp = set_detached(db_map()[c.db], dkey, dklen, c.now_ms)
