@@ -155,7 +155,11 @@ def test_big_values_and_fields(c):
     assert c('HGET', 'h', 'f') == b'$200000\r\n' + val + b'\r\n'
     assert c('HSTRLEN', 'h', 'f') == b':200000\r\n'
     assert c('HGET', 'h', b'k' * 70000) == b'$1\r\nx\r\n'
+    assert c('COPY', 'h', 'h2') == b':1\r\n'
     assert c('HDEL', 'h', b'k' * 70000) == b':1\r\n'
+    assert c('HGET', 'h2', b'k' * 70000) == b'$1\r\nx\r\n'
+    assert c('HGET', 'h2', 'f') == b'$200000\r\n' + val + b'\r\n'
+    assert c('HSCAN', 'h2', '0', 'MATCH', 'k*').startswith(b'*2\r\n$1\r\n0\r\n*2\r\n$70000\r\n')
 
 
 def test_hscan(c):
