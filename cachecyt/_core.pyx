@@ -39,6 +39,9 @@ include "types/string.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
+include "types/dict.pxi"
+include "types/hash.pxi"
+include "types/set.pxi"
 include "types/value.pxi"
 include "commands/connection.pxi"
 
@@ -47,4 +50,6 @@ cdef void _register_core_handlers():
     register_string_commands()
     register_keyspace_commands()
     register_keys_commands()
+    register_hash_commands()
+    register_set_commands()
     register_connection_commands()

@@ -400,6 +400,8 @@ cdef int rename_locked(kref_t *src, kref_t *dst, int db, bint nx, int64_t now_ms
     if dst.item and nx:
         return ST_EXISTS
     lru = IT(src.item).lru
+    if (IT(src.item).type == T_HASH or IT(src.item).type == T_SET) and not coll_root_fits(dst.klen):
+        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
@@ -464,8 +466,10 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
     key_find_locked(dst, ddb, now_ms)       # src.slot may go stale; src.item stays valid
     if dst.item and not replace:
         return ST_EXISTS
-    if IT(src.item).type != T_STRING:
+    if IT(src.item).type != T_STRING and IT(src.item).type != T_HASH and IT(src.item).type != T_SET:
         return ST_WRONGTYPE
+    if IT(src.item).type != T_STRING and not coll_root_fits(dst.klen):
+        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
@@ -616,6 +620,10 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
         if it.encoding == ENC_EMBSTR and it.vlen <= EMBSTR_MAX:
             return "embstr"
         return "raw"
+    if it.type == T_HASH:
+        return "listpack" if it.encoding == ENC_LISTPACK else "hashtable"
+    if it.type == T_SET:
+        return "intset" if it.encoding == ENC_INTSET else "hashtable"
     if it.type == T_LIST:
         return "quicklist"
     if it.type == T_ZSET:
@@ -732,6 +740,8 @@ cdef int memory_usage(Client c) except -1:
         shard_lock(k.shard)
         if key_find_locked(&k, c.db, c.now_ms):
             total = item_memory(k.item) + sizeof(slot_t)
+            if IT(k.item).type == T_HASH or IT(k.item).type == T_SET:
+                total += coll_memory(IT(k.item))
         shard_unlock(k.shard)
     if total == 0:
         wb_null(&c.out)

@@ -28,6 +28,8 @@ C = 'connection'
 S = 'string'
 K = 'keyspace'
 V = 'server'
+H = 'hash'
+T = 'set'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -52,6 +54,41 @@ COMMANDS = [
     ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),
     ('decrby', 3, 'write denyoom fast', 1, 1, 1, S),
     ('incrbyfloat', 3, 'write denyoom fast', 1, 1, 1, S),
+
+    ('hset', -4, 'write denyoom fast', 1, 1, 1, H),
+    ('hmset', -4, 'write denyoom fast', 1, 1, 1, H),
+    ('hsetnx', 4, 'write denyoom fast', 1, 1, 1, H),
+    ('hget', 3, 'readonly fast', 1, 1, 1, H),
+    ('hmget', -3, 'readonly fast', 1, 1, 1, H),
+    ('hdel', -3, 'write fast', 1, 1, 1, H),
+    ('hlen', 2, 'readonly fast', 1, 1, 1, H),
+    ('hexists', 3, 'readonly fast', 1, 1, 1, H),
+    ('hstrlen', 3, 'readonly fast', 1, 1, 1, H),
+    ('hkeys', 2, 'readonly', 1, 1, 1, H),
+    ('hvals', 2, 'readonly', 1, 1, 1, H),
+    ('hgetall', 2, 'readonly', 1, 1, 1, H),
+    ('hincrby', 4, 'write denyoom fast', 1, 1, 1, H),
+    ('hincrbyfloat', 4, 'write denyoom fast', 1, 1, 1, H),
+    ('hrandfield', -2, 'readonly random', 1, 1, 1, H),
+    ('hscan', -3, 'readonly random', 1, 1, 1, H),
+
+    ('sadd', -3, 'write denyoom fast', 1, 1, 1, T),
+    ('srem', -3, 'write fast', 1, 1, 1, T),
+    ('smembers', 2, 'readonly', 1, 1, 1, T),
+    ('sismember', 3, 'readonly fast', 1, 1, 1, T),
+    ('smismember', -3, 'readonly fast', 1, 1, 1, T),
+    ('scard', 2, 'readonly fast', 1, 1, 1, T),
+    ('spop', -2, 'write random fast', 1, 1, 1, T),
+    ('srandmember', -2, 'readonly random', 1, 1, 1, T),
+    ('smove', 4, 'write fast', 1, 2, 1, T),
+    ('sinter', -2, 'readonly', 1, -1, 1, T),
+    ('sunion', -2, 'readonly', 1, -1, 1, T),
+    ('sdiff', -2, 'readonly', 1, -1, 1, T),
+    ('sinterstore', -3, 'write denyoom', 1, -1, 1, T),
+    ('sunionstore', -3, 'write denyoom', 1, -1, 1, T),
+    ('sdiffstore', -3, 'write denyoom', 1, -1, 1, T),
+    ('sintercard', -3, 'readonly', 0, 0, 0, T),
+    ('sscan', -3, 'readonly random', 1, 1, 1, T),
 
     ('del', -2, 'write', 1, -1, 1, K),
     ('unlink', -2, 'write fast', 1, -1, 1, K),

@@ -13,7 +13,7 @@
 #   key's, its shard is this shard, and no empty slot lies between its home and
 #   its slot (else lookups miss it); per-db key and TTL counters match.
 #   Leaks: a live chunk that no table reaches (only judged when every item is a
-#   string, whose chunks the walk knows completely).
+#   string, hash or set, whose chunks the walk knows completely).
 
 
 cdef object _chunk_live(dict live, uint64_t off, uint64_t need, list errors, str what):
@@ -157,7 +157,9 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             continue
         reached.add(sl.item)
         it = IT(sl.item)
-        if it.type != T_STRING:
+        if it.type == T_HASH or it.type == T_SET:
+            _walk_collection(it, errors, live, reached, where)    # types/dict.pxi
+        elif it.type != T_STRING:
             complete = False
         if it.db >= g_hdr.ndbs:
             errors.append(f"{where}: db {it.db} does not exist")

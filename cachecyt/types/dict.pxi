@@ -1,0 +1,538 @@
+# Nested tables: the open-addressing table a big collection (hash, set, a sorted
+# set's member index) keeps its elements in, inside the segment. It owns only
+# slots and element chunks; it takes no lock: the whole collection is guarded by
+# its key's shard lock, which every caller holds.
+#
+# API (element = opaque chunk with a key part; the caller hashes the key with
+# cc_hash and decides what the value part means):
+#   elem_new(key, klen, val, vlen) -> offset or 0   an element chunk
+#   elem_free(off), elem_mem(off), elem_klen/elem_vlen(off)
+#   elem_key_eq(off, key, klen), elem_read(off, pos, dst, n) (pos into key||value)
+#   elem_emit_key / elem_emit_val(w, off)           append as a RESP bulk string
+#   dict_new(cap) -> offset or 0, dict_free(off, free_elems)
+#   dict_find(d, h, key, klen) -> slot index or -1, dict_elem(d, i)
+#   dict_insert(&doff, h, elem)  (absent key; may move the dict: doff updated)
+#   dict_delete_at(&doff, i) -> the element (not freed; may shrink the dict)
+#   dict_set_elem(d, i, elem)   replace an element in place (same key)
+#   dict_random(d) -> slot index of a uniformly chosen element (d.count > 0)
+#   dict_scan(d, cursor, fn, ctx, count) -> next cursor (0 = done)
+#
+# Element chunk: elem_t {klen, vlen} then key || value. When 8 + klen + vlen
+# exceeds a page, the header is followed by the offsets of whole-page extents
+# holding key || value (as items do), so no element needs more than a page.
+#
+# How it works
+#   Slots are slot_t {hash, element offset}, offset 0 = empty; home slot is
+#   hash & mask; linear probing; deletion shifts later entries of the run back
+#   (no tombstones), so lookup, insert and delete are O(1) on average. Slots live
+#   in blocks of at most BLOCK_SLOTS (one page), listed in the dict_t directory,
+#   so a table of millions of slots never needs a contiguous region above a
+#   page. Growth doubles at load > 0.7, shrink halves at load < 0.1; both build
+#   a new dict_t and move the entries (O(n) once per doubling, amortised O(1)).
+#   The directory is inline in dict_t: at most 8190 blocks, 33M slots.
+# Random element: uniform by rejection (random slot until one is occupied);
+#   the load is at least 0.1 except in a tiny table, so ~10 draws at worst;
+#   after 256 misses, the first element from a random slot on.
+# SCAN cursor: homes in reverse-binary order (as shm/table.pxi): visiting home
+#   b returns every entry of the run from b whose home is b. Doubling splits
+#   home b into b and b + size, halving merges them: both differ only in high
+#   bits, which the reversed cursor increments first, so a full scan returns
+#   every element present throughout (some maybe twice) across resizes.
+
+ctypedef struct elem_t:
+    uint32_t klen                # key bytes
+    uint32_t vlen                # value bytes (0 for set members)
+
+ctypedef struct dict_t:
+    uint64_t count               # elements
+    uint64_t mask                # slots - 1
+    uint64_t nblocks             # slot blocks
+    uint64_t mem                 # bytes of element chunks (MEMORY USAGE)
+    uint64_t blocks[1]           # offsets of slot blocks
+
+ctypedef void (*dict_visit_t)(void *ctx, uint64_t elem) noexcept nogil
+
+cdef enum:
+    DICT_HDR = 32                # sizeof(dict_t) without blocks
+    ELEM_HDR = 8
+    DICT_MIN = 8                 # smallest slot count
+    DICT_MAX_BLOCKS = (PAGE_SIZE - DICT_HDR) // 8
+
+
+# ---- element chunks ------------------------------------------------------------
+
+cdef inline elem_t *EL(uint64_t off) noexcept nogil:
+    return <elem_t *>(g_base + off)
+
+cdef inline bint elem_big(uint64_t klen, uint64_t vlen) noexcept nogil:
+    return ELEM_HDR + klen + vlen > PAGE_SIZE
+
+cdef inline char *elem_data(uint64_t off) noexcept nogil:
+    """key || value of an element that is not big."""
+    return (<char *>EL(off)) + ELEM_HDR
+
+cdef inline uint64_t *elem_extents(uint64_t off) noexcept nogil:
+    return <uint64_t *>((<char *>EL(off)) + ELEM_HDR)
+
+cdef inline uint64_t elem_klen(uint64_t off) noexcept nogil:
+    return EL(off).klen
+
+cdef inline uint64_t elem_vlen(uint64_t off) noexcept nogil:
+    return EL(off).vlen
+
+
+cdef void _elem_copy(uint64_t off, uint64_t pos, char *buf, uint64_t n, bint to_elem) noexcept nogil:
+    """Copy n bytes between buf and the element's key || value at pos."""
+    cdef elem_t *e = EL(off)
+    cdef uint64_t x, within, step
+    if not elem_big(e.klen, e.vlen):
+        if to_elem:
+            memcpy(elem_data(off) + pos, buf, n)
+        else:
+            memcpy(buf, elem_data(off) + pos, n)
+        return
+    while n:
+        x = pos >> PAGE_SHIFT
+        within = pos & (PAGE_SIZE - 1)
+        step = PAGE_SIZE - within
+        if step > n:
+            step = n
+        if to_elem:
+            memcpy(g_base + elem_extents(off)[x] + within, buf, step)
+        else:
+            memcpy(buf, g_base + elem_extents(off)[x] + within, step)
+        pos += step
+        buf += step
+        n -= step
+
+
+cdef inline void elem_read(uint64_t off, uint64_t pos, char *dst, uint64_t n) noexcept nogil:
+    _elem_copy(off, pos, dst, n, False)
+
+
+cdef uint64_t elem_new(const char *key, uint64_t klen, const char *val, uint64_t vlen) noexcept nogil:
+    """A new element chunk holding key and value, or 0 (no memory, too big)."""
+    cdef uint64_t off, n, i, x
+    if klen > <uint64_t>0xffffffffU or vlen > <uint64_t>0xffffffffU:
+        return 0
+    if not elem_big(klen, vlen):
+        off = slab_alloc(ELEM_HDR + klen + vlen)
+        if off == 0:
+            return 0
+    else:
+        n = (klen + vlen + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if ELEM_HDR + 8 * n > PAGE_SIZE:
+            return 0
+        off = slab_alloc(ELEM_HDR + 8 * n)
+        if off == 0:
+            return 0
+        for i in range(n):
+            x = slab_alloc(PAGE_SIZE)
+            if x == 0:
+                while i > 0:
+                    i -= 1
+                    slab_free(elem_extents(off)[i])
+                slab_free(off)
+                return 0
+            elem_extents(off)[i] = x
+    EL(off).klen = <uint32_t>klen
+    EL(off).vlen = <uint32_t>vlen
+    _elem_copy(off, 0, <char *>key, klen, True)
+    if vlen:
+        _elem_copy(off, klen, <char *>val, vlen, True)
+    return off
+
+
+cdef uint64_t elem_mem(uint64_t off) noexcept nogil:
+    """Arena bytes of the element (chunk and extents)."""
+    cdef elem_t *e = EL(off)
+    cdef uint64_t total = slab_chunk_size(off)
+    if elem_big(e.klen, e.vlen):
+        total += ((e.klen + e.vlen + PAGE_SIZE - 1) >> PAGE_SHIFT) * PAGE_SIZE
+    return total
+
+
+cdef void elem_free(uint64_t off) noexcept nogil:
+    cdef elem_t *e = EL(off)
+    cdef uint64_t i, n
+    if elem_big(e.klen, e.vlen):
+        n = (e.klen + e.vlen + PAGE_SIZE - 1) >> PAGE_SHIFT
+        for i in range(n):
+            slab_free(elem_extents(off)[i])
+    slab_free(off)
+
+
+cdef bint elem_key_eq(uint64_t off, const char *key, uint64_t klen) noexcept nogil:
+    cdef elem_t *e = EL(off)
+    cdef uint64_t pos = 0, step
+    cdef char tmp[256]
+    if e.klen != klen:
+        return False
+    if not elem_big(e.klen, e.vlen):
+        return memcmp(elem_data(off), key, klen) == 0
+    while pos < klen:
+        step = klen - pos
+        if step > 256:
+            step = 256
+        elem_read(off, pos, tmp, step)
+        if memcmp(tmp, key + pos, step) != 0:
+            return False
+        pos += step
+    return True
+
+
+cdef void _elem_emit(wbuf_t *w, uint64_t off, uint64_t pos, uint64_t n) noexcept nogil:
+    if not wb_reserve(w, n + 26):
+        return
+    wb_bulk_hdr(w, n)
+    elem_read(off, pos, w.p + w.len, n)
+    w.p[w.len + n] = 13
+    w.p[w.len + n + 1] = 10
+    w.len += n + 2
+
+
+cdef inline void elem_emit_key(wbuf_t *w, uint64_t off) noexcept nogil:
+    _elem_emit(w, off, 0, EL(off).klen)
+
+cdef inline void elem_emit_val(wbuf_t *w, uint64_t off) noexcept nogil:
+    _elem_emit(w, off, EL(off).klen, EL(off).vlen)
+
+
+# ---- the table -------------------------------------------------------------------
+
+cdef inline dict_t *DT(uint64_t off) noexcept nogil:
+    return <dict_t *>(g_base + off)
+
+cdef inline slot_t *dict_slot(dict_t *d, uint64_t i) noexcept nogil:
+    return (<slot_t *>P(d.blocks[i >> BLOCK_SHIFT])) + (i & (BLOCK_SLOTS - 1))
+
+cdef inline uint64_t dict_elem(dict_t *d, uint64_t i) noexcept nogil:
+    return dict_slot(d, i).item
+
+cdef inline void dict_set_elem(dict_t *d, uint64_t i, uint64_t elem) noexcept nogil:
+    dict_slot(d, i).item = elem
+
+
+cdef uint64_t dict_new(uint64_t cap) noexcept nogil:
+    """An empty dict of `cap` (power of two) slots, or 0."""
+    cdef uint64_t nblocks = 1 if cap <= BLOCK_SLOTS else cap >> BLOCK_SHIFT
+    cdef uint64_t bsize = cap * sizeof(slot_t) if cap <= BLOCK_SLOTS else PAGE_SIZE
+    cdef uint64_t doff, i, b
+    cdef dict_t *d
+    if nblocks > DICT_MAX_BLOCKS:
+        return 0
+    doff = slab_alloc(DICT_HDR + 8 * nblocks)
+    if doff == 0:
+        return 0
+    d = DT(doff)
+    d.count = 0
+    d.mem = 0
+    d.mask = cap - 1
+    d.nblocks = nblocks
+    for i in range(nblocks):
+        b = slab_alloc(bsize)
+        if b == 0:
+            while i > 0:
+                i -= 1
+                slab_free(d.blocks[i])
+            slab_free(doff)
+            return 0
+        memset(P(b), 0, bsize)
+        d.blocks[i] = b
+    return doff
+
+
+cdef void dict_free(uint64_t doff, bint free_elems) noexcept nogil:
+    cdef dict_t *d = DT(doff)
+    cdef uint64_t i
+    cdef slot_t *sl
+    if free_elems and d.count:
+        for i in range(d.mask + 1):
+            sl = dict_slot(d, i)
+            if sl.item:
+                elem_free(sl.item)
+    for i in range(d.nblocks):
+        slab_free(d.blocks[i])
+    slab_free(doff)
+
+
+cdef uint64_t dict_table_mem(uint64_t doff) noexcept nogil:
+    """Arena bytes of the directory and slot blocks (elements apart)."""
+    cdef dict_t *d = DT(doff)
+    cdef uint64_t total = slab_chunk_size(doff), i
+    for i in range(d.nblocks):
+        total += slab_chunk_size(d.blocks[i])
+    return total
+
+
+cdef inline void _dict_place(dict_t *d, uint64_t h, uint64_t elem) noexcept nogil:
+    cdef uint64_t i = h & d.mask
+    cdef slot_t *sl = dict_slot(d, i)
+    while sl.item:
+        i = (i + 1) & d.mask
+        sl = dict_slot(d, i)
+    sl.hash = h
+    sl.item = elem
+
+
+cdef int dict_resize(uint64_t *dp, uint64_t cap) noexcept nogil:
+    """Move the dict at dp[0] into a new one of `cap` slots. ST_OK or ST_NOMEM."""
+    cdef uint64_t noff = dict_new(cap), i
+    cdef dict_t *old = DT(dp[0])
+    cdef dict_t *nd
+    cdef slot_t *sl
+    if noff == 0:
+        return ST_NOMEM
+    nd = DT(noff)
+    for i in range(old.mask + 1):
+        sl = dict_slot(old, i)
+        if sl.item:
+            _dict_place(nd, sl.hash, sl.item)
+    nd.count = old.count
+    nd.mem = old.mem
+    dict_free(dp[0], False)
+    dp[0] = noff
+    return ST_OK
+
+
+cdef int64_t dict_find(dict_t *d, uint64_t h, const char *key, uint64_t klen) noexcept nogil:
+    """Slot index of the element with this key, or -1."""
+    cdef uint64_t i = h & d.mask
+    cdef slot_t *sl = dict_slot(d, i)
+    while sl.item:
+        if sl.hash == h and elem_key_eq(sl.item, key, klen):
+            return <int64_t>i
+        i = (i + 1) & d.mask
+        sl = dict_slot(d, i)
+    return -1
+
+
+cdef int dict_insert(uint64_t *dp, uint64_t h, uint64_t elem) noexcept nogil:
+    """Add an element whose key is absent. ST_OK or ST_NOMEM (table full and no
+    memory to grow; the element is not freed)."""
+    cdef dict_t *d = DT(dp[0])
+    if (d.count + 1) * 10 > (d.mask + 1) * 7:
+        if dict_resize(dp, (d.mask + 1) * 2) != ST_OK and d.count + 1 > d.mask:
+            return ST_NOMEM
+        d = DT(dp[0])
+    _dict_place(d, h, elem)
+    d.count += 1
+    d.mem += elem_mem(elem)
+    return ST_OK
+
+
+cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t i) noexcept nogil:
+    """Remove the element at slot i and close the gap; returns the element (not
+    freed). May shrink the dict (dp[0] updated)."""
+    cdef dict_t *d = DT(dp[0])
+    cdef uint64_t j = i, k = i, home
+    cdef slot_t *hole = dict_slot(d, i)
+    cdef slot_t *sl
+    cdef uint64_t elem = hole.item
+    while True:
+        k = (k + 1) & d.mask
+        sl = dict_slot(d, k)
+        if not sl.item:
+            break
+        home = sl.hash & d.mask
+        # the entry at k may move to the hole at j unless its home lies in (j, k]
+        if (j <= k and (home <= j or home > k)) or (j > k and (home <= j and home > k)):
+            hole.hash = sl.hash
+            hole.item = sl.item
+            j = k
+            hole = sl
+    hole.item = 0
+    hole.hash = 0
+    d.count -= 1
+    d.mem -= elem_mem(elem)
+    if d.mask + 1 > DICT_MIN and d.count * 10 < d.mask + 1:
+        dict_resize(dp, (d.mask + 1) // 2)          # no memory: stay big
+    return elem
+
+
+cdef void dict_replace_at(dict_t *d, uint64_t i, uint64_t elem) noexcept nogil:
+    """Put a new element (same key) at slot i; the old one is not freed."""
+    cdef slot_t *sl = dict_slot(d, i)
+    d.mem -= elem_mem(sl.item)
+    d.mem += elem_mem(elem)
+    sl.item = elem
+
+
+cdef uint64_t dict_random(dict_t *d) noexcept nogil:
+    """Slot index of a uniformly chosen element; d.count > 0."""
+    cdef uint64_t i, tries
+    for tries in range(256):
+        i = cc_rand() & d.mask
+        if dict_slot(d, i).item:
+            return i
+    i = cc_rand() & d.mask
+    while not dict_slot(d, i).item:
+        i = (i + 1) & d.mask
+    return i
+
+
+cdef uint64_t dict_scan(dict_t *d, uint64_t cursor, dict_visit_t fn, void *ctx,
+                        uint64_t count) noexcept nogil:
+    """Visit the elements of homes from `cursor` in reverse-binary order until
+    at least `count` were visited (or ten homes per count passed); returns the
+    next cursor, 0 when the scan is complete."""
+    cdef uint64_t v = cursor & d.mask, seen = 0, visits = count * 10, i, steps
+    cdef slot_t *sl
+    while True:
+        i = v
+        steps = 0
+        sl = dict_slot(d, i)
+        while sl.item and steps <= d.mask:
+            if (sl.hash & d.mask) == v:
+                fn(ctx, sl.item)
+                seen += 1
+            i = (i + 1) & d.mask
+            sl = dict_slot(d, i)
+            steps += 1
+        v = rev_next(v, d.mask)
+        if visits:
+            visits -= 1
+        if v == 0 or seen >= count or visits == 0:
+            return v
+
+
+cdef int dict_dup(uint64_t *dp, uint64_t src) noexcept nogil:
+    """A deep copy of dict src into dp[0]: ST_OK or ST_NOMEM (nothing left)."""
+    cdef dict_t *s = DT(src)
+    cdef uint64_t doff = dict_new(s.mask + 1), i, e
+    cdef dict_t *d
+    cdef slot_t *sl
+    cdef slot_t *dl
+    if doff == 0:
+        return ST_NOMEM
+    d = DT(doff)
+    for i in range(s.mask + 1):
+        sl = dict_slot(s, i)
+        if not sl.item:
+            continue
+        e = elem_dup(sl.item)
+        if e == 0:
+            dict_free(doff, True)
+            return ST_NOMEM
+        dl = dict_slot(d, i)
+        dl.hash = sl.hash
+        dl.item = e
+        d.count += 1
+    d.mem = s.mem
+    dp[0] = doff
+    return ST_OK
+
+
+cdef uint64_t elem_dup(uint64_t off) noexcept nogil:
+    cdef elem_t *e = EL(off)
+    cdef char *buf
+    cdef uint64_t n
+    if not elem_big(e.klen, e.vlen):
+        n = slab_alloc(ELEM_HDR + e.klen + e.vlen)
+        if n:
+            memcpy(P(n), P(off), ELEM_HDR + e.klen + e.vlen)
+        return n
+    buf = <char *>malloc(e.klen + e.vlen)
+    if buf == NULL:
+        return 0
+    elem_read(off, 0, buf, e.klen + e.vlen)
+    n = elem_new(buf, e.klen, buf + e.klen, e.vlen)
+    free(buf)
+    return n
+
+
+cdef void pick_distinct(uint64_t *ids, uint64_t n, uint64_t count) noexcept nogil:
+    """Move `count` distinct, uniformly chosen entries of ids[0..n) to its front
+    (a partial Fisher-Yates shuffle)."""
+    cdef uint64_t i, j, t
+    for i in range(count):
+        j = i + cc_rand() % (n - i)
+        t = ids[i]
+        ids[i] = ids[j]
+        ids[j] = t
+
+
+cdef uint64_t *dict_pick(dict_t *d, uint64_t count) noexcept nogil:
+    """A malloc'd array of `count` (<= d.count) distinct slot indices chosen
+    uniformly, or NULL (no memory). Few of many: random draws, remembered in a
+    small open-addressing set; otherwise every occupied slot, shuffled."""
+    cdef uint64_t *out = <uint64_t *>malloc(8 * (count if count else 1))
+    cdef uint64_t *seen
+    cdef uint64_t cap = 16, n = 0, i, j
+    if out == NULL:
+        return NULL
+    if count * 4 >= d.count:
+        free(out)
+        out = <uint64_t *>malloc(8 * d.count)
+        if out == NULL:
+            return NULL
+        for i in range(d.mask + 1):
+            if dict_slot(d, i).item:
+                out[n] = i
+                n += 1
+        pick_distinct(out, n, count)
+        return out
+    while cap < count * 2:
+        cap *= 2
+    seen = <uint64_t *>malloc(8 * cap)
+    if seen == NULL:
+        free(out)
+        return NULL
+    memset(seen, 0xff, 8 * cap)
+    while n < count:
+        i = dict_random(d)
+        j = (i * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1)
+        while seen[j] != <uint64_t>-1 and seen[j] != i:
+            j = (j + 1) & (cap - 1)
+        if seen[j] == i:
+            continue
+        seen[j] = i
+        out[n] = i
+        n += 1
+    free(seen)
+    return out
+
+
+cdef _walk_collection(item_t *it, list errors, dict live, set reached, str where):
+    """Invariant walk (shm/check.pxi) of a hash or set: its chunks are live and
+    reached; a dict's count and mem match its slots, and no empty slot lies
+    between an element's home and its slot. Test-only: builds Python objects."""
+    cdef croot_t *r = croot(it)
+    cdef dict_t *d
+    cdef uint64_t i, j, e, n = 0, mem = 0
+    if r.off == 0:
+        errors.append(f"{where}: collection without elements")
+        return
+    if it.encoding != ENC_HASHTABLE:
+        if _chunk_live(live, r.off, r.used, errors, f"{where} packed chunk"):
+            reached.add(r.off)
+        return
+    d = DT(r.off)
+    if not _chunk_live(live, r.off, DICT_HDR + 8 * d.nblocks, errors, f"{where} dict"):
+        return
+    reached.add(r.off)
+    for i in range(d.nblocks):
+        if not _chunk_live(live, d.blocks[i], min(d.mask + 1, BLOCK_SLOTS) * sizeof(slot_t),
+                           errors, f"{where} dict block {i}"):
+            return
+        reached.add(d.blocks[i])
+    for i in range(d.mask + 1):
+        e = dict_slot(d, i).item
+        if not e:
+            continue
+        n += 1
+        if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} element {i}"):
+            continue
+        reached.add(e)
+        mem += elem_mem(e)
+        if elem_big(EL(e).klen, EL(e).vlen):
+            for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
+                reached.add(elem_extents(e)[j])
+        j = dict_slot(d, i).hash & d.mask
+        while j != i:
+            if not dict_slot(d, j).item:
+                errors.append(f"{where}: empty slot {j} between the home and element {i}")
+                break
+            j = (j + 1) & d.mask
+    if n != d.count or mem != d.mem:
+        errors.append(f"{where}: dict count {d.count} / mem {d.mem}, slots say {n} / {mem}")
