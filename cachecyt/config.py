@@ -153,6 +153,11 @@ OPTIONS = {o.name: o for o in [
 ]}
 
 
+def header_settings(cfg) -> dict:
+    """Header field -> stored value for every option the segment header carries."""
+    return {opt.shared: header_value(opt, cfg[name]) for name, opt in OPTIONS.items() if opt.shared}
+
+
 def header_value(opt: Option, value):
     """The value as the segment header stores it."""
     if opt.name == 'maxmemory-policy':

@@ -115,8 +115,7 @@ class Supervisor:
         shape = {
             'shards': self.cfg['shards'], 'databases': self.cfg['databases'],
             'pages': pages_for(self.cfg),
-            'settings': {opt.shared: cfgmod.header_value(opt, self.cfg[name])
-                         for name, opt in cfgmod.OPTIONS.items() if opt.shared},
+            'settings': cfgmod.header_settings(self.cfg),
         }
         self.seg = _core.Segment.create(self.name, shape, json.dumps(self.cfg).encode())
         self.seg.activate(0)

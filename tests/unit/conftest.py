@@ -5,15 +5,13 @@ import uuid
 
 import pytest
 
-from cachecyt import _core
+from cachecyt import _core, config
 from cachecyt.commands import registry, server
 
 
 def make_segment(shards=8, databases=16, pages=256, **settings):
     name = f"/cachecyt-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    base = {'maxmemory': 0, 'policy': 0, 'maxmemory_samples': 5, 'lfu_log_factor': 10,
-            'lfu_decay_time': 1, 'maxclients': 10000, 'timeout': 0,
-            'proto_max_bulk_len': 512 * 1024 * 1024}
+    base = config.header_settings(config.Config())     # the built-in defaults
     base.update(settings)
     shape = {'shards': shards, 'databases': databases, 'pages': pages, 'settings': base}
     seg = _core.Segment.create(name, shape, b'{}')
