@@ -24,8 +24,10 @@ def test_srandmember_is_uniform(c, n):
     counts = collections.Counter(bulks(c('SRANDMEMBER', 's', str(-draws))))
     assert len(counts) == n
     expected = draws / n
-    assert min(counts.values()) > expected * 0.4
-    assert max(counts.values()) < expected * 1.8
+    # bounds far in the Poisson tails (< 1e-6 per member): a biased picker, such
+    # as one favouring long probe runs, still lands outside them
+    assert min(counts.values()) > expected * 0.25
+    assert max(counts.values()) < expected * 2.0
 
 
 @pytest.mark.parametrize('n', [5, 300])
