@@ -30,6 +30,7 @@ include "shm/evict.pxi"
 include "shm/check.pxi"
 include "protocol/resp.pxi"
 include "protocol/reply.pxi"
+include "protocol/memtext.pxi"
 include "commands/errors.pxi"
 include "commands/dispatch.pxi"
 include "commands/client.pxi"
@@ -41,6 +42,7 @@ include "types/glob.pxi"
 include "commands/keys.pxi"
 include "types/value.pxi"
 include "commands/connection.pxi"
+include "commands/memcached.pxi"
 
 
 cdef void _register_core_handlers():

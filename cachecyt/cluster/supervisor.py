@@ -13,6 +13,7 @@ import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod
+from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
 
@@ -181,6 +182,7 @@ class Supervisor:
     def run(self) -> int:
         sigs = SUPERVISOR_SIGNALS
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        check_ports_free(self.cfg)
         self.create_segment()
         try:
             for slot in range(self.nworkers):
