@@ -44,6 +44,13 @@ ctypedef struct mcstat_t:         # this worker's memcached command counters
     uint64_t store_too_large
     uint64_t store_no_memory
 
+cdef extern from "<string.h>" nogil:
+    const char *strchr(const char *s, int c)
+
+# the flags each meta command accepts (memcached 1.6); others: "CLIENT_ERROR invalid flag"
+META_FLAGS = {MC_MG: b"bcfhklOqstuvENRT", MC_MS: b"bcCEFIkOqsSTMN", MC_MD: b"bCEIkOqTx",
+              MC_MA: b"bCEINJDTMOqtcvk", MC_ME: b"b"}
+
 cdef mcstat_t g_mcstat
 cdef uint64_t g_mc_item_max = 1024 * 1024
 cdef uint32_t g_mc_db = 0
@@ -610,9 +617,10 @@ cdef class McClient(Client):
             self.line(MC_BADFORMAT)
             return 0
         first = 3 if cmd == MC_MS else 2
+        cdef bytes valid = META_FLAGS[cmd]
         for i in range(first, self.mp.ntok):
             f = self.tok(i)[0]
-            if not ((f >= 65 and f <= 90) or (f >= 97 and f <= 122)):
+            if f == 0 or strchr(valid, f) == NULL:
                 self.line("CLIENT_ERROR invalid flag")
                 return 0
         if cmd == MC_MG:
