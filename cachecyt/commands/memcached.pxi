@@ -47,9 +47,9 @@ ctypedef struct mcstat_t:         # this worker's memcached command counters
 cdef extern from "<string.h>" nogil:
     const char *strchr(const char *s, int c)
 
-# the flags each meta command accepts (memcached 1.6); others: "CLIENT_ERROR invalid flag"
-META_FLAGS = {MC_MG: b"bcfhklOqstuvENRT", MC_MS: b"bcCEFIkOqsSTMN", MC_MD: b"bCEIkOqTx",
-              MC_MA: b"bCEINJDTMOqtcvk", MC_ME: b"b"}
+# the flags meta commands accept (memcached 1.6); others: "CLIENT_ERROR invalid flag"
+_META_ALL = b"bcfhklstuvqCDEFIJLMNOPRSTx"
+META_FLAGS = {MC_MG: _META_ALL, MC_MS: _META_ALL, MC_MD: _META_ALL, MC_MA: _META_ALL, MC_ME: _META_ALL}
 
 cdef mcstat_t g_mcstat
 cdef uint64_t g_mc_item_max = 1024 * 1024
@@ -618,11 +618,19 @@ cdef class McClient(Client):
             return 0
         first = 3 if cmd == MC_MS else 2
         cdef bytes valid = META_FLAGS[cmd]
+        cdef uint8_t seen[128]
+        memset(seen, 0, 128)
         for i in range(first, self.mp.ntok):
             f = self.tok(i)[0]
-            if f == 0 or strchr(valid, f) == NULL:
-                self.line("CLIENT_ERROR invalid flag")
+            if f <= 0 or strchr(valid, f) == NULL or seen[f]:
+                if cmd == MC_MD or cmd == MC_MA:
+                    self.line("CLIENT_ERROR invalid or duplicate flag")
+                elif seen[f]:
+                    self.line("CLIENT_ERROR duplicate flag")
+                else:
+                    self.line("CLIENT_ERROR invalid flag")
                 return 0
+            seen[f] = 1
         if cmd == MC_MG:
             return self.mc_mg(first)
         if cmd == MC_MS:
@@ -643,13 +651,18 @@ cdef class McClient(Client):
                 return True
         return False
 
-    cdef void meta_ret_flags(self, uint64_t first, item_t *it) noexcept nogil:
-        """The return flags asked for (k O f t c s b), in request order."""
+    cdef void meta_ret_flags(self, uint64_t first, item_t *it, const char *ret) noexcept nogil:
+        """The return flags asked for that this reply carries (`ret`: some of
+        k O b c f t s), in request order. c without an item is 0, as memcached."""
         cdef uint64_t i
         cdef char f
         for i in range(first, self.mp.ntok):
             f = self.tok(i)[0]
-            if f == 79 or f == 107 or f == 98:     # O, k, b
+            if strchr(ret, f) == NULL:
+                continue
+            if f == 99 and it == NULL:
+                wb_put(&self.out, " c0", 3)
+            elif f == 79 or f == 107 or f == 98:     # O, k, b
                 wb_put(&self.out, " ", 1)
                 if f == 107:
                     wb_put(&self.out, "k", 1)
@@ -692,7 +705,7 @@ cdef class McClient(Client):
                 if touch:
                     mc_set_expire_locked(&k, mc_expire_ms(ttl, self.now_ms))
                 my_wstat().hits += 1
-                self.meta_value(first, it, want_v, "VA", "HD")
+                self.meta_value(first, it, want_v, "VA", "HD", "kObcfts")
             else:
                 my_wstat().misses += 1
                 if vivify and not k.item:          # a placeholder others will find
@@ -700,11 +713,11 @@ cdef class McClient(Client):
                                           False, self.now_ms)
             shard_unlock(k.shard)
         if it == NULL and not quiet:
-            self.line("EN")
+            self.meta_line("EN", first, "kOb")
         return 0
 
     cdef void meta_value(self, uint64_t first, item_t *it, bint want_v, const char *va,
-                         const char *hd) noexcept nogil:
+                         const char *hd, const char *ret) noexcept nogil:
         """A meta reply for a found item: VA <size> <flags> and the value, or HD <flags>."""
         if want_v:
             wb_cstr(&self.out, va)
@@ -712,7 +725,7 @@ cdef class McClient(Client):
             mc_u64_out(&self.out, str_len(it))
         else:
             wb_cstr(&self.out, hd)
-        self.meta_ret_flags(first, it)
+        self.meta_ret_flags(first, it, ret)
         wb_put(&self.out, "\r\n", 2)
         if want_v:
             mc_value_out(&self.out, it)
@@ -752,14 +765,14 @@ cdef class McClient(Client):
             st = mc_store_locked(&k, cmd, self.rp.buf + p.data_off, p.data_len, <uint32_t>fl,
                                  mc_expire_ms(ttl, self.now_ms), <uint64_t>cas, self.now_ms)
             if st == MS_STORED and not quiet:
-                self.meta_value(first, IT(k.item), False, "", "HD")
+                self.meta_value(first, IT(k.item), False, "", "HD", "kObc")
             shard_unlock(k.shard)
         if st == MS_NOT_STORED:
-            self.line("NS")
+            self.meta_line("NS", first, "kObc")
         elif st == MS_EXISTS:
-            self.line("EX")
+            self.meta_line("EX", first, "kObc")
         elif st == MS_NOT_FOUND:
-            self.line("NF")
+            self.meta_line("NF", first, "kObc")
         elif st != MS_STORED:
             self.store_reply(st)
         return 0
@@ -789,19 +802,19 @@ cdef class McClient(Client):
         if st == MS_DELETED:
             g_mcstat.delete_hits += 1
             if not quiet:
-                self.meta_line("HD", first)
+                self.meta_line("HD", first, "kOb")
         elif st == MS_EXISTS:
-            self.meta_line("EX", first)
+            self.meta_line("EX", first, "kObc")
         elif st == ST_WRONGTYPE:
             self.line(MC_WRONGTYPE)
         else:
             g_mcstat.delete_misses += 1
-            self.meta_line("NF", first)
+            self.meta_line("NF", first, "kOb")
         return 0
 
-    cdef void meta_line(self, const char *code, uint64_t first) noexcept:
+    cdef void meta_line(self, const char *code, uint64_t first, const char *ret) noexcept:
         wb_cstr(&self.out, code)
-        self.meta_ret_flags(first, NULL)
+        self.meta_ret_flags(first, NULL, ret)
         wb_put(&self.out, "\r\n", 2)
 
     cdef int mc_ma(self, uint64_t first) except -1:
@@ -809,7 +822,7 @@ cdef class McClient(Client):
         cdef int st
         cdef int64_t delta = 1, initial = 0, vttl = 0
         cdef uint64_t result = 0
-        cdef bint bad = False, quiet, want_v, vivify, incr = True
+        cdef bint bad = False, quiet, want_v, vivify, incr = True, vivified = False
         cdef uint64_t i
         cdef char tmp[24]
         quiet = self.meta_flag(first, 113, NULL, &bad)
@@ -838,13 +851,15 @@ cdef class McClient(Client):
                 st = mc_store_value_locked(&k, tmp, fmt_u64(tmp, <uint64_t>initial), 0,
                                            mc_expire_ms(vttl, self.now_ms), False, self.now_ms)
                 result = <uint64_t>initial
+                vivified = True
             else:
                 st = mc_arith_locked(&k, incr, <uint64_t>delta, &result, self.now_ms)
-            if st == ST_OK and not (quiet and not want_v):
-                self.meta_value(first, IT(k.item), want_v, "VA", "HD")
+            # quiet hides HD, but not the reply of an item just made by N (memcached)
+            if st == ST_OK and not (quiet and not want_v and not vivified):
+                self.meta_value(first, IT(k.item), want_v, "VA", "HD", "kObtc")
             shard_unlock(k.shard)
         if st == MS_NOT_FOUND:
-            self.meta_line("NF", first)
+            self.meta_line("NF", first, "kOb")
         elif st == ST_NOTINT:
             self.line(MC_NONNUMERIC)
         elif st != ST_OK:

@@ -130,8 +130,9 @@ cdef bint mc_strtoull(const char *s, uint64_t n, uint64_t *out) noexcept nogil:
 
 
 cdef bint mc_strtol32(const char *s, uint64_t n, int64_t *out) noexcept nogil:
-    """memcached's safe_strtol: a decimal int32, white space and sign allowed."""
-    cdef uint64_t i = 0, v = 0
+    """memcached's safe_strtol: a decimal `long` (white space and sign allowed,
+    out of range refused) then cut to int32, as memcached stores it."""
+    cdef uint64_t i = 0, v = 0, d
     cdef bint neg = False, any = False
     while i < n and mc_isspace(s[i]):
         i += 1
@@ -139,16 +140,17 @@ cdef bint mc_strtol32(const char *s, uint64_t n, int64_t *out) noexcept nogil:
         neg = s[i] == 45
         i += 1
     while i < n and s[i] >= 48 and s[i] <= 57:
-        v = v * 10 + <uint64_t>(s[i] - 48)
-        if v > 2147483648ULL:
-            return False
+        d = <uint64_t>(s[i] - 48)
+        if v > (9223372036854775808ULL - d) // 10:
+            return False                          # ERANGE
+        v = v * 10 + d
         any = True
         i += 1
     if not any or (i < n and not mc_isspace(s[i])):
         return False
-    if not neg and v > 2147483647ULL:
+    if not neg and v > 9223372036854775807ULL:
         return False
-    out[0] = -<int64_t>v if neg else <int64_t>v
+    out[0] = <int64_t>(<int32_t>(<uint32_t>((0 - v) if neg else v)))
     return True
 
 
