@@ -708,16 +708,18 @@ cdef class McClient(Client):
                 self.meta_value(first, it, want_v, "VA", "HD", "kObcfts")
             else:
                 my_wstat().misses += 1
-                if vivify and not k.item:          # a placeholder others will find
-                    mc_store_value_locked(&k, "", 0, 0, mc_expire_ms(vttl, self.now_ms),
-                                          False, self.now_ms)
+                if vivify and not k.item:          # an empty placeholder; W: this client fills it
+                    if mc_store_value_locked(&k, "", 0, 0, mc_expire_ms(vttl, self.now_ms),
+                                             False, self.now_ms) == ST_OK:
+                        it = IT(k.item)
+                        self.meta_value(first, it, want_v, "VA", "HD", "kObcfts", " W")
             shard_unlock(k.shard)
         if it == NULL and not quiet:
             self.meta_line("EN", first, "kOb")
         return 0
 
     cdef void meta_value(self, uint64_t first, item_t *it, bint want_v, const char *va,
-                         const char *hd, const char *ret) noexcept nogil:
+                         const char *hd, const char *ret, const char *extra=NULL) noexcept nogil:
         """A meta reply for a found item: VA <size> <flags> and the value, or HD <flags>."""
         if want_v:
             wb_cstr(&self.out, va)
@@ -726,6 +728,8 @@ cdef class McClient(Client):
         else:
             wb_cstr(&self.out, hd)
         self.meta_ret_flags(first, it, ret)
+        if extra != NULL:
+            wb_cstr(&self.out, extra)
         wb_put(&self.out, "\r\n", 2)
         if want_v:
             mc_value_out(&self.out, it)
@@ -755,7 +759,7 @@ cdef class McClient(Client):
         if p.toobig:
             self.line("SERVER_ERROR object too large for cache")
             return 0
-        if has_cas and cmd == MC_SET:
+        if has_cas and (cmd == MC_SET or cmd == MC_REPLACE):
             cmd = MC_CAS
         g_mcstat.cmd_set += 1
         kref_init(&k, self.tok(1), self.tlen(1))
@@ -855,7 +859,7 @@ cdef class McClient(Client):
             else:
                 st = mc_arith_locked(&k, incr, <uint64_t>delta, &result, self.now_ms)
             # quiet hides HD, but not the reply of an item just made by N (memcached)
-            if st == ST_OK and not (quiet and not want_v and not vivified):
+            if st == ST_OK and not (quiet and not vivified):
                 self.meta_value(first, IT(k.item), want_v, "VA", "HD", "kObtc")
             shard_unlock(k.shard)
         if st == MS_NOT_FOUND:

@@ -146,9 +146,9 @@ def other(draw):
 def meta(draw):
     key = draw(keys).encode()
     cmd = draw(st.sampled_from(['mg', 'ms', 'md', 'ma']))
-    pool = {'mg': ['v', 'f', 'c', 's', 'k', 'q', 'O9', 't', 'zz'],
-            'ms': ['c', 'F3', 'T1000', 'q', 'k', 'O1', 'MA', 'MP', 'ME', 'MR', 'MS', 'I'],
-            'md': ['q', 'k', 'O2'],
+    pool = {'mg': ['v', 'f', 'c', 's', 'k', 'q', 'O9', 't', 'zz', 'T1000'],
+            'ms': ['c', 'F3', 'T1000', 'q', 'k', 'O1', 'MA', 'MP', 'ME', 'MR', 'MS', 'C<CAS>'],
+            'md': ['q', 'k', 'O2', 'C<CAS>'],
             'ma': ['v', 'N0', 'J7', 'D3', 'MD', 'MI', 'q', 't', 'c']}[cmd]
     fl = draw(st.lists(st.sampled_from(pool), max_size=4, unique=True))
     line = b'%s %s' % (cmd.encode(), key)
@@ -186,6 +186,13 @@ def _fill_cas(conn, req):
         return req
     key = req.split(b' ')[1]
     return req.replace(b'<CAS>', conn.cas.get(key, b'12345'))
+
+
+def test_normalise_keeps_equality_structure():
+    assert normalise(b'VALUE a 0 1 77\r\nx\r\nVALUE b 0 1 77\r\ny\r\nEND\r\n') == \
+        normalise(b'VALUE a 0 1 5\r\nx\r\nVALUE b 0 1 5\r\ny\r\nEND\r\n')
+    assert normalise(b'VALUE a 0 1 77\r\nx\r\nVALUE b 0 1 78\r\ny\r\nEND\r\n') != \
+        normalise(b'VALUE a 0 1 5\r\nx\r\nVALUE b 0 1 5\r\ny\r\nEND\r\n')
 
 
 @pytest.mark.parametrize('data', [
