@@ -4,11 +4,21 @@ commands leave for the event loop: a delayed flush_all."""
 import asyncio
 
 from cachecyt import _core
-from cachecyt.workers.connection import Connection
+from cachecyt.commands.server import NODE
+from cachecyt.workers.connection import Connection, _fileno, _fmt_addr
 
 
 class McConnection(_core.McClient):
-    connection_made = Connection.connection_made
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.addr = _fmt_addr(transport.get_extra_info('peername'))
+        self.laddr = _fmt_addr(transport.get_extra_info('sockname'))
+        if not NODE.client_opened(self, _fileno(transport)):
+            transport.write(b"SERVER_ERROR too many open connections\r\n")
+            transport.close()
+            self.transport = None
+
     connection_lost = Connection.connection_lost
     eof_received = Connection.eof_received
     pause_writing = Connection.pause_writing
