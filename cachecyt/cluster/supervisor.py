@@ -182,9 +182,9 @@ class Supervisor:
     def run(self) -> int:
         sigs = SUPERVISOR_SIGNALS
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-        check_ports_free(self.cfg)
         self.create_segment()
         try:
+            check_ports_free(self.cfg)        # after the segment: "another node owns it" comes first
             for slot in range(self.nworkers):
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
