@@ -250,6 +250,10 @@ cdef class McClient(Client):
     """One memcached text-protocol connection. It shares Client's read buffer,
     reply buffer, accounting and transport glue, and replaces the request loop."""
     cdef mcparser_t mp
+    cdef const char *mkey                     # key of the meta command being run (decoded when b)
+    cdef uint64_t mklen
+    cdef char mkbuf[MC_KEY_MAX + 4]
+    cdef bint mb                              # the key came base64-encoded (flag b)
 
     def __cinit__(self, *args, **kwargs):
         mp_init(&self.mp, g_mc_item_max)
@@ -631,6 +635,13 @@ cdef class McClient(Client):
                     self.line("CLIENT_ERROR invalid flag")
                 return 0
             seen[f] = 1
+        self.mkey = self.tok(1)
+        self.mklen = self.tlen(1)
+        self.mb = self.meta_flag(first, 98, NULL, NULL)
+        if self.mb:
+            if not self.decode_key():
+                self.line("CLIENT_ERROR error decoding key")
+                return 0
         if cmd == MC_MG:
             return self.mc_mg(first)
         if cmd == MC_MS:
@@ -640,6 +651,15 @@ cdef class McClient(Client):
         if cmd == MC_MA:
             return self.mc_ma(first)
         return self.mc_me()
+
+    cdef bint decode_key(self) noexcept:
+        """The key token as base64 (flag b), into mkbuf."""
+        cdef uint64_t n = b64_decode(self.tok(1), self.tlen(1), self.mkbuf, MC_KEY_MAX)
+        if n == 0:
+            return False
+        self.mkey = self.mkbuf
+        self.mklen = n
+        return True
 
     cdef bint meta_flag(self, uint64_t first, char f, int64_t *val, bint *bad) noexcept:
         """Whether flag f was given; its numeric token into val."""
@@ -662,11 +682,13 @@ cdef class McClient(Client):
                 continue
             if f == 99 and it == NULL:
                 wb_put(&self.out, " c0", 3)
-            elif f == 79 or f == 107 or f == 98:     # O, k, b
+            elif f == 79 or f == 107:     # O, k (then b: the key is still base64)
                 wb_put(&self.out, " ", 1)
                 if f == 107:
                     wb_put(&self.out, "k", 1)
                     wb_put(&self.out, self.tok(1), self.tlen(1))
+                    if self.mb:
+                        wb_put(&self.out, " b", 2)
                 else:
                     wb_put(&self.out, self.tok(i), self.tlen(i))
             elif it != NULL and (f == 102 or f == 116 or f == 99 or f == 115):
@@ -696,7 +718,7 @@ cdef class McClient(Client):
             self.line(MC_BADFORMAT)
             return 0
         g_mcstat.cmd_get += 1
-        kref_init(&k, self.tok(1), self.tlen(1))
+        kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             if key_find_locked(&k, self.db, self.now_ms) and IT(k.item).type == T_STRING:
@@ -762,7 +784,7 @@ cdef class McClient(Client):
         if has_cas and (cmd == MC_SET or cmd == MC_REPLACE):
             cmd = MC_CAS
         g_mcstat.cmd_set += 1
-        kref_init(&k, self.tok(1), self.tlen(1))
+        kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             key_find_locked(&k, self.db, self.now_ms)
@@ -791,7 +813,7 @@ cdef class McClient(Client):
         if bad:
             self.line(MC_BADFORMAT)
             return 0
-        kref_init(&k, self.tok(1), self.tlen(1))
+        kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             if key_find_locked(&k, self.db, self.now_ms):
@@ -847,7 +869,7 @@ cdef class McClient(Client):
         if bad or delta < 0 or initial < 0:
             self.line(MC_BADFORMAT)
             return 0
-        kref_init(&k, self.tok(1), self.tlen(1))
+        kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             key_find_locked(&k, self.db, self.now_ms)
@@ -876,7 +898,7 @@ cdef class McClient(Client):
         cdef bint found = False
         cdef int64_t exp = -1
         cdef uint64_t cas = 0, size = 0
-        kref_init(&k, self.tok(1), self.tlen(1))
+        kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             if key_find_locked(&k, self.db, self.now_ms) and IT(k.item).type == T_STRING:
@@ -897,6 +919,39 @@ cdef class McClient(Client):
 
 
 # ================================ stats ==========================================
+
+cdef inline int _b64_val(char c) noexcept nogil:
+    if c >= 65 and c <= 90: return c - 65
+    if c >= 97 and c <= 122: return c - 71
+    if c >= 48 and c <= 57: return c + 4
+    if c == 43: return 62
+    if c == 47: return 63
+    return -1
+
+
+cdef uint64_t b64_decode(const char *s, uint64_t n, char *dst, uint64_t cap) noexcept nogil:
+    """Standard base64 (padded) into dst; bytes written, 0 when invalid or longer than cap."""
+    cdef uint64_t i, o = 0
+    cdef int a, b, c, d
+    if n == 0 or n % 4:
+        return 0
+    for i in range(0, n, 4):
+        a = _b64_val(s[i])
+        b = _b64_val(s[i + 1])
+        c = -2 if s[i + 2] == 61 and i + 4 == n else _b64_val(s[i + 2])
+        d = -2 if s[i + 3] == 61 and i + 4 == n else _b64_val(s[i + 3])
+        if a < 0 or b < 0 or c == -1 or d == -1 or (c == -2 and d != -2) or o + 3 > cap:
+            return 0
+        dst[o] = <char>((a << 2) | (b >> 4))
+        o += 1
+        if c >= 0:
+            dst[o] = <char>(((b & 15) << 4) | (c >> 2))
+            o += 1
+            if d >= 0:
+                dst[o] = <char>(((c & 3) << 6) | d)
+                o += 1
+    return o
+
 
 cdef wstat_t *_wstat_at(int i) noexcept nogil:
     return (<wstat_t *>P(g_hdr.wstats_off)) + i

@@ -4,6 +4,7 @@ listener and on a real memcached; the replies must match line by line. CAS
 uniques are compared by their equality structure (the n-th distinct unique
 seen on each side), TTLs returned by the `t` flag only as "none" or "some",
 and digits a decr left space-padded in memcached are compared unpadded."""
+import base64
 import os
 import re
 import socket
@@ -151,6 +152,11 @@ def meta(draw):
             'md': ['q', 'k', 'O2', 'C<CAS>'],
             'ma': ['v', 'N0', 'J7', 'D3', 'MD', 'MI', 'q', 't', 'c']}[cmd]
     fl = draw(st.lists(st.sampled_from(pool), max_size=4, unique=True))
+    if draw(st.booleans()):
+        # a base64 key (flag b), on keys of their own: memcached remembers an
+        # item was stored with a binary key and returns `k` in base64 later
+        key = base64.b64encode(draw(st.sampled_from([b'bin1', b'b\x00n'])))
+        fl.append('b')
     line = b'%s %s' % (cmd.encode(), key)
     if cmd == 'ms':
         value = draw(values)
