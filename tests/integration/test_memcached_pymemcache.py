@@ -149,3 +149,11 @@ def test_meta_commands(node, mc):
 
 def test_quit_closes(node):
     assert raw(node, b'quit\r\nversion\r\n') == b''
+
+
+def test_flush_all_with_delay(mc):
+    mc.set('later', b'x')
+    assert mc.flush_all(delay=1)
+    assert mc.get('later') == b'x'
+    time.sleep(1.3)
+    assert mc.get('later') is None
