@@ -377,14 +377,11 @@ cdef class McClient(Client):
                 if key_find_locked(&k, self.db, self.now_ms) and IT(k.item).type == T_STRING:
                     it = IT(k.item)
                     item_touch(it, self.now_ms)
-                    if touch:
-                        if expire_ms < 0:
-                            key_remove_locked(&k)
-                            it = NULL
-                        else:
-                            mc_set_expire_locked(&k, expire_ms)
-                    if it != NULL:
-                        mc_value_line(&self.out, it, k.key, k.klen, cas)
+                    if touch and expire_ms >= 0:
+                        mc_set_expire_locked(&k, expire_ms)
+                    mc_value_line(&self.out, it, k.key, k.klen, cas)
+                    if touch and expire_ms < 0:       # served once, then gone (memcached)
+                        key_remove_locked(&k)
                     my_wstat().hits += 1
                     if touch:
                         g_mcstat.touch_hits += 1

@@ -120,7 +120,7 @@ def storage(draw):
 
 @st.composite
 def retrieval(draw):
-    cmd = draw(st.sampled_from([b'get', b'gets', b'gat 1000', b'gats 0']))
+    cmd = draw(st.sampled_from([b'get', b'gets', b'gat 1000', b'gats 0', b'gat -1', b'gats x']))
     ks = draw(st.lists(keys, min_size=1, max_size=4))
     return cmd + b' ' + b' '.join(k.encode() for k in ks) + b'\r\n'
 
