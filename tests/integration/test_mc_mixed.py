@@ -130,3 +130,24 @@ def test_second_node_on_the_same_memcached_port_refuses_to_start(node):
     m = Client(('127.0.0.1', node.memcached_port))
     assert m.version()                                  # the first node still serves it
     m.close()
+
+
+def test_memcached_port_survives_a_worker_restart(node):
+    import os
+    import signal
+    m = Client(('127.0.0.1', node.memcached_port))
+    m.set('kept', b'x')
+    m.close()
+    before = node.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = node.worker_pids()
+        if len(now) == len(before) and before[0] not in now:
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)                                      # the new worker binds its listeners
+    for _ in range(10):                                  # new connections land on either worker
+        m = Client(('127.0.0.1', node.memcached_port))
+        assert m.get('kept') == b'x'
+        m.close()
