@@ -50,6 +50,7 @@ def test_noreply_and_multiget(node, mc):
     c = Client(('127.0.0.1', node.memcached_port), default_noreply=True)
     for i in range(50):
         c.set(f'k{i}', str(i).encode())
+    assert c.get('k49') == b'49'       # a reply on the same connection: the sets before it ran
     c.close()
     got = mc.get_many([f'k{i}' for i in range(60)])
     assert got == {f'k{i}': str(i).encode() for i in range(50)}
