@@ -111,7 +111,7 @@ def test_collections_are_invisible_and_refused(node, clients):
 def test_memcached_db_option():
     with CachecytServer(workers=1, memcached_port=True, *['--memcached-db', '3']) as srv:
         r = redis.Redis(port=srv.port, db=3)
-        m = Client(('127.0.0.1', srv.memcached_port))
+        m = Client(('127.0.0.1', srv.memcached_port), default_noreply=False)
         m.set('in3', b'x')
         assert r.get('in3') == b'x'
         assert redis.Redis(port=srv.port, db=0).get('in3') is None
@@ -135,7 +135,7 @@ def test_second_node_on_the_same_memcached_port_refuses_to_start(node):
 def test_memcached_port_survives_a_worker_restart(node):
     import os
     import signal
-    m = Client(('127.0.0.1', node.memcached_port))
+    m = Client(('127.0.0.1', node.memcached_port), default_noreply=False)
     m.set('kept', b'x')
     m.close()
     before = node.worker_pids()
