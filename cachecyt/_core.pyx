@@ -30,6 +30,7 @@ include "shm/evict.pxi"
 include "shm/check.pxi"
 include "protocol/resp.pxi"
 include "protocol/reply.pxi"
+include "protocol/memtext.pxi"
 include "commands/errors.pxi"
 include "commands/dispatch.pxi"
 include "commands/client.pxi"
@@ -44,6 +45,7 @@ include "types/hash.pxi"
 include "types/set.pxi"
 include "types/value.pxi"
 include "commands/connection.pxi"
+include "commands/memcached.pxi"
 
 
 cdef void _register_core_handlers():

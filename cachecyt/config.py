@@ -150,6 +150,10 @@ OPTIONS = {o.name: o for o in [
     Option('set-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'set_max_listpack_value'),
     Option('zset-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'zset_max_listpack_entries'),
     Option('zset-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'zset_max_listpack_value'),
+    # memcached text protocol (commands/memcached.pxi)
+    Option('memcached-port', 11211, parse_int(0, 65535), False),
+    Option('memcached-db', 0, parse_int(0, 255), False),
+    Option('item-size-max', MB, parse_memory_in(1024, 1024 * MB), False),
 ]}
 
 
@@ -179,6 +183,10 @@ def from_header(opt: Option, raw: int):
 def validate_shape(cfg: dict):
     if cfg['shards'] & (cfg['shards'] - 1):
         raise ConfigError("'shards' must be a power of two")
+    if cfg['memcached-db'] >= cfg['databases']:
+        raise ConfigError("'memcached-db' must be below 'databases'")
+    if cfg['memcached-port'] and cfg['memcached-port'] == cfg['port']:
+        raise ConfigError("'memcached-port' must differ from 'port'")
 
 
 class Config(dict):

@@ -44,14 +44,18 @@ def read_log(path):
 
 
 class CachecytServer:
-    """`cachecyt server --port P --workers N [extra flags]` as a child process."""
+    """`cachecyt server --port P --workers N [extra flags]` as a child process.
+    The memcached listener is off (--memcached-port 0) unless memcached_port is
+    given (True picks a free port), so test nodes never share 11211."""
 
-    def __init__(self, *extra, workers=2, port=None):
+    def __init__(self, *extra, workers=2, port=None, memcached_port=None):
         self.port = port or free_port()
+        self.memcached_port = (free_port() if memcached_port is True else memcached_port) or 0
         self.dir = tempfile.mkdtemp(prefix='cachecyt-test-')
         self.log_path = os.path.join(self.dir, 'server.log')
         self.args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(self.port),
-                     '--workers', str(workers), *[str(a) for a in extra]]
+                     '--workers', str(workers), '--memcached-port', str(self.memcached_port),
+                     *[str(a) for a in extra]]
         self.proc = None
 
     def start(self):
@@ -111,3 +115,35 @@ class RedisServer:
             self.proc.terminate()
             self.proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MemcachedServer:
+    """A stock memcached (Debian's package), loopback only, no UDP."""
+
+    def __init__(self, *extra):
+        exe = shutil.which('memcached')
+        if exe is None:
+            pytest.skip("memcached is not installed (apt-get install memcached)")
+        self.port = free_port()
+        self.args = [exe, '-p', str(self.port), '-U', '0', '-l', '127.0.0.1', '-t', '2',
+                     *[str(a) for a in extra]]
+        if os.geteuid() == 0:
+            self.args += ['-u', 'root']
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5) as s:
+                    s.sendall(b"version\r\n")
+                    if s.recv(100).startswith(b"VERSION"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("memcached did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -121,7 +121,7 @@ class Server:
 
 def start_cachecyt(workers):
     port = free_port()
-    args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port)]
+    args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port), '--memcached-port', '0']
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)

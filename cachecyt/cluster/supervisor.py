@@ -13,6 +13,7 @@ import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod
+from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
 
@@ -182,6 +183,7 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
         self.create_segment()
         try:
+            check_ports_free(self.cfg)        # after the segment: "another node owns it" comes first
             for slot in range(self.nworkers):
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)

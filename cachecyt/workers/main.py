@@ -23,6 +23,7 @@ import uvloop
 from cachecyt import _core, config as cfgmod
 from cachecyt.commands import registry, server
 from cachecyt.workers.connection import Connection
+from cachecyt.workers.memcached import McConnection
 
 log = logging.getLogger("cachecyt.worker")
 PR_SET_PDEATHSIG = 1
@@ -54,6 +55,36 @@ def make_socket(host, port, backlog):
     return sock
 
 
+def listeners(cfg):
+    """(port, protocol class, what) of every listener the config asks for."""
+    out = [(cfg['port'], Connection, 'RESP')]
+    if cfg['memcached-port']:
+        out.append((cfg['memcached-port'], McConnection, 'memcached'))
+    return out
+
+
+def check_ports_free(cfg):
+    """Stop the start when another process listens on a port of ours. Workers
+    bind with SO_REUSEPORT, which another node of the same user could share
+    without an error: so the supervisor first binds each non-optional address
+    plainly, once, and releases it."""
+    for port, _, what in listeners(cfg)[1:]:       # the RESP port is guarded by the segment name
+        for host, optional in bind_addresses(cfg['bind']):
+            family = socket.AF_INET6 if ':' in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind((host, port))
+                except OSError as e:
+                    if optional:
+                        continue
+                    raise SystemExit(f"cannot listen for {what} clients on {host}:{port}: {e.strerror}"
+                                     f" (set {'memcached-port' if what == 'memcached' else 'port'}"
+                                     f" to a free port, or 0 to disable)")
+
+
 class Worker:
     def __init__(self, seg, cfg, index, nworkers):
         self.seg = seg
@@ -64,16 +95,20 @@ class Worker:
         self.stopping = False
 
     async def start(self, loop):
-        for host, optional in bind_addresses(self.cfg['bind']):
-            try:
-                sock = make_socket(host, self.cfg['port'], self.cfg['tcp-backlog'])
-            except OSError as e:
-                if optional:
-                    continue
-                raise SystemExit(f"worker {self.index}: cannot listen on {host}:{self.cfg['port']}: {e}")
-            self.servers.append(await loop.create_server(Connection, sock=sock))
-        if not self.servers:
-            raise SystemExit(f"worker {self.index}: no address to listen on")
+        for port, protocol, what in listeners(self.cfg):
+            n = 0
+            for host, optional in bind_addresses(self.cfg['bind']):
+                try:
+                    sock = make_socket(host, port, self.cfg['tcp-backlog'])
+                except OSError as e:
+                    if optional:
+                        continue
+                    raise SystemExit(f"worker {self.index}: cannot listen for {what} clients"
+                                     f" on {host}:{port}: {e}")
+                self.servers.append(await loop.create_server(protocol, sock=sock))
+                n += 1
+            if not n:
+                raise SystemExit(f"worker {self.index}: no address to listen on for {what} clients")
         loop.call_later(1 / _hz(), self.cron, loop)
 
     def cron(self, loop):
@@ -137,6 +172,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(process)d:W{ns.worker} %(asctime)s %(levelname)s %(message)s")
     registry.install()
+    _core.mc_configure(cfg['item-size-max'], cfg['memcached-db'],
+                       {'tcpport': cfg['memcached-port'], 'num_threads': ns.nworkers})
     wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
     server.NODE.configure(cfg, ns.worker, ns.nworkers, cfg['port'], wake_fds)
     server.NODE.apply_settings()               # CONFIG SETs made before this start
