@@ -40,6 +40,7 @@ include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
 include "types/value.pxi"
+include "types/zset.pxi"
 include "commands/connection.pxi"
 
 
@@ -48,3 +49,4 @@ cdef void _register_core_handlers():
     register_keyspace_commands()
     register_keys_commands()
     register_connection_commands()
+    register_zset_commands()

@@ -464,7 +464,7 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
     key_find_locked(dst, ddb, now_ms)       # src.slot may go stale; src.item stays valid
     if dst.item and not replace:
         return ST_EXISTS
-    if IT(src.item).type != T_STRING:
+    if IT(src.item).type != T_STRING and IT(src.item).type != T_ZSET:
         return ST_WRONGTYPE
     noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
@@ -619,7 +619,7 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
     if it.type == T_LIST:
         return "quicklist"
     if it.type == T_ZSET:
-        return "skiplist"
+        return zs_encoding_name(it)
     return "hashtable"
 
 
@@ -732,6 +732,8 @@ cdef int memory_usage(Client c) except -1:
         shard_lock(k.shard)
         if key_find_locked(&k, c.db, c.now_ms):
             total = item_memory(k.item) + sizeof(slot_t)
+            if IT(k.item).type == T_ZSET:
+                total += zs_memory(IT(k.item))
         shard_unlock(k.shard)
     if total == 0:
         wb_null(&c.out)

@@ -10,7 +10,9 @@
 # the new item and the old item is freed with item_free_shell.
 
 cdef void value_release(item_t *it) noexcept nogil:
-    pass                                    # strings own nothing outside the item
+    if it.type == T_ZSET:
+        zs_value_release(it)
+    # strings own nothing outside the item
 
 
 cdef int value_dup(item_t *dst, item_t *src) noexcept nogil:
@@ -18,4 +20,6 @@ cdef int value_dup(item_t *dst, item_t *src) noexcept nogil:
     if src.type == T_STRING:
         item_copy_value(dst, src)
         return ST_OK
+    if src.type == T_ZSET:
+        return zs_dup(dst, src)
     return ST_WRONGTYPE                     # a type with no duplicate yet
