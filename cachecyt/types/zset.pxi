@@ -17,11 +17,19 @@
 # rank interval [start, end) (zs_score_rank / zs_lex_rank), then walked with a
 # cursor (zcur_t) forwards or backwards.
 
-cdef extern from "<stdlib.h>" nogil:
-    double strtod(const char *s, char **end)
-cdef extern from "<errno.h>" nogil:
-    int errno
-    int ERANGE
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <stdlib.h>
+    static double zs_c_strtod(const char *s, char **end, int *erange) {
+        double v;
+        errno = 0;
+        v = strtod(s, end);
+        *erange = errno == ERANGE;
+        return v;
+    }
+    """
+    double zs_c_strtod(const char *s, char **end, int *erange) nogil
 cdef extern from "<math.h>" nogil:
     double HUGE_VAL
 
@@ -125,6 +133,8 @@ cdef uint64_t lp_insert(uint64_t lp, const char *m, uint64_t mlen, double score)
     cdef char *e
     cdef uint64_t pos
     cdef uint32_t ml = <uint32_t>mlen
+    if score == 0:
+        score = 0.0                  # Redis's listpack keeps -0 as the integer 0
     if need > slab_chunk_size(lp):
         nlp = slab_alloc(need)
         if nlp == 0:
@@ -692,18 +702,18 @@ cdef bint zs_strtod(const char *s, uint64_t n, double *out, bint strict) noexcep
     cdef char *end
     cdef double v
     cdef bint ok
+    cdef int erange = 0
     if n >= sizeof(buf):
         tmp = <char *>malloc(n + 1)
         if tmp == NULL:
             return False
     memcpy(tmp, s, n)
     tmp[n] = 0
-    errno = 0
-    v = strtod(tmp, &end)
+    v = zs_c_strtod(tmp, &end, &erange)
     ok = end[0] == 0 and not isnan(v)
     if strict:
         ok = ok and n > 0 and not (tmp[0] == 32 or 9 <= tmp[0] <= 13) and <uint64_t>(end - tmp) == n
-        ok = ok and not (errno == ERANGE and (v == HUGE_VAL or v == -HUGE_VAL or v == 0.0))
+        ok = ok and not (erange and (v == HUGE_VAL or v == -HUGE_VAL or v == 0.0))
     if tmp != buf:
         free(tmp)
     out[0] = v
@@ -1151,7 +1161,7 @@ cdef int zr_parse(Client c, uint64_t keyi, zrange_t *q, int type, bint rev, bint
         elif arg_eq(c, j, "limit") and c.argc - j - 1 >= 2:
             if not arg_i64(c, j + 1, &q.offset) or not arg_i64(c, j + 2, &q.limit):
                 wb_error(&c.out, E_NOTINT)
-                return -1
+                return 1
             j += 2
         elif direction == -1 and arg_eq(c, j, "rev"):
             direction = 1
@@ -1161,17 +1171,17 @@ cdef int zr_parse(Client c, uint64_t keyi, zrange_t *q, int type, bint rev, bint
             q.type = ZR_SCORE
         else:
             wb_error(&c.out, E_SYNTAX)
-            return -1
+            return 1
         j += 1
     q.rev = direction == 1
     if q.type == ZR_AUTO:
         q.type = ZR_RANK
     if q.limit != -1 and q.type == ZR_RANK:
         wb_error(&c.out, E_ZLIMIT)
-        return -1
+        return 1
     if q.withscores and q.type == ZR_LEX:
         wb_error(&c.out, E_ZLEXSCORES)
-        return -1
+        return 1
     if q.rev and q.type != ZR_RANK:
         t = mini
         mini = maxi
@@ -1179,17 +1189,17 @@ cdef int zr_parse(Client c, uint64_t keyi, zrange_t *q, int type, bint rev, bint
     if q.type == ZR_RANK:
         if not arg_i64(c, mini, &q.start) or not arg_i64(c, maxi, &q.end):
             wb_error(&c.out, E_NOTINT)
-            return -1
+            return 1
     elif q.type == ZR_SCORE:
         if (not zs_parse_score_bound(c.argv[mini], c.argl[mini], &q.min, &q.minex)
                 or not zs_parse_score_bound(c.argv[maxi], c.argl[maxi], &q.max, &q.maxex)):
             wb_error(&c.out, E_ZMINMAX)
-            return -1
+            return 1
     else:
         if (not zs_parse_lex_bound(c.argv[mini], c.argl[mini], &q.lmin, &q.lminlen, &q.lminkind, &q.lminex)
                 or not zs_parse_lex_bound(c.argv[maxi], c.argl[maxi], &q.lmax, &q.lmaxlen, &q.lmaxkind, &q.lmaxex)):
             wb_error(&c.out, E_ZLEX)
-            return -1
+            return 1
     if q.limit != -1 and q.type == ZR_RANK:
         pass
     if q.type == ZR_RANK:
@@ -1204,7 +1214,7 @@ cdef int zrange_generic(Client c, int type, bint rev) except -1:
     cdef zroot_t r
     cdef int st
     cdef uint64_t a, b, first = 0, n
-    if zr_parse(c, 1, &q, type, rev, False) < 0:
+    if zr_parse(c, 1, &q, type, rev, False):
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
@@ -1297,7 +1307,7 @@ cdef int cmd_zrangestore(Client c) except -1:
     cdef zcur_t cur
     cdef uint64_t a, b, first = 0, n, i
     cdef int64_t count = 0
-    if zr_parse(c, 2, &q, ZR_AUTO, False, True) < 0:
+    if zr_parse(c, 2, &q, ZR_AUTO, False, True):
         return 0
     kref_init(&ks[0], c.argv[1], c.argl[1])
     kref_init(&ks[1], c.argv[2], c.argl[2])
@@ -1669,7 +1679,7 @@ cdef int zs_setop_locked(zsrc_t *src, uint64_t n, int op, int agg, zroot_t *tmp,
 cdef int zs_setop_parse(Client c, uint64_t numi, int op, bint store, bint card_only,
                         double *weights, uint64_t nkeys, int *agg, bint *withscores,
                         int64_t *limit) except -1:
-    """The options after the keys; 0, or -1 after an error reply."""
+    """The options after the keys; 0, or 1 after an error reply."""
     cdef uint64_t j = numi + 1 + nkeys, remaining, i
     while j < c.argc:
         remaining = c.argc - j
@@ -1678,7 +1688,7 @@ cdef int zs_setop_parse(Client c, uint64_t numi, int op, bint store, bint card_o
                 j += 1
                 if not arg_double(c, j, &weights[i]):
                     wb_error(&c.out, E_ZWEIGHT)
-                    return -1
+                    return 1
         elif op != ZOP_DIFF and not card_only and remaining >= 2 and arg_eq(c, j, "aggregate"):
             j += 1
             if arg_eq(c, j, "sum"): agg[0] = AGG_SUM
@@ -1686,17 +1696,17 @@ cdef int zs_setop_parse(Client c, uint64_t numi, int op, bint store, bint card_o
             elif arg_eq(c, j, "max"): agg[0] = AGG_MAX
             else:
                 wb_error(&c.out, E_SYNTAX)
-                return -1
+                return 1
         elif not store and not card_only and arg_eq(c, j, "withscores"):
             withscores[0] = True
         elif card_only and remaining >= 2 and arg_eq(c, j, "limit"):
             j += 1
             if not arg_i64(c, j, limit) or limit[0] < 0:
                 wb_error(&c.out, "ERR LIMIT can't be negative")
-                return -1
+                return 1
         else:
             wb_error(&c.out, E_SYNTAX)
-            return -1
+            return 1
         j += 1
     return 0
 
@@ -1758,7 +1768,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
             shards_unlock_many(shards, m)
         if st != ST_OK:
             return zs_reply_st(c, st)
-        if zs_setop_parse(c, numi, op, store, card_only, weights, nkeys, &agg, &withscores, &limit) < 0:
+        if zs_setop_parse(c, numi, op, store, card_only, weights, nkeys, &agg, &withscores, &limit):
             return 0
         memset(&tmp, 0, sizeof(zroot_t))
         with nogil:
