@@ -157,7 +157,9 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             continue
         reached.add(sl.item)
         it = IT(sl.item)
-        if it.type != T_STRING:
+        if it.type == T_ZSET:
+            zs_check(it, live, reached, errors, where)
+        elif it.type != T_STRING:
             complete = False
         if it.db >= g_hdr.ndbs:
             errors.append(f"{where}: db {it.db} does not exist")
@@ -169,8 +171,8 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             for b in range(e):
                 if _chunk_live(live, item_extents(it)[b], PAGE_SIZE, errors, f"{where} extent {b}"):
                     reached.add(item_extents(it)[b])
-        elif it.type == T_STRING and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
-                                                     errors, where):
+        elif it.type in (T_STRING, T_ZSET) and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
+                                                               errors, where):
             continue
         key = PyBytes_FromStringAndSize(NULL, it.klen)
         item_read(it, 0, <char *>key, it.klen)

@@ -2071,3 +2071,58 @@ cdef void register_zset_commands():
     register_c('zintercard', cmd_zintercard)
     register_c('zrandmember', cmd_zrandmember)
     register_c('zscan', cmd_zscan)
+
+
+# ---- invariant walk (shm/check.pxi) ------------------------------------------------
+
+cdef zs_check(item_t *it, dict live, set reached, list errors, str where):
+    """Mark the chunks of a zset reached and check its order, length, spans and
+    index (test hook, run under every lock)."""
+    cdef zroot_t r
+    cdef zcur_t cur
+    cdef uint64_t i, x, nodes = 0, indexed = 0, nblocks
+    cdef znode_t *n
+    zs_load(it, &r)
+    chunks = []
+    if zs_is_lp(it):
+        chunks.append((r.lp, lp_hdr(r.lp)[1] if r.lp in live else 0))
+        if r.lp in live and lp_hdr(r.lp)[0] != r.length:
+            errors.append(f"{where}: listpack holds {lp_hdr(r.lp)[0]} of {r.length} members")
+    else:
+        x = r.lp
+        while x and x in live:
+            n = ZN(x)
+            chunks.append((x, sizeof(znode_t) + n.level * sizeof(zlevel_t) + n.mlen))
+            x = zn_lv(n)[0].forward
+            nodes += 1
+        if nodes != r.length + 1:
+            errors.append(f"{where}: skiplist has {nodes - 1} nodes, length {r.length}")
+        nblocks = (r.idx_mask + ZX_BLOCK_SLOTS) >> ZX_BLOCK_SHIFT
+        chunks.append((r.idx, 8 * nblocks))
+        if r.idx in live:
+            for i in range(nblocks):
+                chunks.append(((<uint64_t *>P(r.idx))[i], 0))
+            for i in range(r.idx_mask + 1):
+                indexed += zx_slot(r.idx, i).node != 0
+            if indexed != r.length:
+                errors.append(f"{where}: index holds {indexed} of {r.length} members")
+    for off, size in chunks:
+        if _chunk_live(live, off, size, errors, where):
+            reached.add(off)
+    if errors:
+        return
+    for i in range(r.length):
+        if i == 0:
+            zcur_seek(&cur, it, &r, 0)
+            prev_s, prev_m = cur.score, cur.m[:cur.mlen]
+            continue
+        zcur_next(&cur)
+        if (cur.score, cur.m[:cur.mlen]) <= (prev_s, prev_m):
+            errors.append(f"{where}: member {i} is out of order")
+            return
+        if not zs_is_lp(it) and i % 97 == 0:
+            zcur_seek(&cur, it, &r, i)        # rank lookup through the spans
+            if (cur.score, cur.m[:cur.mlen]) <= (prev_s, prev_m):
+                errors.append(f"{where}: rank {i} found by spans is wrong")
+                return
+        prev_s, prev_m = cur.score, cur.m[:cur.mlen]
