@@ -1837,10 +1837,16 @@ cdef int cmd_zintercard(Client c) except -1:
 
 # ---- ZRANDMEMBER -----------------------------------------------------------------------
 
+cdef inline bint zs_sparse_pick(uint64_t n, uint64_t size) noexcept nogil:
+    """Pick n distinct ranks of size by rejection (O(n^2), no O(size) array)."""
+    return n <= 256 and n * 4 <= size
+
+
 cdef void zs_reply_random(Client c, item_t *it, zroot_t *r, int64_t count, bint withscores,
                           uint64_t *picks) noexcept nogil:
     """count > 0: distinct members (all of them, in order, when count >= size);
-    count < 0: -count members with repeats. picks: room for min(|count|, size) ranks."""
+    count < 0: -count members with repeats. picks: room for count ranks when
+    zs_sparse_pick, else for size ranks (unused when count < 0)."""
     cdef uint64_t n, i, j, t, size = r.length
     cdef zcur_t cur
     cdef bint uniq = count > 0
@@ -1848,7 +1854,16 @@ cdef void zs_reply_random(Client c, item_t *it, zroot_t *r, int64_t count, bint 
     if uniq and n >= size:
         zs_reply_ranks(&c.out, it, r, 0, size, False, withscores)
         return
-    if uniq:
+    if uniq and zs_sparse_pick(n, size):
+        i = 0
+        while i < n:                             # few of many: draw again on a repeat
+            picks[i] = cc_rand() % size
+            for j in range(i):
+                if picks[j] == picks[i]:
+                    break
+            else:
+                i += 1
+    elif uniq:
         for i in range(size):
             picks[i] = i
         for i in range(n):                       # partial Fisher-Yates
@@ -1897,7 +1912,8 @@ cdef int cmd_zrandmember(Client c) except -1:
                 wb_array(&c.out, 0)
             else:
                 if count > 0 and <uint64_t>count < r.length:
-                    picks = <uint64_t *>malloc(8 * r.length)
+                    picks = <uint64_t *>malloc(8 * (<uint64_t>count if zs_sparse_pick(<uint64_t>count, r.length)
+                                                    else r.length))
                 if count > 0 and <uint64_t>count < r.length and picks == NULL:
                     st = ST_NOMEM
                 else:

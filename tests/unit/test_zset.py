@@ -241,3 +241,13 @@ def test_against_a_python_model(client):
             assert call(client, 'ZRANK', 'z', order[i]) == b':%d\r\n' % i
             assert call(client, 'ZCOUNT', 'z', 0, 5) == b':%d\r\n' % sum(0 <= v <= 5 for v in model.values())
     call(client, 'DEL', 'z')
+
+
+def test_zrandmember_distinct_members_of_a_big_zset(client):
+    for i in range(0, 1000, 100):
+        call(client, 'ZADD', 'z', *[x for j in range(i, i + 100) for x in (j, 'm%d' % j)])
+    for count in (1, 50, 300, 999):
+        reply = call(client, 'ZRANDMEMBER', 'z', count).split(b'\r\n')
+        members = reply[2::2][:count]
+        assert reply[0] == b'*%d' % count and len(set(members)) == count
+        assert all(m.startswith(b'm') and int(m[1:]) < 1000 for m in members)
