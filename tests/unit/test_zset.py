@@ -251,3 +251,24 @@ def test_zrandmember_distinct_members_of_a_big_zset(client):
         members = reply[2::2][:count]
         assert reply[0] == b'*%d' % count and len(set(members)) == count
         assert all(m.startswith(b'm') and int(m[1:]) < 1000 for m in members)
+
+
+def test_zset_under_a_key_longer_than_a_page(client):
+    key = b'k' * 70000
+    call(client, 'CONFIG', 'SET', 'zset-max-listpack-entries', 2)
+    assert call(client, 'ZADD', key, 1, 'a', 2, 'b') == b':2\r\n'
+    assert encoding(client, key) == bulk(b'listpack')
+    assert call(client, 'ZADD', key, 3, 'c') == b':1\r\n'
+    assert encoding(client, key) == bulk(b'skiplist')
+    assert call(client, 'COPY', key, 'copy') == b':1\r\n'
+    assert call(client, 'RENAME', 'copy', key + b'2') == b'+OK\r\n'
+    assert call(client, 'ZRANGE', key + b'2', 0, -1) == arr(b'a', b'b', b'c')
+    assert call(client, 'ZPOPMIN', key, 3) == arr(b'a', b'1', b'b', b'2', b'c', b'3')
+    assert call(client, 'EXISTS', key) == b':0\r\n'
+
+
+def test_member_too_long_for_one_node(client):
+    assert call(client, 'ZADD', 'z', 1, b'x' * 70000) == b'-ERR sorted set member too long\r\n'
+    assert call(client, 'EXISTS', 'z') == b':0\r\n'
+    assert call(client, 'ZADD', 'z', 1, b'x' * 60000) == b':1\r\n'
+    assert call(client, 'ZSCORE', 'z', b'x' * 60000) == bulk(b'1')
