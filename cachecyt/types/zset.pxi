@@ -796,7 +796,7 @@ cdef int zadd_one(item_t *it, zroot_t *r, int flags, double score, const char *m
 
 
 cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
-    cdef uint64_t n, j, maxlen = 0, off
+    cdef uint64_t n, j, off
     cdef double *scores
     cdef double newscore = 0
     cdef kref_t k
@@ -835,14 +835,13 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
             free(scores)
             wb_error(&c.out, E_NOTFLOAT)
             return 0
-        if c.argl[scoreidx + 2 * j + 1] > maxlen:
-            maxlen = c.argl[scoreidx + 2 * j + 1]
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
         st = zs_lookup_locked(&k, c)
         if st == ST_NOTFOUND and not flags & ZA_XX:
-            off = zs_new_item(&k, n, maxlen, c.now_ms)
+            # Redis 7.0 picks the encoding from the first member alone
+            off = zs_new_item(&k, 1, c.argl[scoreidx + 1], c.now_ms)
             st = ST_NOMEM if off == 0 else key_store_locked(&k, off)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
@@ -1488,7 +1487,9 @@ cdef int zpop_keys(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t c
         m = shards_lock_many(shards, <int>nkeys)
         for i in range(nkeys):
             st = zs_lookup_locked(&ks[i], c)
-            if st == ST_OK:
+            if st == ST_OK and count == 0:
+                wb_array(&c.out, 0)            # the type is checked even so
+            elif st == ST_OK:
                 zpop_locked(c, &ks[i], max, count, counted, nested)
             if st != ST_NOTFOUND:
                 break
@@ -1511,9 +1512,6 @@ cdef int zpop_generic(Client c, bint max) except -1:
     if c.argc == 3:
         if not arg_i64(c, 2, &count) or count < 0:
             wb_error(&c.out, E_ZPOSITIVE)
-            return 0
-        if count == 0:
-            wb_array(&c.out, 0)
             return 0
     return zpop_keys(c, 1, 1, max, count, c.argc == 3, False)
 
@@ -1943,18 +1941,19 @@ cdef int zs_d2string(char *buf, double v) noexcept nogil:
             return 2
         buf[0] = 48
         return 1
-    if -9007199254740992.0 < v < 9007199254740992.0 and <double>(<int64_t>v) == v:
+    if -4611686018427387903.0 <= v <= 4611686018427387903.0 and <double>(<int64_t>v) == v:
         return fmt_i64(buf, <int64_t>v)
     return snprintf(buf, 64, "%.17g", v)
 
 
 cdef void zscan_emit(wbuf_t *w, const char *m, uint64_t mlen, double score, const char *pat,
-                     uint64_t plen, uint64_t *n) noexcept nogil:
+                     uint64_t plen, uint64_t *n, bint lp) noexcept nogil:
+    """Scores as Redis 7.0 writes them: a listpack's stored text, or %.17g."""
     cdef char buf[64]
     if pat != NULL and not glob_matchlen(pat, plen, m, mlen):
         return
     wb_bulk(w, m, mlen)
-    wb_bulk(w, buf, <uint64_t>zs_d2string(buf, score))
+    wb_bulk(w, buf, <uint64_t>(zs_d2string(buf, score) if lp else fmt_double(buf, score)))
     n[0] += 2
 
 
@@ -1974,7 +1973,7 @@ cdef uint64_t zscan_step(item_t *it, zroot_t *r, uint64_t cursor, int64_t count,
                 zcur_seek(&cur, it, r, 0)
             else:
                 zcur_next(&cur)
-            zscan_emit(w, cur.m, cur.mlen, cur.score, pat, plen, n)
+            zscan_emit(w, cur.m, cur.mlen, cur.score, pat, plen, n, True)
         return 0
     while True:
         j = v
@@ -1984,7 +1983,7 @@ cdef uint64_t zscan_step(item_t *it, zroot_t *r, uint64_t cursor, int64_t count,
                 break
             if (sl.hash & mask) == v:
                 nd = ZN(sl.node)
-                zscan_emit(w, zn_member(nd), nd.mlen, nd.score, pat, plen, n)
+                zscan_emit(w, zn_member(nd), nd.mlen, nd.score, pat, plen, n, False)
             j = (j + 1) & mask
         v = rev_next(v, mask)
         budget -= 1

@@ -127,7 +127,7 @@ def setop(draw):
 def commands():
     k = zkey
     return st.one_of(
-        zadd(), zadd(), lexadd(), zrange(), legacy_range(), setop(),
+        zadd(), zadd(), lexadd(), st.just([b'SET', b'str', b'v']), zrange(), legacy_range(), setop(),
         st.tuples(st.just(b'ZINCRBY'), k, ZSCORES, MEMBERS).map(list),
         st.tuples(st.just(b'ZREM'), anykey, MEMBERS, MEMBERS).map(list),
         st.tuples(st.sampled_from([b'ZSCORE', b'ZRANK', b'ZREVRANK']), anykey, MEMBERS).map(list),
