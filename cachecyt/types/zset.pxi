@@ -730,6 +730,7 @@ cdef int zs_lookup_locked(kref_t *k, Client c) noexcept nogil:
         return ST_NOTFOUND
     if IT(k.item).type != T_ZSET:
         return ST_WRONGTYPE
+    item_touch(IT(k.item), c.now_ms)
     return ST_OK
 
 
