@@ -352,6 +352,24 @@ cdef uint64_t zsl_rank(zroot_t *r, double score, const char *m, uint64_t mlen) n
     return traversed - 1
 
 
+cdef void zsl_clear(zroot_t *r) noexcept nogil:
+    """Remove every member in O(n) (no per-node search): free the nodes, empty
+    the header's levels and the index."""
+    cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt, b
+    cdef uint64_t nblocks = (r.idx_mask + ZX_BLOCK_SLOTS) >> ZX_BLOCK_SHIFT
+    cdef uint64_t per = r.idx_mask + 1 if r.idx_mask + 1 < ZX_BLOCK_SLOTS else ZX_BLOCK_SLOTS
+    while x:
+        nxt = zn_lv(ZN(x))[0].forward
+        slab_free(x)
+        x = nxt
+    memset(zn_lv(ZN(r.lp)), 0, ZS_MAXLEVEL * sizeof(zlevel_t))
+    for b in range(nblocks):
+        memset(P((<uint64_t *>P(r.idx))[b]), 0, per * sizeof(zxslot_t))
+    r.length = 0
+    r.tail = 0
+    r.level = 1
+
+
 cdef void zsl_free(zroot_t *r) noexcept nogil:
     cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt
     while x:
@@ -524,6 +542,9 @@ cdef void zs_delete_ranks(item_t *it, zroot_t *r, uint64_t start, uint64_t count
     if zs_is_lp(it):
         lp_delete(r.lp, lp_at(r.lp, start), <uint32_t>count)
         r.length -= count
+        return
+    if count == r.length:
+        zsl_clear(r)
         return
     x = zsl_at(r, start)
     for i in range(count):
