@@ -1893,6 +1893,8 @@ cdef void zs_reply_random(Client c, item_t *it, zroot_t *r, int64_t count, bint 
             picks[j] = t
     wb_array(&c.out, <int64_t>(n * 2 if withscores and c.out.resp == 2 else n))
     for i in range(n):
+        if c.out.oom:
+            break                                # a reply larger than memory: the connection closes
         zcur_seek(&cur, it, r, picks[i] if uniq else cc_rand() % size)
         zs_reply_member(&c.out, &cur, withscores)
 
