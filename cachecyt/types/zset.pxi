@@ -755,6 +755,16 @@ cdef int zs_lookup_locked(kref_t *k, Client c) noexcept nogil:
     return ST_OK
 
 
+cdef int zs_lookup_read_locked(kref_t *k, Client c) noexcept nogil:
+    """zs_lookup_locked for a read: counted in keyspace_hits / keyspace_misses."""
+    cdef int st = zs_lookup_locked(k, c)
+    if st == ST_NOTFOUND:
+        my_wstat().misses += 1
+    else:
+        my_wstat().hits += 1
+    return st
+
+
 cdef void zs_commit_locked(kref_t *k, zroot_t *r) noexcept nogil:
     """Write the root back after a change; an emptied zset disappears."""
     cdef item_t *it = IT(k.item)
@@ -941,7 +951,7 @@ cdef int cmd_zscore(Client c) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
             if zs_find(IT(k.item), &r, c.argv[2], c.argl[2], &score):
@@ -963,7 +973,7 @@ cdef int cmd_zmscore(Client c) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st != ST_WRONGTYPE:
             wb_array(&c.out, c.argc - 2)
             if st == ST_OK:
@@ -985,7 +995,7 @@ cdef int cmd_zcard(Client c) except -1:
     r.length = 0
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
         shard_unlock(k.shard)
@@ -1004,7 +1014,7 @@ cdef int zrank_generic(Client c, bint rev) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
             if zs_find(IT(k.item), &r, c.argv[2], c.argl[2], &score):
@@ -1240,7 +1250,7 @@ cdef int zrange_generic(Client c, int type, bint rev) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
             zr_interval(IT(k.item), &r, &q, &a, &b)
@@ -1336,7 +1346,7 @@ cdef int cmd_zrangestore(Client c) except -1:
     shards[1] = ks[1].shard
     with nogil:
         m = shards_lock_many(shards, 2)
-        st = zs_lookup_locked(&ks[1], c)
+        st = zs_lookup_read_locked(&ks[1], c)
         if st != ST_WRONGTYPE:
             memset(&tmp, 0, sizeof(zroot_t))
             if zsl_init(&tmp) != ST_OK:
@@ -1389,7 +1399,7 @@ cdef int zcount_generic(Client c, int type) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
             zr_interval(IT(k.item), &r, &q, &a, &b)
@@ -1797,7 +1807,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
                 src[i].weight = weights[i]
                 src[i].item = 0
                 src[i].length = 0
-                st = zs_lookup_locked(&ks[i], c)
+                st = zs_lookup_read_locked(&ks[i], c)
                 if st == ST_WRONGTYPE:
                     break
                 if st == ST_OK:
@@ -1924,7 +1934,7 @@ cdef int cmd_zrandmember(Client c) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         if st == ST_OK:
             zs_load(IT(k.item), &r)
             if c.argc == 2:
@@ -2031,7 +2041,7 @@ cdef int cmd_zscan(Client c) except -1:
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
-        st = zs_lookup_locked(&k, c)
+        st = zs_lookup_read_locked(&k, c)
         shard_unlock(k.shard)
     if st == ST_NOTFOUND:
         wb_put(&c.out, "*2\r\n$1\r\n0\r\n*0\r\n", 15)

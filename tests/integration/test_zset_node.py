@@ -50,3 +50,14 @@ def test_expiry_and_eviction_free_zsets(r):
         r.config_set('maxmemory-policy', 'noeviction')
     r.flushall()
     assert r.info('memory')['used_memory'] == used_empty
+
+
+def test_reads_count_keyspace_hits_and_misses(r):
+    r.config_resetstat()
+    r.zadd('z', {'a': 1})
+    r.zscore('z', 'a')
+    r.zrange('z', 0, -1)
+    r.zscore('missing', 'a')
+    r.zrem('missing', 'a')                      # a write: not counted
+    stats = r.info('stats')
+    assert (stats['keyspace_hits'], stats['keyspace_misses']) == (2, 1)
