@@ -713,6 +713,8 @@ cdef const char *E_ZPOSITIVE = "ERR value is out of range, must be positive"
 cdef const char *E_ZRANGE = "ERR value is out of range"
 cdef const char *E_ZWEIGHT = "ERR weight value is not a float"
 cdef const char *E_ZTOOBIG = "ERR sorted set member too long"
+cdef const char *E_ZRANDRANGE = (
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
 
 
 cdef bint zs_strtod(const char *s, uint64_t n, double *out, bint strict) noexcept nogil:
@@ -1922,7 +1924,7 @@ cdef int cmd_zrandmember(Client c) except -1:
             wb_error(&c.out, E_NOTINT)
             return 0
         if count == -9223372036854775807LL - 1:
-            wb_error(&c.out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+            wb_error(&c.out, E_ZRANDRANGE)
             return 0
         if c.argc > 4 or (c.argc == 4 and not arg_eq(c, 3, "withscores")):
             wb_error(&c.out, E_SYNTAX)

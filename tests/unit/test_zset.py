@@ -45,7 +45,8 @@ def test_zadd_and_range_replies(client):
 
 
 def test_score_formatting_as_redis_7_0(client):
-    call(client, 'ZADD', 'z', '0.1', 'a', '1e20', 'b', 'inf', 'c', '-inf', 'd', '3.0000000000000001e+20', 'e', '0.3', 'f')
+    call(client, 'ZADD', 'z', '0.1', 'a', '1e20', 'b', 'inf', 'c', '-inf', 'd',
+         '3.0000000000000001e+20', 'e', '0.3', 'f')
     assert call(client, 'ZSCORE', 'z', 'a') == bulk(b'0.10000000000000001')
     assert call(client, 'ZSCORE', 'z', 'b') == bulk(b'1e+20')
     assert call(client, 'ZSCORE', 'z', 'c') == bulk(b'inf')
