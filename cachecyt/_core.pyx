@@ -44,6 +44,7 @@ include "types/dict.pxi"
 include "types/hash.pxi"
 include "types/set.pxi"
 include "types/value.pxi"
+include "types/zset.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
 
@@ -55,3 +56,4 @@ cdef void _register_core_handlers():
     register_hash_commands()
     register_set_commands()
     register_connection_commands()
+    register_zset_commands()

@@ -466,7 +466,7 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
     key_find_locked(dst, ddb, now_ms)       # src.slot may go stale; src.item stays valid
     if dst.item and not replace:
         return ST_EXISTS
-    if IT(src.item).type != T_STRING and IT(src.item).type != T_HASH and IT(src.item).type != T_SET:
+    if IT(src.item).type not in (T_STRING, T_HASH, T_SET, T_ZSET):
         return ST_WRONGTYPE
     if IT(src.item).type != T_STRING and not coll_root_fits(dst.klen):
         return ST_NOMEM                         # types/hash.pxi: the root would be split
@@ -627,7 +627,7 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
     if it.type == T_LIST:
         return "quicklist"
     if it.type == T_ZSET:
-        return "skiplist"
+        return zs_encoding_name(it)
     return "hashtable"
 
 
@@ -742,6 +742,8 @@ cdef int memory_usage(Client c) except -1:
             total = item_memory(k.item) + sizeof(slot_t)
             if IT(k.item).type == T_HASH or IT(k.item).type == T_SET:
                 total += coll_memory(IT(k.item))
+            elif IT(k.item).type == T_ZSET:
+                total += zs_memory(IT(k.item))
         shard_unlock(k.shard)
     if total == 0:
         wb_null(&c.out)

@@ -30,6 +30,7 @@ K = 'keyspace'
 V = 'server'
 H = 'hash'
 T = 'set'
+Z = 'sortedset'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -129,6 +130,39 @@ COMMANDS = [
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
     ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    # sorted sets (types/zset.pxi)
+    ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
+    ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),
+    ('zrem', -3, 'write fast', 1, 1, 1, Z),
+    ('zscore', 3, 'readonly fast', 1, 1, 1, Z),
+    ('zmscore', -3, 'readonly fast', 1, 1, 1, Z),
+    ('zcard', 2, 'readonly fast', 1, 1, 1, Z),
+    ('zrank', 3, 'readonly fast', 1, 1, 1, Z),
+    ('zrevrank', 3, 'readonly fast', 1, 1, 1, Z),
+    ('zcount', 4, 'readonly fast', 1, 1, 1, Z),
+    ('zlexcount', 4, 'readonly fast', 1, 1, 1, Z),
+    ('zrange', -4, 'readonly', 1, 1, 1, Z),
+    ('zrevrange', -4, 'readonly', 1, 1, 1, Z),
+    ('zrangebyscore', -4, 'readonly', 1, 1, 1, Z),
+    ('zrevrangebyscore', -4, 'readonly', 1, 1, 1, Z),
+    ('zrangebylex', -4, 'readonly', 1, 1, 1, Z),
+    ('zrevrangebylex', -4, 'readonly', 1, 1, 1, Z),
+    ('zrangestore', -5, 'write denyoom', 1, 2, 1, Z),
+    ('zremrangebyrank', 4, 'write', 1, 1, 1, Z),
+    ('zremrangebyscore', 4, 'write', 1, 1, 1, Z),
+    ('zremrangebylex', 4, 'write', 1, 1, 1, Z),
+    ('zpopmin', -2, 'write fast', 1, 1, 1, Z),
+    ('zpopmax', -2, 'write fast', 1, 1, 1, Z),
+    ('zmpop', -4, 'write', 0, 0, 0, Z),
+    ('zunion', -3, 'readonly', 0, 0, 0, Z),
+    ('zinter', -3, 'readonly', 0, 0, 0, Z),
+    ('zdiff', -3, 'readonly', 0, 0, 0, Z),
+    ('zunionstore', -4, 'write denyoom', 1, 1, 1, Z),
+    ('zinterstore', -4, 'write denyoom', 1, 1, 1, Z),
+    ('zdiffstore', -4, 'write denyoom', 1, 1, 1, Z),
+    ('zintercard', -3, 'readonly', 0, 0, 0, Z),
+    ('zrandmember', -2, 'readonly', 1, 1, 1, Z),
+    ('zscan', -3, 'readonly', 1, 1, 1, Z),
 ]
 
 

@@ -159,6 +159,8 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
         it = IT(sl.item)
         if it.type == T_HASH or it.type == T_SET:
             _walk_collection(it, errors, live, reached, where)    # types/dict.pxi
+        elif it.type == T_ZSET:
+            zs_check(it, live, reached, errors, where)
         elif it.type != T_STRING:
             complete = False
         if it.db >= g_hdr.ndbs:
@@ -175,8 +177,8 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             for b in range(e):
                 if _chunk_live(live, item_extent_slot(it, b)[0], PAGE_SIZE, errors, f"{where} extent {b}"):
                     reached.add(item_extent_slot(it, b)[0])
-        elif it.type == T_STRING and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
-                                                     errors, where):
+        elif it.type in (T_STRING, T_ZSET) and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
+                                                               errors, where):
             continue
         key = PyBytes_FromStringAndSize(NULL, it.klen)
         item_read(it, 0, <char *>key, it.klen)

@@ -12,6 +12,8 @@
 cdef void value_release(item_t *it) noexcept nogil:
     if it.type == T_HASH or it.type == T_SET:
         coll_release(it)                    # types/hash.pxi
+    elif it.type == T_ZSET:
+        zs_value_release(it)
     # strings own nothing outside the item
 
 
@@ -22,4 +24,6 @@ cdef int value_dup(item_t *dst, item_t *src) noexcept nogil:
         return ST_OK
     if src.type == T_HASH or src.type == T_SET:
         return coll_dup(dst, src)           # types/hash.pxi
+    if src.type == T_ZSET:
+        return zs_dup(dst, src)
     return ST_WRONGTYPE                     # a type with no duplicate yet
