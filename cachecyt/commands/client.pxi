@@ -256,6 +256,17 @@ cdef class Client:
                 self.flags |= CL_CLOSE_AFTER_REPLY
                 break
         rp_compact(&self.rp)
+        if self.out.oom:
+            # a reply could not be buffered (out of process memory): its bytes are
+            # incomplete, so nothing more may be sent on this connection
+            _log.warning("client id=%d addr=%s closed: its reply did not fit in memory",
+                         self.id, self.addr)
+            self.out.len = 0
+            self.out.oom = False
+            self.flags |= CL_CLOSE_ASAP
+            free(self.out.p)
+            self._reset_out()
+            return b""
         if not self.out.len:
             return b""
         result = PyBytes_FromStringAndSize(self.out.p, self.out.len)
