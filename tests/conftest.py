@@ -24,6 +24,14 @@ def server():
 
 
 @pytest.fixture(scope='session')
+def mc_node():
+    """A node (2 workers) with its memcached listener on a free port."""
+    srv = CachecytServer(workers=2, memcached_port=True).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope='session')
 def redis_ref():
     """A real redis-server to compare replies with."""
     srv = RedisServer().start()

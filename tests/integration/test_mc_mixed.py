@@ -12,26 +12,19 @@ from pymemcache.client.base import Client
 from servers import CachecytServer
 
 
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2, memcached_port=True).start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def clients(node):
-    r = redis.Redis(port=node.port)
+def clients(mc_node):
+    r = redis.Redis(port=mc_node.port)
     r.flushall()
-    mcs = [Client(('127.0.0.1', node.memcached_port), default_noreply=False) for _ in range(4)]
+    mcs = [Client(('127.0.0.1', mc_node.memcached_port), default_noreply=False) for _ in range(4)]
     yield r, mcs
     for m in mcs:
         m.close()
     r.close()
 
 
-def raw(node, data):
-    with socket.create_connection(('127.0.0.1', node.memcached_port)) as s:
+def raw(mc_node, data):
+    with socket.create_connection(('127.0.0.1', mc_node.memcached_port)) as s:
         s.sendall(data)
         s.settimeout(0.3)
         out = b''
@@ -60,15 +53,15 @@ def test_memcached_to_resp_and_back(clients):
     assert mcs[2].get('num') == b'43'
 
 
-def test_flags_survive_reads_and_resp_set_clears_them(node, clients):
+def test_flags_survive_reads_and_resp_set_clears_them(mc_node, clients):
     r, mcs = clients
     mcs[0].set('f', b'x', flags=12345)
     assert r.get('f') == b'x'
-    assert raw(node, b'get f\r\n') == b'VALUE f 12345 1\r\nx\r\nEND\r\n'
+    assert raw(mc_node, b'get f\r\n') == b'VALUE f 12345 1\r\nx\r\nEND\r\n'
     mcs[0].append('f', b'y')
-    assert raw(node, b'get f\r\n') == b'VALUE f 12345 2\r\nxy\r\nEND\r\n'
+    assert raw(mc_node, b'get f\r\n') == b'VALUE f 12345 2\r\nxy\r\nEND\r\n'
     r.set('f', 'z')
-    assert raw(node, b'get f\r\n') == b'VALUE f 0 1\r\nz\r\nEND\r\n'
+    assert raw(mc_node, b'get f\r\n') == b'VALUE f 0 1\r\nz\r\nEND\r\n'
 
 
 def test_cas_sees_resp_writes(clients):
@@ -94,17 +87,17 @@ def test_ttl_is_shared(clients):
     assert mcs[2].get('t') is None
 
 
-def test_collections_are_invisible_and_refused(node, clients):
+def test_collections_are_invisible_and_refused(mc_node, clients):
     r, mcs = clients
     try:
         r.rpush('list', 'a')
     except redis.ResponseError:
         pytest.skip("this build has no list type yet")
     assert mcs[0].get('list') is None
-    out = raw(node, b'set list 0 0 1\r\nx\r\n')
+    out = raw(mc_node, b'set list 0 0 1\r\nx\r\n')
     assert out.startswith(b'SERVER_ERROR ')
-    assert raw(node, b'incr list 1\r\n').startswith(b'SERVER_ERROR ')
-    assert raw(node, b'delete list\r\n').startswith(b'SERVER_ERROR ')
+    assert raw(mc_node, b'incr list 1\r\n').startswith(b'SERVER_ERROR ')
+    assert raw(mc_node, b'delete list\r\n').startswith(b'SERVER_ERROR ')
     assert r.lrange('list', 0, -1) == [b'a']
 
 
@@ -118,36 +111,36 @@ def test_memcached_db_option():
         m.close()
 
 
-def test_second_node_on_the_same_memcached_port_refuses_to_start(node):
-    other = CachecytServer(workers=1, memcached_port=node.memcached_port)
+def test_second_node_on_the_same_memcached_port_refuses_to_start(mc_node):
+    other = CachecytServer(workers=1, memcached_port=mc_node.memcached_port)
     with pytest.raises(RuntimeError):
         other.start()
     try:
-        assert f"cannot listen for memcached clients on 127.0.0.1:{node.memcached_port}" in other.log_text()
+        assert f"cannot listen for memcached clients on 127.0.0.1:{mc_node.memcached_port}" in other.log_text()
         assert other.proc.wait(5) != 0
     finally:
         other.stop()
-    m = Client(('127.0.0.1', node.memcached_port))
-    assert m.version()                                  # the first node still serves it
+    m = Client(('127.0.0.1', mc_node.memcached_port))
+    assert m.version()                                  # the first mc_node still serves it
     m.close()
 
 
-def test_memcached_port_survives_a_worker_restart(node):
+def test_memcached_port_survives_a_worker_restart(mc_node):
     import os
     import signal
-    m = Client(('127.0.0.1', node.memcached_port), default_noreply=False)
+    m = Client(('127.0.0.1', mc_node.memcached_port), default_noreply=False)
     m.set('kept', b'x')
     m.close()
-    before = node.worker_pids()
+    before = mc_node.worker_pids()
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        now = node.worker_pids()
+        now = mc_node.worker_pids()
         if len(now) == len(before) and before[0] not in now:
             break
         time.sleep(0.05)
     time.sleep(0.5)                                      # the new worker binds its listeners
     for _ in range(10):                                  # new connections land on either worker
-        m = Client(('127.0.0.1', node.memcached_port))
+        m = Client(('127.0.0.1', mc_node.memcached_port))
         assert m.get('kept') == b'x'
         m.close()

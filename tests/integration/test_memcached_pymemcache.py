@@ -1,4 +1,4 @@
-"""pymemcache (text protocol) against a node's memcached listener: storage
+"""pymemcache (text protocol) against a mc_node's memcached listener: storage
 commands with flags and noreply, multi-get, cas, incr/decr wrap rules, expiry,
 values up to item-size-max, and the commands around them."""
 import socket
@@ -7,26 +7,18 @@ import time
 import pytest
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheServerError
-from servers import CachecytServer
-
-
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2, memcached_port=True).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
-def mc(node):
-    c = Client(('127.0.0.1', node.memcached_port), default_noreply=False)
+def mc(mc_node):
+    c = Client(('127.0.0.1', mc_node.memcached_port), default_noreply=False)
     c.flush_all()
     yield c
     c.close()
 
 
-def raw(node, data, wait=0.05):
-    with socket.create_connection(('127.0.0.1', node.memcached_port)) as s:
+def raw(mc_node, data, wait=0.05):
+    with socket.create_connection(('127.0.0.1', mc_node.memcached_port)) as s:
         s.sendall(data)
         time.sleep(wait)
         s.settimeout(0.3)
@@ -39,15 +31,15 @@ def raw(node, data, wait=0.05):
         return out
 
 
-def test_set_get_flags(node, mc):
+def test_set_get_flags(mc_node, mc):
     assert mc.set('k', b'v', flags=7)
     assert mc.get('k') == b'v'
-    assert raw(node, b'get k\r\n') == b'VALUE k 7 1\r\nv\r\nEND\r\n'
+    assert raw(mc_node, b'get k\r\n') == b'VALUE k 7 1\r\nv\r\nEND\r\n'
     assert mc.get('missing') is None
 
 
-def test_noreply_and_multiget(node, mc):
-    c = Client(('127.0.0.1', node.memcached_port), default_noreply=True)
+def test_noreply_and_multiget(mc_node, mc):
+    c = Client(('127.0.0.1', mc_node.memcached_port), default_noreply=True)
     for i in range(50):
         c.set(f'k{i}', str(i).encode())
     assert c.get('k49') == b'49'       # a reply on the same connection: the sets before it ran
@@ -123,13 +115,13 @@ def test_big_values_up_to_item_size_max(mc):
     assert mc.get('big') is None                        # memcached drops the old value
 
 
-def test_gat_gats(node, mc):
+def test_gat_gats(mc_node, mc):
     mc.set('g', b'x', flags=3)
-    out = raw(node, b'gats 100 g nope\r\ngat 0 g\r\n')
+    out = raw(mc_node, b'gats 100 g nope\r\ngat 0 g\r\n')
     assert out.startswith(b'VALUE g 3 1 ') and out.endswith(b'END\r\nVALUE g 3 1\r\nx\r\nEND\r\n')
 
 
-def test_stats_version(node, mc):
+def test_stats_version(mc_node, mc):
     mc.set('s1', b'x')
     st = mc.stats()
     for name in (b'pid', b'uptime', b'curr_connections', b'get_hits', b'curr_items', b'bytes',
@@ -138,18 +130,18 @@ def test_stats_version(node, mc):
     assert st[b'curr_items'] == 1
     assert mc.version().startswith(b'1.6')
     assert mc.stats('settings')[b'item_size_max'] == 1024 * 1024
-    assert raw(node, b'verbosity 1\r\nverbosity 1 noreply\r\nversion\r\n').startswith(b'OK\r\nVERSION ')
+    assert raw(mc_node, b'verbosity 1\r\nverbosity 1 noreply\r\nversion\r\n').startswith(b'OK\r\nVERSION ')
 
 
-def test_meta_commands(node, mc):
-    out = raw(node, b'ms m 2 F9 T0\r\nhi\r\nmg m v f t s k O7\r\nmg none v\r\nmg none v q\r\nmn\r\n'
+def test_meta_commands(mc_node, mc):
+    out = raw(mc_node, b'ms m 2 F9 T0\r\nhi\r\nmg m v f t s k O7\r\nmg none v\r\nmg none v q\r\nmn\r\n'
                     b'md m q\r\nmd m\r\nma ctr N0 J5 v\r\nma ctr MD D2 v\r\nma nope\r\n')
     assert out == (b'HD\r\nVA 2 f9 t-1 s2 km O7\r\nhi\r\nEN\r\nMN\r\nNF\r\n'
                    b'VA 1\r\n5\r\nVA 1\r\n3\r\nNF\r\n')
 
 
-def test_quit_closes(node):
-    assert raw(node, b'quit\r\nversion\r\n') == b''
+def test_quit_closes(mc_node):
+    assert raw(mc_node, b'quit\r\nversion\r\n') == b''
 
 
 def test_flush_all_with_delay(mc):
