@@ -40,6 +40,8 @@ include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
 include "types/value.pxi"
+include "shm/blocking.pxi"
+include "types/list.pxi"
 include "commands/connection.pxi"
 
 
@@ -48,3 +50,5 @@ cdef void _register_core_handlers():
     register_keyspace_commands()
     register_keys_commands()
     register_connection_commands()
+    register_list_commands()
+    register_blocking_commands()

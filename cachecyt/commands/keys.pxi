@@ -464,7 +464,7 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
     key_find_locked(dst, ddb, now_ms)       # src.slot may go stale; src.item stays valid
     if dst.item and not replace:
         return ST_EXISTS
-    if IT(src.item).type != T_STRING:
+    if IT(src.item).type != T_STRING and IT(src.item).type != T_LIST:
         return ST_WRONGTYPE
     noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
@@ -731,7 +731,7 @@ cdef int memory_usage(Client c) except -1:
     with nogil:
         shard_lock(k.shard)
         if key_find_locked(&k, c.db, c.now_ms):
-            total = item_memory(k.item) + sizeof(slot_t)
+            total = item_memory(k.item) + sizeof(slot_t) + value_memory(IT(k.item))
         shard_unlock(k.shard)
     if total == 0:
         wb_null(&c.out)

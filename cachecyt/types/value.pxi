@@ -10,7 +10,11 @@
 # the new item and the old item is freed with item_free_shell.
 
 cdef void value_release(item_t *it) noexcept nogil:
-    pass                                    # strings own nothing outside the item
+    cdef lroot_t lr
+    if it.type == T_LIST:                   # types/list.pxi: the node chain
+        lroot_load(it, &lr)
+        list_release(&lr)
+        lroot_save(it, &lr)
 
 
 cdef int value_dup(item_t *dst, item_t *src) noexcept nogil:
@@ -18,4 +22,20 @@ cdef int value_dup(item_t *dst, item_t *src) noexcept nogil:
     if src.type == T_STRING:
         item_copy_value(dst, src)
         return ST_OK
+    cdef lroot_t ls, ld
+    if src.type == T_LIST:
+        lroot_load(src, &ls)
+        if list_dup(&ld, &ls) != ST_OK:
+            return ST_NOMEM
+        lroot_save(dst, &ld)
+        return ST_OK
     return ST_WRONGTYPE                     # a type with no duplicate yet
+
+
+cdef uint64_t value_memory(item_t *it) noexcept nogil:
+    """Arena bytes a collection value owns outside its item (MEMORY USAGE)."""
+    cdef lroot_t lr
+    if it.type == T_LIST:
+        lroot_load(it, &lr)
+        return list_memory(&lr)
+    return 0
