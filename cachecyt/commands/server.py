@@ -789,7 +789,7 @@ def info_server():
 def info_clients():
     return [('connected_clients', _core.get_setting('connected_clients')),
             ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
-            ('blocked_clients', 0), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
+            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
 
 
 def _rss_bytes(pid):

@@ -95,6 +95,7 @@ class Worker:
             except BlockingIOError:
                 pass
             server.NODE.handle_signals()
+            serve_blocked(self.index)
         loop.add_reader(fd, on_wake)
         server.NODE.handle_signals()            # what was sent while this slot was down
 
@@ -106,6 +107,15 @@ class Worker:
             c.close_now()
         for s in self.servers:
             await s.wait_closed()
+
+
+def serve_blocked(worker):
+    """Retry the blocked clients of this worker whose keys were pushed to, in the
+    order they blocked (shm/blocking.pxi)."""
+    for cid in _core.take_ready_clients(worker):
+        c = server.NODE.clients.get(cid)
+        if c is not None:
+            c.retry_blocked()
 
 
 def _hz():
@@ -132,6 +142,7 @@ def main(argv=None):
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
+    _core.blocked_clear_worker(ns.worker)      # and the waits of its blocked clients
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -139,6 +150,7 @@ def main(argv=None):
     registry.install()
     wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
     server.NODE.configure(cfg, ns.worker, ns.nworkers, cfg['port'], wake_fds)
+    _core.set_wake_hook(server.NODE.wake)      # pushes wake the workers of blocked clients
     server.NODE.apply_settings()               # CONFIG SETs made before this start
     server.NODE.shutdown_hook = request_shutdown
     loop = uvloop.new_event_loop()
