@@ -12,11 +12,11 @@
 #           ready and writes the eventfd of each worker owning one. Nothing is
 #           sent when no client is blocked anywhere (one atomic read).
 #   wake:   the worker takes its ready entries (oldest first) and retries each
-#           client's command. Under the shard lock a waiter may pop only when the
-#           list holds more elements than there are earlier waiters on that key
-#           (first blocked, first served across the node); the one that pops
-#           leaves the registry under the same lock (exactly once). A waiter that
-#           loses stays blocked.
+#           client's command. Under the shard lock a waiter may pop only when no
+#           earlier waiter on that key is left (first blocked, first served across
+#           the node, and the elements go out in the order they were pushed); the
+#           one that pops leaves the registry under the same lock (exactly once),
+#           which marks the next waiter ready. A waiter that loses stays blocked.
 #   leave:  served, timed out or disconnected, a client's entries are removed
 #           and the other waiters on the same keys are marked ready again, since
 #           their rank may have dropped.
@@ -212,15 +212,13 @@ def take_ready_clients(int worker):
 def blocked_clear_worker(int worker):
     """Drop the entries a dead predecessor in this worker slot left."""
     cdef uint64_t i, mask = 0
-    cdef uint64_t clients[64]
-    cdef int n = 0, k
     with nogil:
         bw_lock()
         for i in range(g_hdr.blocked_hiwater):
             if bw_at(i).seq and bw_at(i).worker == worker:
-                bw_at(i).seq = 0
-                cc_atomic_add(&g_hdr.blocked_count, -1)
+                mask |= bw_remove_locked(bw_at(i).client)
         bw_unlock()
+    wake_workers(mask)
 
 
 def blocked_clients():
@@ -313,7 +311,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                 break
             if st == ST_OK:
                 lroot_load(IT(ks[j].item), &r)
-                if r.count > bw_rank_locked(seq, c.db, ks[j].h):
+                if r.count and bw_rank_locked(seq, c.db, ks[j].h) == 0:
                     hit = <int>j
                     break
                 st = ST_NOTFOUND

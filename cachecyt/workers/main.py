@@ -142,7 +142,6 @@ def main(argv=None):
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
-    _core.blocked_clear_worker(ns.worker)      # and the waits of its blocked clients
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -151,6 +150,7 @@ def main(argv=None):
     wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
     server.NODE.configure(cfg, ns.worker, ns.nworkers, cfg['port'], wake_fds)
     _core.set_wake_hook(server.NODE.wake)      # pushes wake the workers of blocked clients
+    _core.blocked_clear_worker(ns.worker)      # waits a dead predecessor left; wakes who was behind them
     server.NODE.apply_settings()               # CONFIG SETs made before this start
     server.NODE.shutdown_hook = request_shutdown
     loop = uvloop.new_event_loop()
