@@ -413,9 +413,9 @@ cdef int cmd_blmpop(Client c) except -1:
     cdef uint64_t nkeys
     cdef int where
     cdef bint served
-    if not c.flags & CL_BLOCKED and parse_timeout(c, 1, &timeout_ms) < 0:
+    if mpop_args(c, 2, &nkeys, &where, &count) < 0:        # as Redis: before the timeout
         return 0
-    if mpop_args(c, 2, &nkeys, &where, &count) < 0:
+    if not c.flags & CL_BLOCKED and parse_timeout(c, 1, &timeout_ms) < 0:
         return 0
     if block_try(c, 3, nkeys, where, count, BL_MPOP, 0, &served):
         return 0

@@ -821,15 +821,15 @@ cdef int cmd_lindex(Client c) except -1:
     cdef int64_t index
     cdef lroot_t r
     cdef lcur_t cur
-    if not arg_i64(c, 2, &index):
-        wb_error(&c.out, E_NOTINT)
-        return 0
+    cdef bint ok = arg_i64(c, 2, &index)        # judged after the key, as Redis
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
         st = list_find_locked(&k, c.db, c.now_ms)
         if st == ST_NOTFOUND:
             wb_null(&c.out)
+        elif st == ST_OK and not ok:
+            st = ST_NOTINT
         elif st == ST_OK:
             lroot_load(IT(k.item), &r)
             if list_seek(&r, index, &cur):
@@ -838,6 +838,8 @@ cdef int cmd_lindex(Client c) except -1:
                 wb_null(&c.out)
             item_touch(IT(k.item), c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_NOTINT:
+        wb_error(&c.out, E_NOTINT)
     reply_status(c, st)
     return 0
 
@@ -848,14 +850,14 @@ cdef int cmd_lset(Client c) except -1:
     cdef int64_t index
     cdef lroot_t r
     cdef lcur_t cur
-    if not arg_i64(c, 2, &index):
-        wb_error(&c.out, E_NOTINT)
-        return 0
+    cdef bint ok = arg_i64(c, 2, &index)        # judged after the key, as Redis
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
         st = list_find_locked(&k, c.db, c.now_ms)
-        if st == ST_OK:
+        if st == ST_OK and not ok:
+            st = ST_NOTINT
+        elif st == ST_OK:
             lroot_load(IT(k.item), &r)
             if list_seek(&r, index, &cur):
                 if index < 0:
@@ -872,6 +874,8 @@ cdef int cmd_lset(Client c) except -1:
         wb_error(&c.out, E_NOKEY)
     elif st == ST_EXISTS:
         wb_error(&c.out, E_INDEX)
+    elif st == ST_NOTINT:
+        wb_error(&c.out, E_NOTINT)
     else:
         reply_status(c, st)
     return 0
@@ -1000,8 +1004,9 @@ cdef int lpos_options(Client c, int64_t *rank, int64_t *count, int64_t *maxlen) 
                                    or arg_eq(c, i, "maxlen")):
             wb_error(&c.out, E_SYNTAX)
             return -1
-        if not arg_i64(c, i + 1, &v):
-            wb_error(&c.out, E_NOTINT)
+        if not arg_i64(c, i + 1, &v):           # COUNT/MAXLEN: their own words, as Redis
+            wb_error(&c.out, E_NOTINT if arg_eq(c, i, "rank") else
+                     E_COUNTNEG if arg_eq(c, i, "count") else E_MAXLENNEG)
             return -1
         if arg_eq(c, i, "rank"):
             if v == 0:
