@@ -146,3 +146,25 @@ def test_blmove_and_blmpop_across_workers(conns):
     assert a0.reply() == b'$1\r\nb\r\n'
     assert a1.reply() == b'*2\r\n$2\r\nm2\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n'
     assert p0.call('LRANGE', 'dst', 0, -1) == b'*1\r\n$1\r\nb\r\n'
+
+
+def test_long_pipeline_and_partial_frame_behind_a_blocked_request(conns):
+    """Requests before the blocking one are answered at once; those after it,
+    including a frame that was still incomplete, run only once it is served."""
+    (a0, p0), (_, p1) = conns(2)
+    p0.call('DEL', 'lq', 'n')
+    before = b''.join(encode('INCR', 'n') for _ in range(20))
+    after = b''.join(encode('INCR', 'n') for _ in range(20))
+    tail = encode('GET', 'n')
+    a0.send(before + encode('BLPOP', 'lq', 0) + after + tail[:7])
+    for i in range(20):
+        assert a0.reply() == b':%d\r\n' % (i + 1)
+    wait_blocked(p1, 1)
+    assert pending(a0)
+    a0.send(tail[7:])
+    assert p1.call('GET', 'n') == b'$2\r\n20\r\n'
+    p1.call('LPUSH', 'lq', 'go')
+    assert a0.reply() == b'*2\r\n$2\r\nlq\r\n$2\r\ngo\r\n'
+    for i in range(20):
+        assert a0.reply() == b':%d\r\n' % (21 + i)
+    assert a0.reply() == b'$2\r\n40\r\n'

@@ -141,3 +141,17 @@ def test_memory_given_back(client):
     info = call(client, 'INFO', 'memory')
     assert b'used_memory:' in info
     assert before['errors'] == []
+
+
+def test_blocking_forms_without_a_connection(client):
+    """With an element they pop at once; a client with no connection cannot wait
+    and gets the timeout reply (as inside MULTI in Redis)."""
+    call(client, 'RPUSH', 'l', 'a', 'b')
+    assert call(client, 'BLPOP', 'nokey', 'l', 0) == arr('l', 'a')
+    assert call(client, 'BRPOPLPUSH', 'l', 'm', 0) == b'$1\r\nb\r\n'
+    assert call(client, 'BLMPOP', 0, 1, 'm', 'LEFT', 'COUNT', 5) == b'*2\r\n$1\r\nm\r\n' + arr('b')
+    assert call(client, 'BRPOP', 'l', 0) == b'*-1\r\n'
+    assert call(client, 'BLMOVE', 'l', 'm', 'LEFT', 'LEFT', '0.5') == b'*-1\r\n'
+    assert call(client, 'BLPOP', 'l', 'x') == b'-ERR timeout is not a float or out of range\r\n'
+    assert call(client, 'BLPOP', 'l', '-0.5') == b'-ERR timeout is negative\r\n'
+    assert call(client, 'BLPOP', 'l', '1e400') == b'-ERR timeout is negative\r\n'
