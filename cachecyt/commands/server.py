@@ -100,7 +100,8 @@ class Node:
         if not timeout:
             return
         for c in list(self.clients.values()):
-            if now_ms - c.last_ms > timeout * 1000:
+            # a client blocked in BLPOP & co. is waiting, not idle (as Redis)
+            if now_ms - c.last_ms > timeout * 1000 and c.blocked_args is None:
                 log.debug("Closing idle client")
                 c.close_now()
 
