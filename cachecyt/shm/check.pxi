@@ -13,7 +13,7 @@
 #   key's, its shard is this shard, and no empty slot lies between its home and
 #   its slot (else lookups miss it); per-db key and TTL counters match.
 #   Leaks: a live chunk that no table reaches (only judged when every item is a
-#   string, whose chunks the walk knows completely).
+#   string or a list, whose chunks the walk knows completely).
 
 
 cdef object _chunk_live(dict live, uint64_t off, uint64_t need, list errors, str what):
@@ -157,7 +157,9 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             continue
         reached.add(sl.item)
         it = IT(sl.item)
-        if it.type != T_STRING:
+        if it.type == T_LIST:
+            walk_list(it, errors, live, reached, where)      # types/list.pxi
+        elif it.type != T_STRING:
             complete = False
         if it.db >= g_hdr.ndbs:
             errors.append(f"{where}: db {it.db} does not exist")
@@ -169,7 +171,7 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             for b in range(e):
                 if _chunk_live(live, item_extents(it)[b], PAGE_SIZE, errors, f"{where} extent {b}"):
                     reached.add(item_extents(it)[b])
-        elif it.type == T_STRING and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
+        elif it.type <= T_LIST and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
                                                      errors, where):
             continue
         key = PyBytes_FromStringAndSize(NULL, it.klen)

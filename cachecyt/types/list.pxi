@@ -569,6 +569,40 @@ cdef uint64_t list_memory(lroot_t *r) noexcept nogil:
     return total
 
 
+cdef walk_list(item_t *it, list errors, dict live, set reached, str where):
+    """Invariant walk (shm/check.pxi): every node and blob is a live chunk reached
+    once, the links agree both ways and the counts add up."""
+    cdef lroot_t r
+    cdef uint64_t node, prev = 0, count = 0, nodes = 0, b
+    cdef item_t *blob
+    lroot_load(it, &r)
+    node = r.head
+    while node:
+        if node in reached or not _chunk_live(live, node, LNODE_HDR + LN(node).used, errors, where):
+            errors.append(f"{where}: list node {node} is bad or shared")
+            return
+        reached.add(node)
+        if LN(node).prev != prev:
+            errors.append(f"{where}: list node {node} links back to {LN(node).prev}, not {prev}")
+        if LN(node).count == 0:
+            errors.append(f"{where}: empty list node {node}")
+        if LN(node).plain:
+            b = ln_blob(node)
+            if _chunk_live(live, b, ITEM_HDR, errors, where + " blob"):
+                reached.add(b)
+                blob = IT(b)
+                if blob.iflags & IF_EXTENTS:
+                    for e in range(item_nextents(blob.klen)):
+                        reached.add(item_extents(blob)[e])
+        count += LN(node).count
+        nodes += 1
+        prev = node
+        node = LN(node).next
+    if prev != r.tail or count != r.count or nodes != r.nodes:
+        errors.append(f"{where}: list root says tail {r.tail}, {r.count} elements, {r.nodes} "
+                      f"nodes; the chain has {prev}, {count}, {nodes}")
+
+
 # ---- the root record in an item ----------------------------------------------------
 
 cdef inline void lroot_load(item_t *it, lroot_t *r) noexcept nogil:
