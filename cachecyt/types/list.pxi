@@ -477,6 +477,34 @@ cdef int list_insert_at(lroot_t *r, int64_t index, const char *s, uint64_t n) no
     return ST_OK if node_for(r, s, n, node, right) else ST_NOMEM
 
 
+cdef bint nodes_mergeable(lnode_t *a, lnode_t *b) noexcept nogil:
+    cdef int64_t fill = g_hdr.list_max_listpack_size
+    if a.plain or b.plain or a.used + b.used > LNODE_MAX:
+        return False
+    if fill >= 0 and a.count + b.count > <uint64_t>(fill if fill > 0 else 1):
+        return False
+    return a.used + b.used <= node_limit()
+
+
+cdef void list_compact(lroot_t *r) noexcept nogil:
+    """Merge neighbouring nodes whose entries fit in one (after removals and
+    splits in the middle), so that a list keeps few, full nodes."""
+    cdef uint64_t node = r.head, nxt, merged
+    while node and LN(node).next:
+        nxt = LN(node).next
+        if not nodes_mergeable(LN(node), LN(nxt)):
+            node = nxt
+            continue
+        merged = node_reserve(r, node, LN(nxt).used)
+        if merged == 0:
+            return                               # no memory: the list stays valid as it is
+        node = merged
+        memcpy(ln_data(node) + LN(node).used, ln_data(nxt), LN(nxt).used)
+        LN(node).used += LN(nxt).used
+        LN(node).count += LN(nxt).count
+        node_unlink_free(r, nxt)
+
+
 cdef void list_trim(lroot_t *r, uint64_t from_head, uint64_t from_tail) noexcept nogil:
     """Remove elements at both ends, whole nodes at a time where possible."""
     cdef lcur_t cur
@@ -898,6 +926,7 @@ cdef int cmd_lset(Client c) except -1:
                     index += <int64_t>r.count
                 cur_delete(&r, &cur, True)
                 st = list_insert_at(&r, index, c.argv[3], c.argl[3])
+                list_compact(&r)
                 if st == ST_OK:
                     wb_ok(&c.out)
                 list_done_locked(&k, &r, True, c.now_ms)
@@ -946,6 +975,7 @@ cdef int cmd_linsert(Client c) except -1:
                         break
             if found:
                 st = list_insert_at(&r, index + 1 if after else index, c.argv[4], c.argl[4])
+                list_compact(&r)
                 result = <int64_t>r.count
                 list_done_locked(&k, &r, True, c.now_ms)
             else:
@@ -986,6 +1016,8 @@ cdef int cmd_lrem(Client c) except -1:
                         break
                 else:
                     valid = cur_next(&cur) if forward else cur_prev(&cur)
+            if removed:
+                list_compact(&r)
             list_done_locked(&k, &r, removed != 0, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_NOTFOUND:

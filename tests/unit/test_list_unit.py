@@ -160,3 +160,15 @@ def test_blocking_forms_without_a_connection(client):
     assert call(client, 'BLPOP', 'l', 'x') == b'-ERR timeout is not a float or out of range\r\n'
     assert call(client, 'BLPOP', 'l', '-0.5') == b'-ERR timeout is negative\r\n'
     assert call(client, 'BLPOP', 'l', '1e400') == b'-ERR timeout is negative\r\n'
+
+
+def test_nodes_merge_after_removals(client):
+    """LREM of every other element leaves half-empty nodes, which merge: the
+    list's memory falls with its contents."""
+    a, b = b'a' * 20, b'b' * 20
+    call(client, 'RPUSH', 'l', *([a, b] * 5000))
+    full = int(call(client, 'MEMORY', 'USAGE', 'l')[1:-2])
+    assert call(client, 'LREM', 'l', 0, a) == b':5000\r\n'
+    half = int(call(client, 'MEMORY', 'USAGE', 'l')[1:-2])
+    assert half < full * 0.6, (full, half)
+    assert call(client, 'LRANGE', 'l', 0, -1) == arr(*([b] * 5000))
