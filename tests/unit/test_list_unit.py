@@ -172,3 +172,34 @@ def test_nodes_merge_after_removals(client):
     half = int(call(client, 'MEMORY', 'USAGE', 'l')[1:-2])
     assert half < full * 0.6, (full, half)
     assert call(client, 'LRANGE', 'l', 0, -1) == arr(*([b] * 5000))
+
+
+def test_generic_key_commands_on_lists(client):
+    call(client, 'RPUSH', 'l', 'a', 'b')
+    call(client, 'SET', 's', 'v')
+    assert call(client, 'SCAN', 0, 'TYPE', 'list') == b'*2\r\n$1\r\n0\r\n' + arr('l')
+    assert call(client, 'TYPE', 'l') == b'+list\r\n'
+    assert call(client, 'EXPIRE', 'l', 100) == b':1\r\n'
+    assert call(client, 'TTL', 'l') == b':100\r\n'
+    assert call(client, 'RENAME', 'l', 'm') == b'+OK\r\n'
+    assert call(client, 'TTL', 'm') == b':100\r\n'
+    assert call(client, 'COPY', 'm', 's', 'REPLACE') == b':1\r\n'
+    call(client, 'RPUSH', 's', 'c')
+    assert call(client, 'LRANGE', 'm', 0, -1) == arr('a', 'b')
+    assert call(client, 'LRANGE', 's', 0, -1) == arr('a', 'b', 'c')
+    assert call(client, 'PEXPIRE', 'm', 1) == b':1\r\n'
+    import time
+    time.sleep(0.01)
+    assert call(client, 'LLEN', 'm') == b':0\r\n'
+    assert call(client, 'EXISTS', 'm') == b':0\r\n'
+
+
+def test_lists_are_evicted(client):
+    call(client, 'CONFIG', 'SET', 'maxmemory-policy', 'allkeys-random')
+    call(client, 'CONFIG', 'SET', 'maxmemory', 2 * 1024 * 1024)
+    for i in range(200):
+        reply = call(client, 'RPUSH', f'l{i}', *[b'x' * 100] * 200)
+        assert reply.startswith(b':'), reply
+    keys = int(call(client, 'DBSIZE')[1:-2])
+    assert 0 < keys < 200
+    call(client, 'CONFIG', 'SET', 'maxmemory', 0)
