@@ -40,7 +40,7 @@ def cmd(*parts):
 def lpos():
     opts = st.lists(st.one_of(RANK.map(lambda v: [b'RANK', v]), COUNT.map(lambda v: [b'COUNT', v]),
                               COUNT.map(lambda v: [b'MAXLEN', v]), st.just([b'FOO'])), max_size=2)
-    return cmd(b'LPOS', KEYS, ELEMS, opts.map(lambda l: [y for x in l for y in x]))
+    return cmd(b'LPOS', KEYS, ELEMS, opts.map(lambda pairs: [y for x in pairs for y in x]))
 
 
 def mpop(name, first):

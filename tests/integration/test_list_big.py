@@ -1,6 +1,5 @@
 """A list of a million elements on a real server: built in batches, read at
 both ends and in the middle, trimmed and deleted, with its memory given back."""
-import re
 import time
 
 

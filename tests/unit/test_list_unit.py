@@ -1,6 +1,8 @@
 """Lists through the Client: exact reply bytes of every list command, the node
 chain at and around the node-size limits, and the generic key commands
 (COPY, RENAME, OBJECT ENCODING, MEMORY USAGE, DEL) on lists."""
+import time
+
 import pytest
 
 from cachecyt import _core
@@ -188,7 +190,6 @@ def test_generic_key_commands_on_lists(client):
     assert call(client, 'LRANGE', 'm', 0, -1) == arr('a', 'b')
     assert call(client, 'LRANGE', 's', 0, -1) == arr('a', 'b', 'c')
     assert call(client, 'PEXPIRE', 'm', 1) == b':1\r\n'
-    import time
     time.sleep(0.01)
     assert call(client, 'LLEN', 'm') == b':0\r\n'
     assert call(client, 'EXISTS', 'm') == b':0\r\n'
