@@ -232,6 +232,9 @@ cdef class Client:
         cdef uint64_t j, k
         cdef bytes result
         self._clock()
+        if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
+            query_buffer_exceeded(self)               # what it pipelines while blocked counts too
+            self.flags |= CL_CLOSE_ASAP
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
             k = 0
             while True:

@@ -5,6 +5,7 @@ replies in one transport.write. Nothing here parses or executes; nothing here
 runs per request."""
 import asyncio
 import logging
+import time
 
 from cachecyt import _core
 from cachecyt.commands.server import NODE
@@ -37,8 +38,17 @@ class Connection(_core.Client):
 
     def on_blocked(self, timeout_ms):
         if timeout_ms > 0:
-            self._block_timer = asyncio.get_event_loop().call_later(
-                timeout_ms / 1000, self.block_timeout)
+            self._block_deadline = time.monotonic() + timeout_ms / 1000
+            self._arm_block_timer()
+
+    def _arm_block_timer(self):
+        # the loop's clock may lag the real one: never answer before the deadline
+        left = self._block_deadline - time.monotonic()
+        if left > 0:
+            self._block_timer = asyncio.get_event_loop().call_later(left + 0.0005, self._arm_block_timer)
+        else:
+            self._block_timer = None
+            self.block_timeout()
 
     def on_unblocked(self):
         if self._block_timer is not None:

@@ -168,3 +168,17 @@ def test_long_pipeline_and_partial_frame_behind_a_blocked_request(conns):
     for i in range(20):
         assert a0.reply() == b':%d\r\n' % (21 + i)
     assert a0.reply() == b'$2\r\n40\r\n'
+
+
+def test_several_keys_and_millisecond_timeout(conns):
+    (a0, p0), (a1, _) = conns(2)
+    p0.call('DEL', 'k1', 'k2', 'k3')
+    a1.send(encode('BRPOP', 'k1', 'k2', 'k3', 0))
+    wait_blocked(p0, 1)
+    p0.call('RPUSH', 'k3', 'c')
+    assert a1.reply() == b'*2\r\n$2\r\nk3\r\n$1\r\nc\r\n'
+    assert blocked_count(p0) == 0
+    t = time.monotonic()
+    assert a0.call('BLPOP', 'k1', '0.15') == b'*-1\r\n'
+    assert 0.15 <= time.monotonic() - t < 0.3
+    assert blocked_count(p0) == 0
