@@ -182,3 +182,44 @@ def test_several_keys_and_millisecond_timeout(conns):
     assert a0.call('BLPOP', 'k1', '0.15') == b'*-1\r\n'
     assert 0.15 <= time.monotonic() - t < 0.3
     assert blocked_count(p0) == 0
+
+
+def test_consumers_on_both_workers_get_every_element_once(conns):
+    """Consumers loop on BLPOP on both workers while producers on both workers
+    push concurrently: every element arrives exactly once, none is left."""
+    import threading
+    consumers0, consumers1 = conns(4)
+    producers = [consumers0.pop(), consumers1.pop()]
+    consumers = consumers0 + consumers1
+    producers[0].call('DEL', 'work')
+    n = 3000
+    got = [[] for _ in consumers]
+
+    def consume(i, c):
+        while True:
+            reply = c.call('BLPOP', 'work', 2)
+            if reply == b'*-1\r\n':
+                return
+            v = reply.split(b'\r\n')[-2]
+            if v == b'stop':
+                return
+            got[i].append(int(v))
+
+    def produce(k, p):
+        for start in range(k, n, 2 * 50):
+            batch = [x for x in range(start, min(start + 100, n), 2)]
+            p.call('RPUSH', 'work', *batch)
+
+    threads = [threading.Thread(target=consume, args=(i, c)) for i, c in enumerate(consumers)]
+    threads += [threading.Thread(target=produce, args=(k, p)) for k, p in enumerate(producers)]
+    for t in threads:
+        t.start()
+    for t in threads[len(consumers):]:
+        t.join()
+    producers[0].call('RPUSH', 'work', *['stop'] * len(consumers))
+    for t in threads[:len(consumers)]:
+        t.join(10)
+    everything = sorted(x for g in got for x in g)
+    assert everything == list(range(n))
+    assert sum(1 for g in got if g) >= 2                # both workers served
+    assert producers[0].call('LLEN', 'work') == b':0\r\n'
