@@ -432,6 +432,8 @@ cdef int _rename(Client c, bint nx) except -1:
         wb_int(&c.out, 1 if st == ST_OK else 0)
     else:
         wb_ok(&c.out)
+    if st == ST_OK:
+        signal_key_ready(c.db, c.argv[2], c.argl[2])    # a list may have arrived (shm/blocking.pxi)
     return 0
 
 
@@ -515,6 +517,8 @@ cdef int cmd_copy(Client c) except -1:
         wb_error(&c.out, "ERR COPY of this type is not supported yet")
     else:
         wb_int(&c.out, 1 if st == ST_OK else 0)
+    if st == ST_OK:
+        signal_key_ready(<int>db, c.argv[2], c.argl[2])  # a list may have arrived (shm/blocking.pxi)
     return 0
 
 

@@ -223,3 +223,17 @@ def test_consumers_on_both_workers_get_every_element_once(conns):
     assert everything == list(range(n))
     assert sum(1 for g in got if g) >= 2                # both workers served
     assert producers[0].call('LLEN', 'work') == b':0\r\n'
+
+
+def test_rename_and_copy_of_a_list_serve_waiters(conns):
+    (a0, p0), (a1, _) = conns(2)
+    p0.call('DEL', 'rq', 'cq', 'tmp')
+    a0.send(encode('BLPOP', 'rq', 0))
+    a1.send(encode('BLPOP', 'cq', 0))
+    wait_blocked(p0, 2)
+    p0.call('RPUSH', 'tmp', 'r1', 'r2')
+    p0.call('COPY', 'tmp', 'cq')
+    assert a1.reply() == b'*2\r\n$2\r\ncq\r\n$2\r\nr1\r\n'
+    p0.call('RENAME', 'tmp', 'rq')
+    assert a0.reply() == b'*2\r\n$2\r\nrq\r\n$2\r\nr1\r\n'
+    assert p0.call('LRANGE', 'rq', 0, -1) == b'*1\r\n$2\r\nr2\r\n'
