@@ -114,3 +114,22 @@ def test_lists_same_replies_as_redis(addrs, sequence):
 @given(sequence=st.lists(commands(), min_size=1, max_size=25))
 def test_lists_same_replies_as_redis_resp3(addrs, sequence):
     run_sequence(addrs, sequence, protocol=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, 2), commands()), min_size=1, max_size=30))
+def test_lists_same_replies_across_connections(addrs, steps):
+    """Three connections per server, which land on different workers: every
+    worker sees the same lists."""
+    ours = [RawConn(addrs[0]) for _ in range(3)]
+    ref = [RawConn(addrs[1]) for _ in range(3)]
+    try:
+        for conn in (ours[0], ref[0]):
+            assert conn.call('FLUSHALL') == b'+OK\r\n'
+        for i, (n, args) in enumerate(steps):
+            got, want = ours[n].call(*args), ref[n].call(*args)
+            assert got == want, (f"step {i} on connection {n}: {args!r}\n  cachecyt: {got[:300]!r}\n"
+                                 f"  redis:    {want[:300]!r}\n  steps: {steps[:i + 1]!r}")
+    finally:
+        for c in ours + ref:
+            c.close()
