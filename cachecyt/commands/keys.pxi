@@ -621,7 +621,7 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
             return "embstr"
         return "raw"
     if it.type == T_LIST:
-        return "quicklist"
+        return "quicklist"                  # Redis 7.0 names every list so, small ones too
     if it.type == T_ZSET:
         return "skiplist"
     return "hashtable"
