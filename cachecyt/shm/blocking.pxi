@@ -179,6 +179,24 @@ cdef void signal_key_ready(int db, const char *key, uint64_t klen) noexcept:
         pass
 
 
+cdef void signal_db_ready(int db) noexcept:
+    """Every waiter of a logical db retries (SWAPDB brought other keys in)."""
+    cdef uint64_t i, mask = 0
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return
+    with nogil:
+        bw_lock()
+        for i in range(g_hdr.blocked_hiwater):
+            if bw_at(i).seq and bw_at(i).db == db:
+                bw_at(i).ready = 1
+                mask |= <uint64_t>1 << bw_at(i).worker
+        bw_unlock()
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
+
+
 def take_ready_clients(int worker):
     """Ids of this worker's clients whose keys were pushed to, oldest first; their
     ready marks are cleared."""

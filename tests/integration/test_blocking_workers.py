@@ -237,3 +237,17 @@ def test_rename_and_copy_of_a_list_serve_waiters(conns):
     p0.call('RENAME', 'tmp', 'rq')
     assert a0.reply() == b'*2\r\n$2\r\nrq\r\n$2\r\nr1\r\n'
     assert p0.call('LRANGE', 'rq', 0, -1) == b'*1\r\n$2\r\nr2\r\n'
+
+
+def test_swapdb_serves_waiters(conns):
+    (a0, p0), (a1, _) = conns(2)
+    p0.call('SELECT', 1)
+    p0.call('DEL', 'sq')
+    p0.call('RPUSH', 'sq', 'from-db1')
+    p0.call('SELECT', 0)
+    p0.call('DEL', 'sq')
+    a1.send(encode('BLPOP', 'sq', 0))
+    wait_blocked(p0, 1)
+    assert p0.call('SWAPDB', 0, 1) == b'+OK\r\n'
+    assert a1.reply() == b'*2\r\n$2\r\nsq\r\n$8\r\nfrom-db1\r\n'
+    p0.call('SWAPDB', 0, 1)
