@@ -45,6 +45,8 @@ include "types/hash.pxi"
 include "types/set.pxi"
 include "types/value.pxi"
 include "types/zset.pxi"
+include "shm/blocking.pxi"
+include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
 
@@ -57,3 +59,5 @@ cdef void _register_core_handlers():
     register_set_commands()
     register_connection_commands()
     register_zset_commands()
+    register_list_commands()
+    register_blocking_commands()

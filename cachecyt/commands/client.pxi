@@ -26,6 +26,7 @@ from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 cdef enum:
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
+    CL_BLOCKED = 4                # waiting in a blocking command (shm/blocking.pxi)
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -51,6 +52,7 @@ cdef class Client:
     cdef uint64_t q_off[LOOKAHEAD * QARGS]     # requests parsed ahead: argument offsets in rp.buf
     cdef uint64_t q_len[LOOKAHEAD * QARGS]
     cdef uint64_t q_argc[LOOKAHEAD]
+    cdef uint64_t q_start[LOOKAHEAD + 1]      # where each request parsed ahead starts in rp.buf
     cdef slot_t *q_slot[LOOKAHEAD]
     cdef public int db
     cdef public uint64_t id
@@ -71,6 +73,8 @@ cdef class Client:
     cdef public int64_t net_out
     cdef public uint64_t commands
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
+    cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
+    cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -221,14 +225,20 @@ cdef class Client:
         self.t_mark = cc_mono_us()
 
     cdef bytes _run(self):
-        """Run every complete request buffered; return the replies."""
+        """Run every complete request buffered; return the replies. A client
+        blocked in BLPOP & co. runs nothing until it is served or times out: the
+        requests parsed ahead of the blocking one go back to the parser."""
         cdef int r
         cdef uint64_t j, k
         cdef bytes result
         self._clock()
-        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
+        if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
+            query_buffer_exceeded(self)               # what it pipelines while blocked counts too
+            self.flags |= CL_CLOSE_ASAP
+        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
             k = 0
             while True:
+                self.q_start[k] = self.rp.pos
                 r = rp_next(&self.rp)
                 if r != 1 or self.rp.inline_args or self.rp.argc > QARGS or k == LOOKAHEAD:
                     break
@@ -241,7 +251,10 @@ cdef class Client:
                     break
                 self._load_queued(j)
                 self.execute()
-            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+                if self.flags & CL_BLOCKED:
+                    self._put_back(self.q_start[j + 1])
+                    break
+            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED):
                 break
             if r == 1:                               # a request not parsed ahead
                 self._load_args()
@@ -276,6 +289,71 @@ cdef class Client:
             free(self.out.p)
             self._reset_out()
         return result
+
+    cdef void _put_back(self, uint64_t pos) noexcept:
+        """Unparse everything from pos on (requests parsed ahead, a partial frame):
+        the parser reads it again when the client runs requests again."""
+        self.rp.pos = pos
+        self.rp.kind = RP_IDLE
+        self.rp.argc = 0
+        self.rp.bulklen = -1
+        self.rp.inline_args = False
+
+    # ---- blocking commands (shm/blocking.pxi) ----------------------------------------
+
+    def on_blocked(self, int64_t timeout_ms):
+        """The transport glue arms the timeout (0 = none)."""
+
+    def on_unblocked(self):
+        """The transport glue disarms the timeout."""
+
+    def retry_blocked(self):
+        """A key this client waits on was pushed to: try the command again. When
+        served, its reply and the requests buffered behind it go out."""
+        cdef uint64_t before = self.out.len
+        if not self.flags & CL_BLOCKED or self.transport is None:
+            return
+        self._clock()
+        self._load_list(self.blocked_args)
+        g_cmds[cmd_lookup(self.argv[0], self.argl[0])].cf(self)
+        if self.out.len > before:
+            self._unblock()
+
+    def block_timeout(self):
+        """The timeout passed: answer null and go on with the buffered requests."""
+        if not self.flags & CL_BLOCKED:
+            return
+        self._clock()
+        wb_null_array(&self.out)
+        self._unblock()
+
+    def unblock_closed(self):
+        """The connection closed while blocked: leave the wait queue."""
+        block_leave(self)
+        self.flags &= ~CL_BLOCKED
+        self.blocked_args = None
+
+    cdef int _unblock(self) except -1:
+        block_leave(self)
+        self.flags &= ~CL_BLOCKED
+        self.blocked_args = None
+        self.on_unblocked()
+        self._replies_out()
+        return 0
+
+    cdef int _load_list(self, list args) except -1:
+        cdef uint64_t i, n = len(args)
+        if n > self.argcap:
+            self.argcap = n
+            self.argv = <const char **>realloc(self.argv, sizeof(char *) * n)
+            self.argl = <uint64_t *>realloc(self.argl, 8 * n)
+            if self.argv == NULL or self.argl == NULL:
+                raise MemoryError()
+        for i in range(n):
+            self.argv[i] = <bytes>args[i]
+            self.argl[i] = len(<bytes>args[i])
+        self.argc = n
+        return 0
 
     cdef void _reset_out(self) noexcept:
         cdef int resp = self.out.resp

@@ -15,6 +15,7 @@ cdef const char *E_EXPIRE = "ERR invalid expire time in '%s' command"
 cdef const char *E_STRLIMIT = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 cdef const char *E_OFFSET = "ERR offset is out of range"
 cdef const char *E_MAXCLIENTS = "ERR max number of clients reached"
+cdef const char *E_POSITIVE = "ERR value is out of range, must be positive"
 
 ERRORS = {
     'syntax': E_SYNTAX.decode(), 'notint': E_NOTINT.decode(), 'notfloat': E_NOTFLOAT.decode(),

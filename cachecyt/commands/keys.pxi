@@ -434,6 +434,8 @@ cdef int _rename(Client c, bint nx) except -1:
         wb_int(&c.out, 1 if st == ST_OK else 0)
     else:
         wb_ok(&c.out)
+    if st == ST_OK:
+        signal_key_ready(c.db, c.argv[2], c.argl[2])    # a list may have arrived (shm/blocking.pxi)
     return 0
 
 
@@ -466,7 +468,7 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
     key_find_locked(dst, ddb, now_ms)       # src.slot may go stale; src.item stays valid
     if dst.item and not replace:
         return ST_EXISTS
-    if IT(src.item).type not in (T_STRING, T_HASH, T_SET, T_ZSET):
+    if IT(src.item).type not in (T_STRING, T_LIST, T_HASH, T_SET, T_ZSET):
         return ST_WRONGTYPE
     if IT(src.item).type != T_STRING and not coll_root_fits(dst.klen):
         return ST_NOMEM                         # types/hash.pxi: the root would be split
@@ -519,6 +521,8 @@ cdef int cmd_copy(Client c) except -1:
         wb_error(&c.out, "ERR COPY of this type is not supported yet")
     else:
         wb_int(&c.out, 1 if st == ST_OK else 0)
+    if st == ST_OK:
+        signal_key_ready(<int>db, c.argv[2], c.argl[2])  # a list may have arrived (shm/blocking.pxi)
     return 0
 
 
@@ -625,7 +629,7 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
     if it.type == T_SET:
         return "intset" if it.encoding == ENC_INTSET else "hashtable"
     if it.type == T_LIST:
-        return "quicklist"
+        return "quicklist"                  # Redis 7.0 names every list so, small ones too
     if it.type == T_ZSET:
         return zs_encoding_name(it)
     return "hashtable"
@@ -739,11 +743,7 @@ cdef int memory_usage(Client c) except -1:
     with nogil:
         shard_lock(k.shard)
         if key_find_locked(&k, c.db, c.now_ms):
-            total = item_memory(k.item) + sizeof(slot_t)
-            if IT(k.item).type == T_HASH or IT(k.item).type == T_SET:
-                total += coll_memory(IT(k.item))
-            elif IT(k.item).type == T_ZSET:
-                total += zs_memory(IT(k.item))
+            total = item_memory(k.item) + sizeof(slot_t) + value_memory(IT(k.item))
         shard_unlock(k.shard)
     if total == 0:
         wb_null(&c.out)

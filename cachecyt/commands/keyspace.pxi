@@ -240,6 +240,8 @@ cdef int cmd_swapdb(Client c) except -1:
         with nogil:
             db_swap(a, b)
         wb_ok(&c.out)
+        signal_db_ready(a)                  # lists may have arrived for blocked clients
+        signal_db_ready(b)
     return 0
 
 

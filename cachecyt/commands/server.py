@@ -100,7 +100,8 @@ class Node:
         if not timeout:
             return
         for c in list(self.clients.values()):
-            if now_ms - c.last_ms > timeout * 1000:
+            # a client blocked in BLPOP & co. is waiting, not idle (as Redis)
+            if now_ms - c.last_ms > timeout * 1000 and c.blocked_args is None:
                 log.debug("Closing idle client")
                 c.close_now()
 
@@ -789,7 +790,7 @@ def info_server():
 def info_clients():
     return [('connected_clients', _core.get_setting('connected_clients')),
             ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
-            ('blocked_clients', 0), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
+            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
 
 
 def _rss_bytes(pid):

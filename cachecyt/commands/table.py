@@ -31,6 +31,7 @@ V = 'server'
 H = 'hash'
 T = 'set'
 Z = 'sortedset'
+L = 'list'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -90,6 +91,28 @@ COMMANDS = [
     ('sdiffstore', -3, 'write denyoom', 1, -1, 1, T),
     ('sintercard', -3, 'readonly', 0, 0, 0, T),
     ('sscan', -3, 'readonly random', 1, 1, 1, T),
+    ('lpush', -3, 'write denyoom fast', 1, 1, 1, L),
+    ('rpush', -3, 'write denyoom fast', 1, 1, 1, L),
+    ('lpushx', -3, 'write denyoom fast', 1, 1, 1, L),
+    ('rpushx', -3, 'write denyoom fast', 1, 1, 1, L),
+    ('lpop', -2, 'write fast', 1, 1, 1, L),
+    ('rpop', -2, 'write fast', 1, 1, 1, L),
+    ('llen', 2, 'readonly fast', 1, 1, 1, L),
+    ('lrange', 4, 'readonly', 1, 1, 1, L),
+    ('lindex', 3, 'readonly', 1, 1, 1, L),
+    ('lset', 4, 'write denyoom', 1, 1, 1, L),
+    ('linsert', 5, 'write denyoom', 1, 1, 1, L),
+    ('lrem', 4, 'write', 1, 1, 1, L),
+    ('ltrim', 4, 'write', 1, 1, 1, L),
+    ('lpos', -3, 'readonly', 1, 1, 1, L),
+    ('lmove', 5, 'write denyoom', 1, 2, 1, L),
+    ('rpoplpush', 3, 'write denyoom', 1, 2, 1, L),
+    ('lmpop', -4, 'write', 0, 0, 0, L),
+    ('blpop', -3, 'write blocking', 1, -2, 1, L),
+    ('brpop', -3, 'write blocking', 1, -2, 1, L),
+    ('blmove', 6, 'write denyoom blocking', 1, 2, 1, L),
+    ('brpoplpush', 4, 'write denyoom blocking', 1, 2, 1, L),
+    ('blmpop', -5, 'write blocking', 0, 0, 0, L),
 
     ('del', -2, 'write', 1, -1, 1, K),
     ('unlink', -2, 'write fast', 1, -1, 1, K),

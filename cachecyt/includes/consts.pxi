@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 3
+    LAYOUT_VERSION = 4
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
@@ -18,6 +18,7 @@ cdef enum:
     MAX_CLIENT_SLOTS = 16384     # rows of the shared client table (bounds maxclients)
     RING_CELLS = 256             # messages per worker signal ring (power of two)
     MAX_ERRSTATS = 32            # error prefixes counted per worker
+    MAX_WAITERS = 8192           # keys blocked clients wait on, node-wide (shm/blocking.pxi)
 
 # status codes of nogil core functions; only the command layer turns them into replies
 cdef enum:

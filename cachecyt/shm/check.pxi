@@ -13,7 +13,7 @@
 #   key's, its shard is this shard, and no empty slot lies between its home and
 #   its slot (else lookups miss it); per-db key and TTL counters match.
 #   Leaks: a live chunk that no table reaches (only judged when every item is a
-#   string, hash or set, whose chunks the walk knows completely).
+#   string, list, hash, set or zset, whose chunks the walk knows completely).
 
 
 cdef object _chunk_live(dict live, uint64_t off, uint64_t need, list errors, str what):
@@ -161,6 +161,8 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             _walk_collection(it, errors, live, reached, where)    # types/dict.pxi
         elif it.type == T_ZSET:
             zs_check(it, live, reached, errors, where)
+        elif it.type == T_LIST:
+            walk_list(it, errors, live, reached, where)      # types/list.pxi
         elif it.type != T_STRING:
             complete = False
         if it.db >= g_hdr.ndbs:
@@ -177,8 +179,8 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             for b in range(e):
                 if _chunk_live(live, item_extent_slot(it, b)[0], PAGE_SIZE, errors, f"{where} extent {b}"):
                     reached.add(item_extent_slot(it, b)[0])
-        elif it.type in (T_STRING, T_ZSET) and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
-                                                               errors, where):
+        elif it.type in (T_STRING, T_LIST, T_ZSET) and not _chunk_live(live, sl.item, ITEM_HDR + it.klen + it.vlen,
+                                                                       errors, where):
             continue
         key = PyBytes_FromStringAndSize(NULL, it.klen)
         item_read(it, 0, <char *>key, it.klen)

@@ -66,7 +66,11 @@ ctypedef struct header_t:
     uint64_t set_max_listpack_value    # bytes; CONFIG SET
     uint64_t zset_max_listpack_entries # CONFIG SET
     uint64_t zset_max_listpack_value   # bytes; CONFIG SET
-    uint64_t reserved[14]
+    uint64_t reserved[10]
+    uint64_t blocked_off         # blocked-client registry (shm/blocking.pxi): lock, then bwait_t[MAX_WAITERS]
+    uint64_t blocked_seq         # atomic; order in which clients blocked (first blocked, first served)
+    uint64_t blocked_count       # registry entries in use; registry lock (read without it as a hint)
+    uint64_t blocked_hiwater     # entries in use lie below this index; registry lock
     uint64_t clients_off         # cslot_t[MAX_CLIENT_SLOTS] (shm/clients.pxi)
     uint64_t rings_off           # sigring_t[MAX_WORKERS] (shm/ring.pxi)
     uint64_t errstats_off        # errstat_t[MAX_WORKERS * MAX_ERRSTATS]
@@ -181,3 +185,13 @@ ctypedef struct sigring_t:       # the inbox of one worker; producers: any proce
 ctypedef struct errstat_t:       # error replies of one prefix; written only by the owning worker
     char prefix[24]              # "ERR", "WRONGTYPE" ...; "" = free entry
     uint64_t count
+
+
+ctypedef struct bwait_t:         # one key a blocked client waits on (shm/blocking.pxi); registry lock
+    uint64_t seq                 # when the client blocked (blocked_seq), 0 = free entry
+    uint64_t client              # client id
+    uint64_t hash                # cc_hash of the key
+    int32_t worker               # worker slot that owns the client
+    int32_t db                   # logical db of the key
+    uint32_t ready               # a push made the key non-empty: the owner retries
+    uint32_t pad

@@ -95,6 +95,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['clients_off'] = off; off = _align(off + sizeof(cslot_t) * MAX_CLIENT_SLOTS, 64)
     lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
     lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
+    lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -195,6 +196,9 @@ cdef class Segment:
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
         rings_init(h)
+        h.blocked_off = lay['blocked_off']
+        if cc_mutex_init(<pthread_mutex_t *>(self.base + h.blocked_off)):
+            raise OSError("pthread_mutex_init failed")
         h.layout_version = LAYOUT_VERSION
         h.magic = CC_MAGIC            # written last: a half-made segment is foreign
 

@@ -228,7 +228,6 @@ cdef void set_scan_compact(item_t *it, cscan_t *s) noexcept nogil:
 
 # ============================== Set type commands ==============================
 
-cdef const char *E_POSITIVE = "ERR value is out of range, must be positive"
 
 
 cdef int set_lookup(Client c, kref_t *k) noexcept nogil:

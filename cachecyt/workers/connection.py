@@ -3,7 +3,9 @@ straight into its parser's buffer (get_buffer / buffer_updated, which uvloop
 uses for any protocol that has them), runs the requests and writes their
 replies in one transport.write. Nothing here parses or executes; nothing here
 runs per request."""
+import asyncio
 import logging
+import time
 
 from cachecyt import _core
 from cachecyt.commands.server import NODE
@@ -26,8 +28,32 @@ class Connection(_core.Client):
             return
 
     def connection_lost(self, exc):
+        self.unblock_closed()
+        self.on_unblocked()
         NODE.client_closed(self)
         self.transport = None
+
+    # blocking commands (shm/blocking.pxi): the timeout is a loop timer
+    _block_timer = None
+
+    def on_blocked(self, timeout_ms):
+        if timeout_ms > 0:
+            self._block_deadline = time.monotonic() + timeout_ms / 1000
+            self._arm_block_timer()
+
+    def _arm_block_timer(self):
+        # the loop's clock may lag the real one: never answer before the deadline
+        left = self._block_deadline - time.monotonic()
+        if left > 0:
+            self._block_timer = asyncio.get_event_loop().call_later(left + 0.0005, self._arm_block_timer)
+        else:
+            self._block_timer = None
+            self.block_timeout()
+
+    def on_unblocked(self):
+        if self._block_timer is not None:
+            self._block_timer.cancel()
+            self._block_timer = None
 
     def eof_received(self):
         return False

@@ -130,6 +130,7 @@ class Worker:
             except BlockingIOError:
                 pass
             server.NODE.handle_signals()
+            serve_blocked(self.index)
         loop.add_reader(fd, on_wake)
         server.NODE.handle_signals()            # what was sent while this slot was down
 
@@ -141,6 +142,15 @@ class Worker:
             c.close_now()
         for s in self.servers:
             await s.wait_closed()
+
+
+def serve_blocked(worker):
+    """Retry the blocked clients of this worker whose keys were pushed to, in the
+    order they blocked (shm/blocking.pxi)."""
+    for cid in _core.take_ready_clients(worker):
+        c = server.NODE.clients.get(cid)
+        if c is not None:
+            c.retry_blocked()
 
 
 def _hz():
@@ -176,6 +186,8 @@ def main(argv=None):
                        {'tcpport': cfg['memcached-port'], 'num_threads': ns.nworkers})
     wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
     server.NODE.configure(cfg, ns.worker, ns.nworkers, cfg['port'], wake_fds)
+    _core.set_wake_hook(server.NODE.wake)      # pushes wake the workers of blocked clients
+    _core.blocked_clear_worker(ns.worker)      # waits a dead predecessor left; wakes who was behind them
     server.NODE.apply_settings()               # CONFIG SETs made before this start
     server.NODE.shutdown_hook = request_shutdown
     loop = uvloop.new_event_loop()

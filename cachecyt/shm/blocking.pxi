@@ -1,0 +1,467 @@
+# Blocking list commands across workers (docs/adr/0005-blocking-across-workers.md).
+#
+# A node-wide registry in the segment (region blocked_off: a robust mutex, then
+# MAX_WAITERS bwait_t entries) lists every key a blocked client waits on, with
+# the order in which clients blocked (seq). The lock order is: shard locks, then
+# the registry lock; nothing is locked while the registry lock is held.
+#
+#   block:  the command finds every key empty while holding the keys' shard
+#           locks, and registers before unlocking: a push either comes before
+#           (and is seen) or after (and finds the entry).
+#   push:   after unlocking its shard, a writer marks the entries of the key
+#           ready and writes the eventfd of each worker owning one. Nothing is
+#           sent when no client is blocked anywhere (one atomic read).
+#   wake:   the worker takes its ready entries (oldest first) and retries each
+#           client's command. Under the shard lock a waiter may pop only when no
+#           earlier waiter on that key is left (first blocked, first served across
+#           the node, and the elements go out in the order they were pushed); the
+#           one that pops leaves the registry under the same lock (exactly once),
+#           which marks the next waiter ready. A waiter that loses stays blocked.
+#   leave:  served, timed out or disconnected, a client's entries are removed
+#           and the other waiters on the same keys are marked ready again, since
+#           their rank may have dropped.
+
+cdef extern from *:
+    """
+    #include <errno.h>
+    #include <stdlib.h>
+    static inline long double cc_strtold(const char *s, char **end, int *err) {
+        errno = 0;
+        long double v = strtold(s, end);
+        *err = errno;
+        return v;
+    }
+    static inline long long cc_ld_to_ll(long double v) {
+        /* as C's conversion on x86: out of range gives LLONG_MIN */
+        if (!(v > -9223372036854775808.0L && v < 9223372036854775808.0L)) return LLONG_MIN;
+        return (long long)v;
+    }
+    """
+    long double cc_strtold(const char *s, char **end, int *err) nogil
+    long long cc_ld_to_ll(long double v) nogil
+
+cdef const char *E_TIMEOUT_FLOAT = "ERR timeout is not a float or out of range"
+cdef const char *E_TIMEOUT_NEG = "ERR timeout is negative"
+cdef const char *E_TIMEOUT_RANGE = "ERR timeout is out of range"
+cdef const char *E_TOO_MANY_BLOCKED = "ERR too many blocked clients"
+
+g_wake = None                    # callable(worker slot): write that worker's eventfd
+
+
+def set_wake_hook(f):
+    """The worker installs how to wake a worker slot (its eventfd)."""
+    global g_wake
+    g_wake = f
+
+
+# ---- the registry ------------------------------------------------------------------
+
+cdef inline pthread_mutex_t *bw_mutex() noexcept nogil:
+    return <pthread_mutex_t *>(g_base + g_hdr.blocked_off)
+
+cdef inline bwait_t *bw_at(uint64_t i) noexcept nogil:
+    return (<bwait_t *>(g_base + g_hdr.blocked_off + LOCK_STRIDE)) + i
+
+cdef inline void bw_lock() noexcept nogil:
+    cc_lock(bw_mutex())          # a dead owner leaves whole entries: seq is written last
+
+cdef inline void bw_unlock() noexcept nogil:
+    cc_unlock(bw_mutex())
+
+
+cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int n) noexcept nogil:
+    """Entries for a client waiting on n keys: its seq, or 0 when the registry is
+    full (nothing registered). Registry lock held."""
+    cdef uint64_t i, seq, found = 0
+    cdef uint64_t idx[64]
+    cdef bwait_t *e
+    for i in range(MAX_WAITERS):
+        if found == <uint64_t>n:
+            break
+        if bw_at(i).seq == 0:
+            idx[found] = i
+            found += 1
+    if found < <uint64_t>n:
+        return 0
+    seq = cc_atomic_add(&g_hdr.blocked_seq, 1) + 1
+    for i in range(<uint64_t>n):
+        e = bw_at(idx[i])
+        e.client = client
+        e.hash = hashes[i]
+        e.worker = g_worker
+        e.db = db
+        e.ready = 0
+        e.seq = seq
+        if idx[i] + 1 > g_hdr.blocked_hiwater:
+            g_hdr.blocked_hiwater = idx[i] + 1
+    cc_atomic_add(&g_hdr.blocked_count, n)
+    return seq
+
+
+cdef uint64_t bw_remove_locked(uint64_t client) noexcept nogil:
+    """Remove a client's entries and mark the other waiters on its keys ready.
+    Returns the mask of worker slots to wake. Registry lock held."""
+    cdef uint64_t i, j, mask = 0, n = 0
+    cdef uint64_t hashes[64]
+    cdef int32_t dbs[64]
+    cdef bwait_t *e
+    cdef uint64_t hi = g_hdr.blocked_hiwater
+    for i in range(hi):
+        e = bw_at(i)
+        if e.seq and e.client == client:
+            if n < 64:
+                hashes[n] = e.hash
+                dbs[n] = e.db
+                n += 1
+            e.seq = 0
+            cc_atomic_add(&g_hdr.blocked_count, -1)
+    for i in range(hi):
+        e = bw_at(i)
+        if e.seq == 0:
+            continue
+        for j in range(n):
+            if e.hash == hashes[j] and e.db == dbs[j]:
+                e.ready = 1
+                mask |= <uint64_t>1 << e.worker
+                break
+    return mask
+
+
+cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h) noexcept nogil:
+    """Waiters on key (db, h) that blocked before `seq` (0 = all of them)."""
+    cdef uint64_t i, n = 0
+    cdef bwait_t *e
+    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return 0
+    bw_lock()
+    for i in range(g_hdr.blocked_hiwater):
+        e = bw_at(i)
+        if e.seq and e.hash == h and e.db == db and (seq == 0 or e.seq < seq):
+            n += 1
+    bw_unlock()
+    return n
+
+
+cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
+    """Mark the waiters on key (db, h) ready: the mask of worker slots to wake."""
+    cdef uint64_t i, mask = 0
+    cdef bwait_t *e
+    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return 0
+    bw_lock()
+    for i in range(g_hdr.blocked_hiwater):
+        e = bw_at(i)
+        if e.seq and e.hash == h and e.db == db:
+            e.ready = 1
+            mask |= <uint64_t>1 << e.worker
+    bw_unlock()
+    return mask
+
+
+cdef void wake_workers(uint64_t mask):
+    cdef int w
+    if mask == 0 or g_wake is None:
+        return
+    for w in range(MAX_WORKERS):
+        if mask & (<uint64_t>1 << w):
+            g_wake(w)
+
+
+cdef void signal_key_ready(int db, const char *key, uint64_t klen) noexcept:
+    """A list at key may have become non-empty: wake whoever waits on it."""
+    cdef uint64_t mask
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return
+    mask = bw_mark_ready(db, cc_hash(key, klen))
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
+
+
+cdef void signal_db_ready(int db) noexcept:
+    """Every waiter of a logical db retries (SWAPDB brought other keys in)."""
+    cdef uint64_t i, mask = 0
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return
+    with nogil:
+        bw_lock()
+        for i in range(g_hdr.blocked_hiwater):
+            if bw_at(i).seq and bw_at(i).db == db:
+                bw_at(i).ready = 1
+                mask |= <uint64_t>1 << bw_at(i).worker
+        bw_unlock()
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
+
+
+def take_ready_clients(int worker):
+    """Ids of this worker's clients whose keys were pushed to, oldest first; their
+    ready marks are cleared."""
+    cdef uint64_t i, n = 0, j, t
+    cdef uint64_t ids[256]
+    cdef uint64_t seqs[256]
+    cdef bwait_t *e
+    cdef bint dup
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return []
+    with nogil:
+        bw_lock()
+        for i in range(g_hdr.blocked_hiwater):
+            e = bw_at(i)
+            if e.seq and e.ready and e.worker == worker and n < 256:
+                e.ready = 0
+                dup = False
+                for j in range(n):
+                    if ids[j] == e.client:
+                        dup = True
+                        break
+                if not dup:
+                    ids[n] = e.client
+                    seqs[n] = e.seq
+                    n += 1
+        bw_unlock()
+    order = sorted(range(n), key=lambda k: seqs[k])
+    return [ids[k] for k in order]
+
+
+def blocked_clear_worker(int worker):
+    """Drop the entries a dead predecessor in this worker slot left."""
+    cdef uint64_t i, mask = 0
+    with nogil:
+        bw_lock()
+        for i in range(g_hdr.blocked_hiwater):
+            if bw_at(i).seq and bw_at(i).worker == worker:
+                mask |= bw_remove_locked(bw_at(i).client)
+        bw_unlock()
+    wake_workers(mask)
+
+
+def blocked_clients():
+    """Clients blocked in the whole node (INFO blocked_clients): distinct waits."""
+    cdef uint64_t i
+    seqs = set()
+    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return 0
+    bw_lock()
+    try:
+        for i in range(g_hdr.blocked_hiwater):
+            if bw_at(i).seq:
+                seqs.add(bw_at(i).seq)
+    finally:
+        bw_unlock()
+    return len(seqs)
+
+
+# ---- timeouts ------------------------------------------------------------------------
+
+cdef int parse_timeout(Client c, uint64_t i, int64_t *out_ms) except -2:
+    """Redis's blocking timeout (seconds, a float): the timeout in ms (0 =
+    forever), or -1 after replying an error."""
+    cdef char buf[128]
+    cdef char *end
+    cdef int err
+    cdef long double v
+    cdef long long ms
+    if c.argl[i] == 0 or c.argl[i] >= sizeof(buf) or c.argv[i][0] in b' \t\n\r\v\f':
+        wb_error(&c.out, E_TIMEOUT_FLOAT)
+        return -1
+    memcpy(buf, c.argv[i], c.argl[i])
+    buf[c.argl[i]] = 0
+    v = cc_strtold(buf, &end, &err)
+    if end != buf + c.argl[i] or err != 0 or v != v:
+        wb_error(&c.out, E_TIMEOUT_FLOAT)
+        return -1
+    ms = cc_ld_to_ll(v * 1000.0)
+    if ms < 0:
+        wb_error(&c.out, E_TIMEOUT_NEG)
+        return -1
+    if ms > 0 and ms > 9223372036854775807LL - c.now_ms:
+        wb_error(&c.out, E_TIMEOUT_RANGE)
+        return -1
+    out_ms[0] = ms
+    return 0
+
+
+# ---- the commands ----------------------------------------------------------------------
+
+cdef enum:
+    BL_POP = 0                   # BLPOP / BRPOP: reply [key, element]
+    BL_MPOP = 1                  # BLMPOP: reply [key, [elements]]
+    BL_MOVE = 2                  # BLMOVE / BRPOPLPUSH: reply the element
+
+
+cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t count,
+                   int kind, int wto, bint *served) except -1:
+    """One attempt of a blocking command on keys first..first+nkeys-1, all their
+    shards locked: serve from the first list with an element for this client, or
+    (first attempt, able to block) register the wait before unlocking.
+    served: an element was popped (and replied). Returns 1 after an error reply."""
+    cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * (nkeys + 1))
+    cdef uint32_t *shards = <uint32_t *>malloc(4 * (nkeys + 1))
+    cdef uint64_t *hashes = <uint64_t *>malloc(8 * (nkeys + 1))
+    cdef uint64_t j, seq = c.block_seq, mask = 0
+    cdef int m, st = ST_NOTFOUND, hit = -1
+    cdef bint may_block = c.transport is not None and nkeys <= 64
+    cdef lroot_t r
+    cdef kref_t dst
+    served[0] = False
+    if ks == NULL or shards == NULL or hashes == NULL:
+        free(ks); free(shards); free(hashes)
+        raise MemoryError()
+    for j in range(nkeys):
+        kref_init(&ks[j], c.argv[first + j], c.argl[first + j])
+        shards[j] = ks[j].shard
+        hashes[j] = ks[j].h
+    if kind == BL_MOVE:
+        kref_init(&dst, c.argv[2], c.argl[2])
+        shards[nkeys] = dst.shard
+    with nogil:
+        m = shards_lock_many(shards, <int>nkeys + (1 if kind == BL_MOVE else 0))
+        for j in range(nkeys):
+            st = list_find_locked(&ks[j], c.db, c.now_ms)
+            if st == ST_WRONGTYPE:
+                if seq:                            # while blocked: not a list yet, keep waiting
+                    st = ST_NOTFOUND
+                    continue
+                break
+            if st == ST_OK:
+                lroot_load(IT(ks[j].item), &r)
+                if r.count and bw_rank_locked(seq, c.db, ks[j].h) == 0:
+                    hit = <int>j
+                    break
+                st = ST_NOTFOUND
+        if hit >= 0:
+            if kind == BL_MOVE:
+                st = move_locked(c, &ks[0], &dst, where, wto)
+            else:
+                wb_array(&c.out, 2)
+                wb_bulk(&c.out, c.argv[first + hit], c.argl[first + hit])
+                if kind == BL_MPOP:
+                    pop_many_reply(&c.out, &r, where, count)
+                else:
+                    list_pop_reply(&c.out, &r, where)
+                list_done_locked(&ks[hit], &r, True, c.now_ms)
+            if st == ST_OK:
+                served[0] = True
+                if seq:
+                    bw_lock()
+                    mask = bw_remove_locked(c.id)
+                    bw_unlock()
+        elif st != ST_WRONGTYPE and seq == 0 and may_block:
+            bw_lock()
+            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys)
+            bw_unlock()
+            if seq == 0:
+                st = ST_NOMEM
+        shards_unlock_many(shards, m)
+    free(ks); free(shards); free(hashes)
+    wake_workers(mask)
+    if served[0]:
+        c.block_seq = 0
+        if kind == BL_MOVE:
+            signal_key_ready(c.db, c.argv[2], c.argl[2])
+        return 0
+    if st == ST_NOMEM and seq == 0 and may_block:
+        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        return 1
+    if reply_status(c, st):
+        return 1
+    c.block_seq = seq
+    return 0
+
+
+cdef int block_or_reply(Client c, int64_t timeout_ms, bint served) except -1:
+    """After an attempt: block the client (first attempt) or answer the timeout
+    reply when it cannot block."""
+    if served or c.flags & CL_BLOCKED:
+        return 0
+    if c.block_seq == 0:
+        wb_null_array(&c.out)
+        return 0
+    c.flags |= CL_BLOCKED
+    c.blocked_args = c.args()
+    c.on_blocked(timeout_ms)
+    return 0
+
+
+cdef int _bpop(Client c, int where) except -1:
+    cdef int64_t timeout_ms = 0
+    cdef bint served
+    if not c.flags & CL_BLOCKED and parse_timeout(c, c.argc - 1, &timeout_ms) < 0:
+        return 0
+    if block_try(c, 1, c.argc - 2, where, 1, BL_POP, 0, &served):
+        return 0
+    return block_or_reply(c, timeout_ms, served)
+
+
+cdef int cmd_blpop(Client c) except -1:
+    return _bpop(c, LIST_HEAD)
+
+cdef int cmd_brpop(Client c) except -1:
+    return _bpop(c, LIST_TAIL)
+
+
+cdef int _bmove(Client c, int wfrom, int wto, uint64_t ti) except -1:
+    cdef int64_t timeout_ms = 0
+    cdef bint served
+    if not c.flags & CL_BLOCKED and parse_timeout(c, ti, &timeout_ms) < 0:
+        return 0
+    if block_try(c, 1, 1, wfrom, 1, BL_MOVE, wto, &served):
+        return 0
+    return block_or_reply(c, timeout_ms, served)
+
+
+cdef int cmd_blmove(Client c) except -1:
+    cdef int wfrom = arg_where(c, 3), wto = arg_where(c, 4)
+    if wfrom < 0 or wto < 0:
+        wb_error(&c.out, E_SYNTAX)
+        return 0
+    return _bmove(c, wfrom, wto, 5)
+
+
+cdef int cmd_brpoplpush(Client c) except -1:
+    return _bmove(c, LIST_TAIL, LIST_HEAD, 3)
+
+
+cdef int cmd_blmpop(Client c) except -1:
+    cdef int64_t timeout_ms = 0, count
+    cdef uint64_t nkeys
+    cdef int where
+    cdef bint served
+    if mpop_args(c, 2, &nkeys, &where, &count) < 0:        # as Redis: before the timeout
+        return 0
+    if not c.flags & CL_BLOCKED and parse_timeout(c, 1, &timeout_ms) < 0:
+        return 0
+    if block_try(c, 3, nkeys, where, count, BL_MPOP, 0, &served):
+        return 0
+    return block_or_reply(c, timeout_ms, served)
+
+
+cdef void register_blocking_commands():
+    register_c('blpop', cmd_blpop)
+    register_c('brpop', cmd_brpop)
+    register_c('blmove', cmd_blmove)
+    register_c('brpoplpush', cmd_brpoplpush)
+    register_c('blmpop', cmd_blmpop)
+
+
+# ---- leaving the blocked state (Client methods call these) ----------------------------
+
+cdef void block_leave(Client c) noexcept:
+    """Remove the client's wait from the registry (timeout, disconnect) and wake
+    the waiters that may now be first."""
+    cdef uint64_t mask
+    if c.block_seq == 0:
+        return
+    with nogil:
+        bw_lock()
+        mask = bw_remove_locked(c.id)
+        bw_unlock()
+    c.block_seq = 0
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
