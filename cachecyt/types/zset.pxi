@@ -1605,7 +1605,90 @@ ctypedef struct zsrc_t:
     uint64_t item                # 0 = missing key (empty)
     uint64_t length
     double weight
-    zroot_t r
+    bint isset                   # a plain set (types/set.pxi): each member scores 1
+    zroot_t r                    # a zset's root (unused for a set)
+
+ctypedef struct zsit_t:
+    zcur_t cur                   # the member: a zset's cursor; for a set m, mlen, score
+    uint64_t pos                 # a set: intset index or dict slot of the member
+    char *heap                   # a set: malloc'd copy of a big member, or NULL
+    char tmp[24]                 # a set: an intset member as text
+
+
+# Inputs may be plain sets, as in Redis 7.0: a set member counts with score 1
+# (times its WEIGHT). Redis walks a set in its own order; the result does not
+# depend on it (members are aggregated per member, sources in argument order).
+
+cdef int zsrc_step(zsrc_t *s, zsit_t *i, uint64_t e) noexcept nogil:
+    """Load member e of the input into i.cur (e counts up from 0 one step at a
+    time, below s.length; i.heap starts NULL, zsit_done frees it). ST_OK, or
+    ST_NOMEM when a big set member cannot be copied out."""
+    cdef item_t *it = IT(s.item)
+    cdef dict_t *d
+    if not s.isset:
+        if e == 0:
+            zcur_seek(&i.cur, it, &s.r, 0)
+        else:
+            zcur_next(&i.cur)
+        return ST_OK
+    zsit_done(i)
+    if it.encoding == ENC_HASHTABLE:
+        d = DT(croot(it).off)
+        i.pos = 0 if e == 0 else i.pos + 1
+        while dict_elem(d, i.pos) == 0:
+            i.pos += 1
+    else:
+        i.pos = e
+    i.cur.m = set_member(it, i.pos, i.tmp, &i.heap, &i.cur.mlen)
+    i.cur.score = 1.0
+    return ST_OK if i.cur.m != NULL else ST_NOMEM
+
+
+cdef inline void zsit_done(zsit_t *i) noexcept nogil:
+    free(i.heap)
+    i.heap = NULL
+
+
+cdef inline bint zsrc_find(zsrc_t *s, const char *m, uint64_t mlen, double *score) noexcept nogil:
+    """Whether the input (present) holds m, and its score."""
+    if s.isset:
+        score[0] = 1.0
+        return set_has(IT(s.item), m, mlen)
+    return zs_find(IT(s.item), &s.r, m, mlen, score)
+
+
+cdef int zs_input_locked(kref_t *k, Client c) noexcept nogil:
+    """Find an input of a set operation: ST_OK (a zset or a set), ST_NOTFOUND
+    or ST_WRONGTYPE."""
+    if not key_find_locked(k, c.db, c.now_ms):
+        return ST_NOTFOUND
+    if IT(k.item).type != T_ZSET and IT(k.item).type != T_SET:
+        return ST_WRONGTYPE
+    item_touch(IT(k.item), c.now_ms)
+    return ST_OK
+
+
+cdef int zs_input_read_locked(kref_t *k, Client c, zsrc_t *s) noexcept nogil:
+    """zs_input_locked counted as a read (keyspace_hits / keyspace_misses), the
+    input loaded into s (weight kept)."""
+    cdef int st = zs_input_locked(k, c)
+    s.item = 0
+    s.length = 0
+    s.isset = False
+    if st == ST_NOTFOUND:
+        my_wstat().misses += 1
+        return st
+    my_wstat().hits += 1
+    if st != ST_OK:
+        return st
+    s.item = k.item
+    if IT(k.item).type == T_SET:
+        s.isset = True
+        s.length = set_len(IT(k.item))
+    else:
+        zs_load(IT(k.item), &s.r)
+        s.length = s.r.length
+    return ST_OK
 
 
 cdef inline double zs_aggregate(double target, double v, int agg) noexcept nogil:
@@ -1648,64 +1731,65 @@ cdef void zs_sort_srcs(zsrc_t *src, uint64_t n, uint64_t from_) noexcept nogil:
 cdef int zs_setop_locked(zsrc_t *src, uint64_t n, int op, int agg, zroot_t *tmp,
                          int64_t limit, int64_t *card) noexcept nogil:
     """Compute the result into the skiplist tmp (card_only when card != NULL:
-    count the intersection up to limit, 0 = no limit). ST_OK or ST_NOMEM."""
-    cdef uint64_t i, j, e
-    cdef zcur_t cur
-    cdef double score, v
-    cdef bint keep
-    cdef int st
+    count the intersection up to limit, 0 = no limit). ST_OK, ST_NOMEM or
+    ST_TOOBIG (a set member longer than a sorted set's)."""
+    cdef uint64_t i, e
+    cdef zsit_t it
+    cdef int st = ST_OK
+    it.heap = NULL
     zs_sort_srcs(src, n, 1 if op == ZOP_DIFF else 0)
     if op == ZOP_UNION:
         for i in range(n):
             for e in range(src[i].length):
-                if e == 0:
-                    zcur_seek(&cur, IT(src[i].item), &src[i].r, 0)
-                else:
-                    zcur_next(&cur)
-                score = src[i].weight * cur.score
-                if isnan(score):
-                    score = 0.0
-                st = zs_tmp_add(tmp, cur.m, cur.mlen, score, agg)
+                st = zsrc_step(&src[i], &it, e)
+                if st == ST_OK:
+                    st = zs_tmp_add(tmp, it.cur.m, it.cur.mlen, zs_weighted(&src[i], it.cur.score), agg)
                 if st != ST_OK:
-                    return st
-        return ST_OK
-    if src[0].length == 0:
-        return ST_OK
+                    break
+            zsit_done(&it)
+            if st != ST_OK:
+                break
+        return st
     for e in range(src[0].length):
-        if e == 0:
-            zcur_seek(&cur, IT(src[0].item), &src[0].r, 0)
-        else:
-            zcur_next(&cur)
-        keep = True
-        if op == ZOP_DIFF:
-            score = cur.score
-            for j in range(1, n):
-                if src[j].item and zs_find(IT(src[j].item), &src[j].r, cur.m, cur.mlen, &v):
-                    keep = False
-                    break
-        else:
-            score = src[0].weight * cur.score
-            if isnan(score):
-                score = 0.0
-            for j in range(1, n):
-                if src[j].item == src[0].item:
-                    score = zs_aggregate(score, cur.score * src[j].weight, agg)
-                elif src[j].item and zs_find(IT(src[j].item), &src[j].r, cur.m, cur.mlen, &v):
-                    score = zs_aggregate(score, v * src[j].weight, agg)
-                else:
-                    keep = False
-                    break
-        if not keep:
-            continue
-        if card != NULL:
-            card[0] += 1
-            if limit and card[0] >= limit:
-                return ST_OK
-            continue
-        st = zsl_insert(tmp, cur.m, cur.mlen, score)
+        st = zsrc_step(&src[0], &it, e)
         if st != ST_OK:
-            return st
-    return ST_OK
+            break
+        st = zs_setop_member(src, n, op, agg, tmp, &it.cur, card)
+        if st != ST_OK or (card != NULL and limit and card[0] >= limit):
+            break
+    zsit_done(&it)
+    return st
+
+
+cdef inline double zs_weighted(zsrc_t *s, double score) noexcept nogil:
+    score = s.weight * score
+    return 0.0 if isnan(score) else score
+
+
+cdef int zs_setop_member(zsrc_t *src, uint64_t n, int op, int agg, zroot_t *tmp, zcur_t *cur,
+                         int64_t *card) noexcept nogil:
+    """ZINTER / ZDIFF: keep (insert or count) one member of the first input if
+    the others say so."""
+    cdef uint64_t j
+    cdef double score, v
+    if op == ZOP_DIFF:
+        score = cur.score
+        for j in range(1, n):
+            if src[j].item and zsrc_find(&src[j], cur.m, cur.mlen, &v):
+                return ST_OK
+    else:
+        score = zs_weighted(&src[0], cur.score)
+        for j in range(1, n):
+            if src[j].item == src[0].item:
+                score = zs_aggregate(score, cur.score * src[j].weight, agg)
+            elif src[j].item and zsrc_find(&src[j], cur.m, cur.mlen, &v):
+                score = zs_aggregate(score, v * src[j].weight, agg)
+            else:
+                return ST_OK
+    if card != NULL:
+        card[0] += 1
+        return ST_OK
+    return zsl_insert(tmp, cur.m, cur.mlen, score)
 
 
 cdef int zs_setop_parse(Client c, uint64_t numi, int op, bint store, bint card_only,
@@ -1795,7 +1879,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
         with nogil:
             m = zs_lock_srcs(c, numi + 1, nkeys, ks, shards, NULL)
             for i in range(<uint64_t>nkeys):
-                if zs_lookup_locked(&ks[i], c) == ST_WRONGTYPE:
+                if zs_input_locked(&ks[i], c) == ST_WRONGTYPE:
                     st = ST_WRONGTYPE
             shards_unlock_many(shards, m)
         if st != ST_OK:
@@ -1807,15 +1891,9 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
             m = zs_lock_srcs(c, numi + 1, nkeys, ks, shards, &dst if store else NULL)
             for i in range(<uint64_t>nkeys):
                 src[i].weight = weights[i]
-                src[i].item = 0
-                src[i].length = 0
-                st = zs_lookup_read_locked(&ks[i], c)
+                st = zs_input_read_locked(&ks[i], c, &src[i])
                 if st == ST_WRONGTYPE:
                     break
-                if st == ST_OK:
-                    src[i].item = ks[i].item
-                    zs_load(IT(ks[i].item), &src[i].r)
-                    src[i].length = src[i].r.length
                 st = ST_OK
             if st == ST_OK and not card_only:
                 st = zsl_init(&tmp)

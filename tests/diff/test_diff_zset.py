@@ -2,13 +2,16 @@
 types, bad arguments, inf/-inf/nan scores, exclusive ranges, negative indexes
 and missing keys) run on cachecyt and on a real redis-server must get the same
 reply bytes, in RESP2 and RESP3, in both encodings (the listpack threshold is
-lowered for some sequences so that small zsets become skiplists).
+lowered for some sequences so that small zsets become skiplists, and the intset
+one so that small sets of integers become hashtables).
 
 Two things Redis leaves open are kept out: lex ranges run only on a key whose
 members all have score 0 (on mixed scores the result depends on the internal
 layout), and ZSCAN replies are compared as sets of pairs (the order in a
 skiplist's hash table is Redis's own). ZRANDMEMBER only asks for more members
-than the key holds, which returns all of them, compared as a set."""
+than the key holds, which returns all of them, compared as a set. Plain sets
+(intset or hashtable) join the set operations as inputs (Redis 7.0: each member
+scores 1) and as destinations they get overwritten."""
 import pytest
 from diff.rawresp import RawConn
 from hypothesis import HealthCheck, given, settings
@@ -40,8 +43,12 @@ INDEXES = st.sampled_from([b'0', b'1', b'2', b'-1', b'-2', b'-100', b'100', b'x'
 COUNTS = st.sampled_from([b'0', b'1', b'2', b'3', b'-1', b'-2', b'100', b'x', b'',
                           b'9223372036854775807', b'-9223372036854775808'])
 
+SKEYS = [b's1', b's2']
+SMEMBERS = st.one_of(MEMBERS, st.sampled_from([b'1', b'2', b'-3', b'10', b'01', b'9223372036854775807']))
+
 zkey = st.sampled_from(ZKEYS)
 anykey = st.sampled_from(ZKEYS + [LEXKEY])
+opkey = st.sampled_from(ZKEYS + [LEXKEY] + SKEYS)
 
 
 def _opts(*choices):
@@ -106,28 +113,34 @@ def legacy_range(draw):
 def setop(draw):
     name = draw(st.sampled_from([b'ZUNION', b'ZINTER', b'ZDIFF', b'ZUNIONSTORE', b'ZINTERSTORE',
                                  b'ZDIFFSTORE', b'ZINTERCARD']))
-    keys = draw(st.lists(anykey, min_size=1, max_size=3))
+    keys = draw(st.lists(opkey, min_size=1, max_size=3))
     num = draw(st.sampled_from([b'%d' % len(keys)] * 4 + [b'0', b'5', b'x', b'-1']))
     args = [name]
     if name.endswith(b'STORE'):
-        args.append(draw(zkey))
+        args.append(draw(st.sampled_from(ZKEYS + SKEYS)))
     args += [num] + keys
-    opt = draw(st.sampled_from(['', 'weights', 'aggregate', 'withscores', 'limit']))
-    if opt == 'weights':
-        args += [b'WEIGHTS'] + [draw(ZSCORES) for _ in keys]
-    elif opt == 'aggregate':
-        args += [b'AGGREGATE', draw(st.sampled_from([b'SUM', b'MIN', b'MAX', b'avg']))]
-    elif opt == 'withscores':
-        args.append(b'WITHSCORES')
-    elif opt == 'limit':
-        args += [b'LIMIT', draw(COUNTS)]
+    for opt in draw(st.lists(st.sampled_from(['weights', 'aggregate', 'withscores', 'limit']), max_size=3)):
+        if opt == 'weights':
+            args += [b'WEIGHTS'] + [draw(ZSCORES) for _ in keys]
+        elif opt == 'aggregate':
+            args += [b'AGGREGATE', draw(st.sampled_from([b'SUM', b'MIN', b'MAX', b'avg']))]
+        elif opt == 'withscores':
+            args.append(b'WITHSCORES')
+        elif opt == 'limit':
+            args += [b'LIMIT', draw(COUNTS)]
     return args
+
+
+@st.composite
+def sadd(draw):
+    return [b'SADD', draw(st.sampled_from(SKEYS + [b'z1']))] + draw(st.lists(SMEMBERS, min_size=1, max_size=4))
 
 
 def commands():
     k = zkey
     return st.one_of(
         zadd(), zadd(), lexadd(), st.just([b'SET', b'str', b'v']), zrange(), legacy_range(), setop(),
+        setop(), sadd(),
         st.tuples(st.just(b'ZINCRBY'), k, ZSCORES, MEMBERS).map(list),
         st.tuples(st.just(b'ZREM'), anykey, MEMBERS, MEMBERS).map(list),
         st.tuples(st.sampled_from([b'ZSCORE', b'ZRANK', b'ZREVRANK']), anykey, MEMBERS).map(list),
@@ -157,6 +170,16 @@ def commands():
         st.sampled_from([[b'SET', b'str', b'v'], [b'DEL', b'z1'], [b'RENAME', b'z1', b'z2'],
                          [b'COPY', b'z2', b'z1'], [b'EXPIRE', b'z1', b'1000'],
                          [b'SCAN', b'0', b'TYPE', b'zset', b'COUNT', b'1000']]),
+    )
+
+
+def setop_commands():
+    """Mostly set operations over zsets and plain sets, and reads of their results."""
+    return st.one_of(
+        zadd(), sadd(), sadd(), setop(), setop(), setop(),
+        st.tuples(st.just(b'ZRANGE'), zkey, st.just(b'0'), st.just(b'-1'), st.just(b'WITHSCORES')).map(list),
+        st.tuples(st.sampled_from([b'TYPE', b'OBJECT']), st.sampled_from(ZKEYS + SKEYS)).map(
+            lambda a: [a[0], b'ENCODING', a[1]] if a[0] == b'OBJECT' else list(a)),
     )
 
 
@@ -204,6 +227,8 @@ def run_sequence(addrs, sequence, protocol, small):
             assert conn.call('FLUSHALL') == b'+OK\r\n'
             assert conn.call('CONFIG', 'SET', 'zset-max-listpack-entries',
                              '3' if small else '128') == b'+OK\r\n'
+            assert conn.call('CONFIG', 'SET', 'set-max-intset-entries',
+                             '2' if small else '512') == b'+OK\r\n'
         for i, args in enumerate(sequence):
             got, want = ours.call(*args), ref.call(*args)
             assert normalise(args, got) == normalise(args, want), (
@@ -221,3 +246,10 @@ def test_zset_same_replies_as_redis(addrs, sequence, small):
 @given(sequence=st.lists(commands(), min_size=1, max_size=30), small=st.booleans())
 def test_zset_same_replies_as_redis_resp3(addrs, sequence, small):
     run_sequence(addrs, sequence, 3, small)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(setop_commands(), min_size=1, max_size=25), small=st.booleans(),
+       protocol=st.sampled_from([2, 3]))
+def test_zset_setops_with_sets_same_replies_as_redis(addrs, sequence, small, protocol):
+    run_sequence(addrs, sequence, protocol, small)
