@@ -64,7 +64,17 @@ class CachecytServer:
         self.log = open(self.log_path, 'w')
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, cwd=self.dir, start_new_session=True)
-        wait_for_port(self.port, self.proc, log=self.log_path)
+        try:
+            wait_for_port(self.port, self.proc, log=self.log_path)
+        except BaseException:
+            # a node that never answered must not outlive the test (its supervisor
+            # would keep restarting workers): end its whole process group
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            raise
         return self
 
     def worker_pids(self):
