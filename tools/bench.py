@@ -193,7 +193,9 @@ def run_benchmark(server, test, pipeline, args):
 
 def parse_csv(text, test):
     for rec in csv.DictReader(io.StringIO(text)):
-        if rec['test'].lower() == test.lower():
+        # "LRANGE_100 (first 100 elements)": the name is the first word; a helper
+        # line such as "LPUSH (needed to benchmark LRANGE)" is not the test itself
+        if rec['test'].split()[0].lower() == test.lower() and '(needed' not in rec['test']:
             return {'rps': float(rec['rps']), 'p50': float(rec['p50_latency_ms']),
                     'p99': float(rec['p99_latency_ms'])}
     raise RuntimeError(f"no {test} line in redis-benchmark output:\n{text}")
