@@ -19,13 +19,6 @@ def arr(*items):
     return b'*%d\r\n' % len(items) + bulk(*items)
 
 
-@pytest.fixture(autouse=True)
-def redis_thresholds(client):
-    """The unit segment starts with zero thresholds; use Redis's defaults."""
-    call(client, 'CONFIG', 'SET', 'zset-max-listpack-entries', 128)
-    call(client, 'CONFIG', 'SET', 'zset-max-listpack-value', 64)
-
-
 def encoding(client, key):
     return call(client, 'OBJECT', 'ENCODING', key)
 

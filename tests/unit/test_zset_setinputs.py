@@ -20,14 +20,6 @@ def arr(*items):
     return b'*%d\r\n' % len(items) + bulk(*items)
 
 
-@pytest.fixture(autouse=True)
-def redis_thresholds(client):
-    """The unit segment starts with zero thresholds; use Redis's defaults."""
-    call(client, 'CONFIG', 'SET', 'zset-max-listpack-entries', 128)
-    call(client, 'CONFIG', 'SET', 'zset-max-listpack-value', 64)
-    call(client, 'CONFIG', 'SET', 'set-max-intset-entries', 512)
-
-
 @pytest.fixture
 def keys(client):
     """zs = {a:1, b:2, 3:3}; s = {a, 3, x} (hashtable); ints = {1, 2, 3} (intset)."""
