@@ -1,6 +1,6 @@
 """Throughput, latency and server CPU of cachecyt next to a stock redis-server.
 
-    python tools/bench.py [--rounds 3] [--quick] [--workers N] [--markdown]
+    python tools/bench.py [--rounds 3] [--quick] [--workers N] [--markdown] [--memcached]
 
 Starts cachecyt (the default configuration on a free loopback port) and
 redis-server (no persistence) on free loopback ports, stores the same keyspace in
@@ -14,11 +14,18 @@ before and after, divided by the run's requests. On a small machine the load
 generator competes with the server for cores, so ops/s moves with whatever else
 runs; CPU per request is the steadier figure.
 
+With --memcached the comparison is on the memcached text protocol instead:
+cachecyt (with a free --memcached-port) next to a stock `memcached -t 2 -U 0
+-m 1024`, both preloaded with the same keys over that protocol, and the load
+comes from tools/mcload.py (redis-benchmark speaks only RESP; memcaslap cannot
+pipeline): the same connections, depths, value size and keyspace.
+
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
-tool that only needs redis-server and redis-benchmark on PATH."""
+tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
 import argparse
 import csv
 import io
+import json
 import os
 import shutil
 import signal
@@ -28,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import mcload
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf('SC_CLK_TCK')
@@ -41,27 +50,33 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_ping(port, proc, timeout=20.0):
+PING = (b"PING\r\n", b"+PONG")
+VERSION = (b"version\r\n", b"VERSION ")
+
+
+def wait_for_ping(port, proc, timeout=20.0, probe=PING):
+    """Until the server answers `probe` (a request and its reply's start) on port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
         try:
             with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
+                s.sendall(probe[0])
+                if s.recv(64).startswith(probe[1]):
                     return
         except OSError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not answer PING within {timeout}s")
+    raise RuntimeError(f"server on port {port} did not answer {probe[0].strip().decode()} within {timeout}s")
 
 
 class Server:
     """A server child process in its own session, so it and its children stop together."""
 
-    def __init__(self, name, args, port, env=None):
+    def __init__(self, name, args, port, env=None, probe=PING):
         self.name = name
+        self.probe = probe
         self.args = args
         self.port = port
         self.env = env
@@ -74,7 +89,7 @@ class Server:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.dir, env=self.env, start_new_session=True)
         try:
-            wait_for_ping(self.port, self.proc)
+            wait_for_ping(self.port, self.proc, probe=self.probe)
         except RuntimeError as e:
             with open(self.log_path, errors='replace') as f:
                 raise RuntimeError(f"{self.name}: {e}\n{f.read()[-2000:]}") from None
@@ -119,14 +134,40 @@ class Server:
         return out
 
 
-def start_cachecyt(workers):
-    port = free_port()
-    args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port), '--memcached-port', '0']
+def start_cachecyt(workers, memcached=False, started=None):
+    """cachecyt on a free port; with memcached=True its memcached port becomes
+    server.port (the one the load goes to) once that port answers too. The
+    server joins `started` before it starts, so a failed start is stopped too."""
+    port, mc_port = free_port(), free_port() if memcached else 0
+    args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
+            '--memcached-port', str(mc_port)]
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    return Server('cachecyt', args, port, env).start()
+    server = Server('cachecyt', args, port, env)
+    if started is not None:
+        started.append(server)
+    server.start()
+    if memcached:
+        wait_for_ping(mc_port, server.proc, probe=VERSION)
+        server.port = mc_port
+    return server
+
+
+def start_memcached(started):
+    port = free_port()
+    args = ['memcached', '-t', '2', '-p', str(port), '-l', '127.0.0.1', '-U', '0', '-m', '1024']
+    if os.geteuid() == 0:
+        args += ['-u', 'nobody']      # memcached refuses to run as root
+    server = Server('memcached', args, port, probe=VERSION)
+    started.append(server)
+    return server.start()
+
+
+def memcached_version():
+    out = subprocess.run(['memcached', '-V'], check=False, capture_output=True, text=True).stdout
+    return out.split()[-1] if out.split() else '?'
 
 
 def start_redis():
@@ -191,6 +232,23 @@ def run_benchmark(server, test, pipeline, args):
     return row
 
 
+def run_mcload(server, test, pipeline, args):
+    """One tools/mcload.py run (memcached protocol); the same dict as run_benchmark."""
+    n = args.requests_pipelined if pipeline > 1 else args.requests
+    cmd = [sys.executable, os.path.join(ROOT, 'tools', 'mcload.py'), '--port', str(server.port),
+           '--test', test, '--connections', str(args.clients), '--depth', str(pipeline),
+           '--requests', str(n), '--keyspace', str(args.keyspace), '--data-size', str(args.data_size),
+           '--json']
+    before = server.cpu_seconds()
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+    after = server.cpu_seconds()
+    if out.returncode != 0:
+        raise RuntimeError(f"mcload failed on {server.name}: {out.stderr.strip()}")
+    res = json.loads(out.stdout)
+    cpu = sum(after[p] - before.get(p, 0.0) for p in after)
+    return {'rps': res['rps'], 'p50': res['p50'], 'p99': res['p99'], 'cpu_us': cpu * 1e6 / res['requests']}
+
+
 def parse_csv(text, test):
     for rec in csv.DictReader(io.StringIO(text)):
         # "LRANGE_100 (first 100 elements)": the name is the first word; a helper
@@ -209,7 +267,8 @@ def run_all(servers, args):
         for pipeline in args.pipelines:
             for test in args.tests:
                 for server in order:
-                    row = run_benchmark(server, test, pipeline, args)
+                    run = run_mcload if args.memcached else run_benchmark
+                    row = run(server, test, pipeline, args)
                     results.setdefault((server.name, test, pipeline), []).append(row)
                     if args.verbose:
                         print(f"round {rnd + 1} {server.name:8} {test:4} P{pipeline:<3} "
@@ -224,16 +283,18 @@ def medians(rows):
 
 # ---- report -----------------------------------------------------------------------
 
-COLUMNS = ['test', 'P', 'cachecyt ops/s', 'redis ops/s', 'ratio', 'cachecyt p50/p99 ms',
-           'redis p50/p99 ms', 'cachecyt CPU µs/req', 'redis CPU µs/req', 'CPU ratio']
+def columns(other):
+    """The table's header; `other` names the server cachecyt is compared with."""
+    return ['test', 'P', 'cachecyt ops/s', f'{other} ops/s', 'ratio', 'cachecyt p50/p99 ms',
+            f'{other} p50/p99 ms', 'cachecyt CPU µs/req', f'{other} CPU µs/req', 'CPU ratio']
 
 
-def table_rows(results, args):
+def table_rows(results, args, other='redis'):
     rows = []
     for pipeline in args.pipelines:
         for test in args.tests:
             c = medians(results[('cachecyt', test, pipeline)])
-            r = medians(results[('redis', test, pipeline)])
+            r = medians(results[(other, test, pipeline)])
             rows.append([test.upper(), str(pipeline), f"{c['rps']:,.0f}", f"{r['rps']:,.0f}",
                          ratio(c['rps'], r['rps']), f"{c['p50']:.3f} / {c['p99']:.3f}",
                          f"{r['p50']:.3f} / {r['p99']:.3f}", f"{c['cpu_us']:.2f}",
@@ -246,20 +307,21 @@ def ratio(a, b):
     return f"{a / b:.2f}" if b else "-"
 
 
-def print_table(rows, markdown):
+def print_table(rows, markdown, other='redis'):
+    header = columns(other)
     if markdown:
-        print('| ' + ' | '.join(COLUMNS) + ' |')
-        print('|' + '|'.join('---' if i < 2 else '---:' for i in range(len(COLUMNS))) + '|')
+        print('| ' + ' | '.join(header) + ' |')
+        print('|' + '|'.join('---' if i < 2 else '---:' for i in range(len(header))) + '|')
         for row in rows:
             print('| ' + ' | '.join(row) + ' |')
         return
-    widths = [max(len(COLUMNS[i]), *(len(r[i]) for r in rows)) for i in range(len(COLUMNS))]
-    print('  '.join(h.rjust(w) for h, w in zip(COLUMNS, widths)))
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    print('  '.join(h.rjust(w) for h, w in zip(header, widths)))
     for row in rows:
         print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
 
 
-def machine():
+def machine(memcached=False):
     model = '?'
     with open('/proc/cpuinfo') as f:
         for line in f:
@@ -267,7 +329,8 @@ def machine():
                 model = line.split(':', 1)[1].strip()
                 break
     return (f"{os.cpu_count()} CPUs ({model}), Linux {os.uname().release}, "
-            f"Python {sys.version.split()[0]}, redis-server {redis_version()}")
+            f"Python {sys.version.split()[0]}, "
+            + (f"memcached {memcached_version()}" if memcached else f"redis-server {redis_version()}"))
 
 
 def parse_args(argv=None):
@@ -285,6 +348,8 @@ def parse_args(argv=None):
     ap.add_argument('--threads', type=int, default=0, help='redis-benchmark --threads (0: off)')
     ap.add_argument('--quick', action='store_true', help='a fast smoke run: 1 round, few requests')
     ap.add_argument('--markdown', action='store_true', help='print the table as Markdown')
+    ap.add_argument('--memcached', action='store_true',
+                    help='compare with memcached on the memcached protocol, load from tools/mcload.py')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
     if args.quick:
@@ -294,29 +359,40 @@ def parse_args(argv=None):
         args.keyspace = min(args.keyspace, 10000)
     args.pipelines = [int(p) for p in args.pipelines.split(',')]
     args.tests = [t.strip().lower() for t in args.tests.split(',')]
+    if args.memcached and not set(args.tests) <= {'get', 'set'}:
+        ap.error("--memcached runs only the get and set tests")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     servers = []
+    other = 'memcached' if args.memcached else 'redis'
     try:
-        servers.append(start_cachecyt(args.workers))
-        servers.append(start_redis())
+        if args.memcached:
+            start_cachecyt(args.workers, memcached=True, started=servers)
+            start_memcached(servers)
+        else:
+            servers.append(start_cachecyt(args.workers))
+            servers.append(start_redis())
         if args.verbose:
             for s in servers:
                 print(f"{s.name} on port {s.port}, pid {s.proc.pid}", file=sys.stderr)
         for s in servers:
-            preload(s.port, args.keyspace, args.data_size)
+            if args.memcached:
+                mcload.preload('127.0.0.1', s.port, 'memcached', args.keyspace, args.data_size)
+            else:
+                preload(s.port, args.keyspace, args.data_size)
         results = run_all(servers, args)
     finally:
         for s in servers:
             s.stop()
-    print(machine())
-    print(f"redis-benchmark -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
+    print(machine(args.memcached))
+    tool = 'tools/mcload.py (memcached protocol)' if args.memcached else 'redis-benchmark'
+    print(f"{tool} -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
           f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "
           f"median of {args.rounds} round(s)")
-    print_table(table_rows(results, args), args.markdown)
+    print_table(table_rows(results, args, other), args.markdown, other)
     return 0
 
 
