@@ -897,6 +897,7 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
     free(scores)
     if st != ST_OK:
         return zs_reply_st(c, st)
+    signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
     if nan:
         wb_error(&c.out, E_ZNAN)
     elif flags & ZA_INCR:
@@ -1375,6 +1376,8 @@ cdef int cmd_zrangestore(Client c) except -1:
         shards_unlock_many(shards, m)
     if st != ST_OK:
         return zs_reply_st(c, st)
+    if count:
+        signal_key_ready(c.db, c.argv[1], c.argl[1])
     wb_int(&c.out, count)
     return 0
 
@@ -1558,37 +1561,169 @@ cdef int cmd_zpopmax(Client c) except -1:
     return zpop_generic(c, True)
 
 
-cdef int cmd_zmpop(Client c) except -1:
-    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]"""
-    cdef int64_t nkeys, count = 1
+cdef int zmpop_args(Client c, uint64_t numi, uint64_t *nkeys, bint *max,
+                    int64_t *count) except -1:
+    """numkeys key [key ...] MIN|MAX [COUNT count] from argument numi (ZMPOP,
+    BZMPOP): 1 after replying an error."""
+    cdef int64_t n
     cdef uint64_t j
-    cdef bint max, counted = False
-    if not arg_i64(c, 1, &nkeys) or nkeys <= 0:
+    cdef bint counted = False
+    count[0] = 1
+    if not arg_i64(c, numi, &n) or n <= 0:
         wb_error(&c.out, "ERR numkeys should be greater than 0")
-        return 0
-    if <uint64_t>nkeys > c.argc - 3:
+        return 1
+    if <uint64_t>n > c.argc - numi - 2:
         wb_error(&c.out, E_SYNTAX)
-        return 0
-    j = 2 + <uint64_t>nkeys
+        return 1
+    nkeys[0] = <uint64_t>n
+    j = numi + 1 + <uint64_t>n
     if arg_eq(c, j, "min"):
-        max = False
+        max[0] = False
     elif arg_eq(c, j, "max"):
-        max = True
+        max[0] = True
     else:
         wb_error(&c.out, E_SYNTAX)
-        return 0
+        return 1
     j += 1
     while j < c.argc:
         if not counted and arg_eq(c, j, "count") and j + 1 < c.argc:
-            if not arg_i64(c, j + 1, &count) or count <= 0:
+            if not arg_i64(c, j + 1, count) or count[0] <= 0:
                 wb_error(&c.out, "ERR count should be greater than 0")
-                return 0
+                return 1
             counted = True
             j += 2
         else:
             wb_error(&c.out, E_SYNTAX)
-            return 0
-    return zpop_keys(c, 2, <uint64_t>nkeys, max, count, True, True)
+            return 1
+    return 0
+
+
+cdef int cmd_zmpop(Client c) except -1:
+    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]"""
+    cdef uint64_t nkeys
+    cdef int64_t count
+    cdef bint max
+    if zmpop_args(c, 1, &nkeys, &max, &count):
+        return 0
+    return zpop_keys(c, 2, nkeys, max, count, True, True)
+
+
+# ---- BZPOPMIN BZPOPMAX BZMPOP (the wait itself: shm/blocking.pxi) -------------------------
+
+cdef void zpop_one_locked(Client c, kref_t *k, bint max) noexcept nogil:
+    """Pop one member of the found, non-empty zset and reply [key, member, score]."""
+    cdef zroot_t r
+    cdef zcur_t cur
+    cdef item_t *it = IT(k.item)
+    cdef uint64_t rank
+    zs_load(it, &r)
+    rank = r.length - 1 if max else 0
+    zcur_seek(&cur, it, &r, rank)
+    wb_array(&c.out, 3)
+    wb_bulk(&c.out, k.key, k.klen)
+    wb_bulk(&c.out, cur.m, cur.mlen)
+    wb_double(&c.out, cur.score)
+    zs_delete_ranks(it, &r, rank, 1)
+    zs_commit_locked(k, &r)
+
+
+cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t count,
+                    bint nested, bint *served) except -1:
+    """One attempt of a blocking zset pop on keys first..first+nkeys-1, all their
+    shards locked: pop from the first non-empty zset this client may serve from
+    (no earlier waiter on it), or (first attempt, able to block) register the
+    wait before unlocking. Returns 1 after an error reply."""
+    cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * nkeys)
+    cdef uint32_t *shards = <uint32_t *>malloc(4 * nkeys)
+    cdef uint64_t *hashes = <uint64_t *>malloc(8 * nkeys)
+    cdef uint64_t j, seq = c.block_seq, mask = 0
+    cdef int m, st = ST_NOTFOUND, hit = -1
+    cdef bint may_block = c.transport is not None and nkeys <= 64
+    served[0] = False
+    if ks == NULL or shards == NULL or hashes == NULL:
+        free(ks); free(shards); free(hashes)
+        raise MemoryError()
+    for j in range(nkeys):
+        kref_init(&ks[j], c.argv[first + j], c.argl[first + j])
+        shards[j] = ks[j].shard
+        hashes[j] = ks[j].h
+    with nogil:
+        m = shards_lock_many(shards, <int>nkeys)
+        for j in range(nkeys):
+            st = zs_lookup_locked(&ks[j], c)
+            if st == ST_WRONGTYPE:
+                if seq:                            # while blocked: not a zset yet, keep waiting
+                    st = ST_NOTFOUND
+                    continue
+                break
+            if st == ST_OK:
+                if bw_rank_locked(seq, c.db, ks[j].h) == 0:
+                    hit = <int>j
+                    break
+                st = ST_NOTFOUND
+        if hit >= 0:
+            if nested:
+                zpop_locked(c, &ks[hit], max, count, True, True)
+            else:
+                zpop_one_locked(c, &ks[hit], max)
+            served[0] = True
+            if seq:
+                bw_lock()
+                mask = bw_remove_locked(c.id)
+                bw_unlock()
+        elif st != ST_WRONGTYPE and seq == 0 and may_block:
+            bw_lock()
+            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys)
+            bw_unlock()
+            if seq == 0:
+                st = ST_NOMEM
+        shards_unlock_many(shards, m)
+    free(ks); free(shards); free(hashes)
+    wake_workers(mask)
+    if served[0]:
+        c.block_seq = 0
+        return 0
+    if st == ST_NOMEM and seq == 0 and may_block:
+        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        return 1
+    if st == ST_WRONGTYPE or st == ST_NOMEM:
+        zs_reply_st(c, st)
+        return 1
+    c.block_seq = seq
+    return 0
+
+
+cdef int bzpop_generic(Client c, bint max) except -1:
+    """BZPOPMIN / BZPOPMAX key [key ...] timeout"""
+    cdef int64_t timeout_ms = 0
+    cdef bint served
+    if not c.flags & CL_BLOCKED and parse_timeout(c, c.argc - 1, &timeout_ms) < 0:
+        return 0
+    if zblock_try(c, 1, c.argc - 2, max, 1, False, &served):
+        return 0
+    return block_or_reply(c, timeout_ms, served)
+
+
+cdef int cmd_bzpopmin(Client c) except -1:
+    return bzpop_generic(c, False)
+
+
+cdef int cmd_bzpopmax(Client c) except -1:
+    return bzpop_generic(c, True)
+
+
+cdef int cmd_bzmpop(Client c) except -1:
+    """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]"""
+    cdef int64_t timeout_ms = 0, count
+    cdef uint64_t nkeys
+    cdef bint max, served
+    if zmpop_args(c, 2, &nkeys, &max, &count):          # as Redis: before the timeout
+        return 0
+    if not c.flags & CL_BLOCKED and parse_timeout(c, 1, &timeout_ms) < 0:
+        return 0
+    if zblock_try(c, 3, nkeys, max, count, True, &served):
+        return 0
+    return block_or_reply(c, timeout_ms, served)
 
 
 # ---- ZUNION ZINTER ZDIFF (+STORE) ZINTERCARD ----------------------------------------
@@ -1910,6 +2045,8 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
             shards_unlock_many(shards, m)
         if st != ST_OK:
             return zs_reply_st(c, st)
+        if store and card:
+            signal_key_ready(c.db, c.argv[1], c.argl[1])
         if store or card_only:
             wb_int(&c.out, card)
     finally:
@@ -2191,6 +2328,9 @@ cdef void register_zset_commands():
     register_c('zpopmin', cmd_zpopmin)
     register_c('zpopmax', cmd_zpopmax)
     register_c('zmpop', cmd_zmpop)
+    register_c('bzpopmin', cmd_bzpopmin)
+    register_c('bzpopmax', cmd_bzpopmax)
+    register_c('bzmpop', cmd_bzmpop)
     register_c('zunion', cmd_zunion)
     register_c('zinter', cmd_zinter)
     register_c('zdiff', cmd_zdiff)
