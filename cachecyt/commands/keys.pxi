@@ -615,9 +615,7 @@ cdef void reply_unknown_subcommand(Client c) noexcept:
 
 
 cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
-    """OBJECT ENCODING as Redis names it.
-    TODO(types): collection types own their encodings (listpack, intset ...);
-    until their files say, each reports its big-collection encoding."""
+    """OBJECT ENCODING as Redis 7.0 names it, for every type."""
     if it.type == T_STRING:
         if it.encoding == ENC_INT:
             return "int"
@@ -630,9 +628,7 @@ cdef const char *obj_encoding_name(item_t *it) noexcept nogil:
         return "intset" if it.encoding == ENC_INTSET else "hashtable"
     if it.type == T_LIST:
         return "quicklist"                  # Redis 7.0 names every list so, small ones too
-    if it.type == T_ZSET:
-        return zs_encoding_name(it)
-    return "hashtable"
+    return zs_encoding_name(it)
 
 
 cdef inline bint shares_ints() noexcept nogil:
