@@ -3,6 +3,7 @@ process (started once, 2 workers); CACHECYT_TEST_ADDR=host:port points them at
 a server that is already running instead."""
 import os
 import sys
+import time
 
 import pytest
 
@@ -57,3 +58,25 @@ def r3(server):
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture
+def conns(server):
+    """conns(n) -> n raw connections on each worker: ([on worker 0], [on worker 1])."""
+    from rawclient import Raw, worker_of
+    made = []
+
+    def get(n):
+        found = {0: [], 1: []}
+        deadline = time.monotonic() + 10
+        while (len(found[0]) < n or len(found[1]) < n) and time.monotonic() < deadline:
+            c = Raw(server)
+            made.append(c)
+            w = worker_of(c)
+            if len(found[w]) < n:
+                found[w].append(c)
+        assert len(found[0]) == n and len(found[1]) == n, "connections never reached both workers"
+        return found[0], found[1]
+    yield get
+    for c in made:
+        c.close()

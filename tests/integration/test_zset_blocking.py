@@ -4,34 +4,8 @@ and the timeout answers the nil array."""
 import re
 import time
 
-import pytest
 
-from rawclient import Raw, encode
-
-
-def worker_of(c):
-    return int(re.search(rb'\r\nworker:(\d+)\r\n', c.call('INFO', 'server')).group(1))
-
-
-@pytest.fixture
-def conns(server):
-    """conns(n) -> n raw connections on each worker: ([on worker 0], [on worker 1])."""
-    made = []
-
-    def get(n):
-        found = {0: [], 1: []}
-        deadline = time.monotonic() + 10
-        while (len(found[0]) < n or len(found[1]) < n) and time.monotonic() < deadline:
-            c = Raw(server)
-            made.append(c)
-            w = worker_of(c)
-            if len(found[w]) < n:
-                found[w].append(c)
-        assert len(found[0]) == n and len(found[1]) == n, "connections never reached both workers"
-        return found[0], found[1]
-    yield get
-    for c in made:
-        c.close()
+from rawclient import encode
 
 
 def wait_blocked(c, n):
