@@ -58,7 +58,8 @@ cdef int evict_one(int64_t now_ms) noexcept nogil:
             s = (start + k) & (g_hdr.nshards - 1)
             if not _shard_has_candidates(s, volatile):
                 continue
-            shard_lock(s)
+            if not shard_lock_or_skip(s):
+                continue
             sh = shard_at(s)
             t = shard_table(sh)
             seen = 0
@@ -93,7 +94,8 @@ cdef bint _evict_item(uint32_t s, uint64_t h, uint64_t item) noexcept nogil:
     cdef uint64_t i
     cdef slot_t *sl
     cdef bint done = False
-    shard_lock(s)
+    if not shard_lock_or_skip(s):
+        return False
     t = shard_table(shard_at(s))
     i = home_of(h, t.mask)
     sl = tbl_slot(t, i)

@@ -147,6 +147,40 @@ cdef void shards_unlock_all() noexcept nogil:
         shard_unlock(s)
 
 
+cdef int shards_hold(uint32_t *shards, int n) noexcept nogil:
+    """Lock these shards (sorted and deduplicated in place) and keep them held
+    until shards_release: commands run meanwhile see them locked already."""
+    cdef int i, m = shards_lock_many(shards, n)
+    global g_holding
+    for i in range(m):
+        g_held[shards[i]] = 1
+    g_holding = m
+    return m
+
+
+cdef void shards_hold_all() noexcept nogil:
+    global g_holding
+    cdef uint32_t s
+    shards_lock_all()
+    for s in range(g_hdr.nshards):
+        g_held[s] = 1
+    g_holding = <int>g_hdr.nshards
+
+
+cdef void shards_release() noexcept nogil:
+    """Unlock every held shard, highest first."""
+    global g_holding
+    cdef uint32_t s = g_hdr.nshards
+    if not g_holding:
+        return
+    g_holding = 0
+    while s > 0:
+        s -= 1
+        if g_held[s]:
+            g_held[s] = 0
+            cc_unlock(shard_mutex(s))
+
+
 # ---- whole-database operations -------------------------------------------------
 
 cdef uint64_t db_size(uint32_t ldb) noexcept nogil:

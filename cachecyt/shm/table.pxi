@@ -250,12 +250,38 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
     free(pairs)
 
 
+# Held shards. EXEC and scripts lock up front every shard their commands may
+# touch (ascending: the lock order) and run those commands with the locks held;
+# meanwhile shard_lock and shard_unlock of a held shard do nothing in this
+# process. The worker is single-threaded, so "held" is a per-process fact.
+cdef uint8_t g_held[65536]                    # 1 for each shard held (shards <= 65536)
+cdef int g_holding = 0                        # shards currently held
+
 cdef inline void shard_lock(uint32_t s) noexcept nogil:
+    if g_holding and g_held[s]:
+        return
     if cc_lock(shard_mutex(s)):
         shard_repair_locked(s)
 
 cdef inline void shard_unlock(uint32_t s) noexcept nogil:
+    if g_holding and g_held[s]:
+        return
     cc_unlock(shard_mutex(s))
+
+cdef inline bint shard_lock_or_skip(uint32_t s) noexcept nogil:
+    """shard_lock for code that may pick another shard (eviction sampling): while
+    this process holds shards, one outside them is only tried, since waiting for
+    it out of order could deadlock. True when locked."""
+    cdef int rc
+    if not g_holding or g_held[s]:
+        shard_lock(s)
+        return True
+    rc = cc_trylock(shard_mutex(s))
+    if rc < 0:
+        return False
+    if rc == 1:
+        shard_repair_locked(s)
+    return True
 
 
 cdef int shards_init() except -1:
