@@ -8,8 +8,11 @@
 #     (touch and gat leave it, as memcached does);
 #   - a key holding a collection is a miss for retrieval and refused by writes;
 #   - exptime: 0 none, < 0 expired now, <= 30 days relative, else unix time.
-# Counters memcached keeps per command (cmd_get, cmd_set ...) are per worker
-# process; hits, misses, items, bytes and connections are node-wide.
+# Counters memcached keeps per command (cmd_get, cmd_set ...) live in each
+# worker's row of the segment (wstat_t.mc) and `stats` sums them, like hits,
+# misses, items, bytes and connections: every figure is node-wide.
+# Meta commands keep memcached's per-item state in item_t.iflags: stale (md I),
+# win token given (W, then Z), fetched (h), key stored in base64 (k with b).
 
 cdef enum:
     MC_RELATIVE_MAX = 2592000     # exptime seconds above this are unix times
@@ -24,26 +27,6 @@ cdef const char *MC_BADFORMAT = "CLIENT_ERROR bad command line format"
 cdef const char *MC_NONNUMERIC = "CLIENT_ERROR cannot increment or decrement non-numeric value"
 cdef const char *MC_BADEXPTIME = "CLIENT_ERROR invalid exptime argument"
 
-ctypedef struct mcstat_t:         # this worker's memcached command counters
-    uint64_t cmd_get
-    uint64_t cmd_set
-    uint64_t cmd_flush
-    uint64_t cmd_touch
-    uint64_t cmd_meta
-    uint64_t delete_hits
-    uint64_t delete_misses
-    uint64_t incr_hits
-    uint64_t incr_misses
-    uint64_t decr_hits
-    uint64_t decr_misses
-    uint64_t cas_hits
-    uint64_t cas_misses
-    uint64_t cas_badval
-    uint64_t touch_hits
-    uint64_t touch_misses
-    uint64_t store_too_large
-    uint64_t store_no_memory
-
 cdef extern from "<string.h>" nogil:
     const char *strchr(const char *s, int c)
 
@@ -51,7 +34,11 @@ cdef extern from "<string.h>" nogil:
 _META_ALL = b"bcfhklstuvqCDEFIJLMNOPRSTx"
 META_FLAGS = {MC_MG: _META_ALL, MC_MS: _META_ALL, MC_MD: _META_ALL, MC_MA: _META_ALL, MC_ME: _META_ALL}
 
-cdef mcstat_t g_mcstat
+
+
+cdef inline mcstat_t *mcs() noexcept nogil:
+    """This worker's memcached counters (in the segment; `stats` sums every worker's)."""
+    return &my_wstat().mc
 cdef uint64_t g_mc_item_max = 1024 * 1024
 cdef uint32_t g_mc_db = 0
 cdef int g_mc_verbosity = 0
@@ -183,6 +170,42 @@ cdef int mc_concat_locked(kref_t *k, const char *add, uint64_t n, bint front,
     return st
 
 
+cdef void mc_invalidate_locked(kref_t *k, int64_t expire_ms) noexcept nogil:
+    """md with I: the item stays, marked stale with a new CAS, and the next mg is
+    given the right to recache (W); expire_ms -2 keeps the TTL."""
+    cdef item_t *it = IT(k.item)
+    if expire_ms != -2:
+        mc_set_expire_locked(k, expire_ms)
+    item_bump(it)
+    it.iflags = (it.iflags | IF_STALE) & ~IF_WON
+
+
+cdef const char *mc_win_flags(item_t *it, int64_t recache, int64_t now_ms) noexcept nogil:
+    """The W / Z / X flags of an mg hit: the first reader of a stale item, or of
+    one whose TTL is below the R token, wins (W) the right to recache; later
+    readers see Z (a win was given); X marks a stale item."""
+    cdef bint stale = (it.iflags & IF_STALE) != 0
+    if it.iflags & IF_WON:
+        return " Z X" if stale else " Z"
+    if stale or (recache >= 0 and it.expire_ms and (it.expire_ms - now_ms) // 1000 < recache):
+        it.iflags |= IF_WON
+        return " X W" if stale else " W"
+    return NULL
+
+
+cdef inline int64_t item_idle_s(item_t *it, int64_t now_ms) noexcept nogil:
+    """Seconds since the item was last accessed, as the policy's clock records it
+    (minutes under LFU)."""
+    cdef int64_t d
+    if policy_is_lfu():
+        d = ((now_ms // 60000) & 0xffff) - (it.lru >> 8)
+        if d < 0:
+            d += 65536
+        return d * 60
+    d = now_ms // 1000 - <int64_t>it.lru
+    return d if d > 0 else 0
+
+
 cdef int mc_store_locked(kref_t *k, int cmd, const char *v, uint64_t n, uint32_t flags,
                          int64_t expire_ms, uint64_t cas, int64_t now_ms) noexcept nogil:
     """set/add/replace/append/prepend/cas on the found (or absent) key.
@@ -202,7 +225,10 @@ cdef int mc_store_locked(kref_t *k, int cmd, const char *v, uint64_t n, uint32_t
             return MS_EXISTS
     if cmd == MC_APPEND or cmd == MC_PREPEND:
         st = mc_concat_locked(k, v, n, cmd == MC_PREPEND, now_ms)
-        return MS_STORED if st == ST_OK else st
+        if st != ST_OK:
+            return st
+        IT(k.item).iflags &= ~(IF_STALE | IF_WON | IF_FETCHED)
+        return MS_STORED
     if expire_ms < 0:
         if k.item:
             key_remove_locked(k)
@@ -254,6 +280,9 @@ cdef class McClient(Client):
     cdef uint64_t mklen
     cdef char mkbuf[MC_KEY_MAX + 4]
     cdef bint mb                              # the key came base64-encoded (flag b)
+    cdef int m_hit                            # mg: h (fetched before) and l (seconds since
+    cdef int64_t m_idle                       # the last access), read before this access
+    cdef bint m_t_none                        # mg N: t asked before N reads "no TTL" (memcached)
 
     def __cinit__(self, *args, **kwargs):
         mp_init(&self.mp, g_mc_item_max)
@@ -369,14 +398,15 @@ cdef class McClient(Client):
                 bad = True
                 break
             kref_init(&k, self.tok(i), self.tlen(i))
-            g_mcstat.cmd_get += 1
+            mcs().cmd_get += 1
             if touch:
-                g_mcstat.cmd_touch += 1
+                mcs().cmd_touch += 1
             with nogil:
                 shard_lock(k.shard)
                 if key_find_locked(&k, self.db, self.now_ms) and IT(k.item).type == T_STRING:
                     it = IT(k.item)
                     item_touch(it, self.now_ms)
+                    it.iflags |= IF_FETCHED
                     if touch and expire_ms >= 0:
                         mc_set_expire_locked(&k, expire_ms)
                     mc_value_line(&self.out, it, k.key, k.klen, cas)
@@ -384,11 +414,11 @@ cdef class McClient(Client):
                         key_remove_locked(&k)
                     my_wstat().hits += 1
                     if touch:
-                        g_mcstat.touch_hits += 1
+                        mcs().touch_hits += 1
                 else:
                     my_wstat().misses += 1
                     if touch:
-                        g_mcstat.touch_misses += 1
+                        mcs().touch_misses += 1
                 shard_unlock(k.shard)
         if bad:
             self.out.len = before
@@ -411,10 +441,10 @@ cdef class McClient(Client):
         cdef int st
         cdef mcparser_t *p = &self.mp
         cdef int64_t expire_ms = mc_expire_ms(p.exptime, self.now_ms)
-        g_mcstat.cmd_set += 1
+        mcs().cmd_set += 1
         kref_init(&k, self.tok(1), self.tlen(1))
         if p.toobig:
-            g_mcstat.store_too_large += 1
+            mcs().store_too_large += 1
             if p.cmd == MC_SET:             # memcached drops the old value: never serve stale data
                 with nogil:
                     shard_lock(k.shard)
@@ -431,11 +461,11 @@ cdef class McClient(Client):
             shard_unlock(k.shard)
         if p.cmd == MC_CAS:
             if st == MS_STORED:
-                g_mcstat.cas_hits += 1
+                mcs().cas_hits += 1
             elif st == MS_EXISTS:
-                g_mcstat.cas_badval += 1
+                mcs().cas_badval += 1
             elif st == MS_NOT_FOUND:
-                g_mcstat.cas_misses += 1
+                mcs().cas_misses += 1
         self.store_reply(st)
         return 0
 
@@ -451,7 +481,7 @@ cdef class McClient(Client):
         elif st == ST_WRONGTYPE:
             self.line(MC_WRONGTYPE)
         else:
-            g_mcstat.store_no_memory += 1
+            mcs().store_no_memory += 1
             self.line("SERVER_ERROR out of memory storing object")
 
     # ---- other commands -------------------------------------------------------------
@@ -476,15 +506,15 @@ cdef class McClient(Client):
             shard_unlock(k.shard)
         if st == MS_NOT_FOUND:
             if incr:
-                g_mcstat.incr_misses += 1
+                mcs().incr_misses += 1
             else:
-                g_mcstat.decr_misses += 1
+                mcs().decr_misses += 1
             self.line("NOT_FOUND")
             return 0
         if incr:
-            g_mcstat.incr_hits += 1
+            mcs().incr_hits += 1
         else:
-            g_mcstat.decr_hits += 1
+            mcs().decr_hits += 1
         if st == ST_OK:
             mc_u64_out(&self.out, result)
             wb_put(&self.out, "\r\n", 2)
@@ -519,12 +549,12 @@ cdef class McClient(Client):
                     st = MS_DELETED
             shard_unlock(k.shard)
         if st == MS_DELETED:
-            g_mcstat.delete_hits += 1
+            mcs().delete_hits += 1
             self.line("DELETED")
         elif st == ST_WRONGTYPE:
             self.line(MC_WRONGTYPE)
         else:
-            g_mcstat.delete_misses += 1
+            mcs().delete_misses += 1
             self.line("NOT_FOUND")
         return 0
 
@@ -540,7 +570,7 @@ cdef class McClient(Client):
             self.line(MC_BADEXPTIME)
             return 0
         expire_ms = mc_expire_ms(exptime, self.now_ms)
-        g_mcstat.cmd_touch += 1
+        mcs().cmd_touch += 1
         kref_init(&k, self.tok(1), self.tlen(1))
         with nogil:
             shard_lock(k.shard)
@@ -555,12 +585,12 @@ cdef class McClient(Client):
                         mc_set_expire_locked(&k, expire_ms)
             shard_unlock(k.shard)
         if st == ST_OK:
-            g_mcstat.touch_hits += 1
+            mcs().touch_hits += 1
             self.line("TOUCHED")
         elif st == ST_WRONGTYPE:
             self.line(MC_WRONGTYPE)
         else:
-            g_mcstat.touch_misses += 1
+            mcs().touch_misses += 1
             self.line("NOT_FOUND")
         return 0
 
@@ -571,7 +601,7 @@ cdef class McClient(Client):
             if not mc_strtol32(self.tok(1), self.tlen(1), &delay):
                 self.line(MC_BADEXPTIME)
                 return 0
-        g_mcstat.cmd_flush += 1
+        mcs().cmd_flush += 1
         if delay > 0:
             self.actions.append(('mc_flush', delay))
         else:
@@ -591,7 +621,7 @@ cdef class McClient(Client):
         elif what == b"slabs":
             rows = mc_slabs_stats()
         elif what == b"reset":
-            memset(&g_mcstat, 0, sizeof(mcstat_t))
+            mc_stats_reset()
             self.line("RESET")
             return 0
         else:
@@ -610,7 +640,7 @@ cdef class McClient(Client):
         optional token; return flags come back in the order they were asked."""
         cdef uint64_t i
         cdef char f
-        g_mcstat.cmd_meta += 1
+        mcs().cmd_meta += 1
         if self.mp.ntok < 2:
             self.line("ERROR")
             return 0
@@ -658,6 +688,30 @@ cdef class McClient(Client):
         self.mklen = n
         return True
 
+    cdef void meta_key_out(self, item_t *it) noexcept nogil:
+        """The k return flag: an item stored with a base64 key (ms b) gives its
+        key back in base64 followed by b, any other item its key as is."""
+        cdef bint binary = self.mb if it == NULL else (it.iflags & IF_BINKEY) != 0
+        wb_put(&self.out, "k", 1)
+        if not binary:
+            wb_put(&self.out, self.mkey, self.mklen)
+            return
+        if self.mb:
+            wb_put(&self.out, self.tok(1), self.tlen(1))
+        else:
+            b64_encode_out(&self.out, self.mkey, self.mklen)
+        wb_put(&self.out, " b", 2)
+
+    cdef bint flag_before(self, uint64_t first, char a, char b) noexcept nogil:
+        """Whether flag a comes before flag b in the request."""
+        cdef uint64_t i
+        for i in range(first, self.mp.ntok):
+            if self.tok(i)[0] == a:
+                return True
+            if self.tok(i)[0] == b:
+                return False
+        return False
+
     cdef bint meta_flag(self, uint64_t first, char f, int64_t *val, bint *bad) noexcept:
         """Whether flag f was given; its numeric token into val."""
         cdef uint64_t i
@@ -679,13 +733,14 @@ cdef class McClient(Client):
                 continue
             if f == 99 and it == NULL:
                 wb_put(&self.out, " c0", 3)
+            elif f == 104 or f == 108:    # h, l: as read before this access (mg)
+                wb_put(&self.out, " ", 1)
+                wb_put(&self.out, &f, 1)
+                mc_u64_out(&self.out, <uint64_t>(self.m_hit if f == 104 else self.m_idle))
             elif f == 79 or f == 107:     # O, k (then b: the key is still base64)
                 wb_put(&self.out, " ", 1)
                 if f == 107:
-                    wb_put(&self.out, "k", 1)
-                    wb_put(&self.out, self.tok(1), self.tlen(1))
-                    if self.mb:
-                        wb_put(&self.out, " b", 2)
+                    self.meta_key_out(it)
                 else:
                     wb_put(&self.out, self.tok(i), self.tlen(i))
             elif it != NULL and (f == 102 or f == 116 or f == 99 or f == 115):
@@ -697,7 +752,7 @@ cdef class McClient(Client):
                     mc_u64_out(&self.out, it.version)
                 elif f == 115:
                     mc_u64_out(&self.out, str_len(it))
-                elif it.expire_ms == 0:
+                elif it.expire_ms == 0 or self.m_t_none:
                     wb_put(&self.out, "-1", 2)
                 else:
                     mc_u64_out(&self.out, <uint64_t>((it.expire_ms - self.now_ms + 999) // 1000))
@@ -706,32 +761,43 @@ cdef class McClient(Client):
         cdef kref_t k
         cdef item_t *it = NULL
         cdef int64_t ttl = 0, vttl = 0
+        cdef int64_t recache = -1
         cdef bint bad = False, want_v, quiet, touch, vivify
         want_v = self.meta_flag(first, 118, NULL, &bad)
         quiet = self.meta_flag(first, 113, NULL, &bad)
         touch = self.meta_flag(first, 84, &ttl, &bad)
         vivify = self.meta_flag(first, 78, &vttl, &bad)
+        self.meta_flag(first, 82, &recache, &bad)
         if bad:
             self.line(MC_BADFORMAT)
             return 0
-        g_mcstat.cmd_get += 1
+        mcs().cmd_get += 1
         kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             if key_find_locked(&k, self.db, self.now_ms) and IT(k.item).type == T_STRING:
                 it = IT(k.item)
+                self.m_hit = 1 if it.iflags & IF_FETCHED else 0
+                self.m_idle = item_idle_s(it, self.now_ms)
                 item_touch(it, self.now_ms)
+                it.iflags |= IF_FETCHED
                 if touch:
                     mc_set_expire_locked(&k, mc_expire_ms(ttl, self.now_ms))
                 my_wstat().hits += 1
-                self.meta_value(first, it, want_v, "VA", "HD", "kObcfts")
+                self.meta_value(first, it, want_v, "VA", "HD", "kObcfhlts",
+                                mc_win_flags(it, recache, self.now_ms))
             else:
                 my_wstat().misses += 1
                 if vivify and not k.item:          # an empty placeholder; W: this client fills it
                     if mc_store_value_locked(&k, "", 0, 0, mc_expire_ms(vttl, self.now_ms),
                                              False, self.now_ms) == ST_OK:
                         it = IT(k.item)
-                        self.meta_value(first, it, want_v, "VA", "HD", "kObcfts", " W")
+                        it.iflags |= IF_WON | IF_FETCHED      # memcached counts this fetch
+                        self.m_hit = 0
+                        self.m_idle = 0
+                        self.m_t_none = self.flag_before(first, 116, 78)
+                        self.meta_value(first, it, want_v, "VA", "HD", "kObcfhlts", " W")
+                        self.m_t_none = False
             shard_unlock(k.shard)
         if it == NULL and not quiet:
             self.meta_line("EN", first, "kOb")
@@ -757,7 +823,7 @@ cdef class McClient(Client):
         cdef kref_t k
         cdef int st, cmd = MC_SET
         cdef int64_t ttl = 0, fl = 0, cas = 0
-        cdef bint bad = False, quiet, has_cas, ret_cas
+        cdef bint bad = False, quiet, has_cas, ret_cas, invalidate, stale = False
         cdef uint64_t i
         cdef mcparser_t *p = &self.mp
         quiet = self.meta_flag(first, 113, NULL, &bad)
@@ -780,13 +846,22 @@ cdef class McClient(Client):
             return 0
         if has_cas and (cmd == MC_SET or cmd == MC_REPLACE):
             cmd = MC_CAS
-        g_mcstat.cmd_set += 1
+        invalidate = self.meta_flag(first, 73, NULL, &bad)
+        mcs().cmd_set += 1
         kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
             key_find_locked(&k, self.db, self.now_ms)
+            stale = (cmd == MC_CAS and invalidate and k.item != 0
+                     and IT(k.item).type == T_STRING and <uint64_t>cas < IT(k.item).version)
+            if stale:                       # an older CAS with I: stored, but marked stale
+                cmd = MC_SET
             st = mc_store_locked(&k, cmd, self.rp.buf + p.data_off, p.data_len, <uint32_t>fl,
                                  mc_expire_ms(ttl, self.now_ms), <uint64_t>cas, self.now_ms)
+            if stale and st == MS_STORED:
+                IT(k.item).iflags |= IF_STALE
+            if self.mb and st == MS_STORED:
+                IT(k.item).iflags |= IF_BINKEY
             if st == MS_STORED and not quiet:
                 self.meta_value(first, IT(k.item), False, "", "HD", "kObc")
             shard_unlock(k.shard)
@@ -803,10 +878,12 @@ cdef class McClient(Client):
     cdef int mc_md(self, uint64_t first) except -1:
         cdef kref_t k
         cdef int st = MS_NOT_FOUND
-        cdef int64_t cas = 0
-        cdef bint bad = False, quiet, has_cas
+        cdef int64_t cas = 0, ttl = 0
+        cdef bint bad = False, quiet, has_cas, invalidate, touch
         quiet = self.meta_flag(first, 113, NULL, &bad)
         has_cas = self.meta_flag(first, 67, &cas, &bad)
+        invalidate = self.meta_flag(first, 73, NULL, &bad)
+        touch = self.meta_flag(first, 84, &ttl, &bad)
         if bad:
             self.line(MC_BADFORMAT)
             return 0
@@ -818,12 +895,15 @@ cdef class McClient(Client):
                     st = ST_WRONGTYPE
                 elif has_cas and IT(k.item).version != <uint64_t>cas:
                     st = MS_EXISTS
+                elif invalidate:            # kept, marked stale, a new CAS; the next mg wins
+                    mc_invalidate_locked(&k, mc_expire_ms(ttl, self.now_ms) if touch else -2)
+                    st = MS_DELETED
                 else:
                     key_remove_locked(&k)
                     st = MS_DELETED
             shard_unlock(k.shard)
         if st == MS_DELETED:
-            g_mcstat.delete_hits += 1
+            mcs().delete_hits += 1
             if not quiet:
                 self.meta_line("HD", first, "kOb")
         elif st == MS_EXISTS:
@@ -831,7 +911,7 @@ cdef class McClient(Client):
         elif st == ST_WRONGTYPE:
             self.line(MC_WRONGTYPE)
         else:
-            g_mcstat.delete_misses += 1
+            mcs().delete_misses += 1
             self.meta_line("NF", first, "kOb")
         return 0
 
@@ -895,6 +975,8 @@ cdef class McClient(Client):
         cdef bint found = False
         cdef int64_t exp = -1
         cdef uint64_t cas = 0, size = 0
+        cdef int64_t idle = 0
+        cdef bint fetched = False
         kref_init(&k, self.mkey, self.mklen)
         with nogil:
             shard_lock(k.shard)
@@ -903,19 +985,43 @@ cdef class McClient(Client):
                 found = True
                 cas = it.version
                 size = item_memory(k.item)
+                idle = item_idle_s(it, self.now_ms)
+                fetched = (it.iflags & IF_FETCHED) != 0
                 if it.expire_ms:
                     exp = (it.expire_ms - self.now_ms + 999) // 1000
             shard_unlock(k.shard)
         if not found:
             self.line("EN")
             return 0
-        line = (f"ME {self.tok(1)[:self.tlen(1)].decode('latin-1')} exp={exp} la=0 cas={cas} "
-                f"fetch=no cls=1 size={size}\r\n").encode('latin-1')
+        line = (f"ME {self.tok(1)[:self.tlen(1)].decode('latin-1')} exp={exp} la={idle} cas={cas} "
+                f"fetch={'yes' if fetched else 'no'} cls=1 size={size}\r\n").encode('latin-1')
         wb_put(&self.out, line, len(line))
         return 0
 
 
 # ================================ stats ==========================================
+
+cdef dict mc_counters():
+    """The memcached command counters summed over every worker slot."""
+    cdef int i, j
+    cdef uint64_t *f
+    cdef mcstat_t total
+    cdef uint64_t *t = <uint64_t *>&total
+    memset(&total, 0, sizeof(mcstat_t))
+    for i in range(MAX_WORKERS):
+        f = <uint64_t *>&_wstat_at(i).mc
+        for j in range(sizeof(mcstat_t) // 8):
+            t[j] += f[j]
+    return total
+
+
+cdef void mc_stats_reset() noexcept nogil:
+    """stats reset: every worker's memcached counters (a reset racing another
+    worker's increment may lose that one count)."""
+    cdef int i
+    for i in range(MAX_WORKERS):
+        memset(&_wstat_at(i).mc, 0, sizeof(mcstat_t))
+
 
 cdef inline int _b64_val(char c) noexcept nogil:
     if c >= 65 and c <= 90: return c - 65
@@ -924,6 +1030,26 @@ cdef inline int _b64_val(char c) noexcept nogil:
     if c == 43: return 62
     if c == 47: return 63
     return -1
+
+
+cdef void b64_encode_out(wbuf_t *w, const char *s, uint64_t n) noexcept nogil:
+    """Standard padded base64 of s."""
+    cdef const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    cdef char q[4]
+    cdef uint64_t i = 0
+    cdef uint32_t v
+    while i < n:
+        v = (<uint8_t>s[i]) << 16
+        if i + 1 < n:
+            v |= (<uint8_t>s[i + 1]) << 8
+        if i + 2 < n:
+            v |= <uint8_t>s[i + 2]
+        q[0] = abc[(v >> 18) & 63]
+        q[1] = abc[(v >> 12) & 63]
+        q[2] = abc[(v >> 6) & 63] if i + 1 < n else 61
+        q[3] = abc[v & 63] if i + 2 < n else 61
+        wb_put(w, q, 4)
+        i += 3
 
 
 cdef uint64_t b64_decode(const char *s, uint64_t n, char *dst, uint64_t cap) noexcept nogil:
@@ -968,7 +1094,7 @@ def mc_general_stats():
         conns += ws.connections
         if ws.pid:
             threads += 1
-    cdef dict s = g_mcstat
+    cdef dict s = mc_counters()
     return [
         ('pid', getpid()), ('uptime', (now - g_hdr.start_ms) // 1000), ('time', now // 1000),
         ('version', '1.6.0-cachecyt-' + cachecyt.__version__), ('pointer_size', 64),

@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 4
+    LAYOUT_VERSION = 5
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
@@ -56,6 +56,10 @@ cdef enum:
 cdef enum:
     IF_EXTENTS = 1               # data (key || value) lives in whole-page extents
     IF_EXTENTS2 = 2              # ... listed in index chunks, not after the header
+    IF_STALE = 4                 # memcached: invalidated (md I, ms I with an older CAS)
+    IF_WON = 8                   # memcached: a client was given the right to recache (W)
+    IF_FETCHED = 16              # memcached: read at least once since stored
+    IF_BINKEY = 32               # memcached: stored with a base64 key (ms b); k answers in base64
 
 # maxmemory-policy values
 cdef enum:

@@ -129,6 +129,26 @@ ctypedef struct page_t:
     uint64_t prev                # page index + 1 in the class partial list; class lock
     uint64_t next                # idem, or next free page in the pool; page lock
 
+ctypedef struct mcstat_t:         # memcached command counters of one worker
+    uint64_t cmd_get
+    uint64_t cmd_set
+    uint64_t cmd_flush
+    uint64_t cmd_touch
+    uint64_t cmd_meta
+    uint64_t delete_hits
+    uint64_t delete_misses
+    uint64_t incr_hits
+    uint64_t incr_misses
+    uint64_t decr_hits
+    uint64_t decr_misses
+    uint64_t cas_hits
+    uint64_t cas_misses
+    uint64_t cas_badval
+    uint64_t touch_hits
+    uint64_t touch_misses
+    uint64_t store_too_large
+    uint64_t store_no_memory
+
 ctypedef struct wstat_t:         # one per worker slot; written only by that worker
     int64_t pid
     uint64_t commands
@@ -143,6 +163,7 @@ ctypedef struct wstat_t:         # one per worker slot; written only by that wor
     uint64_t net_out
     uint64_t errors
     uint64_t pad[4]
+    mcstat_t mc                  # memcached commands (commands/memcached.pxi)
 
 ctypedef struct cmdstat_t:
     uint64_t calls

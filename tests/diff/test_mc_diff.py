@@ -147,9 +147,10 @@ def other(draw):
 def meta(draw):
     key = draw(keys).encode()
     cmd = draw(st.sampled_from(['mg', 'ms', 'md', 'ma']))
-    pool = {'mg': ['v', 'f', 'c', 's', 'k', 'q', 'O9', 't', 'zz', 'T1000'],
-            'ms': ['c', 'F3', 'T1000', 'q', 'k', 'O1', 'MA', 'MP', 'ME', 'MR', 'MS', 'C<CAS>'],
-            'md': ['q', 'k', 'O2', 'C<CAS>'],
+    pool = {'mg': ['v', 'f', 'c', 's', 'k', 'q', 'O9', 't', 'zz', 'T1000', 'h', 'N30', 'R2000'],
+            'ms': ['c', 'F3', 'T1000', 'q', 'k', 'O1', 'MA', 'MP', 'ME', 'MR', 'MS', 'C<CAS>', 'I',
+                   'C1'],
+            'md': ['q', 'k', 'O2', 'C<CAS>', 'I', 'T1000'],
             'ma': ['v', 'N0', 'J7', 'D3', 'MD', 'MI', 'q', 't', 'c']}[cmd]
     fl = draw(st.lists(st.sampled_from(pool), max_size=4, unique=True))
     if draw(st.booleans()):
@@ -220,6 +221,29 @@ def test_normalise_keeps_equality_structure():
 def test_hostile_lines_same_as_memcached(ports, data):
     ours, ref = Conn(ports[0]), Conn(ports[1])
     try:
+        assert normalise(ours.call(data)) == normalise(ref.call(data))
+    finally:
+        ours.close()
+        ref.close()
+
+
+@pytest.mark.parametrize('data', [
+    # md I: the item stays, stale; the first reader wins the recache (X W), later ones see Z X
+    b'ms w 2\r\nhi\r\nmd w I T30\r\nmg w v c t\r\nmg w v c\r\nmg w s h\r\n',
+    # a write of a new value ends the stale state; an older CAS with I stores it stale
+    b'ms w 2\r\nhi\r\nmd w I\r\nmg w v\r\nms w 2\r\nok\r\nmg w v\r\nms w 1 C1 I\r\nx\r\nmg w v\r\n',
+    # incr and touch keep the stale mark, append clears it
+    b'set w 0 0 1\r\n5\r\nmd w I\r\nma w v\r\nmg w v\r\ntouch w 100\r\nmg w v\r\nms w 1 MA\r\nz\r\nmg w v\r\n',
+    # vivify (N) on a miss: the first reader gets W and an empty item, the next Z
+    b'mg vv N30 v t c\r\nmg vv v t c h\r\nmg vv2 t N30 s\r\nms vv 1\r\nz\r\nmg vv v h\r\n',
+    # R: a TTL below the token wins a recache once
+    b'ms r 1 T100\r\nx\r\nmg r v R200\r\nmg r v R200\r\nmg r v R50 h\r\n',
+])
+def test_stale_and_win_same_as_memcached(ports, data):
+    ours, ref = Conn(ports[0]), Conn(ports[1])
+    try:
+        for c in (ours, ref):
+            c.call(b'flush_all\r\n')
         assert normalise(ours.call(data)) == normalise(ref.call(data))
     finally:
         ours.close()

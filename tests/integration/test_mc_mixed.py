@@ -144,3 +144,28 @@ def test_memcached_port_survives_a_worker_restart(mc_node):
         m = Client(('127.0.0.1', mc_node.memcached_port))
         assert m.get('kept') == b'x'
         m.close()
+
+
+def test_stats_count_every_workers_commands(mc_node):
+    """`stats` on any connection reports the node's commands, not those of the
+    worker that happens to serve it."""
+    conns = [Client(('127.0.0.1', mc_node.memcached_port), default_noreply=False) for _ in range(8)]
+    try:
+        before = conns[0].stats()
+        pids = set()
+        for i, c in enumerate(conns):
+            pids.add(c.stats()[b'pid'])
+            c.set(f'st{i}', b'v')
+            c.get(f'st{i}')
+            c.delete(f'st{i}')
+            c.delete(f'st{i}')
+        assert len(pids) == 2, "the connections should land on both workers"
+        for c in conns[:2]:
+            after = c.stats()
+            assert after[b'cmd_set'] - before[b'cmd_set'] == 8
+            assert after[b'cmd_get'] - before[b'cmd_get'] == 8
+            assert after[b'delete_hits'] - before[b'delete_hits'] == 8
+            assert after[b'delete_misses'] - before[b'delete_misses'] == 8
+    finally:
+        for c in conns:
+            c.close()
