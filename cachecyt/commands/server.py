@@ -304,6 +304,7 @@ def reset(c, args):
     c.db = 0
     c.resp = 2
     c.name = None
+    _core.tx_reset(c)
     _core.client_slot_sync(c)
     return Status('RESET')
 
