@@ -424,7 +424,7 @@ cdef class Client:
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
-        if self.flags & CL_MULTI and tx_intercept(self, idx, before):
+        if self.flags & (CL_MULTI | CL_EXEC) == CL_MULTI and tx_intercept(self, idx, before):
             return 0
         if idx < 0:
             reply_unknown_command(self)

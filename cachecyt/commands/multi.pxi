@@ -19,8 +19,10 @@
 #           are held (shards_hold, in the lock order; commands whose keys the
 #           table cannot describe hold them all), the watches are checked under
 #           those locks, and the queued commands run through Client.execute
-#           while no other process can see or change those shards. Blocking
-#           commands never block inside EXEC (CL_EXEC).
+#           while no other process can see or change those shards. The client
+#           stays in MULTI meanwhile (CLIENT INFO shows it, as in Redis), with
+#           CL_EXEC set: its commands are not queued again, and blocking
+#           commands never block.
 #
 # Must not: run anything under the held shards that waits for a shard outside
 # them (the key positions in commands/table.py must be right: fix them there).
@@ -120,10 +122,13 @@ def _test_unheld_locks():
     return g_unheld_locks
 
 
-def tx_info(Client c):
-    """(in MULTI, queued commands, watched keys) of a client (CLIENT LIST, tests)."""
-    if c.tx is None:
+def tx_info(obj):
+    """(in MULTI, queued commands or -1, watched keys) of a client, as CLIENT
+    LIST shows them; anything else than a RESP Client has none."""
+    cdef Client c
+    if not isinstance(obj, Client) or (<Client>obj).tx is None:
         return (False, -1, 0)
+    c = <Client>obj
     return (bool(c.flags & CL_MULTI),
             len((<TxState>c.tx).queued) if c.flags & CL_MULTI else -1,
             len((<TxState>c.tx).watched))
@@ -206,16 +211,20 @@ cdef int cmd_exec(Client c) except -1:
         wb_error(&c.out, E_EXEC_NO_MULTI)
         return 0
     tx = <TxState>c.tx
-    tx_discard(c)
     if tx.failed:
+        tx_discard(c)
         wb_error(&c.out, E_EXECABORT)
         return 0
     if tx.denyoom and g_hdr.maxmemory and evict_to_limit(c.now_ms) < 0:
+        tx_discard(c)
         wb_put(&c.out, "-EXECABORT Transaction discarded because of: ", 45)
         wb_cstr(&c.out, E_OOM)
         wb_put(&c.out, "\r\n", 2)
         return 0
-    return _exec_held(c, tx)
+    try:
+        return _exec_held(c, tx)       # still in MULTI meanwhile, as CLIENT INFO shows
+    finally:
+        tx_discard(c)
 
 
 cdef int _exec_held(Client c, TxState tx) except -1:

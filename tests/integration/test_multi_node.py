@@ -191,3 +191,19 @@ def test_connection_closed_in_multi_leaves_nothing_behind(server):
     d = Raw(server)
     assert d.call('EXISTS', 'left') == b':0\r\n'
     assert d.call('EXEC') == b'-ERR EXEC without MULTI\r\n'
+
+
+def test_client_list_shows_the_transaction(server, conns):
+    """flags=x and multi=<queued> while in MULTI, as Redis shows them, also in
+    CLIENT INFO run inside the EXEC; multi=-1 once it is over."""
+    (a, b), _ = conns(2)                    # two clients of worker 0
+    my_id = a.call('CLIENT', 'ID')[1:-2]
+    a.call('MULTI')
+    a.call('SET', 'k', '1')
+    row = [r for r in b.call('CLIENT', 'LIST').split(b'\n') if b'id=%s ' % my_id in r]
+    assert b' flags=x ' in row[0] and b' multi=1 ' in row[0], row
+    a.call('CLIENT', 'INFO')
+    reply = a.call('EXEC')
+    assert b' flags=x ' in reply and b' multi=2 ' in reply, reply
+    info = a.call('CLIENT', 'INFO')
+    assert b' flags=N ' in info and b' multi=-1 ' in info, info
