@@ -614,6 +614,14 @@ ACL_ORDER = ['keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash', 's
              'blocking', 'dangerous', 'connection', 'transaction', 'scripting']
 
 DOCS = {
+    'multi': ('Mark the start of a transaction block', '1.2.0', 'O(1)'),
+    'exec': ('Execute all commands issued after MULTI', '1.2.0',
+             'Depends on commands in the transaction'),
+    'discard': ('Discard all commands issued after MULTI', '2.0.0',
+                'O(N), when N is the number of queued commands'),
+    'watch': ('Watch the given keys to determine execution of the MULTI/EXEC block', '2.2.0',
+              'O(1) for every key.'),
+    'unwatch': ('Forget about all watched keys', '2.2.0', 'O(1)'),
     'get': ('Return the value of a key', '1.0.0', 'O(1)'),
     'set': ('Set the value of a key, with options', '1.0.0', 'O(1)'),
     'del': ('Remove keys', '1.0.0', 'O(N) where N is the number of keys'),

@@ -282,3 +282,28 @@ def test_key_positions_match_redis(addrs):
         if got_keys != want_keys or got_mov != want_mov:
             wrong.append((name, got_keys, got_mov, want_keys, want_mov))
     assert wrong == []
+
+
+# keys of distinct shards on cachecyt (see WATCH_KEYS); no SWAPDB: an absent
+# watched key swapped in and out again is a documented difference (ADR 6)
+K = st.sampled_from(['a', 'b', 'c', '{a}'])
+TX_STEP = st.one_of(
+    st.lists(K, min_size=1, max_size=3).map(lambda ks: ('WATCH', *ks)),
+    st.sampled_from([('UNWATCH',), ('MULTI',), ('MULTI',), ('EXEC',), ('EXEC',), ('DISCARD',),
+                     ('FLUSHALL',), ('SELECT', '0'), ('SELECT', '1'), ('BOGUS',), ('EXEC', 'x')]),
+    st.tuples(st.sampled_from(['SET', 'INCR', 'DEL', 'GET', 'PERSIST', 'LPUSH', 'APPEND']), K).map(
+        lambda t: (t[0], t[1], 'x') if t[0] in ('SET', 'LPUSH', 'APPEND') else t),
+    st.tuples(K, K).map(lambda t: ('RENAME', *t)),
+    st.tuples(K, K).map(lambda t: ('MSET', t[0], '1', t[1], '2')),
+    K.map(lambda k: ('EXPIRE', k, '1000')),
+    K.map(lambda k: ('SET', k)),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.sampled_from(['a', 'b']), TX_STEP), min_size=1, max_size=30))
+def test_random_interleaved_transactions(addrs, steps):
+    """Two clients interleaving WATCH, MULTI, EXEC, DISCARD and writes on the same
+    keys: every reply, null EXECs included, as in Redis."""
+    run_steps(addrs, [(who, *cmd) for who, cmd in steps] + [('a', 'SELECT', '0'),
+                                                             ('a', 'MGET', 'a', 'b', 'c', '{a}')])

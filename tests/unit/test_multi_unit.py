@@ -53,6 +53,9 @@ MULTI_KEY_TRANSACTIONS = [
      ('OBJECT', 'HELP'), ('EXPIRE', 'h1', '100'), ('PERSIST', 'h1'), ('TYPE', 'h1')],
     [('SET', 'w', '1'), ('SELECT', '3'), ('SET', 'w', '2'), ('SWAPDB', '0', '3'),
      ('FLUSHDB',), ('KEYS', '*'), ('SCAN', '0'), ('DBSIZE',), ('RANDOMKEY',), ('SELECT', '0')],
+    [('SET', 'm', 'v'), ('INFO',), ('CONFIG', 'GET', 'maxmemory*'), ('CONFIG', 'RESETSTAT'),
+     ('CLIENT', 'LIST'), ('COMMAND', 'COUNT'), ('TIME',), ('ECHO', 'x'), ('PING',),
+     ('MEMORY', 'USAGE', 'm'), ('FLUSHALL',), ('HELLO', '2')],
 ]
 
 
