@@ -440,7 +440,7 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
-        if cmd.flags & CF_DENYOOM and g_hdr.maxmemory:
+        if cmd.flags & CF_DENYOOM and g_hdr.maxmemory and not self.flags & CL_EXEC:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
                 cs.rejected += 1

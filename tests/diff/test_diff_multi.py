@@ -307,3 +307,34 @@ def test_random_interleaved_transactions(addrs, steps):
     keys: every reply, null EXECs included, as in Redis."""
     run_steps(addrs, [(who, *cmd) for who, cmd in steps] + [('a', 'SELECT', '0'),
                                                              ('a', 'MGET', 'a', 'b', 'c', '{a}')])
+
+
+def used_memory(conn):
+    info = conn.call('INFO', 'memory')
+    return int(info.split(b'used_memory:')[1].split(b'\r\n')[0])
+
+
+def test_transaction_crossing_maxmemory_runs_to_its_end(addrs):
+    """maxmemory is checked when EXEC starts, not for each command inside it:
+    a transaction whose first write crosses the limit still runs its others."""
+    pairs = [[RawConn(a) for a in addrs] for _ in range(2)]
+    try:
+        for c, admin in zip(*pairs):
+            c.call('FLUSHALL')
+            admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+            admin.call('CONFIG', 'SET', 'maxmemory', str(used_memory(admin) + 100000))
+        replies = []
+        for c, admin in zip(*pairs):
+            # SETRANGE makes a 300 KB value from small arguments (Redis counts the
+            # memory of queued arguments; this keeps the queue small)
+            steps = [('MULTI',), ('SETRANGE', 'big', '300000', 'x'), ('SET', 'small', '1'),
+                     ('GET', 'small'), ('EXEC',), ('SET', 'after', '1')]
+            replies.append([c.call(*s) for s in steps])
+        assert replies[0] == replies[1]
+        assert replies[0][4] == b'*3\r\n:300001\r\n+OK\r\n$1\r\n1\r\n'
+        assert replies[0][5].startswith(b'-OOM ')
+    finally:
+        for admin in pairs[1]:
+            admin.call('CONFIG', 'SET', 'maxmemory', '0')
+        for c in pairs[0] + pairs[1]:
+            c.close()
