@@ -49,6 +49,7 @@ include "shm/blocking.pxi"
 include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
+include "commands/multi.pxi"
 
 
 cdef void _register_core_handlers():
@@ -61,3 +62,4 @@ cdef void _register_core_handlers():
     register_zset_commands()
     register_list_commands()
     register_blocking_commands()
+    register_multi_commands()

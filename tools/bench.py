@@ -20,6 +20,10 @@ cachecyt (with a free --memcached-port) next to a stock `memcached -t 2 -U 0
 comes from tools/mcload.py (redis-benchmark speaks only RESP; memcaslap cannot
 pipeline): the same connections, depths, value size and keyspace.
 
+Test `multi` (--tests multi) measures transactions: each request is MULTI, SET
+of one key, GET of another, EXEC, sent by tools/mcload.py over RESP (redis-benchmark
+sends one command per request); ops/s and CPU are per transaction.
+
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
 tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
 import argparse
@@ -233,9 +237,11 @@ def run_benchmark(server, test, pipeline, args):
 
 
 def run_mcload(server, test, pipeline, args):
-    """One tools/mcload.py run (memcached protocol); the same dict as run_benchmark."""
+    """One tools/mcload.py run (memcached protocol, or RESP for the multi test);
+    the same dict as run_benchmark."""
     n = args.requests_pipelined if pipeline > 1 else args.requests
     cmd = [sys.executable, os.path.join(ROOT, 'tools', 'mcload.py'), '--port', str(server.port),
+           '--protocol', 'memcached' if args.memcached else 'resp',
            '--test', test, '--connections', str(args.clients), '--depth', str(pipeline),
            '--requests', str(n), '--keyspace', str(args.keyspace), '--data-size', str(args.data_size),
            '--json']
@@ -267,7 +273,7 @@ def run_all(servers, args):
         for pipeline in args.pipelines:
             for test in args.tests:
                 for server in order:
-                    run = run_mcload if args.memcached else run_benchmark
+                    run = run_mcload if args.memcached or test == 'multi' else run_benchmark
                     row = run(server, test, pipeline, args)
                     results.setdefault((server.name, test, pipeline), []).append(row)
                     if args.verbose:
@@ -343,7 +349,9 @@ def parse_args(argv=None):
     ap.add_argument('--keyspace', type=int, default=100000, help='keys preloaded and used (-r)')
     ap.add_argument('--data-size', type=int, default=100, help='value bytes (-d)')
     ap.add_argument('--pipelines', default='1,16', help='pipeline depths, comma separated')
-    ap.add_argument('--tests', default='get,set', help='redis-benchmark tests, comma separated')
+    ap.add_argument('--tests', default='get,set',
+                    help='redis-benchmark tests, comma separated; multi: transactions (MULTI, '
+                         'SET, GET, EXEC, one request) from tools/mcload.py')
     ap.add_argument('--workers', type=int, default=0, help='cachecyt workers (0: its default)')
     ap.add_argument('--threads', type=int, default=0, help='redis-benchmark --threads (0: off)')
     ap.add_argument('--quick', action='store_true', help='a fast smoke run: 1 round, few requests')

@@ -52,17 +52,26 @@ class Memcached:
 
 
 class Resp:
-    """The same for RESP: GET key / SET key value as multibulk requests."""
+    """The same for RESP: GET key / SET key value as multibulk requests. Test
+    'multi' is a transaction counted as one request: MULTI, SET of a key, GET of
+    another (two shards in general), EXEC; its replies have a fixed size too."""
 
     def __init__(self, size):
         self.value = b'v' * size
         self.size = size
         hit = len(b'$%d\r\n' % size) + size + 2
-        self.replies = {'get': (b'$%d\r\n' % size, hit), 'set': (b'+OK\r\n', 5)}
+        multi = len(b'+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n') + hit
+        self.replies = {'get': (b'$%d\r\n' % size, hit), 'set': (b'+OK\r\n', 5),
+                        'multi': (b'+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$', multi)}
+        self.keyspace = 1
 
     def request(self, test, i):
         if test == 'get':
             return b'*2\r\n$3\r\nGET\r\n$16\r\nkey:%012d\r\n' % i
+        if test == 'multi':
+            j = (i * 7919 + 1) % self.keyspace          # another preloaded key: GET hits
+            return (b'*1\r\n$5\r\nMULTI\r\n' + self.request('set', i) + self.request('get', j)
+                    + b'*1\r\n$4\r\nEXEC\r\n')
         return b'*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n' % (i, self.size, self.value)
 
 
@@ -174,6 +183,7 @@ async def watchdog(run):
 async def load(args):
     loop = asyncio.get_running_loop()
     run = Run(args, PROTOCOLS[args.protocol](args.data_size), loop)
+    run.proto.keyspace = args.keyspace
     transports = []
     start = time.perf_counter()
     try:
@@ -237,7 +247,8 @@ def parse_args(argv=None):
     ap.add_argument('--host', default='127.0.0.1', help='a loopback address (127.0.0.1)')
     ap.add_argument('--port', type=int, required=True)
     ap.add_argument('--protocol', choices=sorted(PROTOCOLS), default='memcached')
-    ap.add_argument('--test', choices=['get', 'set'], default='get')
+    ap.add_argument('--test', choices=['get', 'set', 'multi'], default='get',
+                    help="get, set, or (RESP) multi: MULTI, SET, GET, EXEC as one request")
     ap.add_argument('--connections', type=int, default=50, help='connections (50)')
     ap.add_argument('--depth', type=int, default=1, help='requests in flight per connection (1)')
     ap.add_argument('--requests', type=int, default=100000, help='requests in all (100000)')
@@ -247,6 +258,8 @@ def parse_args(argv=None):
     ap.add_argument('--preload', action='store_true', help='store every key before the run')
     ap.add_argument('--json', action='store_true', help='print the result as one JSON object')
     args = ap.parse_args(argv)
+    if args.test == 'multi' and args.protocol != 'resp':
+        ap.error("--test multi needs --protocol resp")
     if not loopback(args.host):
         ap.error(f"--host {args.host} is not a loopback address")
     if not (1 <= args.connections <= 10000 and 1 <= args.depth <= 10000 and args.keyspace >= 1):

@@ -27,6 +27,8 @@ cdef enum:
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
     CL_BLOCKED = 4                # waiting in a blocking command (shm/blocking.pxi)
+    CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
+    CL_EXEC = 16                  # running a transaction: blocking commands do not block
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -75,6 +77,7 @@ cdef class Client:
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
+    cdef object tx                            # TxState (commands/multi.pxi) or None
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -421,6 +424,8 @@ cdef class Client:
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
+        if self.flags & (CL_MULTI | CL_EXEC) == CL_MULTI and tx_intercept(self, idx, before):
+            return 0
         if idx < 0:
             reply_unknown_command(self)
             count_error_reply(self, before)
@@ -428,11 +433,14 @@ cdef class Client:
         cmd = &g_cmds[idx]
         cs = cmdstat_at(g_worker, idx)
         if (cmd.arity > 0 and <int64_t>self.argc != cmd.arity) or <int64_t>self.argc < -cmd.arity:
-            reply_arity(self, cmd.name)
+            if cmd.cf == cmd_exec:
+                exec_abort_arity(self)           # commands/multi.pxi
+            else:
+                reply_arity(self, cmd.name)
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
-        if cmd.flags & CF_DENYOOM and g_hdr.maxmemory:
+        if cmd.flags & CF_DENYOOM and g_hdr.maxmemory and not self.flags & CL_EXEC:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
                 cs.rejected += 1

@@ -18,6 +18,7 @@ cdef enum:
     CF_PUBSUB = 512
     CF_BLOCKING = 1024
     CF_RANDOM = 2048
+    CF_MOVABLE = 4096             # keys not described by first/last/step (numkeys ...)
     NAME_SLOTS = 2048
 
 ctypedef struct cmd_t:
@@ -39,7 +40,8 @@ cdef dict g_c_handlers = {}                 # name -> address of a cdef handler
 FLAG_BITS = {'write': CF_WRITE, 'readonly': CF_READONLY, 'denyoom': CF_DENYOOM,
              'admin': CF_ADMIN, 'fast': CF_FAST, 'noauth': CF_NOAUTH, 'loading': CF_LOADING,
              'stale': CF_STALE, 'noscript': CF_NOSCRIPT, 'pubsub': CF_PUBSUB,
-             'blocking': CF_BLOCKING, 'random': CF_RANDOM}
+             'blocking': CF_BLOCKING, 'random': CF_RANDOM,
+             'movablekeys': CF_MOVABLE}
 
 
 cdef void register_c(str name, handler_t f):

@@ -304,6 +304,7 @@ def reset(c, args):
     c.db = 0
     c.resp = 2
     c.name = None
+    _core.tx_reset(c)
     _core.client_slot_sync(c)
     return Status('RESET')
 
@@ -338,10 +339,13 @@ class Row:
         return r
 
     def line(self, now_ms):
+        # MULTI state is known for this worker's clients only (commands/multi.pxi)
+        in_multi, queued, _watched = _core.tx_info(self.local)
+        flags = ('x' if in_multi else '') + ('e' if self.no_evict else '')
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
-                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={'e' if self.no_evict else 'N'} "
-                f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={self.qbuf} qbuf-free=0 "
+                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={flags or 'N'} "
+                f"db={self.db} sub=0 psub=0 ssub=0 multi={queued} qbuf={self.qbuf} qbuf-free=0 "
                 f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
                 f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
 
@@ -610,6 +614,14 @@ ACL_ORDER = ['keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash', 's
              'blocking', 'dangerous', 'connection', 'transaction', 'scripting']
 
 DOCS = {
+    'multi': ('Mark the start of a transaction block', '1.2.0', 'O(1)'),
+    'exec': ('Execute all commands issued after MULTI', '1.2.0',
+             'Depends on commands in the transaction'),
+    'discard': ('Discard all commands issued after MULTI', '2.0.0',
+                'O(N), when N is the number of queued commands'),
+    'watch': ('Watch the given keys to determine execution of the MULTI/EXEC block', '2.2.0',
+              'O(1) for every key.'),
+    'unwatch': ('Forget about all watched keys', '2.2.0', 'O(1)'),
     'get': ('Return the value of a key', '1.0.0', 'O(1)'),
     'set': ('Set the value of a key, with options', '1.0.0', 'O(1)'),
     'del': ('Remove keys', '1.0.0', 'O(N) where N is the number of keys'),

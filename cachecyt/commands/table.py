@@ -17,6 +17,7 @@ Flags (Redis's meaning):
   pubsub    pub/sub related
   blocking  may block the client
   random    non-deterministic result
+  movablekeys  keys not described by first/last/step (found from numkeys ...)
   ok-loading, no-multi: see Redis's docs
 
 Handlers: a command is served by the Cython function `cmd_<name>` when the core
@@ -32,6 +33,7 @@ H = 'hash'
 T = 'set'
 Z = 'sortedset'
 L = 'list'
+X = 'transaction'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -89,7 +91,7 @@ COMMANDS = [
     ('sinterstore', -3, 'write denyoom', 1, -1, 1, T),
     ('sunionstore', -3, 'write denyoom', 1, -1, 1, T),
     ('sdiffstore', -3, 'write denyoom', 1, -1, 1, T),
-    ('sintercard', -3, 'readonly', 0, 0, 0, T),
+    ('sintercard', -3, 'readonly movablekeys', 0, 0, 0, T),
     ('sscan', -3, 'readonly random', 1, 1, 1, T),
     ('lpush', -3, 'write denyoom fast', 1, 1, 1, L),
     ('rpush', -3, 'write denyoom fast', 1, 1, 1, L),
@@ -107,12 +109,12 @@ COMMANDS = [
     ('lpos', -3, 'readonly', 1, 1, 1, L),
     ('lmove', 5, 'write denyoom', 1, 2, 1, L),
     ('rpoplpush', 3, 'write denyoom', 1, 2, 1, L),
-    ('lmpop', -4, 'write', 0, 0, 0, L),
+    ('lmpop', -4, 'write movablekeys', 0, 0, 0, L),
     ('blpop', -3, 'write blocking', 1, -2, 1, L),
     ('brpop', -3, 'write blocking', 1, -2, 1, L),
     ('blmove', 6, 'write denyoom blocking', 1, 2, 1, L),
     ('brpoplpush', 4, 'write denyoom blocking', 1, 2, 1, L),
-    ('blmpop', -5, 'write blocking', 0, 0, 0, L),
+    ('blmpop', -5, 'write blocking movablekeys', 0, 0, 0, L),
 
     ('del', -2, 'write', 1, -1, 1, K),
     ('unlink', -2, 'write fast', 1, -1, 1, K),
@@ -176,19 +178,25 @@ COMMANDS = [
     ('zremrangebylex', 4, 'write', 1, 1, 1, Z),
     ('zpopmin', -2, 'write fast', 1, 1, 1, Z),
     ('zpopmax', -2, 'write fast', 1, 1, 1, Z),
-    ('zmpop', -4, 'write', 0, 0, 0, Z),
+    ('zmpop', -4, 'write movablekeys', 0, 0, 0, Z),
     ('bzpopmin', -3, 'write fast blocking', 1, -2, 1, Z),
     ('bzpopmax', -3, 'write fast blocking', 1, -2, 1, Z),
-    ('bzmpop', -5, 'write blocking', 0, 0, 0, Z),
-    ('zunion', -3, 'readonly', 0, 0, 0, Z),
-    ('zinter', -3, 'readonly', 0, 0, 0, Z),
-    ('zdiff', -3, 'readonly', 0, 0, 0, Z),
-    ('zunionstore', -4, 'write denyoom', 1, 1, 1, Z),
-    ('zinterstore', -4, 'write denyoom', 1, 1, 1, Z),
-    ('zdiffstore', -4, 'write denyoom', 1, 1, 1, Z),
-    ('zintercard', -3, 'readonly', 0, 0, 0, Z),
+    ('bzmpop', -5, 'write blocking movablekeys', 0, 0, 0, Z),
+    ('zunion', -3, 'readonly movablekeys', 0, 0, 0, Z),
+    ('zinter', -3, 'readonly movablekeys', 0, 0, 0, Z),
+    ('zdiff', -3, 'readonly movablekeys', 0, 0, 0, Z),
+    ('zunionstore', -4, 'write denyoom movablekeys', 1, 1, 1, Z),
+    ('zinterstore', -4, 'write denyoom movablekeys', 1, 1, 1, Z),
+    ('zdiffstore', -4, 'write denyoom movablekeys', 1, 1, 1, Z),
+    ('zintercard', -3, 'readonly movablekeys', 0, 0, 0, Z),
     ('zrandmember', -2, 'readonly', 1, 1, 1, Z),
     ('zscan', -3, 'readonly', 1, 1, 1, Z),
+    # transactions (commands/multi.pxi)
+    ('multi', 1, 'noscript loading stale fast', 0, 0, 0, X),
+    ('exec', 1, 'noscript loading stale', 0, 0, 0, X),
+    ('discard', 1, 'noscript loading stale fast', 0, 0, 0, X),
+    ('watch', -2, 'noscript loading stale fast', 1, -1, 1, X),
+    ('unwatch', 1, 'noscript loading stale fast', 0, 0, 0, X),
 ]
 
 

@@ -304,7 +304,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * (nkeys + 1))
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64
+    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
     cdef lroot_t r
     cdef kref_t dst
     served[0] = False
@@ -410,6 +410,9 @@ cdef int _bmove(Client c, int wfrom, int wto, uint64_t ti) except -1:
     if not c.flags & CL_BLOCKED and parse_timeout(c, ti, &timeout_ms) < 0:
         return 0
     if block_try(c, 1, 1, wfrom, 1, BL_MOVE, wto, &served):
+        return 0
+    if not served and c.flags & CL_EXEC:
+        wb_null(&c.out)              # as Redis in a transaction: a null bulk, not the timeout's array
         return 0
     return block_or_reply(c, timeout_ms, served)
 

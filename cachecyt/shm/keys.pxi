@@ -56,6 +56,8 @@ cdef uint64_t key_detach_at_locked(uint32_t s, uint64_t i) noexcept nogil:
     cdef uint64_t off = tbl_slot(shard_table(sh), i).item
     cdef item_t *it = IT(off)
     cdef dbstat_t *ds = dbstat_at(s, it.db)
+    if it.version > sh.del_version:
+        sh.del_version = it.version          # WATCH of an absent key (commands/multi.pxi)
     ds.keys -= 1
     if it.expire_ms:
         ds.expires -= 1
@@ -77,6 +79,10 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     cdef dbstat_t *ds = dbstat_at(k.shard, k.pdb)
     cdef item_t *it = IT(item)
     cdef uint64_t old = k.item
+    if it.version <= sh.watch_mark:
+        # made before a WATCH of an absent key in this shard: a version newer than
+        # the WATCH's mark, so that deleting this item later counts as a change
+        it.version = cc_atomic_add(&g_hdr.next_version, 1)
     if old:
         if IT(old).expire_ms:
             ds.expires -= 1

@@ -86,7 +86,9 @@ ctypedef struct shard_t:
     uint64_t count               # entries; shard lock
     uint64_t expire_cursor       # next slot the active expiry cycle looks at; shard lock
     uint64_t repairs             # times rebuilt after a dead lock owner; shard lock
-    uint64_t pad[4]
+    uint64_t del_version         # highest version of an item deleted from the shard (WATCH); shard lock
+    uint64_t watch_mark          # highest mark a WATCH of an absent key took here; shard lock
+    uint64_t pad[2]
 
 ctypedef struct table_t:
     uint64_t mask                # slots - 1

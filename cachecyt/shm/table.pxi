@@ -256,10 +256,14 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
 # process. The worker is single-threaded, so "held" is a per-process fact.
 cdef uint8_t g_held[65536]                    # 1 for each shard held (shards <= 65536)
 cdef int g_holding = 0                        # shards currently held
+cdef uint64_t g_unheld_locks = 0              # shard_lock of a shard outside the held set (tests)
 
 cdef inline void shard_lock(uint32_t s) noexcept nogil:
-    if g_holding and g_held[s]:
-        return
+    global g_unheld_locks
+    if g_holding:
+        if g_held[s]:
+            return
+        g_unheld_locks += 1                   # a held set that missed a key: may deadlock
     if cc_lock(shard_mutex(s)):
         shard_repair_locked(s)
 

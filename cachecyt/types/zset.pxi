@@ -1638,7 +1638,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * nkeys)
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64
+    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
     served[0] = False
     if ks == NULL or shards == NULL or hashes == NULL:
         free(ks); free(shards); free(hashes)
