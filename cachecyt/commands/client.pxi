@@ -330,6 +330,19 @@ cdef class Client:
         wb_null_array(&self.out)
         self._unblock()
 
+    def unblock_request(self, bint error):
+        """CLIENT UNBLOCK: end the wait as a timeout, or with an UNBLOCKED
+        error. False when the client was not blocked."""
+        if not self.flags & CL_BLOCKED:
+            return False
+        self._clock()
+        if error:
+            wb_error(&self.out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        else:
+            wb_null_array(&self.out)
+        self._unblock()
+        return True
+
     def unblock_closed(self):
         """The connection closed while blocked: leave the wait queue."""
         block_leave(self)

@@ -51,9 +51,9 @@ class Node:
         if worker < len(self.wake_fds):
             os.eventfd_write(self.wake_fds[worker], 1)
 
-    def signal(self, worker, kind, arg=0):
+    def signal(self, worker, kind, arg=0, data=b''):
         """Queue a message for another worker and wake it; False if its ring is full."""
-        if not _core.signal_worker(worker, kind, arg):
+        if not _core.signal_worker(worker, kind, arg, data):
             log.warning("signal ring of worker %d is full; message %d dropped", worker, kind)
             return False
         self.wake(worker)
@@ -68,6 +68,10 @@ class Node:
                     victim.close_now()
             elif kind == _core.SIGNAL_CONFIG:
                 self.apply_settings()
+            elif kind == _core.SIGNAL_UNBLOCK:
+                victim = self.clients.get(arg)
+                if victim is not None:
+                    victim.unblock_request(_data == b'error')
 
     # ---- clients ----------------------------------------------------------------
 
@@ -160,6 +164,7 @@ SUBCOMMANDS = {
         'info': (2, 'noscript loading stale'), 'list': (-2, 'admin noscript loading stale'),
         'kill': (-3, 'admin noscript loading stale'), 'getname': (2, 'noscript loading stale'),
         'setname': (3, 'noscript loading stale'), 'no-evict': (3, 'admin noscript loading stale'),
+        'unblock': (-3, 'admin noscript loading stale'),
     },
     'config': {
         'help': (2, 'loading stale'), 'get': (-3, 'admin noscript loading stale'),
@@ -188,6 +193,9 @@ HELP = {
         "    Reply with one line per connection, on every worker.",
         "NO-EVICT (ON|OFF)", "    Exempt this connection from client eviction.",
         "SETNAME <name>", "    Name this connection (no spaces); an empty name clears it.",
+        "UNBLOCK <client-id> [TIMEOUT|ERROR]",
+        "    End the wait of a client blocked in BLPOP & co.: as a timeout (default) or",
+        "    with an UNBLOCKED error.",
         "HELP", "    Prints this help.",
     ],
     'config': [
@@ -341,7 +349,8 @@ class Row:
     def line(self, now_ms):
         # MULTI state is known for this worker's clients only (commands/multi.pxi)
         in_multi, queued, _watched = _core.tx_info(self.local)
-        flags = ('x' if in_multi else '') + ('e' if self.no_evict else '')
+        blocked = _core.block_owner(self.id) >= 0
+        flags = ('x' if in_multi else '') + ('b' if blocked else '') + ('e' if self.no_evict else '')
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
                 f"idle={max(0, now_ms - self.last_ms) // 1000} flags={flags or 'N'} "
@@ -387,6 +396,8 @@ def client(c, args):
         return Verbatim(''.join(r.line(now) for r in _client_list(args[2:])))
     if sub == 'kill':
         return _client_kill(c, args[2:])
+    if sub == 'unblock':
+        return _client_unblock(args[2:])
     mode = _lower(args[2])                      # no-evict
     if mode not in ('on', 'off'):
         raise syntax_error()
@@ -476,6 +487,30 @@ def _client_kill(c, opts):
         if match(r) and not (skipme and r.id == c.id):
             killed += _kill(c, r)
     return killed
+
+
+def _client_unblock(opts):
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when that client was waiting in a
+    blocking command (on any worker) and is told to stop."""
+    if len(opts) > 2:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'unblock'. "
+                           "Try CLIENT HELP.")
+    cid = _strict_int(opts[0])
+    if cid is None:
+        raise CommandError("ERR value is not an integer or out of range")
+    error = False
+    if len(opts) == 2:
+        reason = _lower(opts[1])
+        if reason not in ('timeout', 'error'):
+            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        error = reason == 'error'
+    worker = _core.block_owner(cid) if cid > 0 else -1
+    if worker < 0:
+        return 0
+    if worker == NODE.worker:
+        local = NODE.clients.get(cid)
+        return 1 if local is not None and local.unblock_request(error) else 0
+    return 1 if NODE.signal(worker, _core.SIGNAL_UNBLOCK, cid, b'error' if error else b'') else 0
 
 
 def _kill(me, row) -> int:

@@ -69,9 +69,10 @@ cdef inline void bw_unlock() noexcept nogil:
     cc_unlock(bw_mutex())
 
 
-cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int n) noexcept nogil:
-    """Entries for a client waiting on n keys: its seq, or 0 when the registry is
-    full (nothing registered). Registry lock held."""
+cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int n,
+                                 uint32_t want) noexcept nogil:
+    """Entries for a client waiting on n keys for a value of type `want`: its
+    seq, or 0 when the registry is full (nothing registered). Registry lock held."""
     cdef uint64_t i, seq, found = 0
     cdef uint64_t idx[64]
     cdef bwait_t *e
@@ -91,6 +92,7 @@ cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int 
         e.worker = g_worker
         e.db = db
         e.ready = 0
+        e.want = want
         e.seq = seq
         if idx[i] + 1 > g_hdr.blocked_hiwater:
             g_hdr.blocked_hiwater = idx[i] + 1
@@ -127,8 +129,10 @@ cdef uint64_t bw_remove_locked(uint64_t client) noexcept nogil:
     return mask
 
 
-cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h) noexcept nogil:
-    """Waiters on key (db, h) that blocked before `seq` (0 = all of them)."""
+cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h, uint32_t want) noexcept nogil:
+    """Waiters for a `want` value at key (db, h) that blocked before `seq` (0 =
+    all of them). Waiters for another type do not count: a BZPOPMIN waiting on a
+    key that became a list must not hold up the BLPOPs behind it."""
     cdef uint64_t i, n = 0
     cdef bwait_t *e
     if cc_atomic_load(&g_hdr.blocked_count) == 0:
@@ -136,7 +140,8 @@ cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h) noexcept nogil:
     bw_lock()
     for i in range(g_hdr.blocked_hiwater):
         e = bw_at(i)
-        if e.seq and e.hash == h and e.db == db and (seq == 0 or e.seq < seq):
+        if (e.seq and e.hash == h and e.db == db and e.want == want
+                and (seq == 0 or e.seq < seq)):
             n += 1
     bw_unlock()
     return n
@@ -239,6 +244,22 @@ def blocked_clear_worker(int worker):
     wake_workers(mask)
 
 
+def block_owner(uint64_t client):
+    """The worker slot of a client waiting in a blocking command, or -1."""
+    cdef uint64_t i
+    cdef int worker = -1
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return -1
+    with nogil:
+        bw_lock()
+        for i in range(g_hdr.blocked_hiwater):
+            if bw_at(i).seq and bw_at(i).client == client:
+                worker = bw_at(i).worker
+                break
+        bw_unlock()
+    return worker
+
+
 def blocked_clients():
     """Clients blocked in the whole node (INFO blocked_clients): distinct waits."""
     cdef uint64_t i
@@ -329,7 +350,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                 break
             if st == ST_OK:
                 lroot_load(IT(ks[j].item), &r)
-                if r.count and bw_rank_locked(seq, c.db, ks[j].h) == 0:
+                if r.count and bw_rank_locked(seq, c.db, ks[j].h, T_LIST) == 0:
                     hit = <int>j
                     break
                 st = ST_NOTFOUND
@@ -352,7 +373,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                     bw_unlock()
         elif st != ST_WRONGTYPE and seq == 0 and may_block:
             bw_lock()
-            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys)
+            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_LIST)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM

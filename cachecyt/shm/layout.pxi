@@ -217,4 +217,4 @@ ctypedef struct bwait_t:         # one key a blocked client waits on (shm/blocki
     int32_t worker               # worker slot that owns the client
     int32_t db                   # logical db of the key
     uint32_t ready               # a push made the key non-empty: the owner retries
-    uint32_t pad
+    uint32_t want                # the type the client waits for (T_LIST, T_ZSET)

@@ -28,6 +28,7 @@ cdef extern from *:
 cdef enum:
     SIG_KILL = 1                 # arg = client id: close that client now
     SIG_CONFIG = 2               # settings in the header changed: apply them
+    SIG_UNBLOCK = 8              # arg = client id, data "error" or "": CLIENT UNBLOCK
 
 
 cdef inline sigring_t *ring_at(header_t *h, int worker) noexcept nogil:
@@ -108,3 +109,4 @@ def take_signals(int worker):
 
 SIGNAL_KILL = SIG_KILL
 SIGNAL_CONFIG = SIG_CONFIG
+SIGNAL_UNBLOCK = SIG_UNBLOCK

@@ -1657,7 +1657,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
                     continue
                 break
             if st == ST_OK:
-                if bw_rank_locked(seq, c.db, ks[j].h) == 0:
+                if bw_rank_locked(seq, c.db, ks[j].h, T_ZSET) == 0:
                     hit = <int>j
                     break
                 st = ST_NOTFOUND
@@ -1673,7 +1673,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
                 bw_unlock()
         elif st != ST_WRONGTYPE and seq == 0 and may_block:
             bw_lock()
-            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys)
+            seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_ZSET)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
