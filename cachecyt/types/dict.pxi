@@ -28,8 +28,9 @@
 #   in blocks of at most BLOCK_SLOTS (one page), listed in the dict_t directory,
 #   so a table of millions of slots never needs a contiguous region above a
 #   page. Growth doubles at load > 0.7, shrink halves at load < 0.1; both build
-#   a new dict_t and move the entries (O(n) once per doubling, amortised O(1)).
-#   The directory is inline in dict_t: at most 8190 blocks, 33M slots.
+#   a new dict_t that drains the old one a few runs per insert or delete (see
+#   "resizing by draining"), so no single command moves the whole table.
+#   The directory is inline in dict_t: at most 8185 blocks, 33M slots.
 # Random element: uniform by rejection (random slot until one is occupied);
 #   the load is at least 0.1 except in a tiny table, so ~10 draws at worst;
 #   after 256 misses, the first element from a random slot on.
@@ -44,16 +45,19 @@ ctypedef struct elem_t:
     uint32_t vlen                # value bytes (0 for set members)
 
 ctypedef struct dict_t:
-    uint64_t count               # elements
+    uint64_t count               # elements (those still in the old table included)
     uint64_t mask                # slots - 1
     uint64_t nblocks             # slot blocks
     uint64_t mem                 # bytes of element chunks (MEMORY USAGE)
+    uint64_t old                 # the table a resize is draining into this one, 0 = none
+    uint64_t old_next            # old slots passed so far, from old_start on
+    uint64_t old_start           # where the drain began: an empty slot of the old table
     uint64_t blocks[1]           # offsets of slot blocks
 
 ctypedef void (*dict_visit_t)(void *ctx, uint64_t elem) noexcept nogil
 
 cdef enum:
-    DICT_HDR = 32                # sizeof(dict_t) without blocks
+    DICT_HDR = 56                # sizeof(dict_t) without blocks
     ELEM_HDR = 8
     DICT_MIN = 8                 # smallest slot count
     DICT_MAX_BLOCKS = (PAGE_SIZE - DICT_HDR) // 8
@@ -199,18 +203,51 @@ cdef inline void elem_emit_val(wbuf_t *w, uint64_t off) noexcept nogil:
 
 
 # ---- the table -------------------------------------------------------------------
+# Slot ids: 0..mask are the slots of the table itself; while a resize drains the
+# previous table into it, ids mask+1.. name the old table's slots. An id stays
+# valid until the next insert or delete on the dict.
 
 cdef inline dict_t *DT(uint64_t off) noexcept nogil:
     return <dict_t *>(g_base + off)
 
-cdef inline slot_t *dict_slot(dict_t *d, uint64_t i) noexcept nogil:
-    return (<slot_t *>P(d.blocks[i >> BLOCK_SHIFT])) + (i & (BLOCK_SLOTS - 1))
+cdef slot_t g_no_slot                         # what a block not yet allocated reads as: empty
 
-cdef inline uint64_t dict_elem(dict_t *d, uint64_t i) noexcept nogil:
-    return dict_slot(d, i).item
+cdef inline slot_t *_tslot(dict_t *t, uint64_t i) noexcept nogil:
+    """Slot i of one table (no old-table ids), for reading, or for writing one
+    that holds an element. A block not allocated yet reads as empty slots."""
+    cdef uint64_t b = t.blocks[i >> BLOCK_SHIFT]
+    if b == 0:
+        return &g_no_slot
+    return (<slot_t *>P(b)) + (i & (BLOCK_SLOTS - 1))
 
-cdef inline void dict_set_elem(dict_t *d, uint64_t i, uint64_t elem) noexcept nogil:
-    dict_slot(d, i).item = elem
+
+cdef slot_t *_tslot_new(dict_t *t, uint64_t i) noexcept nogil:
+    """Slot i for storing an element: allocates its block first if needed
+    (NULL when out of memory). Big tables get their blocks on first use, so
+    making one costs no more than its directory and the page faults of a
+    resize are spread over the inserts that follow."""
+    cdef uint64_t *bp = &t.blocks[i >> BLOCK_SHIFT]
+    if bp[0] == 0:
+        bp[0] = slab_alloc(PAGE_SIZE)
+        if bp[0] == 0:
+            return NULL
+        memset(P(bp[0]), 0, PAGE_SIZE)
+    return (<slot_t *>P(bp[0])) + (i & (BLOCK_SLOTS - 1))
+
+cdef inline slot_t *dict_slot(dict_t *d, uint64_t id) noexcept nogil:
+    if id <= d.mask:
+        return _tslot(d, id)
+    return _tslot(DT(d.old), id - d.mask - 1)
+
+cdef inline uint64_t dict_span(dict_t *d) noexcept nogil:
+    """Number of slot ids (both tables while a resize drains)."""
+    return d.mask + 1 + (DT(d.old).mask + 1 if d.old else 0)
+
+cdef inline uint64_t dict_elem(dict_t *d, uint64_t id) noexcept nogil:
+    return dict_slot(d, id).item
+
+cdef inline void dict_set_elem(dict_t *d, uint64_t id, uint64_t elem) noexcept nogil:
+    dict_slot(d, id).item = elem
 
 
 cdef uint64_t dict_new(uint64_t cap) noexcept nogil:
@@ -229,112 +266,197 @@ cdef uint64_t dict_new(uint64_t cap) noexcept nogil:
     d.mem = 0
     d.mask = cap - 1
     d.nblocks = nblocks
-    for i in range(nblocks):
-        b = slab_alloc(bsize)
-        if b == 0:
-            while i > 0:
-                i -= 1
-                slab_free(d.blocks[i])
-            slab_free(doff)
-            return 0
-        memset(P(b), 0, bsize)
-        d.blocks[i] = b
+    d.old = 0
+    d.old_next = 0
+    d.old_start = 0
+    if nblocks > 1:                             # blocks come on first use (_tslot_new)
+        memset(d.blocks, 0, 8 * nblocks)
+        return doff
+    b = slab_alloc(bsize)
+    if b == 0:
+        slab_free(doff)
+        return 0
+    memset(P(b), 0, bsize)
+    d.blocks[0] = b
     return doff
 
 
-cdef void dict_free(uint64_t doff, bint free_elems) noexcept nogil:
-    cdef dict_t *d = DT(doff)
+cdef void _table_free(uint64_t toff, bint free_elems) noexcept nogil:
+    """Free one table (and its elements when asked)."""
+    cdef dict_t *t = DT(toff)
     cdef uint64_t i
     cdef slot_t *sl
-    if free_elems and d.count:
-        for i in range(d.mask + 1):
-            sl = dict_slot(d, i)
+    if free_elems and t.count:
+        for i in range(t.mask + 1):
+            sl = _tslot(t, i)
             if sl.item:
                 elem_free(sl.item)
-    for i in range(d.nblocks):
-        slab_free(d.blocks[i])
-    slab_free(doff)
+    for i in range(t.nblocks):
+        if t.blocks[i]:
+            slab_free(t.blocks[i])
+    slab_free(toff)
 
 
-cdef uint64_t dict_table_mem(uint64_t doff) noexcept nogil:
-    """Arena bytes of the directory and slot blocks (elements apart)."""
-    cdef dict_t *d = DT(doff)
-    cdef uint64_t total = slab_chunk_size(doff), i
-    for i in range(d.nblocks):
-        total += slab_chunk_size(d.blocks[i])
+cdef void dict_free(uint64_t doff, bint free_elems) noexcept nogil:
+    if DT(doff).old:
+        _table_free(DT(doff).old, free_elems)
+    _table_free(doff, free_elems)
+
+
+cdef uint64_t _table_mem(uint64_t toff) noexcept nogil:
+    cdef dict_t *t = DT(toff)
+    cdef uint64_t total = slab_chunk_size(toff), i
+    for i in range(t.nblocks):
+        if t.blocks[i]:
+            total += slab_chunk_size(t.blocks[i])
     return total
 
 
-cdef inline void _dict_place(dict_t *d, uint64_t h, uint64_t elem) noexcept nogil:
+cdef uint64_t dict_table_mem(uint64_t doff) noexcept nogil:
+    """Arena bytes of the directories and slot blocks (elements apart)."""
+    return _table_mem(doff) + (_table_mem(DT(doff).old) if DT(doff).old else 0)
+
+
+cdef inline bint _dict_place(dict_t *d, uint64_t h, uint64_t elem) noexcept nogil:
+    """Store an element in the first free slot from its home; False when its
+    block could not be allocated."""
     cdef uint64_t i = h & d.mask
-    cdef slot_t *sl = dict_slot(d, i)
+    cdef slot_t *sl = _tslot(d, i)
     while sl.item:
         i = (i + 1) & d.mask
-        sl = dict_slot(d, i)
+        sl = _tslot(d, i)
+    sl = _tslot_new(d, i)
+    if sl == NULL:
+        return False
     sl.hash = h
     sl.item = elem
+    return True
+
+
+# ---- resizing by draining ------------------------------------------------------------
+# A resize makes a new table (twice or half the slots) that points to the old
+# one, and moves the old entries over a few runs at a time, at each insert and
+# delete: no command pays for moving a million entries at once. The drain walks
+# the old table from one of its empty slots and moves whole runs (maximal blocks
+# of occupied slots), so an entry not yet moved is always still reachable from
+# its home; nothing is ever inserted into the old table. A lookup tries the new
+# table, then the old. Tables of at most DRAIN_MIN slots are moved at once.
+
+cdef enum:
+    DRAIN_STEP = 64              # old slots passed per insert or delete (whole runs)
+    DRAIN_MIN = BLOCK_SLOTS      # smaller tables are resized in one go
+
+
+cdef void _dict_drain(dict_t *d, uint64_t budget) noexcept nogil:
+    """Move runs of the old table into d until `budget` slots were passed (the
+    run under way is finished); free the old table once it is empty."""
+    cdef dict_t *o = DT(d.old)
+    cdef slot_t *sl
+    while o.count and d.old_next <= o.mask:
+        sl = _tslot(o, (d.old_start + d.old_next) & o.mask)
+        if sl.item:
+            if not _dict_place(d, sl.hash, sl.item):
+                return                          # out of memory: try again later
+            sl.item = 0
+            sl.hash = 0
+            o.count -= 1
+        elif budget == 0:
+            return                              # stop only between runs
+        d.old_next += 1
+        if budget:
+            budget -= 1
+    if o.count == 0:
+        _table_free(d.old, False)
+        d.old = 0
+        d.old_next = 0
+        d.old_start = 0
+
+
+cdef inline void dict_settle(dict_t *d) noexcept nogil:
+    """Finish a resize under way."""
+    if d.old:
+        _dict_drain(d, <uint64_t>-1)
 
 
 cdef int dict_resize(uint64_t *dp, uint64_t cap) noexcept nogil:
-    """Move the dict at dp[0] into a new one of `cap` slots. ST_OK or ST_NOMEM."""
-    cdef uint64_t noff = dict_new(cap), i
+    """Start moving the dict at dp[0] into a new one of `cap` slots (at once for
+    a small table). ST_OK or ST_NOMEM (nothing changed)."""
+    cdef uint64_t noff, start = 0
     cdef dict_t *old = DT(dp[0])
     cdef dict_t *nd
-    cdef slot_t *sl
+    dict_settle(old)
+    noff = dict_new(cap)
     if noff == 0:
         return ST_NOMEM
     nd = DT(noff)
-    for i in range(old.mask + 1):
-        sl = dict_slot(old, i)
-        if sl.item:
-            _dict_place(nd, sl.hash, sl.item)
     nd.count = old.count
     nd.mem = old.mem
-    dict_free(dp[0], False)
+    while _tslot(old, start).item:              # a table is never full
+        start += 1
+    nd.old = dp[0]
+    nd.old_start = start
     dp[0] = noff
+    if old.mask < DRAIN_MIN or old.count == 0:
+        dict_settle(nd)
     return ST_OK
 
 
-cdef int64_t dict_find(dict_t *d, uint64_t h, const char *key, uint64_t klen) noexcept nogil:
-    """Slot index of the element with this key, or -1."""
-    cdef uint64_t i = h & d.mask
-    cdef slot_t *sl = dict_slot(d, i)
+cdef inline uint64_t _own_count(dict_t *d) noexcept nogil:
+    """Entries in d's own table (not counting the old one being drained)."""
+    return d.count - (DT(d.old).count if d.old else 0)
+
+
+cdef int64_t _table_find(dict_t *t, uint64_t h, const char *key, uint64_t klen) noexcept nogil:
+    cdef uint64_t i = h & t.mask
+    cdef slot_t *sl = _tslot(t, i)
     while sl.item:
         if sl.hash == h and elem_key_eq(sl.item, key, klen):
             return <int64_t>i
-        i = (i + 1) & d.mask
-        sl = dict_slot(d, i)
+        i = (i + 1) & t.mask
+        sl = _tslot(t, i)
     return -1
+
+
+cdef int64_t dict_find(dict_t *d, uint64_t h, const char *key, uint64_t klen) noexcept nogil:
+    """Slot id of the element with this key, or -1."""
+    cdef int64_t i = _table_find(d, h, key, klen)
+    if i >= 0 or not d.old:
+        return i
+    i = _table_find(DT(d.old), h, key, klen)
+    return i + <int64_t>d.mask + 1 if i >= 0 else -1
 
 
 cdef int dict_insert(uint64_t *dp, uint64_t h, uint64_t elem) noexcept nogil:
     """Add an element whose key is absent. ST_OK or ST_NOMEM (table full and no
     memory to grow; the element is not freed)."""
     cdef dict_t *d = DT(dp[0])
-    if (d.count + 1) * 10 > (d.mask + 1) * 7:
+    if d.old:
+        _dict_drain(d, DRAIN_STEP)
+    if (_own_count(d) + 1) * 10 > (d.mask + 1) * 7:
+        dict_settle(d)
         if dict_resize(dp, (d.mask + 1) * 2) != ST_OK and d.count + 1 > d.mask:
             return ST_NOMEM
         d = DT(dp[0])
-    _dict_place(d, h, elem)
+    if not _dict_place(d, h, elem):
+        return ST_NOMEM
     d.count += 1
     d.mem += elem_mem(elem)
     return ST_OK
 
 
-cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t i) noexcept nogil:
-    """Remove the element at slot i and close the gap; returns the element (not
-    freed). May shrink the dict (dp[0] updated)."""
-    cdef dict_t *d = DT(dp[0])
+cdef uint64_t _table_delete(dict_t *t, uint64_t i) noexcept nogil:
+    """Empty slot i of one table and close the gap (backward shift); returns the
+    element. Counts are the caller's."""
     cdef uint64_t j = i, k = i, home
-    cdef slot_t *hole = dict_slot(d, i)
+    cdef slot_t *hole = _tslot(t, i)
     cdef slot_t *sl
     cdef uint64_t elem = hole.item
     while True:
-        k = (k + 1) & d.mask
-        sl = dict_slot(d, k)
+        k = (k + 1) & t.mask
+        sl = _tslot(t, k)
         if not sl.item:
             break
-        home = sl.hash & d.mask
+        home = sl.hash & t.mask
         # the entry at k may move to the hole at j unless its home lies in (j, k]
         if (j <= k and (home <= j or home > k)) or (j > k and (home <= j and home > k)):
             hole.hash = sl.hash
@@ -343,53 +465,86 @@ cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t i) noexcept nogil:
             hole = sl
     hole.item = 0
     hole.hash = 0
+    return elem
+
+
+cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t id) noexcept nogil:
+    """Remove the element at slot id and close the gap; returns the element (not
+    freed). May start shrinking the dict (dp[0] updated)."""
+    cdef dict_t *d = DT(dp[0])
+    cdef uint64_t elem
+    if id <= d.mask:
+        elem = _table_delete(d, id)
+    else:
+        elem = _table_delete(DT(d.old), id - d.mask - 1)
+        DT(d.old).count -= 1
     d.count -= 1
     d.mem -= elem_mem(elem)
-    if d.mask + 1 > DICT_MIN and d.count * 10 < d.mask + 1:
+    if d.old:
+        _dict_drain(d, DRAIN_STEP)
+    elif d.mask + 1 > DICT_MIN and d.count * 10 < d.mask + 1:
         dict_resize(dp, (d.mask + 1) // 2)          # no memory: stay big
     return elem
 
 
-cdef void dict_replace_at(dict_t *d, uint64_t i, uint64_t elem) noexcept nogil:
-    """Put a new element (same key) at slot i; the old one is not freed."""
-    cdef slot_t *sl = dict_slot(d, i)
+cdef void dict_replace_at(dict_t *d, uint64_t id, uint64_t elem) noexcept nogil:
+    """Put a new element (same key) at slot id; the old one is not freed."""
+    cdef slot_t *sl = dict_slot(d, id)
     d.mem -= elem_mem(sl.item)
     d.mem += elem_mem(elem)
     sl.item = elem
 
 
 cdef uint64_t dict_random(dict_t *d) noexcept nogil:
-    """Slot index of a uniformly chosen element; d.count > 0."""
-    cdef uint64_t i, tries
+    """Slot id of a uniformly chosen element; d.count > 0. Each element holds one
+    slot of one table, so a uniform slot id that is occupied is a uniform element."""
+    cdef uint64_t span = dict_span(d), i, tries
     for tries in range(256):
-        i = cc_rand() & d.mask
+        i = cc_rand() % span
         if dict_slot(d, i).item:
             return i
-    i = cc_rand() & d.mask
+    i = cc_rand() % span
     while not dict_slot(d, i).item:
-        i = (i + 1) & d.mask
+        i = i + 1 if i + 1 < span else 0
     return i
+
+
+cdef uint64_t _scan_home(dict_t *t, uint64_t v, dict_visit_t fn, void *ctx) noexcept nogil:
+    """Visit the entries of table t whose home is v (the run from slot v)."""
+    cdef uint64_t i = v, steps = 0, seen = 0
+    cdef slot_t *sl = _tslot(t, i)
+    while sl.item and steps <= t.mask:
+        if (sl.hash & t.mask) == v:
+            fn(ctx, sl.item)
+            seen += 1
+        i = (i + 1) & t.mask
+        sl = _tslot(t, i)
+        steps += 1
+    return seen
 
 
 cdef uint64_t dict_scan(dict_t *d, uint64_t cursor, dict_visit_t fn, void *ctx,
                         uint64_t count) noexcept nogil:
     """Visit the elements of homes from `cursor` in reverse-binary order until
     at least `count` were visited (or ten homes per count passed); returns the
-    next cursor, 0 when the scan is complete."""
-    cdef uint64_t v = cursor & d.mask, seen = 0, visits = count * 10, i, steps
-    cdef slot_t *sl
+    next cursor, 0 when the scan is complete. While a resize drains, a home v of
+    the smaller table is visited there and, in the larger table, as the homes
+    v and v + size that split from it."""
+    cdef dict_t *small = d
+    cdef dict_t *big = NULL
+    cdef uint64_t v, seen = 0, visits = count * 10
+    if d.old:
+        big = DT(d.old)
+        if big.mask < d.mask:
+            small = big
+            big = d
+    v = cursor & small.mask
     while True:
-        i = v
-        steps = 0
-        sl = dict_slot(d, i)
-        while sl.item and steps <= d.mask:
-            if (sl.hash & d.mask) == v:
-                fn(ctx, sl.item)
-                seen += 1
-            i = (i + 1) & d.mask
-            sl = dict_slot(d, i)
-            steps += 1
-        v = rev_next(v, d.mask)
+        seen += _scan_home(small, v, fn, ctx)
+        if big != NULL:
+            seen += _scan_home(big, v, fn, ctx)
+            seen += _scan_home(big, v + small.mask + 1, fn, ctx)
+        v = rev_next(v, small.mask)
         if visits:
             visits -= 1
         if v == 0 or seen >= count or visits == 0:
@@ -402,21 +557,19 @@ cdef int dict_dup(uint64_t *dp, uint64_t src) noexcept nogil:
     cdef uint64_t doff = dict_new(s.mask + 1), i, e
     cdef dict_t *d
     cdef slot_t *sl
-    cdef slot_t *dl
     if doff == 0:
         return ST_NOMEM
     d = DT(doff)
-    for i in range(s.mask + 1):
+    for i in range(dict_span(s)):
         sl = dict_slot(s, i)
         if not sl.item:
             continue
         e = elem_dup(sl.item)
-        if e == 0:
+        if e == 0 or not _dict_place(d, sl.hash, e):
+            if e:
+                elem_free(e)
             dict_free(doff, True)
             return ST_NOMEM
-        dl = dict_slot(d, i)
-        dl.hash = sl.hash
-        dl.item = e
         d.count += 1
     d.mem = s.mem
     dp[0] = doff
@@ -466,7 +619,7 @@ cdef uint64_t *dict_pick(dict_t *d, uint64_t count) noexcept nogil:
         out = <uint64_t *>malloc(8 * d.count)
         if out == NULL:
             return NULL
-        for i in range(d.mask + 1):
+        for i in range(dict_span(d)):
             if dict_slot(d, i).item:
                 out[n] = i
                 n += 1
@@ -499,7 +652,7 @@ cdef _walk_collection(item_t *it, list errors, dict live, set reached, str where
     between an element's home and its slot. Test-only: builds Python objects."""
     cdef croot_t *r = croot(it)
     cdef dict_t *d
-    cdef uint64_t i, j, e, n = 0, mem = 0
+    cdef uint64_t i, n = 0, n_old = 0, mem = 0
     if r.off == 0:
         errors.append(f"{where}: collection without elements")
         return
@@ -508,31 +661,79 @@ cdef _walk_collection(item_t *it, list errors, dict live, set reached, str where
             reached.add(r.off)
         return
     d = DT(r.off)
-    if not _chunk_live(live, r.off, DICT_HDR + 8 * d.nblocks, errors, f"{where} dict"):
+    if not _walk_table(r.off, errors, live, reached, where, &n, &mem):
         return
-    reached.add(r.off)
+    if d.old:
+        if DT(d.old).old:
+            errors.append(f"{where}: the table being drained drains another")
+        if not _walk_table(d.old, errors, live, reached, where + " (old)", &n_old, &mem):
+            return
+        if n_old != DT(d.old).count:
+            errors.append(f"{where}: old table count {DT(d.old).count}, slots say {n_old}")
+        for i in range(d.old_next):
+            if dict_slot(d, d.mask + 1 + ((d.old_start + i) & DT(d.old).mask)).item:
+                errors.append(f"{where}: an entry left in the drained part of the old table")
+                break
+    if n + n_old != d.count or mem != d.mem:
+        errors.append(f"{where}: dict count {d.count} / mem {d.mem}, slots say {n + n_old} / {mem}")
+
+
+cdef bint _walk_table(uint64_t toff, list errors, dict live, set reached, str where,
+                      uint64_t *count, uint64_t *mem):
+    """One table of a dict: its chunks live, its elements counted, and no empty
+    slot between an element's home and its slot."""
+    cdef dict_t *d = DT(toff)
+    cdef uint64_t i, j, e, n = 0
+    if not _chunk_live(live, toff, DICT_HDR + 8 * d.nblocks, errors, f"{where} dict"):
+        return False
+    reached.add(toff)
     for i in range(d.nblocks):
+        if d.blocks[i] == 0:
+            continue
         if not _chunk_live(live, d.blocks[i], min(d.mask + 1, BLOCK_SLOTS) * sizeof(slot_t),
                            errors, f"{where} dict block {i}"):
-            return
+            return False
         reached.add(d.blocks[i])
     for i in range(d.mask + 1):
-        e = dict_slot(d, i).item
+        e = _tslot(d, i).item
         if not e:
             continue
         n += 1
         if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} element {i}"):
             continue
         reached.add(e)
-        mem += elem_mem(e)
+        mem[0] += elem_mem(e)
         if elem_big(EL(e).klen, EL(e).vlen):
             for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
                 reached.add(elem_extents(e)[j])
-        j = dict_slot(d, i).hash & d.mask
+        j = _tslot(d, i).hash & d.mask
         while j != i:
-            if not dict_slot(d, j).item:
+            if not _tslot(d, j).item:
                 errors.append(f"{where}: empty slot {j} between the home and element {i}")
                 break
             j = (j + 1) & d.mask
-    if n != d.count or mem != d.mem:
-        errors.append(f"{where}: dict count {d.count} / mem {d.mem}, slots say {n} / {mem}")
+    count[0] = n
+    return True
+
+
+def _test_dict_state(bytes key, uint32_t db=0):
+    """(elements, slots, elements still in the old table, its slots, slot blocks
+    allocated) of the hash or set at key, or None when it has no table."""
+    cdef kref_t k
+    cdef dict_t *d
+    cdef dict_t *o
+    cdef uint64_t i, blocks = 0
+    kref_init(&k, key, len(key))
+    shard_lock(k.shard)
+    try:
+        if not key_find_locked(&k, db, cc_now_ms()) or IT(k.item).encoding != ENC_HASHTABLE:
+            return None
+        d = DT(croot(IT(k.item)).off)
+        for i in range(d.nblocks):
+            blocks += d.blocks[i] != 0
+        if not d.old:
+            return (d.count, d.mask + 1, 0, 0, blocks)
+        o = DT(d.old)
+        return (d.count, d.mask + 1, o.count, o.mask + 1, blocks)
+    finally:
+        shard_unlock(k.shard)

@@ -373,7 +373,7 @@ cdef void hash_emit_all(wbuf_t *w, item_t *it, int what) noexcept nogil:
     cdef dict_t *d
     if it.encoding == ENC_HASHTABLE:
         d = DT(r.off)
-        for i in range(d.mask + 1):
+        for i in range(dict_span(d)):
             e = dict_elem(d, i)
             if e:
                 if what & HW_KEYS:
@@ -720,7 +720,7 @@ cdef uint64_t *hash_ids(item_t *it, uint64_t *n) noexcept nogil:
         return NULL
     if it.encoding == ENC_HASHTABLE:
         d = DT(r.off)
-        for i in range(d.mask + 1):
+        for i in range(dict_span(d)):
             if dict_slot(d, i).item:
                 ids[m] = i
                 m += 1

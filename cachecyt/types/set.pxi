@@ -171,7 +171,7 @@ cdef uint64_t *set_ids(item_t *it, uint64_t *n) noexcept nogil:
         return NULL
     if it.encoding == ENC_HASHTABLE:
         d = DT(croot(it).off)
-        for i in range(d.mask + 1):
+        for i in range(dict_span(d)):
             if dict_slot(d, i).item:
                 ids[m] = i
                 m += 1
@@ -297,7 +297,7 @@ cdef void set_emit_all(wbuf_t *w, item_t *it) noexcept nogil:
     cdef uint64_t i
     if it.encoding == ENC_HASHTABLE:
         d = DT(r.off)
-        for i in range(d.mask + 1):
+        for i in range(dict_span(d)):
             if dict_slot(d, i).item:
                 elem_emit_key(w, dict_slot(d, i).item)
     else:
