@@ -75,6 +75,9 @@ cdef class Client:
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
+    cdef public uint64_t acl_ok               # == g_hdr.acl_version: may run anything, skip the check (shm/acl.pxi)
+    cdef public object user                   # security.acl.User it is authenticated as; None = not yet bound
+    cdef public bint authenticated            # AUTH done, or the default user needed none at connect
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -429,6 +432,10 @@ cdef class Client:
         cs = cmdstat_at(g_worker, idx)
         if (cmd.arity > 0 and <int64_t>self.argc != cmd.arity) or <int64_t>self.argc < -cmd.arity:
             reply_arity(self, cmd.name)
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
+        if self.acl_ok != g_hdr.acl_version and acl_denied(self, idx):
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

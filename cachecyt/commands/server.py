@@ -21,6 +21,7 @@ import cachecyt
 from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
+from cachecyt.security import hooks as security
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -68,6 +69,8 @@ class Node:
                     victim.close_now()
             elif kind == _core.SIGNAL_CONFIG:
                 self.apply_settings()
+            else:
+                security.on_signal(kind, arg, _data)
 
     # ---- clients ----------------------------------------------------------------
 
@@ -155,6 +158,15 @@ def _strict_int(b: bytes):
 
 # name -> {subcommand: (arity, flags)}; arity counts the container's name as Redis does.
 SUBCOMMANDS = {
+    'acl': {
+        'cat': (-2, 'noscript loading stale'), 'deluser': (-3, 'admin noscript loading stale'),
+        'dryrun': (-4, 'admin noscript loading stale'), 'genpass': (-2, 'noscript loading stale'),
+        'getuser': (3, 'admin noscript loading stale'), 'help': (2, 'loading stale'),
+        'list': (2, 'admin noscript loading stale'), 'load': (2, 'admin noscript loading stale'),
+        'log': (-2, 'admin noscript loading stale'), 'save': (2, 'admin noscript loading stale'),
+        'setuser': (-3, 'admin noscript loading stale'), 'users': (2, 'admin noscript loading stale'),
+        'whoami': (2, 'noscript loading stale'),
+    },
     'client': {
         'help': (2, 'loading stale'), 'id': (2, 'noscript loading stale'),
         'info': (2, 'noscript loading stale'), 'list': (-2, 'admin noscript loading stale'),
@@ -267,6 +279,11 @@ def help_reply(container):
 
 # ---- connection ------------------------------------------------------------------
 
+HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                "select the RESP protocol version at the same time")
+
+
 def hello(c, args):
     ver = None
     if len(args) > 1:
@@ -281,15 +298,17 @@ def hello(c, args):
         more = len(args) - 1 - i
         opt = _lower(args[i])
         if opt == 'auth' and more >= 2:
-            user = args[i + 1]
+            user, password = args[i + 1], args[i + 2]
             i += 3
         elif opt == 'setname' and more:
             name = args[i + 1]
             i += 2
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{_text(args[i])}'")
-    if user is not None and user != b'default':
-        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    if user is not None:
+        security.hello_auth(c, user, password)
+    elif not c.authenticated and security.auth_required(c):
+        raise CommandError(HELLO_NOAUTH)
     if name is not None:
         c.name = check_client_name(name) or None
     if ver is not None:
@@ -304,6 +323,7 @@ def reset(c, args):
     c.db = 0
     c.resp = 2
     c.name = None
+    security.bind_new(c)
     _core.client_slot_sync(c)
     return Status('RESET')
 
@@ -320,7 +340,7 @@ class Row:
     """One client as CLIENT LIST shows it, from this worker's object or from
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
-                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local')
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user')
 
     @classmethod
     def from_table(cls, t):
@@ -328,6 +348,7 @@ class Row:
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
          r.cmd, r.resp, r.no_evict, r.fd) = t
         r.qbuf = 0
+        r.user = 'default'
         r.local = NODE.clients.get(r.id) if r.worker == NODE.worker else None
         if r.local is not None:
             r.name = r.local.name or b''
@@ -335,6 +356,7 @@ class Row:
             r.resp = r.local.resp
             r.no_evict = r.local.no_evict
             r.qbuf = r.local.query_buffer
+            r.user = _text(r.local.user or b'default')
         return r
 
     def line(self, now_ms):
@@ -343,12 +365,17 @@ class Row:
                 f"idle={max(0, now_ms - self.last_ms) // 1000} flags={'e' if self.no_evict else 'N'} "
                 f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={self.qbuf} qbuf-free=0 "
                 f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
-                f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
+                f"events=r cmd={self.cmd} user={self.user} redir=-1 resp={self.resp}\n")
 
 
 def all_clients():
     """Every client of every worker, oldest first."""
-    return sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    rows = sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    names = _core.client_users()
+    for r in rows:
+        if r.local is None:
+            r.user = names.get(r.id, 'default')
+    return rows
 
 
 def own_row(c):
@@ -444,8 +471,9 @@ def _kill_filters(opts):
             laddr = _text(val)
             tests.append(lambda r, laddr=laddr: r.laddr == laddr)
         elif key == 'user':
-            if val != b'default':
+            if not security.user_exists(val):
                 raise CommandError(f"ERR No such user '{_text(val)}'")
+            tests.append(lambda r, u=val: security.row_user(r) == u)
         elif key == 'skipme':
             yn = _lower(val)
             if yn not in ('yes', 'no'):
