@@ -435,7 +435,7 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
-        if self.acl_ok != g_hdr.acl_version and acl_denied(self, idx):
+        if (self.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(self, idx):
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

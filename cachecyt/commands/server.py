@@ -280,7 +280,7 @@ def help_reply(container):
 # ---- connection ------------------------------------------------------------------
 
 HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
                 "select the RESP protocol version at the same time")
 
 
@@ -620,8 +620,14 @@ def config_set(pairs):
         if opt.name == 'maxclients' and parsed[-1][1] > _core.CLIENT_SLOTS:
             raise _set_failed(opt.name, "The operating system is not able to handle the specified "
                               f"number of clients, try with {_core.CLIENT_SLOTS}")
+    secure = {}
     for opt, value in parsed:
-        _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        if opt.shared:
+            _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        else:
+            secure[opt.name] = value
+    if secure:
+        security.config_set(secure)
     _core.config_changed()
     NODE.apply_settings()
     for w in range(NODE.nworkers):

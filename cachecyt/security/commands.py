@@ -178,7 +178,7 @@ def log_(c, args):
             raise CommandError("ERR value is not an integer or out of range")
         if count < 0:
             return []
-    now = time.time() * 1000
+    now = int(time.time() * 1000)
     out = []
     for e in acl.log_entries(count):
         out.append({'count': e['count'], 'reason': e['reason'], 'context': e['context'],

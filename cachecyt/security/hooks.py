@@ -42,3 +42,9 @@ def on_signal(kind, arg, data):
         _acl().sync()
         from cachecyt.security import settings
         settings.apply()
+
+
+def config_set(values):
+    """CONFIG SET of options kept in the segment's security area."""
+    from cachecyt.security import settings
+    settings.config_set(values)

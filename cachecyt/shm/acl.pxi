@@ -21,6 +21,7 @@ cdef enum:
     ACL_LOG_MAX = 262144         # bytes of ACL LOG JSON
     SEC_SETTINGS_MAX = 16384     # bytes of security settings JSON
     SIG_ACL = 3                  # signal ring kind: users or security settings changed
+    CF_AUDIT = 1 << 20           # cmd_t.flags: the audit log records this command
 
 ctypedef struct acl_area_t:
     char lock[LOCK_STRIDE]       # pthread mutex guarding everything below
@@ -172,6 +173,16 @@ def client_users():
         if cid != 0 and cid != CS_BUSY:
             out[cid] = s.user.decode('utf-8', 'replace') or 'default'
     return out
+
+
+def set_audited(list indexes):
+    """Mark the commands the audit log records (CF_AUDIT); every other loses the mark."""
+    cdef int i
+    for i in range(g_ncmds):
+        g_cmds[i].flags &= ~CF_AUDIT
+    for i in indexes:
+        if 0 <= i < g_ncmds:
+            g_cmds[i].flags |= CF_AUDIT
 
 
 SIGNAL_ACL = SIG_ACL

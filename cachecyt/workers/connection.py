@@ -9,6 +9,7 @@ import time
 
 from cachecyt import _core
 from cachecyt.commands.server import NODE
+from cachecyt.security import gate
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -26,6 +27,10 @@ class Connection(_core.Client):
             transport.close()
             self.transport = None
             return
+        if not gate.admit(self, peer):
+            transport.write(gate.DENIED)
+            transport.close()
+            self.transport = None
 
     def connection_lost(self, exc):
         self.unblock_closed()

@@ -1,0 +1,22 @@
+"""Start of the node and of each worker: users from the aclfile (or
+requirepass) into the segment once, then every worker takes the security
+settings and installs what applies them (TLS reload, audit log)."""
+from cachecyt import config as cfgmod
+from cachecyt.security import acl, settings, users
+
+
+def init_segment(cfg):
+    """Supervisor, after creating the segment: a bad aclfile stops the start."""
+    extra = {name: cfg[name] for name in cfgmod.SECURITY_SETTINGS}
+    try:
+        acl.initialize(cfg['requirepass'], cfg['aclfile'], extra)
+    except (OSError, users.RuleError) as e:
+        raise SystemExit(f"cannot load the ACL file: {e}") from None
+
+
+def start_worker(cfg):
+    from cachecyt.security import audit, tls
+    init_segment(cfg)                   # no-op unless the segment was made without it (tests)
+    if tls.reload not in settings._appliers:
+        settings._appliers += [tls.reload, audit.configure]
+    settings.apply()
