@@ -73,6 +73,15 @@ class Connection(_core.Client):
             self.transport.resume_reading()
 
 
+class TlsConnection(Connection):
+    """A RESP client over TLS. uvloop's TLS transport takes len() of what
+    get_buffer returns, so it gets a memoryview of the read buffer instead of
+    the client itself (valid until buffer_updated, as the client's own is)."""
+
+    def get_buffer(self, sizehint):
+        return memoryview(self)
+
+
 def _fileno(transport):
     sock = transport.get_extra_info('socket')
     return sock.fileno() if sock is not None else -1

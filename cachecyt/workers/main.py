@@ -22,9 +22,9 @@ import uvloop
 
 from cachecyt import _core, config as cfgmod
 from cachecyt.commands import registry, server
-from cachecyt.workers.connection import Connection
 from cachecyt.security import startup as security_startup, tls
-from cachecyt.workers.memcached import McConnection
+from cachecyt.workers.connection import Connection, TlsConnection
+from cachecyt.workers.memcached import McConnection, McTlsConnection
 
 log = logging.getLogger("cachecyt.worker")
 PR_SET_PDEATHSIG = 1
@@ -62,9 +62,9 @@ def listeners(cfg):
     if cfg['memcached-port']:
         out.append((cfg['memcached-port'], McConnection, 'memcached'))
     if cfg['tls-port']:
-        out.append((cfg['tls-port'], Connection, 'RESP over TLS'))
+        out.append((cfg['tls-port'], TlsConnection, 'RESP over TLS'))
     if cfg['memcached-tls-port']:
-        out.append((cfg['memcached-tls-port'], McConnection, 'memcached over TLS'))
+        out.append((cfg['memcached-tls-port'], McTlsConnection, 'memcached over TLS'))
     return out
 
 
