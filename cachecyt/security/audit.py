@@ -11,7 +11,8 @@ user, command, arguments (values of passwords and password rules replaced by
 Rotation: the worker that finds the file past audit-log-max-size renames
 file -> file.1 -> ... -> file.<max-files> under the segment's security lock
 and bumps the area's rotation count; every worker reopens its file when it
-sees a new count. A write that fails is reported on the worker's log at
+sees a new count. Writes take the same lock (audited events are rare), so the
+size check and the append of one worker never race another's. A write that fails is reported on the worker's log at
 error level, at most once a second, and counted (INFO-visible through the
 worker log): the audit trail must not fail silently.
 """
@@ -107,11 +108,17 @@ def record(c, name, args, result):
 
 
 def write(line: bytes):
+    """Append one line; size check, rotation and write under the security
+    lock, so that no worker writes past the size another just checked."""
     try:
-        _open()
-        if os.fstat(A.fd).st_size + len(line) > A.max_size:
-            _rotate()
-        os.write(A.fd, line)
+        _core.acl_lock()
+        try:
+            _open()
+            if os.fstat(A.fd).st_size + len(line) > A.max_size:
+                _rotate_locked()
+            os.write(A.fd, line)
+        finally:
+            _core.acl_unlock()
     except OSError as e:
         A.failures += 1
         now = time.monotonic()
@@ -121,19 +128,10 @@ def write(line: bytes):
                       A.failures, A.path, e)
 
 
-def _rotate():
-    _core.acl_lock()
-    try:
-        if os.stat(A.path).st_size < A.max_size:     # another worker rotated it meanwhile
-            _close()
-            A.fd = -1
-        else:
-            for i in range(A.max_files - 1, 0, -1):
-                if os.path.exists(f"{A.path}.{i}"):
-                    os.replace(f"{A.path}.{i}", f"{A.path}.{i + 1}")
-            os.replace(A.path, f"{A.path}.1")
-            _core.audit_generation(True)
-    finally:
-        _core.acl_unlock()
-    A.gen = -1
+def _rotate_locked():
+    for i in range(A.max_files - 1, 0, -1):
+        if os.path.exists(f"{A.path}.{i}"):
+            os.replace(f"{A.path}.{i}", f"{A.path}.{i + 1}")
+    os.replace(A.path, f"{A.path}.1")
+    _core.audit_generation(True)
     _open()
