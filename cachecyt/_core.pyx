@@ -50,6 +50,7 @@ include "shm/blocking.pxi"
 include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
+include "commands/mcauth.pxi"
 
 
 cdef void _register_core_handlers():

@@ -51,6 +51,7 @@ def install():
     S.flags = {e[0]: set(e[2].split()) for e in table.COMMANDS}
     S.positions = {e[0]: (e[3], e[4], e[5]) for e in table.COMMANDS}
     _core.set_acl_hook(check)
+    _core.set_mc_login_hook(mc_login)
 
 
 # ---- the users in the segment -------------------------------------------------------
@@ -201,6 +202,16 @@ def login(c, name: bytes, password: bytes, via='AUTH'):
     if AUDIT_HOOK:
         AUDIT_HOOK(c, 'auth', [name], 'success')
     return None
+
+
+def mc_login(c, name, password):
+    """memcached ASCII auth (commands/mcauth.pxi). Without a name: whether the
+    connection may run requests without authenticating (binds it first)."""
+    if name is None:
+        if c.user is None:
+            bind_new(c)
+        return c.authenticated
+    return login(c, name, password, 'AUTH') is None
 
 
 def user_of(c):

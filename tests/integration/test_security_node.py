@@ -159,3 +159,21 @@ def test_audit_log_rotation_and_failures(tmp_path):
         clients[1].config_get('maxmemory')
         time.sleep(0.2)
         assert "AUDIT LOG WRITE FAILED" in srv.log_text()
+
+
+def test_memcached_ascii_auth():
+    with CachecytServer('--requirepass', 'pw', workers=2, memcached_port=True) as srv:
+        admin = redis.Redis(port=srv.port, password='pw')
+        admin.execute_command('ACL', 'SETUSER', 'mc', 'on', '>mcpw', '+@all', '~*')
+        mc = srv.memcached_port
+        assert raw(mc, b"get a\r\nversion\r\n", 2) == b"CLIENT_ERROR unauthenticated\r\n" * 2
+        assert raw(mc, b"set x 0 0 3\r\nabc\r\n", 1) == b"CLIENT_ERROR bad authentication token format\r\n"
+        assert raw(mc, b"set x 0 0 8\r\nmc wrong\r\nget a\r\n", 2) == \
+            b"CLIENT_ERROR authentication failure\r\nCLIENT_ERROR unauthenticated\r\n"
+        assert raw(mc, b"set x 0 0 7\r\nmc mcpw\r\nset a 0 0 1\r\n1\r\nget a\r\n", 4) == \
+            b"STORED\r\nSTORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n"
+        assert raw(mc, b"set x 0 0 10\r\ndefault pw\r\nget x\r\n", 2) == b"STORED\r\nEND\r\n"
+        log = admin.execute_command('ACL', 'LOG', '1')[0]
+        assert (log[b'reason'], log[b'username']) == (b'auth', b'mc')
+        admin.config_set('requirepass', '')           # no password: memcached needs no login
+        assert raw(mc, b"get a\r\n", 2) == b"VALUE a 0 1\r\n1\r\nEND\r\n"
