@@ -291,3 +291,8 @@ def close_deleted(names):
 acl._closers.append(close_deleted)
 
 HANDLERS = {'auth': auth, 'acl': server.counted(acl_)}
+server.HELP['acl'] = HELP
+server.DOCS.setdefault('auth', ('Authenticate the connection', '1.0.0', 'O(N) where N is the number '
+                                'of passwords defined for the user'))
+server.DOCS.setdefault('acl', ('A container for Access List Control commands', '6.0.0',
+                               'Depends on subcommand.'))
