@@ -249,6 +249,8 @@ class User:
                 raise RuleError(UNKNOWN)
             self._change(name, True)
             return
+        if parent in self.allowed:
+            return                         # every removal of the command drops its first-args too
         args = self.firstargs.setdefault(parent, [])
         if arg.lower() not in args:
             args.append(arg.lower())
