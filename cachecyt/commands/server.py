@@ -695,10 +695,18 @@ def key_specs(flags, first, last, step):
              'find_keys': {'type': 'range', 'spec': {'lastkey': lastkey, 'keystep': step, 'limit': 0}}}]
 
 
+def _categories(name, flags, group):
+    """Redis's categories of a command it has (security/catalog.py), else derived."""
+    cats = security.categories(name)
+    if cats is None:
+        return acl_categories(flags, group)
+    return [Status('@' + c) for c in cats]
+
+
 def _sub_info(container, sub, group):
     arity, flags = SUBCOMMANDS[container][sub]
     return [f"{container}|{sub}", arity, [Status(f) for f in flags.split()], 0, 0, 0,
-            acl_categories(flags.split(), group), [], [], []]
+            _categories(f"{container}|{sub}", flags.split(), group), [], [], []]
 
 
 def command_info(entry):
@@ -708,9 +716,9 @@ def command_info(entry):
     if name in SUBCOMMANDS:
         flags, first, last, step = [], 0, 0, 0
         subs = [_sub_info(name, s, group) for s in SUBCOMMANDS[name]]
-        cats = [Status('@slow')]
+        cats = _categories(name, [], group)
     else:
-        cats = acl_categories(flags, group)
+        cats = _categories(name, flags, group)
     return [name, arity, [Status(f) for f in flags], first, last, step, cats, [],
             key_specs(flags, first, last, step), subs]
 

@@ -48,3 +48,10 @@ def config_set(values):
     """CONFIG SET of options kept in the segment's security area."""
     from cachecyt.security import settings
     settings.config_set(values)
+
+
+def categories(name):
+    """Redis 7.0's ACL categories of a command or 'container|sub', or None."""
+    from cachecyt.security import catalog
+    cats = catalog.CATEGORIES.get(name)
+    return None if cats is None else cats.split()
