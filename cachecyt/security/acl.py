@@ -77,12 +77,19 @@ def sync():
             closer(gone)
 
 
+_parsed = {}                    # ACL LIST line -> User compiled from it (never changed in place)
+
+
 def compile_text(text: bytes):
-    out = {}
+    """Users of the ACL text; lines seen in the last compile are not parsed again."""
+    global _parsed
+    out, seen = {}, {}
     for line in text.split(b'\n'):
         if line.strip():
-            u = users.parse_line(line)
+            u = _parsed.get(line) or users.parse_line(line)
+            seen[line] = u
             out[u.name] = u
+    _parsed = seen
     if b'default' not in out:
         out[b'default'] = users.new_default()
     return out
@@ -94,7 +101,9 @@ def serialize(us):
 
 def change(fn):
     """Run fn(users dict copy) under the area lock and publish what it leaves.
-    fn may raise to abandon the change. Returns fn's result."""
+    fn may raise to abandon the change; it replaces a user it changes by a
+    copy (compiled users are shared, never changed in place). Returns fn's
+    result."""
     _core.acl_lock()
     try:
         _version, text, _init = _core.acl_text()

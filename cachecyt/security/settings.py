@@ -32,7 +32,7 @@ def config_set(values):
         pw = values['requirepass'].encode()
 
         def set_default(us):
-            d = us[b'default']
+            d = us[b'default'] = us[b'default'].copy()
             d.apply(b'resetpass')
             d.apply(b'>' + pw if pw else b'nopass')
         acl.change(set_default)

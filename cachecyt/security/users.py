@@ -69,7 +69,7 @@ def lookup(name: bytes):
 
 class User:
     __slots__ = ('name', 'enabled', 'nopass', 'sanitize', 'passwords', 'allowed', 'future',
-                 'firstargs', 'allkeys', 'patterns', 'allchannels', 'channels')
+                 'firstargs', 'allkeys', 'patterns', 'allchannels', 'channels', '_line')
 
     def __init__(self, name: bytes):
         self.name = name
@@ -84,6 +84,7 @@ class User:
         self.patterns = []            # [pattern bytes, READ|WRITE]
         self.allchannels = False
         self.channels = []            # channel patterns (bytes)
+        self._line = None             # describe() of the current state, once computed
 
     def copy(self):
         u = User(self.name)
@@ -102,6 +103,7 @@ class User:
         """One ACL SETUSER rule; raises RuleError."""
         if not op:
             return
+        self._line = None
         low = op.lower()
         if low == b'on':
             self.enabled = True
@@ -331,13 +333,16 @@ class User:
 
     def describe(self):
         """The ACL LIST line of this user."""
+        if self._line is not None:
+            return self._line
         parts = [b'user', self.name] + self.flags() + [b'#' + p for p in self.passwords]
         keys = self.describe_keys()
         if keys:
             parts.append(keys)
         parts.append(self.describe_channels(True))
         parts.append(self.describe_commands())
-        return b' '.join(parts)
+        self._line = b' '.join(parts)
+        return self._line
 
 
 def _pattern_text(pattern, flags):
