@@ -97,3 +97,23 @@ def test_acl_list_form_round_trips(rules):
     assert (again.allchannels, again.channels) == (u.allchannels, u.channels)
     assert (again.enabled, again.nopass, again.passwords) == (u.enabled, u.nopass, u.passwords)
     assert again.describe() == u.describe()
+
+
+def test_default_user_takes_the_fast_path(client):
+    from cachecyt import _core
+    assert client.call([b'SET', b'k', b'v']) == b'+OK\r\n'
+    assert client.acl_ok == _core.acl_version()          # next commands skip the check
+    assert client.call([b'ACL', b'SETUSER', b'x', b'on']) == b'+OK\r\n'
+    assert client.acl_ok != _core.acl_version()          # a change: checked once more ...
+    assert client.call([b'GET', b'k']) == b'$1\r\nv\r\n'
+    assert client.acl_ok == _core.acl_version()          # ... and fast again
+
+
+def test_restricted_user_is_checked_each_time(client):
+    from cachecyt import _core
+    client.call([b'ACL', b'SETUSER', b'r', b'on', b'>pw', b'+get', b'~a*'])
+    assert client.call([b'AUTH', b'r', b'pw']) == b'+OK\r\n'
+    assert client.call([b'GET', b'a1']) == b'$-1\r\n'
+    assert client.acl_ok != _core.acl_version()
+    assert client.call([b'GET', b'b1']) == \
+        b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
