@@ -18,6 +18,7 @@ round-trips: parsing a user's ACL LIST line gives the same user, which is how
 users travel between workers (as text in the segment) and to the aclfile.
 """
 import hashlib
+import hmac
 import re
 
 from cachecyt import _core
@@ -305,7 +306,11 @@ class User:
         return False
 
     def password_ok(self, password: bytes):
-        return self.nopass or hash_password(password) in self.passwords
+        digest = hash_password(password)
+        found = False
+        for p in self.passwords:                # constant time per stored password
+            found |= hmac.compare_digest(p, digest)
+        return self.nopass or found
 
     # ---- description ---------------------------------------------------------------
 

@@ -251,3 +251,26 @@ def test_client_list_and_kill_by_user(node, admin):
     assert admin.execute_command('CLIENT', 'KILL', 'USER', 'q') == 4
     with pytest.raises(redis.ResponseError, match="No such user 'zz'"):
         admin.execute_command('CLIENT', 'KILL', 'USER', 'zz')
+
+
+def test_hello_auth(node, admin):
+    setuser(admin, 'h', 'on', '>pw', '+@all', '~*')
+    h3 = as_user(node, 'h', protocol=3)            # redis-py sends HELLO 3 AUTH h pw
+    assert h3.execute_command('ACL', 'WHOAMI') == b'h'
+    with socket.create_connection(('127.0.0.1', node.port)) as s:
+        s.sendall(b"HELLO 2 AUTH h nope\r\n")
+        assert s.recv(4096) == b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    assert admin.execute_command('ACL', 'LOG', '1')[0][b'object'] == b'HELLO'
+
+
+def test_deleting_own_user_answers_then_closes(node, admin):
+    setuser(admin, 'self', 'on', '>pw', '+@all', '~*')
+    with socket.create_connection(('127.0.0.1', node.port)) as s:
+        s.sendall(b"AUTH self pw\r\nACL DELUSER self\r\nPING\r\n")
+        got = b''
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    assert got == b"+OK\r\n:1\r\n"

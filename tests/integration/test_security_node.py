@@ -117,6 +117,8 @@ def test_audit_log(tmp_path):
         c.set('k', 'v')                                   # not audited
         c.execute_command('ACL', 'SETUSER', 'eve', 'on', '>evepw', '+@all', '~*')
         c.config_set('maxmemory', '0')
+        c.config_set('requirepass', 'hidden-pw')
+        c.config_set('requirepass', '')
         c.flushall()
         assert raw(srv.port, b"AUTH eve wrong\r\nAUTH eve evepw\r\nFLUSHDB\r\n", 3) == \
             b"-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+OK\r\n"
@@ -137,7 +139,7 @@ def test_audit_log(tmp_path):
         assert ('eve', 'failure') in auths and ('eve', 'success') in auths
         setuser = next(e for e in ev if e.get('command') == 'acl')
         assert setuser['args'] == ['SETUSER', 'eve', 'on', '(redacted)', '+@all', '~*']
-        assert 'evepw' not in log.read_text()
+        assert 'evepw' not in log.read_text() and 'hidden-pw' not in log.read_text()
         assert all(e['client'].startswith('127.0.0.1:') and e['time'].endswith('Z') for e in ev)
 
 
