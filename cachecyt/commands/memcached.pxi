@@ -280,7 +280,7 @@ cdef class McClient(Client):
             self.commands += 1
             my_wstat().commands += 1
             try:
-                if self.authenticated or not mc_auth_gate(self):
+                if (self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self):
                     self.mc_execute()
             except MemoryError:
                 self.out.len = before

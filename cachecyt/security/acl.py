@@ -51,7 +51,7 @@ def install():
     S.flags = {e[0]: set(e[2].split()) for e in table.COMMANDS}
     S.positions = {e[0]: (e[3], e[4], e[5]) for e in table.COMMANDS}
     _core.set_acl_hook(check)
-    _core.set_mc_login_hook(mc_login)
+    _core.set_mc_hooks(mc_login, mc_check)
 
 
 # ---- the users in the segment -------------------------------------------------------
@@ -221,6 +221,31 @@ def mc_login(c, name, password):
             bind_new(c)
         return c.authenticated
     return login(c, name, password, 'AUTH') is None
+
+
+MC_NEED = {'get': READ, 'getex': READ | WRITE, 'set': WRITE, 'append': WRITE,
+           'incrby': READ | WRITE, 'del': WRITE, 'expire': WRITE}
+
+
+def mc_check(c, name, keys):
+    """Whether an authenticated memcached client may run a request that
+    amounts to RESP command `name` on `keys` (denials go to the ACL LOG)."""
+    sync()
+    u = user_of(c)
+    if u is None:
+        c.close_after_reply()
+        return False
+    if u.unrestricted:
+        _core.client_acl_fast(c)
+        return True
+    if not u.may_run(name, [name.encode()]):
+        log_denial(c, 'command', name, c.user)
+        return False
+    for key in keys:
+        if not u.may_access_key(key, MC_NEED.get(name, 0)):
+            log_denial(c, 'key', key, c.user)
+            return False
+    return True
 
 
 def user_of(c):

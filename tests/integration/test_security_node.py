@@ -177,5 +177,13 @@ def test_memcached_ascii_auth():
         assert raw(mc, b"set x 0 0 10\r\ndefault pw\r\nget x\r\n", 2) == b"STORED\r\nEND\r\n"
         log = admin.execute_command('ACL', 'LOG', '1')[0]
         assert (log[b'reason'], log[b'username']) == (b'auth', b'mc')
+        admin.execute_command('ACL', 'SETUSER', 'ro', 'on', '>ropw', '+get', '%R~a*')
+        assert raw(mc, b"set x 0 0 7\r\nro ropw\r\nget a\r\nget zz\r\nset a 0 0 1\r\n2\r\n"
+                       b"delete a\r\n", 5) == (b"STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n"
+                                              b"CLIENT_ERROR access denied\r\n"
+                                              b"CLIENT_ERROR access denied\r\n"
+                                              b"CLIENT_ERROR access denied\r\n")
+        log = admin.execute_command('ACL', 'LOG', '1')[0]
+        assert (log[b'reason'], log[b'object'], log[b'username']) == (b'command', b'del', b'ro')
         admin.config_set('requirepass', '')           # no password: memcached needs no login
         assert raw(mc, b"get a\r\n", 2) == b"VALUE a 0 1\r\n1\r\nEND\r\n"
