@@ -306,7 +306,7 @@ def verdict(u, name, args):
     fullname = full_name(name, args)
     if not u.may_run(fullname, args):
         return ('command', fullname, fullname)
-    for key, need in keys_of(name, args):
+    for key, need in keys_of(name, args, fullname):
         if not u.may_access_key(key, need):
             return ('key', key, fullname)
     for channel, is_pattern in channels_of(name, args):
@@ -329,12 +329,17 @@ def _access(spec):
     return (READ if 'R' in spec else 0) | (WRITE if 'W' in spec else 0)
 
 
-def keys_of(name, args):
-    """[(key, READ|WRITE needed)] of a request."""
-    specs = catalog.KEY_ACCESS.get(name)
+# Subcommands whose key is not where the container's table entry says.
+SUB_POSITIONS = {'memory|usage': (2, 2, 1)}
+
+
+def keys_of(name, args, fullname=None):
+    """[(key, READ|WRITE needed)] of a request (fullname: 'container|sub')."""
+    fullname = fullname or name
+    specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
     if not specs:
         return []
-    keys = _key_args(name, args)
+    keys = _key_args(fullname if fullname in SUB_POSITIONS else name, args)
     out = []
     for i, key in enumerate(keys):
         need = _access(specs[min(i, len(specs) - 1)])
@@ -352,7 +357,7 @@ def _key_args(name, args):
         except (ValueError, IndexError):
             return []
         return args[1:1 + before] + args[at + 1:at + 1 + max(n, 0)]
-    first, last, step = S.positions.get(name, (0, 0, 0))
+    first, last, step = SUB_POSITIONS.get(name) or S.positions.get(name, (0, 0, 0))
     if not first or first >= len(args):
         return []
     end = last if last >= 0 else len(args) + last

@@ -92,6 +92,11 @@ def test_key_patterns_read_write(node, admin):
     with pytest.raises(redis.exceptions.NoPermissionError, match=NOPERM_KEY):
         k.get('other')
     with pytest.raises(redis.exceptions.NoPermissionError, match=NOPERM_KEY):
+        k.object('encoding', 'other')      # a subcommand's key counts too
+    with pytest.raises(redis.exceptions.NoPermissionError, match=NOPERM_KEY):
+        k.memory_usage('other')
+    assert k.object('encoding', 'app:1') == b'embstr'
+    with pytest.raises(redis.exceptions.NoPermissionError, match=NOPERM_KEY):
         k.mget('app:1', 'other')            # every key counts
     with pytest.raises(redis.exceptions.NoPermissionError, match=NOPERM_KEY):
         k.execute_command('SET', 'wo:1', 'v', 'GET')   # SET ... GET reads the key too
