@@ -214,6 +214,9 @@ def validate_shape(cfg: dict):
         raise ConfigError("'port', 'memcached-port', 'tls-port' and 'memcached-tls-port' must differ")
     if (cfg['tls-port'] or cfg['memcached-tls-port']) and not (cfg['tls-cert-file'] and cfg['tls-key-file']):
         raise ConfigError("a TLS port needs 'tls-cert-file' and 'tls-key-file'")
+    if (cfg['tls-port'] or cfg['memcached-tls-port']) and cfg['tls-auth-clients'] != 'no' \
+            and not cfg['tls-ca-cert-file']:
+        raise ConfigError("'tls-auth-clients' needs 'tls-ca-cert-file' (or set it to 'no')")
 
 
 class Config(dict):

@@ -6,7 +6,14 @@ from cachecyt.security import acl, settings, users
 
 
 def init_segment(cfg):
-    """Supervisor, after creating the segment: a bad aclfile stops the start."""
+    """Supervisor, after creating the segment: a bad aclfile or unusable TLS
+    files stop the start."""
+    from cachecyt.security import tls
+    if cfg['tls-port'] or cfg['memcached-tls-port']:
+        try:
+            tls.validate(cfg)
+        except ValueError as e:
+            raise SystemExit(f"cannot load the TLS certificates: {e}") from None
     extra = {name: cfg[name] for name in cfgmod.SECURITY_SETTINGS}
     try:
         acl.initialize(cfg['requirepass'], cfg['aclfile'], extra)
