@@ -35,8 +35,8 @@ ALL_NAMES = list(catalog.CATEGORIES)                  # parents, each followed b
 ALL_SET = frozenset(ALL_NAMES)
 TOP = [n for n in ALL_NAMES if '|' not in n]
 SUBS = {parent: [f"{parent}|{s}" for s in subs] for parent, subs in catalog.CONTAINERS.items()}
-MEMBERS = {cat: frozenset(n for n, cats in catalog.CATEGORIES.items() if cat in cats.split())
-           for cat in CATEGORY_ORDER}
+CATS = {n: frozenset(c.split()) for n, c in catalog.CATEGORIES.items()}
+MEMBERS = {cat: frozenset(n for n, cats in CATS.items() if cat in cats) for cat in CATEGORY_ORDER}
 
 _HEX64 = re.compile(rb'[0-9a-f]{64}\Z')
 
@@ -268,8 +268,9 @@ class User:
         self.firstargs.pop(name, None)
 
     def _category(self, cat, allow):
+        members = MEMBERS[cat]
         for name in ALL_NAMES:
-            if cat in catalog.CATEGORIES[name].split():
+            if name in members:
                 self._change(name, allow)
 
     # ---- permission test ------------------------------------------------------------
