@@ -287,7 +287,7 @@ def check(c, idx):
     if denial is None:
         return None
     reason, obj, fullname = denial
-    log_denial(c, reason, obj, c.user, fullname)
+    log_denial(c, reason, obj, c.user)
     if reason == 'command':
         return f"NOPERM this user has no permissions to run the '{fullname}' command"
     if reason == 'key':
@@ -379,7 +379,7 @@ def channels_of(name, args):
 
 # ---- ACL LOG ---------------------------------------------------------------------
 
-def log_denial(c, reason, obj, username, fullname=None):
+def log_denial(c, reason, obj, username):
     """Add a denial to the ACL LOG, or count it in a recent identical entry."""
     from cachecyt.commands.server import client_info_line
     now = int(time.time() * 1000)
