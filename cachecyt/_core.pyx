@@ -36,6 +36,7 @@ include "commands/dispatch.pxi"
 include "commands/client.pxi"
 include "shm/ring.pxi"
 include "shm/clients.pxi"
+include "shm/acl.pxi"
 include "types/string.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
@@ -50,6 +51,7 @@ include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
 include "commands/multi.pxi"
+include "commands/mcauth.pxi"
 
 
 cdef void _register_core_handlers():

@@ -154,7 +154,27 @@ OPTIONS = {o.name: o for o in [
     Option('memcached-port', 11211, parse_int(0, 65535), False),
     Option('memcached-db', 0, parse_int(0, 255), False),
     Option('item-size-max', MB, parse_memory_in(1024, 1024 * MB), False),
+    # security (cachecyt/security/): settable ones without a header field travel
+    # to every worker in the segment's security area
+    Option('requirepass', '', parse_str, True),
+    Option('aclfile', '', parse_str, False),
+    Option('acllog-max-len', 128, parse_int(0, LL_MAX), True),
+    Option('protected-mode', True, parse_bool, True, 'protected_mode'),
+    Option('tls-port', 0, parse_int(0, 65535), False),
+    Option('memcached-tls-port', 0, parse_int(0, 65535), False),
+    Option('tls-cert-file', '', parse_str, True),
+    Option('tls-key-file', '', parse_str, True),
+    Option('tls-ca-cert-file', '', parse_str, True),
+    Option('tls-auth-clients', 'yes', parse_enum(['no', 'yes', 'optional']), True),
+    Option('audit-log-file', '', parse_str, True),
+    Option('audit-log-max-size', 64 * MB, parse_memory, True),
+    Option('audit-log-max-files', 5, parse_int(1, 1000), True),
 ]}
+
+# Settable options that live in the segment's security area, not the header.
+SECURITY_SETTINGS = ('requirepass', 'acllog-max-len', 'tls-cert-file', 'tls-key-file',
+                     'tls-ca-cert-file', 'tls-auth-clients', 'audit-log-file',
+                     'audit-log-max-size', 'audit-log-max-files')
 
 
 def header_settings(cfg) -> dict:
@@ -177,6 +197,8 @@ def from_header(opt: Option, raw: int):
         return POLICIES[raw]
     if opt.name == 'loglevel':
         return LOGLEVELS[raw]
+    if isinstance(opt.default, bool):
+        return bool(raw)
     return raw
 
 
@@ -187,6 +209,14 @@ def validate_shape(cfg: dict):
         raise ConfigError("'memcached-db' must be below 'databases'")
     if cfg['memcached-port'] and cfg['memcached-port'] == cfg['port']:
         raise ConfigError("'memcached-port' must differ from 'port'")
+    ports = [cfg[n] for n in ('port', 'memcached-port', 'tls-port', 'memcached-tls-port') if cfg[n]]
+    if len(ports) != len(set(ports)):
+        raise ConfigError("'port', 'memcached-port', 'tls-port' and 'memcached-tls-port' must differ")
+    if (cfg['tls-port'] or cfg['memcached-tls-port']) and not (cfg['tls-cert-file'] and cfg['tls-key-file']):
+        raise ConfigError("a TLS port needs 'tls-cert-file' and 'tls-key-file'")
+    if (cfg['tls-port'] or cfg['memcached-tls-port']) and cfg['tls-auth-clients'] != 'no' \
+            and not cfg['tls-ca-cert-file']:
+        raise ConfigError("'tls-auth-clients' needs 'tls-ca-cert-file' (or set it to 'no')")
 
 
 class Config(dict):

@@ -28,7 +28,7 @@ def wait_for_port(port, proc, timeout=15.0, log=None):
         try:
             with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
+                if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):   # -NOAUTH: a password is set
                     return
         except OSError:
             pass

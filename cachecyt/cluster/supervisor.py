@@ -13,6 +13,7 @@ import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod
+from cachecyt.security import startup as security_startup
 from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
@@ -121,6 +122,7 @@ class Supervisor:
         self.seg = _core.Segment.create(self.name, shape, json.dumps(self.cfg).encode())
         self.seg.activate(0)
         _core.init_shards()
+        security_startup.init_segment(self.cfg)  # users from the aclfile or requirepass
         log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
                  shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])
 

@@ -78,6 +78,9 @@ cdef class Client:
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
     cdef object tx                            # TxState (commands/multi.pxi) or None
+    cdef public uint64_t acl_ok               # == g_hdr.acl_version: may run anything, skip the check (shm/acl.pxi)
+    cdef public object user                   # security.acl.User it is authenticated as; None = not yet bound
+    cdef public bint authenticated            # AUTH done, or the default user needed none at connect
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -450,6 +453,10 @@ cdef class Client:
                 exec_abort_arity(self)           # commands/multi.pxi
             else:
                 reply_arity(self, cmd.name)
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
+        if (self.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(self, idx):
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

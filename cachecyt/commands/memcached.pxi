@@ -309,7 +309,8 @@ cdef class McClient(Client):
             self.commands += 1
             my_wstat().commands += 1
             try:
-                self.mc_execute()
+                if (self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self):
+                    self.mc_execute()
             except MemoryError:
                 self.out.len = before
                 wb_cstr(&self.out, "SERVER_ERROR out of memory\r\n")

@@ -80,6 +80,11 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
             reply_arity(c, cmd.name)
         count_error_reply(c, before)
         return 1
+    if (c.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(c, idx):
+        tx.failed = True                         # NOPERM at queue time dooms it (Redis)
+        cmdstat_at(g_worker, idx).rejected += 1
+        count_error_reply(c, before)
+        return 1
     if _runs_in_multi(cmd, False):
         return 0
     if g_hdr.maxmemory and evict_to_limit(c.now_ms) < 0:

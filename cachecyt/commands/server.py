@@ -21,6 +21,7 @@ import cachecyt
 from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
+from cachecyt.security import hooks as security
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -72,6 +73,8 @@ class Node:
                 victim = self.clients.get(arg)
                 if victim is not None:
                     victim.unblock_request(_data == b'error')
+            else:
+                security.on_signal(kind, arg, _data)
 
     # ---- clients ----------------------------------------------------------------
 
@@ -159,6 +162,15 @@ def _strict_int(b: bytes):
 
 # name -> {subcommand: (arity, flags)}; arity counts the container's name as Redis does.
 SUBCOMMANDS = {
+    'acl': {
+        'cat': (-2, 'noscript loading stale'), 'deluser': (-3, 'admin noscript loading stale'),
+        'dryrun': (-4, 'admin noscript loading stale'), 'genpass': (-2, 'noscript loading stale'),
+        'getuser': (3, 'admin noscript loading stale'), 'help': (2, 'loading stale'),
+        'list': (2, 'admin noscript loading stale'), 'load': (2, 'admin noscript loading stale'),
+        'log': (-2, 'admin noscript loading stale'), 'save': (2, 'admin noscript loading stale'),
+        'setuser': (-3, 'admin noscript loading stale'), 'users': (2, 'admin noscript loading stale'),
+        'whoami': (2, 'noscript loading stale'),
+    },
     'client': {
         'help': (2, 'loading stale'), 'id': (2, 'noscript loading stale'),
         'info': (2, 'noscript loading stale'), 'list': (-2, 'admin noscript loading stale'),
@@ -275,6 +287,11 @@ def help_reply(container):
 
 # ---- connection ------------------------------------------------------------------
 
+HELLO_NOAUTH = ("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
+                "select the RESP protocol version at the same time")
+
+
 def hello(c, args):
     ver = None
     if len(args) > 1:
@@ -289,15 +306,17 @@ def hello(c, args):
         more = len(args) - 1 - i
         opt = _lower(args[i])
         if opt == 'auth' and more >= 2:
-            user = args[i + 1]
+            user, password = args[i + 1], args[i + 2]
             i += 3
         elif opt == 'setname' and more:
             name = args[i + 1]
             i += 2
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{_text(args[i])}'")
-    if user is not None and user != b'default':
-        raise CommandError("WRONGPASS invalid username-password pair or user is disabled.")
+    if user is not None:
+        security.hello_auth(c, user, password)
+    elif not c.authenticated and security.auth_required(c):
+        raise CommandError(HELLO_NOAUTH)
     if name is not None:
         c.name = check_client_name(name) or None
     if ver is not None:
@@ -313,6 +332,7 @@ def reset(c, args):
     c.resp = 2
     c.name = None
     _core.tx_reset(c)
+    security.bind_new(c)
     _core.client_slot_sync(c)
     return Status('RESET')
 
@@ -329,7 +349,7 @@ class Row:
     """One client as CLIENT LIST shows it, from this worker's object or from
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
-                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local')
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user')
 
     @classmethod
     def from_table(cls, t):
@@ -337,6 +357,7 @@ class Row:
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
          r.cmd, r.resp, r.no_evict, r.fd) = t
         r.qbuf = 0
+        r.user = 'default'
         r.local = NODE.clients.get(r.id) if r.worker == NODE.worker else None
         if r.local is not None:
             r.name = r.local.name or b''
@@ -344,6 +365,7 @@ class Row:
             r.resp = r.local.resp
             r.no_evict = r.local.no_evict
             r.qbuf = r.local.query_buffer
+            r.user = _text(r.local.user or b'default')
         return r
 
     def line(self, now_ms):
@@ -356,12 +378,17 @@ class Row:
                 f"idle={max(0, now_ms - self.last_ms) // 1000} flags={flags or 'N'} "
                 f"db={self.db} sub=0 psub=0 ssub=0 multi={queued} qbuf={self.qbuf} qbuf-free=0 "
                 f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
-                f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
+                f"events=r cmd={self.cmd} user={self.user} redir=-1 resp={self.resp}\n")
 
 
 def all_clients():
     """Every client of every worker, oldest first."""
-    return sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    rows = sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    names = _core.client_users()
+    for r in rows:
+        if r.local is None:
+            r.user = names.get(r.id, 'default')
+    return rows
 
 
 def own_row(c):
@@ -459,8 +486,9 @@ def _kill_filters(opts):
             laddr = _text(val)
             tests.append(lambda r, laddr=laddr: r.laddr == laddr)
         elif key == 'user':
-            if val != b'default':
+            if not security.user_exists(val):
                 raise CommandError(f"ERR No such user '{_text(val)}'")
+            tests.append(lambda r, u=val: security.row_user(r) == u)
         elif key == 'skipme':
             yn = _lower(val)
             if yn not in ('yes', 'no'):
@@ -631,8 +659,14 @@ def config_set(pairs):
         if opt.name == 'maxclients' and parsed[-1][1] > _core.CLIENT_SLOTS:
             raise _set_failed(opt.name, "The operating system is not able to handle the specified "
                               f"number of clients, try with {_core.CLIENT_SLOTS}")
+    secure = {}
     for opt, value in parsed:
-        _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        if opt.shared:
+            _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        else:
+            secure[opt.name] = value
+    if secure:
+        security.config_set(secure)
     _core.config_changed()
     NODE.apply_settings()
     for w in range(NODE.nworkers):
@@ -708,10 +742,18 @@ def key_specs(flags, first, last, step):
              'find_keys': {'type': 'range', 'spec': {'lastkey': lastkey, 'keystep': step, 'limit': 0}}}]
 
 
+def _categories(name, flags, group):
+    """Redis's categories of a command it has (security/catalog.py), else derived."""
+    cats = security.categories(name)
+    if cats is None:
+        return acl_categories(flags, group)
+    return [Status('@' + c) for c in cats]
+
+
 def _sub_info(container, sub, group):
     arity, flags = SUBCOMMANDS[container][sub]
     return [f"{container}|{sub}", arity, [Status(f) for f in flags.split()], 0, 0, 0,
-            acl_categories(flags.split(), group), [], [], []]
+            _categories(f"{container}|{sub}", flags.split(), group), [], [], []]
 
 
 def command_info(entry):
@@ -721,9 +763,9 @@ def command_info(entry):
     if name in SUBCOMMANDS:
         flags, first, last, step = [], 0, 0, 0
         subs = [_sub_info(name, s, group) for s in SUBCOMMANDS[name]]
-        cats = [Status('@slow')]
+        cats = _categories(name, [], group)
     else:
-        cats = acl_categories(flags, group)
+        cats = _categories(name, flags, group)
     return [name, arity, [Status(f) for f in flags], first, last, step, cats, [],
             key_specs(flags, first, last, step), subs]
 

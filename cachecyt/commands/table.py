@@ -148,6 +148,7 @@ COMMANDS = [
     ('echo', 2, 'fast', 0, 0, 0, C),
     ('quit', -1, 'noauth loading stale fast', 0, 0, 0, C),
     ('hello', -1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('auth', -2, 'noauth loading stale fast noscript', 0, 0, 0, C),
     ('reset', 1, 'noauth loading stale fast', 0, 0, 0, C),
     ('client', -2, 'admin loading stale', 0, 0, 0, C),
     ('info', -1, 'loading stale random', 0, 0, 0, V),
@@ -155,6 +156,7 @@ COMMANDS = [
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
     ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    ('acl', -2, 'loading stale', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),

@@ -6,7 +6,7 @@
 #   [shard_t x nshards][dbstat_t x nshards*ndbs][class_t x nclasses]
 #   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
 #   [cslot_t x MAX_CLIENT_SLOTS][sigring_t x MAX_WORKERS][errstat_t x MAX_WORKERS*MAX_ERRSTATS]
-#   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
+#   [acl_area_t][page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
 
 cdef extern from *:
     """
@@ -80,6 +80,9 @@ ctypedef struct header_t:
     uint64_t config_epoch        # bumped by every CONFIG SET; atomic
     uint64_t clients_hiwater     # rows ever claimed in the client table end before this; atomic max
     uint64_t pad_clients
+    uint64_t acl_off             # acl_area_t (shm/acl.pxi)
+    uint64_t acl_version         # bumped by every change of users or security settings; atomic, odd
+    uint64_t protected_mode      # 1 = no password: only loopback clients; CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -190,6 +193,7 @@ ctypedef struct cslot_t:         # one connected client, written only by the wor
     char addr[48]                # peer "ip:port"
     char laddr[48]               # local "ip:port"
     char name[88]                # CLIENT SETNAME (truncated copy; the owner keeps it whole)
+    char user[64]                # ACL user the client is authenticated as ("" = default); shm/acl.pxi
 
 ctypedef struct sigcell_t:       # one message of a signal ring
     uint64_t seq                 # cell sequence (bounded MPSC queue, see shm/ring.pxi)

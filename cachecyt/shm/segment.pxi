@@ -96,6 +96,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
     lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
     lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
+    lay['acl_off'] = off; off = _align(off + sizeof(acl_area_t), 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -196,6 +197,7 @@ cdef class Segment:
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
         rings_init(h)
+        acl_area_init(h, lay['acl_off'], int.from_bytes(os.urandom(8), 'little'))
         h.blocked_off = lay['blocked_off']
         if cc_mutex_init(<pthread_mutex_t *>(self.base + h.blocked_off)):
             raise OSError("pthread_mutex_init failed")
@@ -301,6 +303,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
+    if k == 'protected_mode': return h.protected_mode
     raise KeyError(k)
 
 
@@ -341,6 +344,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'zset_max_listpack_value': h.zset_max_listpack_value = v
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
+    elif k == 'protected_mode': h.protected_mode = v
     else:
         raise KeyError(k)
 

@@ -9,6 +9,7 @@ import time
 
 from cachecyt import _core
 from cachecyt.commands.server import NODE
+from cachecyt.security import gate
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -26,6 +27,10 @@ class Connection(_core.Client):
             transport.close()
             self.transport = None
             return
+        if not gate.admit(self, peer):
+            transport.write(gate.DENIED)
+            transport.close()
+            self.transport = None
 
     def connection_lost(self, exc):
         self.unblock_closed()
@@ -66,6 +71,15 @@ class Connection(_core.Client):
     def resume_writing(self):
         if self.transport is not None:
             self.transport.resume_reading()
+
+
+class TlsConnection(Connection):
+    """A RESP client over TLS. uvloop's TLS transport takes len() of what
+    get_buffer returns, so it gets a memoryview of the read buffer instead of
+    the client itself (valid until buffer_updated, as the client's own is)."""
+
+    def get_buffer(self, sizehint):
+        return memoryview(self)
 
 
 def _fileno(transport):

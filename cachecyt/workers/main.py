@@ -22,8 +22,9 @@ import uvloop
 
 from cachecyt import _core, config as cfgmod
 from cachecyt.commands import registry, server
-from cachecyt.workers.connection import Connection
-from cachecyt.workers.memcached import McConnection
+from cachecyt.security import startup as security_startup, tls
+from cachecyt.workers.connection import Connection, TlsConnection
+from cachecyt.workers.memcached import McConnection, McTlsConnection
 
 log = logging.getLogger("cachecyt.worker")
 PR_SET_PDEATHSIG = 1
@@ -60,6 +61,10 @@ def listeners(cfg):
     out = [(cfg['port'], Connection, 'RESP')]
     if cfg['memcached-port']:
         out.append((cfg['memcached-port'], McConnection, 'memcached'))
+    if cfg['tls-port']:
+        out.append((cfg['tls-port'], TlsConnection, 'RESP over TLS'))
+    if cfg['memcached-tls-port']:
+        out.append((cfg['memcached-tls-port'], McTlsConnection, 'memcached over TLS'))
     return out
 
 
@@ -105,7 +110,8 @@ class Worker:
                         continue
                     raise SystemExit(f"worker {self.index}: cannot listen for {what} clients"
                                      f" on {host}:{port}: {e}")
-                self.servers.append(await loop.create_server(protocol, sock=sock))
+                ctx = tls.context(self.cfg) if what.endswith('TLS') else None
+                self.servers.append(await loop.create_server(protocol, sock=sock, ssl=ctx))
                 n += 1
             if not n:
                 raise SystemExit(f"worker {self.index}: no address to listen on for {what} clients")
@@ -189,6 +195,7 @@ def main(argv=None):
     _core.set_wake_hook(server.NODE.wake)      # pushes wake the workers of blocked clients
     _core.blocked_clear_worker(ns.worker)      # waits a dead predecessor left; wakes who was behind them
     server.NODE.apply_settings()               # CONFIG SETs made before this start
+    security_startup.start_worker(cfg)         # users, TLS and audit settings of the node
     server.NODE.shutdown_hook = request_shutdown
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -29,3 +29,10 @@ class McConnection(_core.McClient):
         for kind, arg in actions:
             if kind == 'mc_flush':
                 asyncio.get_event_loop().call_later(arg, _core.mc_flush_db)
+
+
+class McTlsConnection(McConnection):
+    """A memcached client over TLS (see connection.TlsConnection)."""
+
+    def get_buffer(self, sizehint):
+        return memoryview(self)

@@ -65,7 +65,9 @@ def test_header_values_round_trip():
 
 def test_every_run_time_option_lives_in_the_header():
     # a worker started after a CONFIG SET must see it: only the header survives
-    assert all(o.shared for o in cfgmod.OPTIONS.values() if o.settable)
+    # (or in the segment's security area, for the security options)
+    assert all(o.shared or o.name in cfgmod.SECURITY_SETTINGS
+               for o in cfgmod.OPTIONS.values() if o.settable)
 
 
 def test_yaml_file_equals_builtin_defaults():

@@ -1,0 +1,119 @@
+"""The ACL rule language without a server: rules change exactly what Redis's
+would, and the ACL LIST form gives back the same user (the form in which users
+travel between workers and to the aclfile)."""
+import hashlib
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from cachecyt.security import users
+from cachecyt.security.users import READ, WRITE, RuleError, User
+
+
+def user(*rules):
+    u = User(b'u')
+    for r in rules:
+        u.apply(r.encode() if isinstance(r, str) else r)
+    return u
+
+
+def test_new_user_describes_as_redis():
+    assert user().describe() == b'user u off resetchannels -@all'
+    assert users.new_default().describe() == b'user default on nopass ~* &* +@all'
+
+
+def test_allowing_a_container_allows_its_subcommands():
+    u = user('+config')
+    assert u.may_run('config|get', []) and u.may_run('config|set', [])
+    u.apply(b'-config|set')
+    assert u.may_run('config|get', []) and not u.may_run('config|set', [])
+    assert u.describe_commands() == b'-@all +config -config|set'
+
+
+def test_first_args():
+    u = user('+select|0')
+    assert u.may_run('select', [b'SELECT', b'0'])
+    assert not u.may_run('select', [b'SELECT', b'1'])
+    assert not u.may_run('select', [b'SELECT'])
+    u.apply(b'+select')                    # the whole command: first-args are dropped
+    assert u.firstargs == {} and u.may_run('select', [b'SELECT', b'9'])
+
+
+def test_key_patterns_by_access():
+    u = user('%R~r*', '%W~w*', '~rw*')
+    assert u.may_access_key(b'r1', READ) and not u.may_access_key(b'r1', WRITE)
+    assert u.may_access_key(b'w1', WRITE) and not u.may_access_key(b'w1', READ | WRITE)
+    assert u.may_access_key(b'rw1', READ | WRITE)
+    assert not u.may_access_key(b'x', READ)
+    u.apply(b'%W~r*')                      # the same pattern again: permissions add up
+    assert u.describe_keys() == b'~r* %W~w* ~rw*'
+
+
+def test_passwords():
+    u = user('>one', '>two', '>one')
+    assert u.passwords == [hashlib.sha256(b'one').hexdigest().encode(),
+                           hashlib.sha256(b'two').hexdigest().encode()]
+    assert u.password_ok(b'two') and not u.password_ok(b'three')
+    u.apply(b'<one')
+    assert not u.password_ok(b'one')
+    with pytest.raises(RuleError, match="does not exist"):
+        u.apply(b'<one')
+    u.apply(b'nopass')
+    assert u.password_ok(b'anything') and u.passwords == []
+
+
+@pytest.mark.parametrize('rule, message', [
+    ('+nosuch', users.UNKNOWN), ('+@nosuch', users.UNKNOWN), ('-select|0', users.UNKNOWN),
+    ('+config|get|x', users.SUB_FIRSTARG), ('#zz', users.BAD_HASH), ('%Q~x', users.SYNTAX),
+    ('what', users.SYNTAX), ('(~x +get)', users.SYNTAX),
+])
+def test_bad_rules(rule, message):
+    with pytest.raises(RuleError) as e:
+        user(rule)
+    assert str(e.value) == message
+
+
+RULES = st.sampled_from(
+    ['on', 'off', 'nopass', 'resetpass', '>a', '>b', '<a', 'allkeys', 'resetkeys', '~k*', '%R~r*',
+     '%W~w*', 'allchannels', 'resetchannels', '&c*', '+@all', '-@all', '+@read', '-@write',
+     '+@hash', '-@dangerous', '+@admin', '-@slow', '+get', '-get', '+config', '-config|set',
+     '+config|get', '+client|list', '+select|0', '+debug|x', '-hget', 'reset',
+     'skip-sanitize-payload'])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(RULES, max_size=12))
+def test_acl_list_form_round_trips(rules):
+    u = User(b'u')
+    for r in rules:
+        try:
+            u.apply(r.encode())
+        except RuleError:
+            pass                           # e.g. '~k*' after allkeys, '<a' without it
+    again = users.parse_line(u.describe())
+    assert again.allowed == u.allowed and again.future == u.future
+    assert again.firstargs == u.firstargs
+    assert (again.allkeys, again.patterns) == (u.allkeys, u.patterns)
+    assert (again.allchannels, again.channels) == (u.allchannels, u.channels)
+    assert (again.enabled, again.nopass, again.passwords) == (u.enabled, u.nopass, u.passwords)
+    assert again.describe() == u.describe()
+
+
+def test_default_user_takes_the_fast_path(client):
+    from cachecyt import _core
+    assert client.call([b'SET', b'k', b'v']) == b'+OK\r\n'
+    assert client.acl_ok == _core.acl_version()          # next commands skip the check
+    assert client.call([b'ACL', b'SETUSER', b'x', b'on']) == b'+OK\r\n'
+    assert client.acl_ok != _core.acl_version()          # a change: checked once more ...
+    assert client.call([b'GET', b'k']) == b'$1\r\nv\r\n'
+    assert client.acl_ok == _core.acl_version()          # ... and fast again
+
+
+def test_restricted_user_is_checked_each_time(client):
+    from cachecyt import _core
+    client.call([b'ACL', b'SETUSER', b'r', b'on', b'>pw', b'+get', b'~a*'])
+    assert client.call([b'AUTH', b'r', b'pw']) == b'+OK\r\n'
+    assert client.call([b'GET', b'a1']) == b'$-1\r\n'
+    assert client.acl_ok != _core.acl_version()
+    assert client.call([b'GET', b'b1']) == \
+        b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
