@@ -7,9 +7,14 @@ from cachecyt.security import acl, commands as security_commands
 _installed = False
 
 
+def handlers():
+    """Every Python command handler by name."""
+    return {**server.HANDLERS, **security_commands.HANDLERS}
+
+
 def install():
     global _installed
     if not _installed:
-        _core.install_commands(table.COMMANDS, {**server.HANDLERS, **security_commands.HANDLERS})
+        _core.install_commands(table.COMMANDS, handlers())
         acl.install()
         _installed = True

@@ -143,7 +143,7 @@ def test_exec_abort_on_arity_discards_watches(client):
 def test_a_wrong_key_position_is_seen(core):
     """The check above can fail: with RENAME's destination left out of the
     table, EXEC locks the destination's shard outside its held set."""
-    from cachecyt.commands import server, table
+    from cachecyt.commands import registry, table
     wrong = [('rename', 3, 'write', 1, 1, 1, 'keyspace') if e[0] == 'rename' else e
              for e in table.COMMANDS]
     src = b'src'
@@ -151,10 +151,10 @@ def test_a_wrong_key_position_is_seen(core):
                if _core._test_hash(k) & 7 != _core._test_hash(src) & 7)
     c = _core.Client()
     call(c, 'SET', src, '1')
-    _core.install_commands(wrong, server.HANDLERS)
+    _core.install_commands(wrong, registry.handlers())
     try:
         before = _core._test_unheld_locks()
         assert exec_tx(c, ('RENAME', src, dst)) == b'*1\r\n+OK\r\n'
         assert _core._test_unheld_locks() > before
     finally:
-        _core.install_commands(table.COMMANDS, server.HANDLERS)
+        _core.install_commands(table.COMMANDS, registry.handlers())
