@@ -255,3 +255,59 @@ HANDLERS = {
     'slowlog': server.counted(slowlog), 'latency': server.counted(latency),
     'hotkeys': hotkeys, 'monitor': monitor,
 }
+
+
+# ---- MEMORY STATS / DOCTOR ---------------------------------------------------------------
+
+def memory_stats():
+    """MEMORY STATS with Redis 7.0's fields, from the figures INFO memory shows."""
+    m = server.memory_figures()
+    used, peak, arena, rss = m['used'], m['peak'], m['arena'], m['rss']
+    keys = sum(n for _db, n, _e in _core.keyspace_info())
+    out = {'peak.allocated': peak, 'total.allocated': used, 'startup.allocated': 0,
+           'replication.backlog': 0, 'clients.slaves': 0, 'clients.normal': m['clients'],
+           'cluster.links': 0, 'aof.buffer': 0, 'lua.caches': 0, 'functions.caches': 0}
+    for db, n, e in _core.keyspace_info():
+        out[f"db.{db}"] = {'overhead.hashtable.main': 0, 'overhead.hashtable.expires': 0,
+                           'overhead.hashtable.slot-to-keys': 0}
+    out.update({
+        'overhead.total': 0, 'keys.count': keys,
+        'keys.bytes-per-key': used // keys if keys else 0, 'dataset.bytes': used,
+        'dataset.percentage': 100.0 if used else 0.0,
+        'peak.percentage': used * 100.0 / peak if peak else 0.0,
+        'allocator.allocated': used, 'allocator.active': arena, 'allocator.resident': arena,
+        'allocator-fragmentation.ratio': arena / used if used else 1.0,
+        'allocator-fragmentation.bytes': max(arena - used, 0),
+        'allocator-rss.ratio': 1.0, 'allocator-rss.bytes': 0,
+        'rss-overhead.ratio': rss / arena if arena else 1.0, 'rss-overhead.bytes': rss - arena,
+        'fragmentation': arena / used if used else 1.0,
+        'fragmentation.bytes': max(arena - used, 0)})
+    return out
+
+
+def memory_doctor():
+    """A short plain report on the arena (our own wording)."""
+    m = server.memory_figures()
+    used, peak, arena, maxmem = m['used'], m['peak'], m['arena'], m['maxmemory']
+    if used < 5 * 1024 * 1024:
+        return Verbatim("The node holds less than 5 MB of data: nothing to report yet.\n")
+    issues = []
+    if peak > used * 3 // 2:
+        issues.append(f"- The peak ({server._human(peak)}) is over 1.5 times the memory used now "
+                      f"({server._human(used)}): free pages stay with the arena for reuse.")
+    if arena > used * 7 // 5:
+        issues.append(f"- Arena fragmentation is {arena / used:.2f}: pages of the size classes are "
+                      "partly empty (many deleted or resized values).")
+    if maxmem and used > maxmem * 9 // 10:
+        issues.append(f"- Used memory is {used * 100 // maxmem}% of maxmemory: writes will evict "
+                      "or fail (maxmemory-policy).")
+    if not issues:
+        return Verbatim("No memory problem found.\n")
+    return Verbatim("Memory report:\n\n" + "\n".join(issues) + "\n")
+
+
+def memory_report(sub):
+    return memory_stats() if sub == 'stats' else memory_doctor()
+
+
+_core.set_memory_hook(memory_report)

@@ -42,7 +42,8 @@
 # publishes the record by storing its position + 1 in the record's first word.
 # Each worker that has MONITOR clients reads from its own cursor while records
 # are published; a reader lapped by the producers (more than MON_BYTES behind)
-# skips what was overwritten, as Redis drops a monitor that cannot keep up.
+# skips what was overwritten and goes on from the first whole record it finds in
+# the newer half of the ring.
 # Producers wake a reading worker through its eventfd only when no wake-up is
 # already pending for it (mon_wake), so a busy node costs one write per drain,
 # not one per command.
@@ -210,6 +211,23 @@ cdef inline void wstat_io(uint64_t nin, uint64_t nout) noexcept nogil:
     if nout:
         ws.net_out += nout
         ws.writes += 1
+
+
+g_memory_hook = None             # callable(sub: str) -> reply value (commands/observe.py)
+
+
+def set_memory_hook(f):
+    global g_memory_hook
+    g_memory_hook = f
+
+
+cdef int memory_report(Client c) except -1:
+    """MEMORY STATS / DOCTOR: the figures come from the Python side (INFO's)."""
+    if g_memory_hook is None:
+        reply_unknown_subcommand(c)
+        return 0
+    encode_value(&c.out, g_memory_hook(c.arg(1).lower().decode()))
+    return 0
 
 
 # ---- latency histograms ----------------------------------------------------------------
@@ -769,7 +787,21 @@ def monitor_take():
 
 
 cdef void _skip_lapped(uint64_t tail) noexcept:
+    """Producers overwrote what this worker had not read: go on from the first
+    published record in the newer half of the ring (a record's first word is its
+    own position + 1, which line bytes match only by a rare accident; the length
+    is checked too), or from the tail."""
     global g_mon_cursor
+    cdef uint64_t p = tail - MON_BYTES // 2 if tail > MON_BYTES // 2 else 0
+    cdef uint64_t *hdr
+    p = (p + 15) & ~<uint64_t>15
+    while p < tail:
+        hdr = <uint64_t *>(mon_ring() + (p & (MON_BYTES - 1)))
+        if cc_atomic_load(&hdr[0]) == p + 1 and hdr[1] <= MON_MAX_LINE and \
+                p + 16 + hdr[1] <= tail:
+            g_mon_cursor = p
+            return
+        p += 16
     g_mon_cursor = tail
 
 
