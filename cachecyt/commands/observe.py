@@ -70,9 +70,7 @@ def slowlog(c, args):
     count = 10
     if len(args) == 3:
         count = _strict_int(args[2])
-        if count is None:
-            raise CommandError("ERR value is not an integer or out of range")
-        if count < -1:
+        if count is None or count < -1:
             raise CommandError("ERR count should be greater than or equal to -1")
     return [[eid, when, usec, args_, addr.encode(), name]
             for eid, when, usec, args_, addr, name in _core.slowlog_get(count)]
@@ -159,13 +157,14 @@ def latency_doctor():
     """A short plain report of what the latency monitor saw (our own wording)."""
     threshold = _core.get_setting('latency_monitor_threshold')
     events = {n: v for n, v in _core.latency_events().items() if v[1]}
-    if not threshold:
+    if not events and not threshold:
         return ("The latency monitor is off (latency-monitor-threshold is 0), so no latency "
                 "event was recorded. Enable it with CONFIG SET latency-monitor-threshold <ms>.\n")
     if not events:
         return (f"No latency event of {threshold} ms or more has been recorded "
                 "since the node started or since the last LATENCY RESET.\n")
-    lines = [f"Latency events of {threshold} ms or more:", ""]
+    lines = ["Latency events recorded (latency-monitor-threshold is now "
+             f"{threshold} ms):", ""]
     for k, (name, (peak, samples)) in enumerate(sorted(events.items()), 1):
         avg = sum(ms for _, ms in samples) // len(samples)
         first = samples[0][0]
@@ -230,7 +229,7 @@ def hotkeys(c, args):
 def monitor(c, args):
     if c.id not in server.NODE.monitors:
         server.NODE.monitors[c.id] = c
-        _core.monitor_register(1)
+        _core.monitor_register(c, 1)
     return OK
 
 
@@ -248,7 +247,7 @@ def feed_monitors():
 
 def monitor_closed(c):
     if server.NODE.monitors.pop(c.id, None) is not None:
-        _core.monitor_register(-1)
+        _core.monitor_register(c, -1)
 
 
 HANDLERS = {

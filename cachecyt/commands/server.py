@@ -342,7 +342,7 @@ class Row:
                  'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'flags')
 
     @classmethod
-    def from_table(cls, t):
+    def from_table(cls, t, monitors=frozenset()):
         r = cls()
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
          r.cmd, r.resp, r.no_evict, r.fd) = t
@@ -356,8 +356,9 @@ class Row:
             r.no_evict = r.local.no_evict
             r.qbuf = r.local.query_buffer
             # Redis's letters, in its order: O monitor, b blocked (e no-evict below)
-            r.flags = ('O' if r.id in NODE.monitors else '') + \
-                ('b' if r.local.blocked_args is not None else '')
+            r.flags = 'b' if r.local.blocked_args is not None else ''
+        if r.id in monitors:
+            r.flags = 'O' + r.flags
         return r
 
     def flag_letters(self):
@@ -374,7 +375,8 @@ class Row:
 
 def all_clients():
     """Every client of every worker, oldest first."""
-    return sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    monitors = _core.monitor_client_ids()
+    return sorted((Row.from_table(t, monitors) for t in _core.clients_table()), key=lambda r: r.id)
 
 
 def own_row(c):

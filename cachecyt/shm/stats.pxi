@@ -69,6 +69,7 @@ cdef extern from *:
     int cc_clz64(uint64_t v) nogil
 
 cdef enum:
+    CS_MONITOR = 2               # cslot_t.cflags (shm/clients.pxi): the client runs MONITOR
     HOT_WINDOW = 65536           # samples per worker before the counters are halved
     SLOW_MAX_ARGC = 32           # Redis's SLOWLOG_ENTRY_MAX_ARGC
     SLOW_MAX_STRING = 128        # Redis's SLOWLOG_ENTRY_MAX_STRING
@@ -810,14 +811,33 @@ cdef void _mon_advance(uint64_t n) noexcept:
     g_mon_cursor += n
 
 
-def monitor_register(int delta):
+def monitor_register(Client c, int delta):
     """A MONITOR client of this worker starts (+1) or ends (-1)."""
     global g_mon_cursor
     cdef obs_t *o = OBS()
+    if c is not None and c.cslot != NULL:
+        if delta > 0:
+            c.cslot.cflags |= CS_MONITOR
+        else:
+            c.cslot.cflags &= ~CS_MONITOR
     if delta > 0 and o.mon_clients[g_worker] == 0:
         g_mon_cursor = cc_atomic_load(&o.mon_tail)   # only what is run from now on
     o.mon_clients[g_worker] += delta
     cc_atomic_add(&g_hdr.monitors, delta)
+
+
+def monitor_client_ids():
+    """Ids of the clients in MONITOR mode, on every worker (CLIENT LIST flags)."""
+    cdef uint32_t i
+    cdef cslot_t *s
+    cdef uint64_t cid
+    out = set()
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
+        s = cslot_at(i)
+        cid = cc_atomic_load(&s.id)
+        if cid != 0 and cid != CS_BUSY and s.cflags & CS_MONITOR:
+            out.add(cid)
+    return out
 
 
 def monitor_clear_worker(int worker):

@@ -156,7 +156,7 @@ def test_latency_events_keep_one_sample_per_second(core):
 # ---- MONITOR ring -----------------------------------------------------------------------
 
 def test_monitor_lines_and_admin_commands_left_out(client):
-    _core.monitor_register(1)
+    _core.monitor_register(None, 1)
     try:
         client.call([b'SET', b'k', b'a "b"\n\x00'])
         client.call([b'CONFIG', b'GET', b'hz'])
@@ -169,12 +169,12 @@ def test_monitor_lines_and_admin_commands_left_out(client):
         assert lines[0].startswith(b'+') and lines[0][11:12] == b'.'
         assert _core.monitor_take() == b''
     finally:
-        _core.monitor_register(-1)
+        _core.monitor_register(None, -1)
     assert _core.get_setting('monitors') == 0
 
 
 def test_monitor_reader_lapped_by_writers_gets_whole_lines(client):
-    _core.monitor_register(1)
+    _core.monitor_register(None, 1)
     try:
         big = b'v' * 5000
         for i in range(400):                   # about 2 MB: twice the ring
@@ -185,4 +185,4 @@ def test_monitor_reader_lapped_by_writers_gets_whole_lines(client):
         assert all(ln.endswith(b'"' + big + b'"') for ln in lines)
         assert lines[-1].split(b' ')[4] == b'"k399"'
     finally:
-        _core.monitor_register(-1)
+        _core.monitor_register(None, -1)
