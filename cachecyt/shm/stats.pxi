@@ -270,13 +270,19 @@ cdef list _row_sum(int row):
 def command_latency_buckets():
     """{command name: [count per bucket]} summed over workers; bucket i counts
     commands that took at most LATENCY_BUCKETS_US[i] µs (and more than the bound
-    before it). Subcommands of CLIENT, CONFIG, COMMAND appear as 'config|get'."""
+    before it). Commands with subcommands (CLIENT, CONFIG, COMMAND, SLOWLOG,
+    LATENCY) appear only by subcommand, as 'config|get' (as Redis's latencystats),
+    so summing every row counts each call once."""
     out = {}
     cdef int i, k
+    containers = {n.split('|', 1)[0] for n in g_sub_names}
     for i in range(g_ncmds):
+        name = g_cmds[i].name.decode()
+        if name in containers:                  # counted under its subcommands
+            continue
         row = _row_sum(i)
         if row is not None and any(row):
-            out[g_cmds[i].name.decode()] = row
+            out[name] = row
     for k, name in enumerate(g_sub_names):
         if k >= MAX_COMMANDS - g_ncmds:
             break
@@ -336,23 +342,26 @@ cdef void hot_age(hotsketch_t *sk) noexcept nogil:
     for i in range(HOT_DEPTH * HOT_WIDTH):
         sk.cms[i] >>= 1
     for i in range(HOT_TOP):
-        sk.top[i].count >>= 1
+        sk.tcount[i] >>= 1
     sk.samples >>= 1
 
 
 cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t rate) noexcept nogil:
-    """Count one sampled access of (db, key) in this worker's sketch."""
+    """Count one sampled access of (db, key) in this worker's sketch. The
+    candidates are found by hash in two compact arrays (a few cache lines); a
+    key is compared only on a hash match."""
     cdef hotsketch_t *sk = hot_at(worker)
     cdef uint64_t h = cc_hash(key, klen) ^ (<uint64_t>(db + 1) * 0x9E3779B97F4A7C15ULL)
-    cdef uint32_t est = 0xffffffff, v
+    cdef uint32_t est = 0xffffffff
     cdef uint32_t *cell[HOT_DEPTH]
-    cdef int r, i, victim = -1
+    cdef int r, i, victim = 0
     cdef hotent_t *e
+    if h == 0:
+        h = 1                                    # 0 marks a free candidate
     if sk.rate != rate:                          # counts taken at another rate do not add up
         memset(sk.cms, 0, sizeof(sk.cms))
-        for i in range(HOT_TOP):
-            sk.top[i].count = 0
-            sk.top[i].klen = 0
+        memset(sk.thash, 0, sizeof(sk.thash))
+        memset(sk.tcount, 0, sizeof(sk.tcount))
         sk.samples = 0
         sk.rate = rate
     for r in range(HOT_DEPTH):
@@ -366,21 +375,23 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
     sk.samples += 1
     if 0 < klen <= HOT_KEY_MAX:
         for i in range(HOT_TOP):
-            e = &sk.top[i]
-            if e.klen == klen and e.hash == h and e.db == db and memcmp(e.key, key, klen) == 0:
-                e.count = est
-                victim = -2
-                break
-            if victim == -1 or e.count < sk.top[victim].count:
+            if sk.thash[i] == h:
+                e = &sk.top[i]
+                if e.klen == klen and e.db == db and memcmp(e.key, key, klen) == 0:
+                    sk.tcount[i] = est
+                    victim = -1
+                    break
+            if sk.tcount[i] < sk.tcount[victim]:
                 victim = i
-        if victim >= 0 and est > sk.top[victim].count:
+        if victim >= 0 and est > sk.tcount[victim]:
             e = &sk.top[victim]
             cc_store_u32(&e.ver, e.ver + 1)      # odd: being rewritten
-            e.hash = h
+            sk.tcount[victim] = 0
+            sk.thash[victim] = h
             e.db = <uint16_t>db
             e.klen = <uint16_t>klen
             memcpy(e.key, key, klen)
-            e.count = est
+            sk.tcount[victim] = est
             cc_store_u32(&e.ver, e.ver + 1)
     if sk.samples >= HOT_WINDOW:
         hot_age(sk)
@@ -411,10 +422,10 @@ def hotkeys(int count=10, int min_permille=10):
         for i in range(HOT_TOP):
             e = &sk.top[i]
             ver = cc_load_u32(&e.ver)
-            if ver & 1:
+            if ver & 1 or sk.thash[i] == 0:
                 continue
             klen = e.klen
-            n = e.count
+            n = sk.tcount[i]
             db = e.db
             if klen == 0 or klen > HOT_KEY_MAX or n == 0:
                 continue
