@@ -339,7 +339,7 @@ class Row:
     """One client as CLIENT LIST shows it, from this worker's object or from
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
-                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'flags')
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'flags', 'mem')
 
     @classmethod
     def from_table(cls, t, monitors=frozenset()):
@@ -348,6 +348,7 @@ class Row:
          r.cmd, r.resp, r.no_evict, r.fd) = t
         r.qbuf = 0
         r.flags = ''
+        r.mem = None
         r.local = NODE.clients.get(r.id) if r.worker == NODE.worker else None
         if r.local is not None:
             r.name = r.local.name or b''
@@ -355,11 +356,19 @@ class Row:
             r.resp = r.local.resp
             r.no_evict = r.local.no_evict
             r.qbuf = r.local.query_buffer
+            r.mem = _core.client_memory(r.local)
             # Redis's letters, in its order: O monitor, b blocked (e no-evict below)
             r.flags = 'b' if r.local.blocked_args is not None else ''
         if r.id in monitors:
             r.flags = 'O' + r.flags
         return r
+
+    def buffers(self):
+        """Buffer fields as Redis names them; a client of another worker shows
+        only its query buffer (its buffers live in that process)."""
+        qbuf, free, argv, rbs, rbp, obl, _cap, tot = self.mem or (self.qbuf, 0, 0, 16384, 0, 0, 0, 0)
+        return (f"qbuf={qbuf} qbuf-free={free} argv-mem={argv} multi-mem=0 rbs={rbs} rbp={rbp} "
+                f"obl={obl} oll=0 omem={max(obl - 16384, 0)} tot-mem={tot}")
 
     def flag_letters(self):
         return (self.flags + ('e' if self.no_evict else '')) or 'N'
@@ -368,8 +377,7 @@ class Row:
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
                 f"idle={max(0, now_ms - self.last_ms) // 1000} flags={self.flag_letters()} "
-                f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={self.qbuf} qbuf-free=0 "
-                f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 {self.buffers()} "
                 f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
 
 

@@ -214,6 +214,18 @@ cdef inline void wstat_io(uint64_t nin, uint64_t nout) noexcept nogil:
         ws.writes += 1
 
 
+def client_memory(Client c):
+    """CLIENT LIST's buffer figures of a client of this worker: (qbuf, qbuf-free,
+    argv-mem, rbs, rbp, obl, omem, tot-mem) in bytes."""
+    cdef uint64_t qbuf = c.rp.len - c.rp.pos
+    cdef uint64_t argv_mem = 0, i
+    if c.argv != NULL:
+        for i in range(c.argc):                  # the request running (CLIENT LIST itself)
+            argv_mem += c.argl[i]
+    return (qbuf, c.rp.cap - c.rp.len, argv_mem, c.rp.cap, c.rp.len, c.out.len, c.out.cap,
+            c.rp.cap + c.out.cap + c.rp.scratch_cap + 16 * c.rp.argcap)
+
+
 g_memory_hook = None             # callable(sub: str) -> reply value (commands/observe.py)
 
 
