@@ -394,3 +394,18 @@ def test_memory_stats_fields_as_redis(node, rn, redis_ref):
     assert ours[ours.index(b'db.0') + 1][0::2] == theirs[theirs.index(b'db.0') + 1][0::2]
     assert ours[ours.index(b'keys.count') + 1] == 1
     assert isinstance(rn.execute_command('MEMORY', 'DOCTOR'), bytes)
+
+
+def test_client_list_buffer_figures(node, redis_ref):
+    def fields(addr):
+        c = Raw(addr)
+        try:
+            line = c.call('CLIENT', 'LIST', 'ID', c.call('CLIENT', 'ID')[1:-2].decode())
+        finally:
+            c.close()
+        body = line.split(b'\r\n', 1)[1].decode()
+        return dict(kv.split('=', 1) for kv in body.split())
+    ours, ref = fields(node), fields(redis_ref)
+    for row in (ours, ref):                    # the arguments of the CLIENT LIST running
+        assert row['argv-mem'] == str(len('CLIENTLISTID') + len(row['id']))
+    assert int(ours['rbs']) >= 16384 and int(ours['tot-mem']) > 0 and ours['omem'] == '0'
