@@ -409,3 +409,19 @@ def test_client_list_buffer_figures(node, redis_ref):
     for row in (ours, ref):                    # the arguments of the CLIENT LIST running
         assert row['argv-mem'] == str(len('CLIENTLISTID') + len(row['id']))
     assert int(ours['rbs']) >= 16384 and int(ours['tot-mem']) > 0 and ours['omem'] == '0'
+
+
+def test_slowlog_arguments_as_redis(node, redis_ref, rn):
+    def entries(addr):
+        c = redis.Redis(host=addr[0], port=addr[1], protocol=2)
+        try:
+            c.config_set('slowlog-log-slower-than', 0)
+            c.execute_command('SET', 'k', b'\x00\xff' * 100)
+            c.execute_command('MSET', *[f'x{i}' for i in range(50)])
+            c.config_set('slowlog-log-slower-than', 10000)
+            got = c.execute_command('SLOWLOG', 'GET', 3)
+            c.delete('k', *[f'x{i}' for i in range(0, 50, 2)])
+            return [e[3] for e in got]
+        finally:
+            c.close()
+    assert entries(node) == entries(redis_ref)
