@@ -157,6 +157,10 @@ COMMANDS = [
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
     ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
     ('acl', -2, 'loading stale', 0, 0, 0, V),
+    ('slowlog', -2, 'admin loading stale', 0, 0, 0, V),
+    ('latency', -2, 'admin noscript loading stale', 0, 0, 0, V),
+    ('monitor', 1, 'admin noscript loading stale', 0, 0, 0, V),
+    ('hotkeys', -1, 'admin loading stale random', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),
