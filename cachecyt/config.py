@@ -99,6 +99,9 @@ def parse_str(value) -> str:
 def fmt_value(v) -> str:
     if isinstance(v, bool):
         return 'yes' if v else 'no'
+    if isinstance(v, list):
+        import json
+        return json.dumps(v)
     return str(v)
 
 
@@ -154,7 +157,22 @@ OPTIONS = {o.name: o for o in [
     Option('memcached-port', 11211, parse_int(0, 65535), False),
     Option('memcached-db', 0, parse_int(0, 255), False),
     Option('item-size-max', MB, parse_memory_in(1024, 1024 * MB), False),
+    # observability (cachecyt/metrics/)
+    Option('metrics-port', 9379, parse_int(0, 65535), False),
+    Option('alerts', [], lambda v: parse_alerts(v), False),
+    Option('alert-webhook', '', parse_str, False),
+    Option('alert-webhook-timeout', 2, parse_int(1, 3600), False),
+    Option('alert-webhook-retries', 3, parse_int(0, 100), False),
 ]}
+
+
+def parse_alerts(value) -> list:
+    """The alert rules (cachecyt/metrics/alerts.py checks each one)."""
+    from cachecyt.metrics.alerts import RuleError, parse_rules
+    try:
+        return parse_rules(value)
+    except (RuleError, ValueError) as e:
+        raise ConfigError(str(e)) from None
 
 
 def header_settings(cfg) -> dict:

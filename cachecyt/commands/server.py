@@ -21,6 +21,7 @@ import cachecyt
 from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
+from cachecyt.metrics.alerts import alerts_reply
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -939,4 +940,5 @@ def info(c, args):
 HANDLERS = {
     'hello': hello, 'reset': reset, 'client': counted(client), 'info': info,
     'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
+    'alerts': lambda c, args: alerts_reply(NODE.port),
 }

@@ -153,6 +153,7 @@ COMMANDS = [
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
     ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    ('alerts', 1, 'admin loading stale', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),

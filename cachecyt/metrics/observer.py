@@ -1,0 +1,190 @@
+"""The supervisor's observer: once a second it samples every metric into a
+short history, evaluates the alert rules, logs and posts their events and
+publishes the active set; the HTTP endpoint (http.py) answers scrapes from
+fresh reads and the dashboard from the history.
+
+Threads, not an event loop: the supervisor's main thread waits in
+sigtimedwait and must stay free to restart workers within a second, so the
+ticker, the HTTP server and the webhook each run in a daemon thread. They are
+started after the supervisor blocked its signals, so they inherit the blocked
+mask and every signal still goes to sigtimedwait. They only read the segment."""
+import logging
+import threading
+import time
+
+from cachecyt.metrics import alerts as alertmod, collect as collectmod
+
+log = logging.getLogger("cachecyt.metrics")
+
+TICK = 1.0                    # s between two samples
+
+
+class Observer:
+    def __init__(self, cfg, workers):
+        """`workers`: a callable returning [(slot, pid, restarts)]."""
+        self.cfg = cfg
+        self.workers = workers
+        self.evaluator = alertmod.Evaluator(cfg['alerts'])
+        self.history = alertmod.History(self.evaluator.keep_seconds())
+        self.lock = threading.Lock()           # guards history and the evaluator's state
+        self.active_path = alertmod.active_path(cfg['port'])
+        self.webhook = None
+        if cfg['alert-webhook']:
+            self.webhook = alertmod.Webhook(cfg['alert-webhook'], cfg['alert-webhook-timeout'],
+                                            cfg['alert-webhook-retries'], node=f"port {cfg['port']}")
+        self.http = None
+        self.stopping = threading.Event()
+        self.thread = None
+        self.published = None
+
+    def start(self):
+        from cachecyt.metrics import http
+        if self.cfg['metrics-port']:
+            self.http = http.MetricsServer(self, http.listen_host(self.cfg['bind']), self.cfg['metrics-port'])
+            self.http.start()
+            log.info("metrics and dashboard on http://%s:%d/", *self.http.address())
+        alertmod.write_active(self.active_path, [])
+        self.published = []
+        self.thread = threading.Thread(target=self._run, name='observer', daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        if self.thread:
+            self.thread.join(timeout=5)
+        if self.http:
+            self.http.stop()
+        if self.webhook:
+            self.webhook.stop()
+        try:
+            import os
+            os.unlink(self.active_path)
+        except OSError:
+            pass
+
+    def families(self):
+        """A fresh read of every metric (a scrape)."""
+        with self.lock:
+            active = [(a['name'], a['severity'], a['state']) for a in self.evaluator.active()]
+        return collectmod.collect(self.workers(), active)
+
+    def _run(self):
+        next_t = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("metrics sample failed")
+            next_t += TICK
+            delay = next_t - time.monotonic()
+            if delay < 0:                         # fell behind (a stopped machine): do not catch up
+                next_t, delay = time.monotonic(), 0
+            self.stopping.wait(delay)
+
+    def tick(self, t=None):
+        t = time.monotonic() if t is None else t
+        fams = self.families()
+        sample = alertmod.sample_of(fams)
+        with self.lock:
+            self.history.add(t, (time.time(), sample))
+            events = self.evaluator.tick(_SampleView(self.history), t)
+            active = self.evaluator.active()
+        for kind, d in events:
+            alertmod.log_event(kind, d)
+            if self.webhook:
+                self.webhook.send(kind, d)
+        shown = [(a['name'], a['state']) for a in active]
+        if shown != self.published:
+            alertmod.write_active(self.active_path, active)
+            self.published = shown
+
+    def alerts(self):
+        with self.lock:
+            return self.evaluator.active()
+
+    def series(self, seconds=120):
+        """Points for the dashboard: one per sample over the last `seconds`,
+        with rates between consecutive samples."""
+        with self.lock:
+            samples = list(self.history.samples)[-int(seconds / TICK) - 1:]
+        return series_of(samples)
+
+
+class _SampleView:
+    """The history as alerts.evaluate wants it: (t, sample) pairs, without the
+    wall-clock time the dashboard keeps beside each sample."""
+
+    def __init__(self, hist):
+        self.hist = hist
+
+    @property
+    def samples(self):
+        return [(t, s) for t, (_, s) in self.hist.samples]
+
+    def now(self):
+        if not self.hist.samples:
+            return (None, {})
+        t, (_, s) = self.hist.samples[-1]
+        return t, s
+
+    def since(self, window):
+        t_now = self.hist.samples[-1][0]
+        for t, (_, s) in self.hist.samples:
+            if t >= t_now - window - 0.5:
+                return t, s
+        return self.now()
+
+
+def _sum(sample, name, **match):
+    return sum(v for (n, lk), v in sample.items()
+               if n == name and all(dict(lk).get(k) == x for k, x in match.items()))
+
+
+def _by(sample, name, label):
+    return {dict(lk).get(label): v for (n, lk), v in sample.items() if n == name}
+
+
+def series_of(samples):
+    """[(monotonic t, (unix t, sample))] -> the dashboard's JSON-able points."""
+    out = {'t': [], 'ops': [], 'hit_ratio': [], 'used_memory': [], 'clients': [], 'p99_ms': [],
+           'workers': {}, 'top_commands': {}}
+    for (t0, (_, a)), (t1, (u1, b)) in zip(samples, samples[1:]):
+        dt = t1 - t0
+        if dt <= 0:
+            continue
+        out['t'].append(round(u1, 3))
+        ops = max(0.0, _sum(b, 'cachecyt_commands_total') - _sum(a, 'cachecyt_commands_total')) / dt
+        out['ops'].append(round(ops, 1))
+        hits = _sum(b, 'cachecyt_keyspace_hits_total') - _sum(a, 'cachecyt_keyspace_hits_total')
+        miss = _sum(b, 'cachecyt_keyspace_misses_total') - _sum(a, 'cachecyt_keyspace_misses_total')
+        out['hit_ratio'].append(round(hits / (hits + miss), 4) if hits + miss > 0 else None)
+        out['used_memory'].append(_sum(b, 'cachecyt_memory_used_bytes'))
+        out['clients'].append(_sum(b, 'cachecyt_connected_clients'))
+        hist = alertmod.History()
+        hist.add(t0, a)
+        hist.add(t1, b)
+        sel = alertmod.Selector('cachecyt_command_duration_seconds', None, f'[{dt + 1:.3f}s]')
+        p99 = alertmod._quantile(0.99, sel, hist)
+        out['p99_ms'].append(None if p99 is None else round(p99 * 1000, 4))
+        wa, wb = _by(a, 'cachecyt_worker_commands_total', 'worker'), _by(b, 'cachecyt_worker_commands_total', 'worker')
+        for w, v in wb.items():
+            out['workers'].setdefault(w, []).append(round(max(0.0, v - wa.get(w, 0.0)) / dt, 1))
+    if len(samples) >= 2:
+        (t0, (_, a)), (t1, (_, b)) = samples[max(0, len(samples) - 11)], samples[-1]
+        ca, cb = _by(a, 'cachecyt_commands_total', 'cmd'), _by(b, 'cachecyt_commands_total', 'cmd')
+        rates = {c: (v - ca.get(c, 0.0)) / (t1 - t0) for c, v in cb.items() if t1 > t0}
+        out['top_commands'] = dict(sorted(((c, round(r, 1)) for c, r in rates.items() if r > 0),
+                                          key=lambda x: -x[1])[:10])
+    return out
+
+
+def supervisor_workers(sup):
+    """The callable Observer wants, over a Supervisor's process table."""
+    def workers():
+        rows = []
+        for slot in range(sup.nworkers):
+            p = sup.procs.get(slot)
+            rows.append((slot, p.pid if p is not None else 0, sup.restarts.get(slot, 0)))
+        return rows
+    return workers
+
