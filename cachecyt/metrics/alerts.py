@@ -100,7 +100,7 @@ class Selector:
             if not m:
                 raise RuleError(f"bad label matcher in {labels_text!r}")
             op, v = m.group(2), m.group(3)
-            self.matchers.append((m.group(1), op, re.compile(f'(?:{v})\Z') if op == '=~' else v))
+            self.matchers.append((m.group(1), op, re.compile(rf'(?:{v})\Z') if op == '=~' else v))
             pos = m.end()
         self.window = parse_duration(window_text[1:-1]) if window_text else None
 
