@@ -153,6 +153,11 @@ OPTIONS = {o.name: o for o in [
     Option('set-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'set_max_listpack_value'),
     Option('zset-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'zset_max_listpack_entries'),
     Option('zset-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'zset_max_listpack_value'),
+    # observability (shm/stats.pxi, commands/observe.py)
+    Option('slowlog-log-slower-than', 10000, parse_int(-1, LL_MAX), True, 'slowlog_log_slower_than'),
+    Option('slowlog-max-len', 128, parse_int(0, LL_MAX), True, 'slowlog_max_len'),
+    Option('latency-monitor-threshold', 0, parse_int(0, LL_MAX), True, 'latency_monitor_threshold'),
+    Option('hotkeys-sample-rate', 8, parse_int(0, INT_MAX), True, 'hotkeys_sample_rate'),
     # memcached text protocol (commands/memcached.pxi)
     Option('memcached-port', 11211, parse_int(0, 65535), False),
     Option('memcached-db', 0, parse_int(0, 255), False),

@@ -163,6 +163,7 @@ cdef class Client:
         """nbytes were read into the space get_buffer gave: run what is complete."""
         self.rp.len += <uint64_t>nbytes
         self.net_in += nbytes
+        wstat_io(nbytes, 0)                        # shm/stats.pxi
         self._replies_out()
 
     def data_received(self, data):
@@ -197,11 +198,13 @@ cdef class Client:
         if isinstance(data, bytes):
             rp_feed(&self.rp, <bytes>data, len(<bytes>data))
             self.net_in += len(<bytes>data)
+            wstat_io(len(<bytes>data), 0)
         else:
             view = data
             if view.shape[0]:
                 rp_feed(&self.rp, <const char *>&view[0], view.shape[0])
             self.net_in += view.shape[0]
+            wstat_io(view.shape[0], 0)
         return 0
 
     cdef int _reserve_read(self) except -1:
@@ -284,6 +287,7 @@ cdef class Client:
             return b""
         result = PyBytes_FromStringAndSize(self.out.p, self.out.len)
         self.net_out += self.out.len
+        wstat_io(0, self.out.len)
         self.out.len = 0
         if self.out.cap > 1024 * 1024:
             free(self.out.p)
@@ -463,6 +467,7 @@ cdef class Client:
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)
+        obs_record(self, idx, t1 - self.t_mark)     # shm/stats.pxi
         self.t_mark = t1
         cslot_set_db(self.cslot, self.db)
         if self.out.len > before and self.out.p[before] == 45:

@@ -297,6 +297,7 @@ cdef class McClient(Client):
             return b""
         result = PyBytes_FromStringAndSize(self.out.p, self.out.len)
         self.net_out += self.out.len
+        wstat_io(0, self.out.len)                  # shm/stats.pxi
         self.out.len = 0
         if self.out.cap > 1024 * 1024:
             free(self.out.p)

@@ -43,7 +43,8 @@ class Node:
         self.started = time.time()
         self.shutdown_hook = None     # called by SHUTDOWN
         self.wake_fds = list(wake_fds)  # eventfd of every worker slot, by slot
-        self.ops_samples = collections.deque(maxlen=16)   # (monotonic s, commands)
+        self.ops_samples = collections.deque(maxlen=16)   # (monotonic s, commands, net in, net out)
+        self.monitors = {}            # id -> Client in MONITOR mode (commands/observe.py)
         return self
 
     # ---- other workers ----------------------------------------------------------
@@ -69,6 +70,7 @@ class Node:
                     victim.close_now()
             elif kind == _core.SIGNAL_CONFIG:
                 self.apply_settings()
+        observe.feed_monitors()
 
     # ---- clients ----------------------------------------------------------------
 
@@ -90,6 +92,7 @@ class Node:
         return True
 
     def client_closed(self, c):
+        observe.monitor_closed(c)
         if self.clients.pop(c.id, None) is not None:
             _core.client_slot_release(c)
             _core.clients_leave()
@@ -120,7 +123,9 @@ class Node:
 
     def sample_ops(self):
         """One sample of the node's command counter (instantaneous_ops_per_sec)."""
-        self.ops_samples.append((time.monotonic(), _core.total_commands()))
+        stats = _core.worker_stats()
+        self.ops_samples.append((time.monotonic(), _core.total_commands(),
+                                 sum(w['net_in'] for w in stats), sum(w['net_out'] for w in stats)))
 
 
 NODE = Node()
@@ -170,6 +175,16 @@ SUBCOMMANDS = {
         'help': (2, 'loading stale'), 'count': (2, 'loading stale'), 'list': (-2, 'loading stale'),
         'info': (-2, 'loading stale'), 'docs': (-2, 'loading stale'),
         'getkeys': (-4, 'loading stale'),
+    },
+    'slowlog': {                # commands/observe.py
+        'help': (2, 'loading stale'), 'get': (-2, 'admin loading stale'),
+        'len': (2, 'admin loading stale'), 'reset': (2, 'admin loading stale'),
+    },
+    'latency': {                # commands/observe.py
+        'help': (2, 'loading stale'), 'doctor': (2, 'admin noscript loading stale'),
+        'graph': (3, 'admin noscript loading stale'), 'history': (3, 'admin noscript loading stale'),
+        'latest': (2, 'admin noscript loading stale'), 'reset': (-2, 'admin noscript loading stale'),
+        'histogram': (-2, 'admin noscript loading stale'),
     },
 }
 
@@ -254,10 +269,14 @@ def counted(handler):
             raise
         except CommandError:
             if k is not None:
-                _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, True)
+                usec = (time.perf_counter_ns() - t0) // 1000
+                _core.substat_add(k, usec, False, True)
+                _core.substat_latency(k, usec)
             raise
         if k is not None:
-            _core.substat_add(k, (time.perf_counter_ns() - t0) // 1000, False, False)
+            usec = (time.perf_counter_ns() - t0) // 1000
+            _core.substat_add(k, usec, False, False)
+            _core.substat_latency(k, usec)
         return value
     return run
 
@@ -544,6 +563,7 @@ def config_(c, args):
     if sub == 'set':
         return config_set(args[2:])
     _core.reset_worker_stats()                  # resetstat
+    _core.reset_latency_stats()                 # before the cmdstats it reads
     _core.reset_command_stats()
     _core.reset_error_stats()
     NODE.ops_samples.clear()
@@ -776,22 +796,31 @@ def run_id():
 def info_server():
     uptime = int(time.time() - _core.get_setting('start_ms') / 1000)
     u = os.uname()
-    return [('redis_version', cachecyt.REDIS_VERSION), ('cachecyt_version', cachecyt.__version__),
+    return [('redis_version', cachecyt.REDIS_VERSION), ('redis_git_sha1', '00000000'),
+            ('redis_git_dirty', 0), ('redis_build_id', run_id()[:16]),
             ('redis_mode', 'standalone'), ('os', f"{u.sysname} {u.release} {u.machine}"),
-            ('arch_bits', 64), ('multiplexing_api', 'epoll'),
+            ('arch_bits', 64), ('monotonic_clock', 'POSIX clock_gettime'),
+            ('multiplexing_api', 'epoll'), ('atomicvar_api', 'c11-builtin'),
+            ('gcc_version', '0.0.0'),
             ('process_id', _core.get_setting('owner_pid')), ('process_supervised', 'no'),
             ('run_id', run_id()), ('tcp_port', NODE.port),
             ('server_time_usec', time.time_ns() // 1000),
             ('uptime_in_seconds', uptime), ('uptime_in_days', uptime // 86400),
             ('hz', _core.get_setting('hz')), ('configured_hz', _core.get_setting('hz')),
-            ('workers', NODE.nworkers), ('worker', NODE.worker), ('executable', sys.executable),
-            ('config_file', '')]
+            ('lru_clock', int(time.time()) & ((1 << 24) - 1)),
+            ('executable', sys.executable), ('config_file', ''), ('io_threads_active', 0),
+            ('cachecyt_version', cachecyt.__version__), ('workers', NODE.nworkers),
+            ('worker', NODE.worker)]
 
 
 def info_clients():
+    qbufs = [c.query_buffer for c in NODE.clients.values()]
     return [('connected_clients', _core.get_setting('connected_clients')),
             ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
-            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0), ('clients_in_timeout_table', 0)]
+            ('client_recent_max_input_buffer', max(qbufs, default=0)),
+            ('client_recent_max_output_buffer', 0),
+            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0),
+            ('clients_in_timeout_table', _core.blocked_clients())]
 
 
 def _rss_bytes(pid):
@@ -807,19 +836,69 @@ def _pids():
     return [_core.get_setting('owner_pid')] + [w['pid'] for w in _core.worker_stats()]
 
 
-def info_memory():
+def _system_memory():
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError):
+        return 0
+
+
+def _pct(part, whole):
+    return f"{part * 100 / whole:.2f}%" if whole else "0.00%"
+
+
+def _ratio(a, b):
+    return f"{a / b:.2f}" if b else "1.00"
+
+
+def memory_figures():
+    """used, peak, arena, rss, ... in bytes (INFO memory, MEMORY STATS/DOCTOR)."""
     used = _core.get_setting('used_memory')
-    peak = _core.get_setting('peak_memory')
-    maxmem = _core.get_setting('maxmemory')
-    arena = _core.get_setting('pages_used') * 65536
-    rss = sum(_rss_bytes(p) for p in _pids())
-    return [('used_memory', used), ('used_memory_human', _human(used)), ('used_memory_rss', rss),
-            ('used_memory_rss_human', _human(rss)),
-            ('used_memory_peak', peak), ('used_memory_peak_human', _human(peak)),
-            ('used_memory_arena', arena), ('maxmemory', maxmem), ('maxmemory_human', _human(maxmem)),
-            ('maxmemory_policy', cfgmod.POLICIES[_core.get_setting('policy')]),
-            ('mem_fragmentation_ratio', f"{arena / used:.2f}" if used else '1.00'),
-            ('segment_size', _core.get_setting('seg_size'))]
+    return {'used': used, 'peak': max(_core.get_setting('peak_memory'), used),
+            'maxmemory': _core.get_setting('maxmemory'),
+            'arena': _core.get_setting('pages_used') * 65536,
+            'rss': sum(_rss_bytes(p) for p in _pids()),
+            'startup': 0, 'segment': _core.get_setting('seg_size'),
+            'clients': sum(c.query_buffer for c in NODE.clients.values())}
+
+
+def info_memory():
+    # Fragmentation is of the arena (pages handed to size classes over bytes in
+    # live chunks): RSS counts the shared segment once per process, so RSS over
+    # used memory would say nothing about the keyspace.
+    m = memory_figures()
+    used, peak, arena, rss, maxmem = m['used'], m['peak'], m['arena'], m['rss'], m['maxmemory']
+    total = _system_memory()
+    zero_h = [('used_memory_lua', 0), ('used_memory_vm_eval', 0), ('used_memory_lua_human', '0B'),
+              ('used_memory_scripts_eval', 0), ('number_of_cached_scripts', 0),
+              ('number_of_functions', 0), ('number_of_libraries', 0),
+              ('used_memory_vm_functions', 0), ('used_memory_vm_total', 0),
+              ('used_memory_vm_total_human', '0B'), ('used_memory_functions', 0),
+              ('used_memory_scripts', 0), ('used_memory_scripts_human', '0B')]
+    return ([('used_memory', used), ('used_memory_human', _human(used)), ('used_memory_rss', rss),
+             ('used_memory_rss_human', _human(rss)),
+             ('used_memory_peak', peak), ('used_memory_peak_human', _human(peak)),
+             ('used_memory_peak_perc', _pct(used, peak)), ('used_memory_overhead', 0),
+             ('used_memory_startup', 0), ('used_memory_dataset', used),
+             ('used_memory_dataset_perc', _pct(used, used)),
+             ('allocator_allocated', used), ('allocator_active', arena),
+             ('allocator_resident', arena), ('total_system_memory', total),
+             ('total_system_memory_human', _human(total))] + zero_h +
+            [('maxmemory', maxmem), ('maxmemory_human', _human(maxmem)),
+             ('maxmemory_policy', cfgmod.POLICIES[_core.get_setting('policy')]),
+             ('allocator_frag_ratio', _ratio(arena, used)),
+             ('allocator_frag_bytes', max(arena - used, 0)),
+             ('allocator_rss_ratio', '1.00'), ('allocator_rss_bytes', 0),
+             ('rss_overhead_ratio', _ratio(rss, arena)), ('rss_overhead_bytes', rss - arena),
+             ('mem_fragmentation_ratio', _ratio(arena, used)),
+             ('mem_fragmentation_bytes', max(arena - used, 0)),
+             ('mem_not_counted_for_evict', 0), ('mem_replication_backlog', 0),
+             ('mem_total_replication_buffers', 0), ('mem_clients_slaves', 0),
+             ('mem_clients_normal', m['clients']), ('mem_cluster_links', 0),
+             ('mem_aof_buffer', 0), ('mem_allocator', 'cachecyt-slab'),
+             ('active_defrag_running', 0), ('lazyfree_pending_objects', 0),
+             ('lazyfreed_objects', 0), ('used_memory_arena', arena),
+             ('segment_size', m['segment'])])
 
 
 def info_persistence():
@@ -828,11 +907,19 @@ def info_persistence():
             ('aof_enabled', 0), ('aof_rewrite_in_progress', 0)]
 
 
-def ops_per_sec():
+def _rates():
+    """(ops/s, input kbps, output kbps) over the recent samples (NODE.sample_ops)."""
     if len(NODE.ops_samples) < 2:
-        return 0
-    (t0, n0), (t1, n1) = NODE.ops_samples[0], NODE.ops_samples[-1]
-    return int((n1 - n0) / (t1 - t0)) if t1 > t0 else 0
+        return 0, 0.0, 0.0
+    (t0, n0, i0, o0), (t1, n1, i1, o1) = NODE.ops_samples[0], NODE.ops_samples[-1]
+    if t1 <= t0:
+        return 0, 0.0, 0.0
+    dt = t1 - t0
+    return int((n1 - n0) / dt), (i1 - i0) / dt / 1024, (o1 - o0) / dt / 1024
+
+
+def ops_per_sec():
+    return _rates()[0]
 
 
 def info_stats():
@@ -840,18 +927,39 @@ def info_stats():
 
     def total(k):
         return sum(w[k] for w in stats)
-    return [('total_connections_received', total('connections')),
-            ('total_commands_processed', total('commands')),
-            ('instantaneous_ops_per_sec', ops_per_sec()),
-            ('total_net_input_bytes', total('net_in')), ('total_net_output_bytes', total('net_out')),
-            ('rejected_connections', total('rejected_connections')),
-            ('expired_keys', total('expired')), ('evicted_keys', total('evicted')),
-            ('keyspace_hits', total('hits')), ('keyspace_misses', total('misses')),
-            ('total_error_replies', total('errors'))]
+    ops, kin, kout = _rates()
+    zeros = lambda *names: [(n, 0) for n in names]     # noqa: E731
+    return ([('total_connections_received', total('connections')),
+             ('total_commands_processed', total('commands')),
+             ('instantaneous_ops_per_sec', ops),
+             ('total_net_input_bytes', total('net_in')), ('total_net_output_bytes', total('net_out')),
+             ('total_net_repl_input_bytes', 0), ('total_net_repl_output_bytes', 0),
+             ('instantaneous_input_kbps', f"{kin:.2f}"), ('instantaneous_output_kbps', f"{kout:.2f}"),
+             ('instantaneous_input_repl_kbps', '0.00'), ('instantaneous_output_repl_kbps', '0.00'),
+             ('rejected_connections', total('rejected_connections'))] +
+            zeros('sync_full', 'sync_partial_ok', 'sync_partial_err') +
+            [('expired_keys', total('expired')), ('expired_stale_perc', '0.00'),
+             ('expired_time_cap_reached_count', 0), ('expire_cycle_cpu_milliseconds', 0),
+             ('evicted_keys', total('evicted'))] +
+            zeros('evicted_clients', 'total_eviction_exceeded_time', 'current_eviction_exceeded_time') +
+            [('keyspace_hits', total('hits')), ('keyspace_misses', total('misses'))] +
+            zeros('pubsub_channels', 'pubsub_patterns', 'pubsubshard_channels', 'latest_fork_usec',
+                  'total_forks', 'migrate_cached_sockets', 'slave_expires_tracked_keys',
+                  'active_defrag_hits', 'active_defrag_misses', 'active_defrag_key_hits',
+                  'active_defrag_key_misses', 'total_active_defrag_time',
+                  'current_active_defrag_time', 'tracking_total_keys', 'tracking_total_items',
+                  'tracking_total_prefixes', 'unexpected_error_replies') +
+            [('total_error_replies', total('errors')), ('dump_payload_sanitizations', 0),
+             ('total_reads_processed', total('reads')), ('total_writes_processed', total('writes'))] +
+            zeros('io_threaded_reads_processed', 'io_threaded_writes_processed',
+                  'reply_buffer_shrinks', 'reply_buffer_expands'))
 
 
 def info_replication():
-    return [('role', 'master'), ('connected_slaves', 0)]
+    return [('role', 'master'), ('connected_slaves', 0), ('master_failover_state', 'no-failover'),
+            ('master_replid', run_id()), ('master_replid2', '0' * 40), ('master_repl_offset', 0),
+            ('second_repl_offset', -1), ('repl_backlog_active', 0), ('repl_backlog_size', 1048576),
+            ('repl_backlog_first_byte_offset', 0), ('repl_backlog_histlen', 0)]
 
 
 def _proc_times(pid):
@@ -865,11 +973,18 @@ def _proc_times(pid):
     return tuple(int(x) / tick for x in fields[11:15])
 
 
+def worker_cpu():
+    """{worker slot: (user s, system s)} of every live worker (metrics)."""
+    return {w['slot']: _proc_times(w['pid'])[:2] for w in _core.worker_stats()}
+
+
 def info_cpu():
     times = [_proc_times(p) for p in _pids()]
     user, sys_, cuser, csys = (sum(t[i] for t in times) for i in range(4))
+    me = _proc_times(os.getpid())
     return [('used_cpu_sys', f"{sys_:.6f}"), ('used_cpu_user', f"{user:.6f}"),
-            ('used_cpu_sys_children', f"{csys:.6f}"), ('used_cpu_user_children', f"{cuser:.6f}")]
+            ('used_cpu_sys_children', f"{csys:.6f}"), ('used_cpu_user_children', f"{cuser:.6f}"),
+            ('used_cpu_sys_main_thread', f"{me[1]:.6f}"), ('used_cpu_user_main_thread', f"{me[0]:.6f}")]
 
 
 def info_modules():
@@ -916,6 +1031,7 @@ SECTIONS = {
     'commandstats': ('Commandstats', info_commandstats),
     'errorstats': ('Errorstats', info_errorstats), 'cluster': ('Cluster', info_cluster),
     'keyspace': ('Keyspace', info_keyspace),
+    'latencystats': ('Latencystats', lambda: observe.info_latencystats()),
 }
 DEFAULT_SECTIONS = {'server', 'clients', 'memory', 'persistence', 'stats', 'replication', 'cpu',
                     'modules', 'errorstats', 'cluster', 'keyspace'}
@@ -942,3 +1058,8 @@ HANDLERS = {
     'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
     'alerts': lambda c, args: alerts_reply(NODE.port),
 }
+
+from cachecyt.commands import observe      # noqa: E402  (it builds on the names above)
+HANDLERS.update(observe.HANDLERS)
+HELP.update(observe.HELP)
+_core.set_substat_names(STAT_NAMES)

@@ -153,6 +153,10 @@ COMMANDS = [
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
     ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    ('slowlog', -2, 'admin loading stale', 0, 0, 0, V),
+    ('latency', -2, 'admin noscript loading stale', 0, 0, 0, V),
+    ('monitor', 1, 'admin noscript loading stale', 0, 0, 0, V),
+    ('hotkeys', -1, 'admin loading stale random', 0, 0, 0, V),
     ('alerts', 1, 'admin loading stale', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),

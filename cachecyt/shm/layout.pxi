@@ -6,6 +6,7 @@
 #   [shard_t x nshards][dbstat_t x nshards*ndbs][class_t x nclasses]
 #   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
 #   [cslot_t x MAX_CLIENT_SLOTS][sigring_t x MAX_WORKERS][errstat_t x MAX_WORKERS*MAX_ERRSTATS]
+#   [blocked registry][observability: obs_t, histograms, sketches, slowlog, monitor ring]
 #   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
 
 cdef extern from *:
@@ -80,6 +81,13 @@ ctypedef struct header_t:
     uint64_t config_epoch        # bumped by every CONFIG SET; atomic
     uint64_t clients_hiwater     # rows ever claimed in the client table end before this; atomic max
     uint64_t pad_clients
+    # observability (shm/stats.pxi)
+    uint64_t obs_off             # obs_t, then histograms, hot-key sketches, slowlog cells, monitor ring
+    int64_t slowlog_log_slower_than   # µs, <0 = off; CONFIG SET
+    uint64_t slowlog_max_len     # entries kept (at most SLOW_CELLS); CONFIG SET
+    uint64_t latency_monitor_threshold  # ms, 0 = off; CONFIG SET
+    uint64_t hotkeys_sample_rate # sample 1 in N key accesses, 0 = off; CONFIG SET
+    uint64_t monitors            # MONITOR clients over all workers; atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -142,7 +150,9 @@ ctypedef struct wstat_t:         # one per worker slot; written only by that wor
     uint64_t net_in
     uint64_t net_out
     uint64_t errors
-    uint64_t pad[4]
+    uint64_t reads               # socket reads that brought requests
+    uint64_t writes              # reply writes
+    uint64_t pad[2]
 
 ctypedef struct cmdstat_t:
     uint64_t calls
@@ -195,3 +205,64 @@ ctypedef struct bwait_t:         # one key a blocked client waits on (shm/blocki
     int32_t db                   # logical db of the key
     uint32_t ready               # a push made the key non-empty: the owner retries
     uint32_t pad
+
+
+# ---- observability (shm/stats.pxi) ---------------------------------------------------
+
+cdef enum:
+    LAT_BUCKETS = 93             # latency histogram buckets per (worker, command): see stats.pxi
+    HOT_DEPTH = 4                # count-min sketch rows
+    HOT_WIDTH = 1024             # counters per row (power of two)
+    HOT_TOP = 32                 # hot-key candidates kept per worker
+    HOT_KEY_MAX = 104            # key bytes kept per candidate (longer keys are not tracked)
+    SLOW_CELLS = 1024            # slowlog entries the ring can hold (bounds slowlog-max-len)
+    SLOW_DATA = 5376             # argument bytes of one slowlog entry, as (uint32 len, bytes)*
+    LAT_EVENTS = 8               # latency monitor events
+    LAT_SAMPLES = 160            # samples kept per event (Redis keeps 160)
+    MON_BYTES = 1048576          # bytes of the MONITOR ring (power of two)
+
+ctypedef struct hotent_t:        # one hot-key candidate; written only by the owning worker
+    uint32_t ver                 # odd while the owner rewrites the entry (readers retry)
+    uint32_t count               # sampled accesses in the window
+    uint64_t hash                # cc_hash of key, mixed with db
+    uint16_t db                  # logical db
+    uint16_t klen                # key bytes; 0 = free entry
+    uint32_t pad
+    char key[HOT_KEY_MAX]
+
+ctypedef struct hotsketch_t:     # one per worker slot; written only by that worker
+    uint64_t samples             # samples in the window (halved with the counters)
+    uint64_t rate                # sample rate the counts were taken at
+    uint64_t pad[6]
+    uint32_t cms[HOT_DEPTH * HOT_WIDTH]   # count-min counters
+    hotent_t top[HOT_TOP]
+
+ctypedef struct slowent_t:       # one SLOWLOG entry; obs lock
+    uint64_t id
+    int64_t time                 # unix s when the command ended
+    uint64_t usec                # duration
+    uint32_t argc                # arguments stored (Redis's truncation applied)
+    uint32_t len                 # bytes used in data
+    char addr[48]                # client "ip:port"
+    char name[88]                # client name, "" = none
+    char data[SLOW_DATA]
+
+ctypedef struct latsample_t:
+    int32_t time                 # unix s
+    uint32_t ms                  # latency
+
+ctypedef struct latevent_t:      # one LATENCY event series; obs lock
+    char name[32]                # "" = free
+    uint32_t idx                 # next sample slot
+    uint32_t max                 # ms, largest ever
+    latsample_t samples[LAT_SAMPLES]
+
+ctypedef struct obs_t:           # at g_hdr.obs_off
+    uint8_t lock[LOCK_STRIDE]    # pthread mutex: slowlog and latency events
+    uint64_t slow_next_id        # obs lock
+    uint64_t slow_count          # entries held; obs lock
+    uint64_t slow_head           # cell of the newest entry; obs lock
+    uint64_t mon_tail            # bytes ever claimed in the monitor ring; atomic
+    uint64_t mon_wake[MAX_WORKERS]     # 1 = a wake-up is pending for that worker; atomic
+    uint64_t mon_clients[MAX_WORKERS]  # MONITOR clients per worker; that worker only
+    latevent_t events[LAT_EVENTS]

@@ -96,6 +96,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
     lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
     lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
+    lay['obs_off'] = off; off = _align(off + obs_region_size(), 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -193,6 +194,8 @@ cdef class Segment:
             cl.per_page = PAGE_SIZE // cl.size
         for i in range(h.npages):
             (<page_t *>(self.base + h.pages_off) + i).cls = PAGE_FREE
+        h.obs_off = lay['obs_off']
+        obs_init(h)                   # before the settings, which may override its defaults
         for k, v in shape.get('settings', {}).items():
             setattr_header(h, k, v)
         rings_init(h)
@@ -247,7 +250,8 @@ HEADER_FIELDS = (
     'list_max_listpack_size', 'list_compress_depth', 'hash_max_listpack_entries',
     'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
-    'config_epoch')
+    'config_epoch', 'slowlog_log_slower_than', 'slowlog_max_len', 'latency_monitor_threshold',
+    'hotkeys_sample_rate', 'monitors', 'obs_off')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -301,7 +305,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
-    raise KeyError(k)
+    return obs_getattr(h, k)
 
 
 cdef setattr_header(header_t *h, str k, v):
@@ -342,7 +346,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
     else:
-        raise KeyError(k)
+        obs_setattr(h, k, v)
 
 
 def set_setting(str k, v):
@@ -355,7 +359,12 @@ def get_setting(str k):
 
 
 def worker_stats():
-    """Per-worker counters of live worker slots (pid != 0)."""
+    """Per-worker counters of live worker slots (pid != 0): [{slot, pid, commands,
+    hits, misses, expired, evicted, clients (connected now), connections (accepted),
+    rejected_connections, net_in, net_out (bytes), errors (error replies), reads,
+    writes (socket reads and reply writes)}]. Counters only grow, except after
+    CONFIG RESETSTAT; CPU per worker is in /proc/<pid>/stat (commands/server.py
+    worker_cpu)."""
     out = []
     cdef int w
     cdef wstat_t *ws
@@ -366,7 +375,8 @@ def worker_stats():
                         'misses': ws.misses, 'expired': ws.expired, 'evicted': ws.evicted,
                         'clients': ws.clients, 'connections': ws.connections,
                         'rejected_connections': ws.rejected_connections,
-                        'net_in': ws.net_in, 'net_out': ws.net_out, 'errors': ws.errors})
+                        'net_in': ws.net_in, 'net_out': ws.net_out, 'errors': ws.errors,
+                        'reads': ws.reads, 'writes': ws.writes})
     return out
 
 
@@ -389,6 +399,7 @@ def reset_worker_stats():
         ws = <wstat_t *>(g_base + g_hdr.wstats_off) + w
         ws.commands = ws.hits = ws.misses = ws.expired = ws.evicted = 0
         ws.connections = ws.rejected_connections = ws.net_in = ws.net_out = ws.errors = 0
+        ws.reads = ws.writes = 0
     g_hdr.stat_reset_ms = cc_now_ms()
 
 

@@ -177,6 +177,7 @@ def main(argv=None):
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
+    _core.monitor_clear_worker(ns.worker)      # MONITOR clients a dead predecessor had
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
