@@ -52,45 +52,51 @@ def command_rows():
     return stats
 
 
+def _exported(bound_us) -> bool:
+    """Which of the core's latency bounds the endpoint exports: every one up to
+    7 µs, then two per doubling (2^k - 1 and 3 * 2^k - 1 µs), about 50 in all.
+    The core keeps four per doubling; a coarser set keeps a scrape small and,
+    as each exported bound is one of the core's, its cumulative count is exact."""
+    if math.isinf(bound_us) or bound_us <= 7:
+        return True
+    n = int(bound_us) + 1
+    return n & (n - 1) == 0 or (n % 3 == 0 and (n // 3) & (n // 3 - 1) == 0)
+
+
 def latency_histograms():
     """{command: (bounds in seconds, cumulative counts)} from the core's
-    per-command latency buckets, or {} when the core keeps none."""
+    per-command latency buckets (integer µs, inclusive bounds), or {} when the
+    core keeps none."""
     fn = getattr(_core, 'command_latency_buckets', None)
     bounds_us = getattr(_core, 'LATENCY_BUCKETS_US', None)
     if fn is None or bounds_us is None:
         return {}
     out = {}
     for name, counts in fn().items():
-        counts = list(counts)
-        bounds = [b / 1e6 for b in bounds_us]
-        if len(counts) == len(bounds) + 1:       # the last count is the overflow bucket
-            bounds.append(math.inf)
-        cum, run = [], 0
-        for n in counts[:len(bounds)]:
+        bounds, cum, run = [], [], 0
+        for b, n in zip(bounds_us, counts):
             run += n
-            cum.append(run)
-        if not bounds or not math.isinf(bounds[-1]):
+            if _exported(b):
+                bounds.append(b if math.isinf(b) else b / 1e6)
+                cum.append(run)
+        if not math.isinf(bounds[-1]):
             bounds.append(math.inf)
             cum.append(run)
-        name = name.decode() if isinstance(name, bytes) else name
-        out[name] = (bounds, cum)
+        out[name.decode() if isinstance(name, bytes) else name] = (bounds, cum)
     return out
 
 
 def hot_keys(count=10):
-    """[(key, estimated accesses)] from the core's hot-key sketch, or []."""
+    """[(db, key, estimated recent accesses)] from the core's hot-key sketch
+    (empty when sampling is off or no key stands out)."""
     fn = getattr(_core, 'hotkeys', None)
     if fn is None:
         return []
     out = []
-    for entry in fn(count):
-        if isinstance(entry, dict):
-            key, n = entry.get('key'), entry.get('count', entry.get('freq', 0))
-        else:
-            key, n = entry[0], entry[1]
+    for db, key, n in fn(count):
         if isinstance(key, bytes):
             key = key.decode('utf-8', 'backslashreplace')
-        out.append((key, n))
+        out.append((db, key, n))
     return out
 
 
@@ -119,8 +125,8 @@ def collect(workers=(), alerts=()):
     _workers(fam, workers)
     hk = fam('cachecyt_hot_key_accesses', 'gauge',
              'Estimated recent accesses of each hot key (sampled sketch).')
-    for key, n in hot_keys():
-        hk.add(n, key=key)
+    for db, key, n in hot_keys():
+        hk.add(n, db=str(db), key=key)
     active = fam('cachecyt_alert_active', 'gauge',
                  'Alerts of the configured rules: 1 firing, 0 pending (condition met, not yet for long enough).')
     for name, severity, state in alerts:
@@ -155,7 +161,7 @@ def _commands(fam):
 
 
 def _le(b):
-    return '+Inf' if math.isinf(b) else f"{b:g}"
+    return '+Inf' if math.isinf(b) else repr(b)
 
 
 def _keyspace(fam, hdr):
