@@ -45,6 +45,8 @@ class Observer:
             log.info("metrics and dashboard on http://%s:%d/", *self.http.address())
         alertmod.write_active(self.active_path, [])
         self.published = []
+        if self.http is None and not self.evaluator.alerts:
+            return                                # nothing reads the samples: take none
         self.thread = threading.Thread(target=self._run, name='observer', daemon=True)
         self.thread.start()
 
@@ -147,7 +149,7 @@ def _by(sample, name, label):
 def series_of(samples):
     """[(monotonic t, (unix t, sample))] -> the dashboard's JSON-able points."""
     out = {'t': [], 'ops': [], 'hit_ratio': [], 'used_memory': [], 'clients': [], 'p99_ms': [],
-           'workers': {}, 'top_commands': {}}
+           'workers': {}, 'top_commands': {}, 'hot_keys': []}
     for (t0, (_, a)), (t1, (u1, b)) in zip(samples, samples[1:]):
         dt = t1 - t0
         if dt <= 0:
@@ -173,6 +175,8 @@ def series_of(samples):
         (t0, (_, a)), (t1, (_, b)) = samples[max(0, len(samples) - 11)], samples[-1]
         ca, cb = _by(a, 'cachecyt_commands_total', 'cmd'), _by(b, 'cachecyt_commands_total', 'cmd')
         rates = {c: (v - ca.get(c, 0.0)) / (t1 - t0) for c, v in cb.items() if t1 > t0}
+        hot = [(dict(lk).get('key'), v) for (n, lk), v in b.items() if n == 'cachecyt_hot_key_accesses']
+        out['hot_keys'] = sorted(hot, key=lambda kv: -kv[1])[:10]
         out['top_commands'] = dict(sorted(((c, round(r, 1)) for c, r in rates.items() if r > 0),
                                           key=lambda x: -x[1])[:10])
     return out

@@ -83,4 +83,5 @@ def test_charts_show_the_load(node):
     mem = canvas(dom, 'chart-mem')
     assert float(mem['last']) > 0
     assert re.search(r'<td>get</td><td>[1-9]\d*</td>', dom), 'get missing from the top commands'
+    assert re.search(r'<table id="hotkeys"><tbody><tr><td>k</td><td>[1-9]', dom), 'k is the hot key'
     rc.close()

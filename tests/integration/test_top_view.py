@@ -56,6 +56,11 @@ def test_two_refreshes_show_the_load(node):
     ops = float(re.search(r'ops/s\s+(\d+)', frame).group(1))
     assert ops > 100
     assert re.search(r'hit ratio\s+100\.0%', frame)
+    p50 = re.search(r'p50\s+([\d.]+) (µs|ms)', frame)   # from the latency histograms
+    p99 = re.search(r'p99\s+([\d.]+) (µs|ms)', frame)
+    assert p50 and p99
+    us = [float(m.group(1)) * (1000 if m.group(2) == 'ms' else 1) for m in (p50, p99)]
+    assert 0 <= us[0] <= us[1] < 100000
     assert re.search(rf'keys\s+{NKEYS}\b', frame)
     get = re.search(r'│\s*get\s*│\s*(\d+)\s*│\s*(\d+)', frame)
     assert get and int(get.group(1)) > 100 and int(get.group(2)) >= int(get.group(1)) // 2
