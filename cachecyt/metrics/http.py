@@ -33,6 +33,7 @@ def listen_host(bind: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server_version = 'cachecyt-metrics'
     observer = None                      # set on the subclass made per server
+    timeout = 5                          # s; a client that sends nothing cannot hold a thread
 
     def log_message(self, fmt, *args):
         log.debug("metrics http: " + fmt, *args)
@@ -94,7 +95,10 @@ class MetricsServer:
         except OSError as e:
             raise SystemExit(f"cannot serve metrics on {host}:{port}: {e.strerror}"
                              " (set metrics-port to a free port, or 0 to disable)")
-        self.httpd.daemon_threads = True
+        # stop() waits for requests in flight: they read the segment, which the
+        # supervisor unmaps right after
+        self.httpd.daemon_threads = False
+        self.httpd.block_on_close = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name='metrics-http', daemon=True)
 
     def address(self):
