@@ -8,6 +8,7 @@ Names follow Prometheus conventions: a `cachecyt_` prefix, `_total` on
 counters, base units in the name (`_seconds`, `_bytes`). docs/METRICS.md lists
 them; conf/prometheus-alerts.yaml and conf/grafana-dashboard.json use exactly
 these names (tests/integration/test_metrics_http.py checks it)."""
+import itertools
 import math
 import os
 import time
@@ -63,26 +64,29 @@ def _exported(bound_us) -> bool:
     return n & (n - 1) == 0 or (n % 3 == 0 and (n // 3) & (n // 3 - 1) == 0)
 
 
+_EXPORT = None                  # [(index into the core's buckets, le label)], computed once
+
+
+def _export_bounds():
+    global _EXPORT
+    if _EXPORT is None:
+        bounds = getattr(_core, 'LATENCY_BUCKETS_US', ())
+        _EXPORT = [(i, _le(b if math.isinf(b) else b / 1e6)) for i, b in enumerate(bounds) if _exported(b)]
+    return _EXPORT
+
+
 def latency_histograms():
-    """{command: (bounds in seconds, cumulative counts)} from the core's
-    per-command latency buckets (integer µs, inclusive bounds), or {} when the
-    core keeps none."""
+    """{command: [(le label, cumulative count)]} from the core's per-command
+    latency buckets (integer µs, inclusive bounds; the last is +Inf), or {}
+    when the core keeps none."""
     fn = getattr(_core, 'command_latency_buckets', None)
-    bounds_us = getattr(_core, 'LATENCY_BUCKETS_US', None)
-    if fn is None or bounds_us is None:
+    if fn is None:
         return {}
+    export = _export_bounds()
     out = {}
     for name, counts in fn().items():
-        bounds, cum, run = [], [], 0
-        for b, n in zip(bounds_us, counts):
-            run += n
-            if _exported(b):
-                bounds.append(b if math.isinf(b) else b / 1e6)
-                cum.append(run)
-        if not math.isinf(bounds[-1]):
-            bounds.append(math.inf)
-            cum.append(run)
-        out[name.decode() if isinstance(name, bytes) else name] = (bounds, cum)
+        cum = list(itertools.accumulate(counts))
+        out[name.decode() if isinstance(name, bytes) else name] = [(le, cum[i]) for i, le in export]
     return out
 
 
@@ -150,11 +154,11 @@ def _commands(fam):
     buckets = latency_histograms()
     for name in sorted(rows):
         c, usec = rows[name][0], rows[name][1]
-        bounds, cum = buckets.get(name, ([math.inf], [c]))
-        for b, n in zip(bounds, cum):
-            hist.add(n, '_bucket', cmd=name, le=_le(b))
+        rows_ = buckets.get(name, [('+Inf', c)])
+        for le, n in rows_:
+            hist.add(n, '_bucket', cmd=name, le=le)
         hist.add(usec / 1e6, '_sum', cmd=name)
-        hist.add(cum[-1] if name in buckets else c, '_count', cmd=name)
+        hist.add(rows_[-1][1], '_count', cmd=name)
     errs = fam('cachecyt_error_replies_total', 'counter', 'Error replies, by error prefix.')
     for prefix, n in sorted(_core.error_stats().items()):
         errs.add(n, prefix=prefix)
