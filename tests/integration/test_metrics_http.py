@@ -28,6 +28,8 @@ RULES = [
     {'name': 'SlowKeys', 'expr': 'quantile(0.99, cachecyt_command_duration_seconds{cmd="keys"}[30s])',
      'threshold': 0.002, 'severity': 'warning'},
     {'name': 'HotKey', 'expr': 'max(cachecyt_hot_key_accesses)', 'threshold': 5000, 'severity': 'info'},
+    {'name': 'ManyClients', 'expr': 'cachecyt_connected_clients', 'threshold': 20},
+    {'name': 'Evicting', 'expr': 'rate(cachecyt_evicted_keys_total[5s])', 'threshold': 10},
     {'name': 'WorkerRestarted', 'expr': 'increase(cachecyt_worker_restarts_total[1m])',
      'threshold': 0, 'severity': 'critical'},
 ]
@@ -260,6 +262,34 @@ def test_memory_alert_crossed_by_writes(node, rc, receiver):
     wait_until(lambda: 'MemoryHigh' not in active_alerts(rc), what='MemoryHigh gone from ALERTS')
 
 
+def test_connection_count_alert(node, rc, receiver):
+    extra = [redis.Redis(port=node.port) for _ in range(25)]
+    for c in extra:
+        c.ping()
+    fired = receiver.wait_for('ManyClients', 'firing')
+    assert fired['value'] > 20
+    for c in extra:
+        c.close()
+    assert receiver.wait_for('ManyClients', 'resolved')['value'] <= 20
+
+
+def test_eviction_rate_alert(node, rc, receiver):
+    rc.config_set('maxmemory-policy', 'allkeys-lru')
+    try:
+        pipe = rc.pipeline(transaction=False)
+        for i in range(6000):                   # 24 MB into 16: thousands of evictions
+            pipe.set(f"ev:{i}", b'e' * 4000)
+        pipe.execute()
+        s = samples(node)
+        assert value(s, 'cachecyt_evicted_keys_total') > 1000
+        assert value(s, 'cachecyt_memory_used_bytes') <= MAXMEMORY * 1.01   # one write may overshoot
+        assert receiver.wait_for('Evicting', 'firing')['value'] > 10
+    finally:
+        rc.config_set('maxmemory-policy', 'noeviction')
+        rc.flushall()
+    receiver.wait_for('Evicting', 'resolved')
+
+
 def test_latency_histogram_against_client_timing(node, rc):
     pipe = rc.pipeline(transaction=False)
     for i in range(60000):
@@ -403,3 +433,31 @@ def test_webhook_times_out_on_a_silent_receiver_then_gives_up():
         hook.stop()
     assert ok is False
     assert 2.0 <= took < 4.0                    # two tries of 1 s and a 0.25 s pause
+
+
+def test_sigterm_stops_a_node_while_it_is_scraped():
+    srv = CachecytServer(workers=1, metrics_port=True).start()
+    stop = threading.Event()
+    scrapes = []
+
+    def scraper():
+        while not stop.is_set():
+            try:
+                scrapes.append(len(scrape(srv)[1]))
+            except OSError:
+                pass
+    t = threading.Thread(target=scraper)
+    t.start()
+    try:
+        wait_until(lambda: len(scrapes) >= 5, what='scrapes')
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(10)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        t.join()
+        srv.stop()
+    assert srv.proc.returncode == 0
+    assert took < 6
+    assert not os.path.exists(f"/dev/shm/cachecyt.{srv.port}.alerts")
