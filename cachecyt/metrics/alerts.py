@@ -30,6 +30,7 @@ stops holding. Firing and resolved are events: logged, queued for the
 webhook, and the active set (pending and firing) is what the metrics endpoint
 (`cachecyt_alert_active`) and the ALERTS command (through the file written by
 `write_active`) report."""
+import array
 import collections
 import json
 import logging
@@ -115,8 +116,9 @@ class Selector:
 
     def series(self, sample, suffix=''):
         """{labels tuple: value} of the matching series in one sample."""
-        name = self.name + suffix
-        return {lk: v for (n, lk), v in sample.items() if n == name and self.match(dict(lk))}
+        if not self.matchers:
+            return dict(named(sample, self.name + suffix))
+        return {lk: v for lk, v in named(sample, self.name + suffix) if self.match(dict(lk))}
 
 
 def parse_expr(text: str):
@@ -212,13 +214,74 @@ class History:
         return self.samples[-1]
 
 
-def sample_of(families):
-    """{(series name, labels tuple): value} of every sample of the families."""
-    out = {}
+class SeriesIndex:
+    """Series key (name, labels tuple) -> position, shared by every sample of a
+    history, so a sample is one array of floats rather than a dict of its own."""
+
+    def __init__(self):
+        self.keys = []
+        self.pos = {}
+        self.by_name = {}             # series name -> [(labels tuple, position)]
+
+    def position(self, key):
+        i = self.pos.get(key)
+        if i is None:
+            i = self.pos[key] = len(self.keys)
+            self.keys.append(key)
+            self.by_name.setdefault(key[0], []).append((key[1], i))
+        return i
+
+
+class Sample:
+    """The values of one sample, by position in a SeriesIndex (NaN: the series
+    did not exist then). Reads as a mapping of series key -> value."""
+    __slots__ = ('index', 'values')
+
+    def __init__(self, index, values):
+        self.index = index
+        self.values = values
+
+    def items(self):
+        keys = self.index.keys
+        for i, v in enumerate(self.values):
+            if v == v:
+                yield keys[i], v
+
+    def get(self, key, default=None):
+        i = self.index.pos.get(key)
+        if i is None or i >= len(self.values) or self.values[i] != self.values[i]:
+            return default
+        return self.values[i]
+
+    def named(self, name):
+        """[(labels tuple, value)] of the series called `name`."""
+        vals, n = self.values, len(self.values)
+        return [(lk, vals[i]) for lk, i in self.index.by_name.get(name, ())
+                if i < n and vals[i] == vals[i]]
+
+    def __len__(self):
+        return sum(1 for v in self.values if v == v)
+
+
+def named(sample, name):
+    """[(labels tuple, value)] of the series called `name` in a Sample or a
+    plain {(name, labels tuple): value} mapping."""
+    if isinstance(sample, Sample):
+        return sample.named(name)
+    return [(lk, v) for (n, lk), v in sample.items() if n == name]
+
+
+def sample_of(families, index=None):
+    """A Sample of every series of the families (a fresh index unless given)."""
+    index = index or SeriesIndex()
+    pairs = []
     for f in families:
         for suffix, labels, value in f.samples:
-            out[(f.name + suffix, tuple(sorted(labels.items())))] = float(value)
-    return out
+            pairs.append((index.position((f.name + suffix, tuple(sorted(labels.items())))), float(value)))
+    values = array.array('d', [math.nan]) * len(index.keys)
+    for i, v in pairs:
+        values[i] = v
+    return Sample(index, values)
 
 
 def _increase(new, old):

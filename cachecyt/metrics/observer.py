@@ -8,6 +8,7 @@ sigtimedwait and must stay free to restart workers within a second, so the
 ticker, the HTTP server and the webhook each run in a daemon thread. They are
 started after the supervisor blocked its signals, so they inherit the blocked
 mask and every signal still goes to sigtimedwait. They only read the segment."""
+import collections
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from cachecyt.metrics import alerts as alertmod, collect as collectmod
 log = logging.getLogger("cachecyt.metrics")
 
 TICK = 1.0                    # s between two samples
+POINTS = 120                  # dashboard points kept: two minutes
 
 
 class Observer:
@@ -26,6 +28,8 @@ class Observer:
         self.workers = workers
         self.evaluator = alertmod.Evaluator(cfg['alerts'])
         self.history = alertmod.History(self.evaluator.keep_seconds())
+        self.series_index = alertmod.SeriesIndex()
+        self.points = collections.deque(maxlen=POINTS)   # the dashboard's, one per tick
         self.lock = threading.Lock()           # guards history and the evaluator's state
         self.active_path = alertmod.active_path(cfg['port'])
         self.webhook = None
@@ -86,9 +90,12 @@ class Observer:
     def tick(self, t=None):
         t = time.monotonic() if t is None else t
         fams = self.families()
-        sample = alertmod.sample_of(fams)
+        sample = alertmod.sample_of(fams, self.series_index)
         with self.lock:
+            prev = self.history.samples[-1] if self.history.samples else None
             self.history.add(t, (time.time(), sample))
+            if self.http is not None and prev is not None and t > prev[0]:
+                self.points.append(dashboard_point(prev[0], prev[1][1], t, time.time(), sample))
             events = self.evaluator.tick(_SampleView(self.history), t)
             active = self.evaluator.active()
         for kind, d in events:
@@ -104,12 +111,12 @@ class Observer:
         with self.lock:
             return self.evaluator.active()
 
-    def series(self, seconds=120):
-        """Points for the dashboard: one per sample over the last `seconds`,
-        with rates between consecutive samples."""
+    def series(self):
+        """The dashboard's data: a point per second over the last two minutes."""
         with self.lock:
-            samples = list(self.history.samples)[-int(seconds / TICK) - 1:]
-        return series_of(samples)
+            points = list(self.points)
+            samples = list(self.history.samples)[-11:]
+        return series_of(points, samples)
 
 
 class _SampleView:
@@ -138,47 +145,50 @@ class _SampleView:
 
 
 def _sum(sample, name, **match):
-    return sum(v for (n, lk), v in sample.items()
-               if n == name and all(dict(lk).get(k) == x for k, x in match.items()))
+    return sum(v for lk, v in alertmod.named(sample, name)
+               if not match or all(dict(lk).get(k) == x for k, x in match.items()))
 
 
 def _by(sample, name, label):
-    return {dict(lk).get(label): v for (n, lk), v in sample.items() if n == name}
+    return {dict(lk).get(label): v for lk, v in alertmod.named(sample, name)}
 
 
-def series_of(samples):
-    """[(monotonic t, (unix t, sample))] -> the dashboard's JSON-able points."""
-    out = {'t': [], 'ops': [], 'hit_ratio': [], 'used_memory': [], 'clients': [], 'p99_ms': [],
-           'workers': {}, 'top_commands': {}, 'hot_keys': []}
-    for (t0, (_, a)), (t1, (u1, b)) in zip(samples, samples[1:]):
-        dt = t1 - t0
-        if dt <= 0:
-            continue
-        out['t'].append(round(u1, 3))
-        ops = max(0.0, _sum(b, 'cachecyt_commands_total') - _sum(a, 'cachecyt_commands_total')) / dt
-        out['ops'].append(round(ops, 1))
-        hits = _sum(b, 'cachecyt_keyspace_hits_total') - _sum(a, 'cachecyt_keyspace_hits_total')
-        miss = _sum(b, 'cachecyt_keyspace_misses_total') - _sum(a, 'cachecyt_keyspace_misses_total')
-        out['hit_ratio'].append(round(hits / (hits + miss), 4) if hits + miss > 0 else None)
-        out['used_memory'].append(_sum(b, 'cachecyt_memory_used_bytes'))
-        out['clients'].append(_sum(b, 'cachecyt_connected_clients'))
-        hist = alertmod.History()
-        hist.add(t0, a)
-        hist.add(t1, b)
-        sel = alertmod.Selector('cachecyt_command_duration_seconds', None, f'[{dt + 1:.3f}s]')
-        p99 = alertmod._quantile(0.99, sel, hist)
-        out['p99_ms'].append(None if p99 is None else round(p99 * 1000, 4))
-        wa, wb = _by(a, 'cachecyt_worker_commands_total', 'worker'), _by(b, 'cachecyt_worker_commands_total', 'worker')
-        for w, v in wb.items():
-            out['workers'].setdefault(w, []).append(round(max(0.0, v - wa.get(w, 0.0)) / dt, 1))
+def dashboard_point(t0, a, t1, u1, b):
+    """One point of the dashboard's charts: rates between samples a (at t0)
+    and b (at t1, unix time u1)."""
+    dt = t1 - t0
+    ops = max(0.0, _sum(b, 'cachecyt_commands_total') - _sum(a, 'cachecyt_commands_total')) / dt
+    hits = _sum(b, 'cachecyt_keyspace_hits_total') - _sum(a, 'cachecyt_keyspace_hits_total')
+    miss = _sum(b, 'cachecyt_keyspace_misses_total') - _sum(a, 'cachecyt_keyspace_misses_total')
+    hist = alertmod.History()
+    hist.add(t0, a)
+    hist.add(t1, b)
+    sel = alertmod.Selector('cachecyt_command_duration_seconds', None, f'[{dt + 1:.3f}s]')
+    p99 = alertmod._quantile(0.99, sel, hist)
+    wa, wb = _by(a, 'cachecyt_worker_commands_total', 'worker'), _by(b, 'cachecyt_worker_commands_total', 'worker')
+    return {'t': round(u1, 3), 'ops': round(ops, 1),
+            'hit_ratio': round(hits / (hits + miss), 4) if hits + miss > 0 else None,
+            'used_memory': _sum(b, 'cachecyt_memory_used_bytes'),
+            'clients': _sum(b, 'cachecyt_connected_clients'),
+            'p99_ms': None if p99 is None else round(p99 * 1000, 4),
+            'workers': {w: round(max(0.0, v - wa.get(w, 0.0)) / dt, 1) for w, v in wb.items()}}
+
+
+def series_of(points, samples):
+    """The dashboard's JSON: the points as parallel lists, plus the top commands
+    over the last ten samples and the hot keys of the newest."""
+    out = {k: [p[k] for p in points] for k in ('t', 'ops', 'hit_ratio', 'used_memory', 'clients', 'p99_ms')}
+    workers = sorted({w for p in points for w in p['workers']})
+    out['workers'] = {w: [p['workers'].get(w) for p in points] for w in workers}
+    out['top_commands'], out['hot_keys'] = {}, []
     if len(samples) >= 2:
         (t0, (_, a)), (t1, (_, b)) = samples[max(0, len(samples) - 11)], samples[-1]
         ca, cb = _by(a, 'cachecyt_commands_total', 'cmd'), _by(b, 'cachecyt_commands_total', 'cmd')
         rates = {c: (v - ca.get(c, 0.0)) / (t1 - t0) for c, v in cb.items() if t1 > t0}
-        hot = [(dict(lk).get('key'), v) for (n, lk), v in b.items() if n == 'cachecyt_hot_key_accesses']
-        out['hot_keys'] = sorted(hot, key=lambda kv: -kv[1])[:10]
         out['top_commands'] = dict(sorted(((c, round(r, 1)) for c, r in rates.items() if r > 0),
                                           key=lambda x: -x[1])[:10])
+        hot = [(dict(lk).get('key'), v) for lk, v in alertmod.named(b, 'cachecyt_hot_key_accesses')]
+        out['hot_keys'] = sorted(hot, key=lambda kv: -kv[1])[:10]
     return out
 
 
