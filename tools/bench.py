@@ -140,7 +140,7 @@ def start_cachecyt(workers, memcached=False, started=None):
     server joins `started` before it starts, so a failed start is stopped too."""
     port, mc_port = free_port(), free_port() if memcached else 0
     args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
-            '--memcached-port', str(mc_port)]
+            '--memcached-port', str(mc_port), '--metrics-port', '0']
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)
