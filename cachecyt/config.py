@@ -163,7 +163,7 @@ OPTIONS = {o.name: o for o in [
     Option('memcached-db', 0, parse_int(0, 255), False),
     Option('item-size-max', MB, parse_memory_in(1024, 1024 * MB), False),
     # observability (cachecyt/metrics/)
-    Option('metrics-port', 9379, parse_int(0, 65535), False),
+    Option('metrics-port', -1, parse_int(-1, 65535), False),
     Option('alerts', [], lambda v: parse_alerts(v), False),
     Option('alert-webhook', '', parse_str, False),
     Option('alert-webhook-timeout', 2, parse_int(1, 3600), False),

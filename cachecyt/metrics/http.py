@@ -24,6 +24,22 @@ STATIC_TYPES = {'.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
                 '.css': 'text/css; charset=utf-8'}
 
 
+METRICS_PORT_OFFSET = 3000     # metrics-port -1: the RESP port + this (6379 -> 9379)
+
+
+def metrics_port(cfg) -> int:
+    """The port to serve on, 0 for none: metrics-port, or when it is -1 (the
+    default) the RESP port + 3000, so nodes on one host do not collide."""
+    port = cfg['metrics-port']
+    if port != -1:
+        return port
+    port = cfg['port'] + METRICS_PORT_OFFSET
+    if port > 65535:
+        raise SystemExit(f"metrics-port would be port + {METRICS_PORT_OFFSET} = {port}, past 65535;"
+                         " set metrics-port (0 disables it)")
+    return port
+
+
 def listen_host(bind: str) -> str:
     """The first address of the `bind` option (Redis syntax, '-' = optional)."""
     first = (bind.split() or ['127.0.0.1'])[0]

@@ -43,8 +43,9 @@ class Observer:
 
     def start(self):
         from cachecyt.metrics import http
-        if self.cfg['metrics-port']:
-            self.http = http.MetricsServer(self, http.listen_host(self.cfg['bind']), self.cfg['metrics-port'])
+        port = http.metrics_port(self.cfg)
+        if port:
+            self.http = http.MetricsServer(self, http.listen_host(self.cfg['bind']), port)
             self.http.start()
             log.info("metrics and dashboard on http://%s:%d/", *self.http.address())
         alertmod.write_active(self.active_path, [])

@@ -74,3 +74,16 @@ def test_unreachable_endpoint_is_a_clear_error():
     out = run_top('--metrics-port', free_port(), '--once')
     assert out.returncode == 1
     assert 'cannot read http://127.0.0.1:' in out.stderr
+
+
+def test_default_metrics_port_follows_the_resp_port():
+    port = free_port()
+    while port + 3000 > 65535:
+        port = free_port()
+    srv = CachecytServer('--metrics-port', -1, workers=1, port=port).start()
+    try:
+        out = run_top('--port', port, '--once', '--interval', 0.2)
+        assert out.returncode == 0, out.stderr
+        assert f"http://127.0.0.1:{port + 3000}/metrics" in out.stdout
+    finally:
+        srv.stop()
