@@ -1,6 +1,7 @@
 """Throughput, latency and server CPU of cachecyt next to a stock redis-server.
 
     python tools/bench.py [--rounds 3] [--quick] [--workers N] [--markdown] [--memcached]
+                          [--baseline DIR [--baseline-args ARGS]] [--cachecyt-args ARGS]
 
 Starts cachecyt (the default configuration on a free loopback port) and
 redis-server (no persistence) on free loopback ports, stores the same keyspace in
@@ -20,6 +21,12 @@ cachecyt (with a free --memcached-port) next to a stock `memcached -t 2 -U 0
 comes from tools/mcload.py (redis-benchmark speaks only RESP; memcaslap cannot
 pipeline): the same connections, depths, value size and keyspace.
 
+With --baseline DIR the comparison is between two builds of cachecyt instead:
+the one in DIR (a checkout built in place, e.g. `git archive` of an earlier
+commit plus `python setup.py build_ext --inplace`) named "base", and this one;
+--cachecyt-args and --baseline-args add server flags to either (e.g. a feature
+switched off), so an overhead is measured in one interleaved run.
+
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
 tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
 import argparse
@@ -27,6 +34,7 @@ import csv
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -134,18 +142,19 @@ class Server:
         return out
 
 
-def start_cachecyt(workers, memcached=False, started=None):
-    """cachecyt on a free port; with memcached=True its memcached port becomes
-    server.port (the one the load goes to) once that port answers too. The
-    server joins `started` before it starts, so a failed start is stopped too."""
+def start_cachecyt(workers, memcached=False, started=None, root=ROOT, name='cachecyt', extra=()):
+    """cachecyt (from the source tree `root`) on a free port; with memcached=True
+    its memcached port becomes server.port (the one the load goes to) once that
+    port answers too. The server joins `started` before it starts, so a failed
+    start is stopped too."""
     port, mc_port = free_port(), free_port() if memcached else 0
     args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
-            '--memcached-port', str(mc_port), '--metrics-port', '0']
+            '--memcached-port', str(mc_port), *extra]
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)
-    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    server = Server('cachecyt', args, port, env)
+    env['PYTHONPATH'] = root + os.pathsep + env.get('PYTHONPATH', '')
+    server = Server(name, args, port, env)
     if started is not None:
         started.append(server)
     server.start()
@@ -350,6 +359,10 @@ def parse_args(argv=None):
     ap.add_argument('--markdown', action='store_true', help='print the table as Markdown')
     ap.add_argument('--memcached', action='store_true',
                     help='compare with memcached on the memcached protocol, load from tools/mcload.py')
+    ap.add_argument('--baseline', metavar='DIR',
+                    help='compare with cachecyt built in DIR ("base") instead of redis-server')
+    ap.add_argument('--baseline-args', default='', help='server flags for the baseline cachecyt')
+    ap.add_argument('--cachecyt-args', default='', help='server flags for this cachecyt')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
     if args.quick:
@@ -367,13 +380,18 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     servers = []
-    other = 'memcached' if args.memcached else 'redis'
+    other = 'memcached' if args.memcached else 'base' if args.baseline else 'redis'
+    mine = shlex.split(args.cachecyt_args)
     try:
         if args.memcached:
-            start_cachecyt(args.workers, memcached=True, started=servers)
+            start_cachecyt(args.workers, memcached=True, started=servers, extra=mine)
             start_memcached(servers)
+        elif args.baseline:
+            start_cachecyt(args.workers, started=servers, extra=mine)
+            start_cachecyt(args.workers, started=servers, root=os.path.abspath(args.baseline),
+                           name='base', extra=shlex.split(args.baseline_args))
         else:
-            servers.append(start_cachecyt(args.workers))
+            servers.append(start_cachecyt(args.workers, extra=mine))
             servers.append(start_redis())
         if args.verbose:
             for s in servers:
@@ -387,7 +405,8 @@ def main(argv=None):
     finally:
         for s in servers:
             s.stop()
-    print(machine(args.memcached))
+    print(machine(args.memcached) if not args.baseline else machine() + f", base: {args.baseline} "
+          f"{args.baseline_args!r}, cachecyt: {args.cachecyt_args!r}")
     tool = 'tools/mcload.py (memcached protocol)' if args.memcached else 'redis-benchmark'
     print(f"{tool} -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
           f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "

@@ -749,9 +749,10 @@ cdef int memory_usage(Client c) except -1:
 
 
 cdef int cmd_memory(Client c) except -1:
-    """MEMORY USAGE, HELP, PURGE and MALLOC-STATS.
-    TODO: STATS and DOCTOR need the INFO memory figures; they answer as unknown
-    subcommands until they are written."""
+    """MEMORY USAGE, HELP, PURGE and MALLOC-STATS; STATS and DOCTOR are
+    answered from Python (shm/stats.pxi memory_report)."""
+    if (arg_eq(c, 1, "stats") or arg_eq(c, 1, "doctor")) and c.argc == 2:
+        return memory_report(c)
     if arg_eq(c, 1, "usage"):
         if c.argc < 3:
             reply_subcommand_arity(c, 2)

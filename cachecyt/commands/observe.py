@@ -70,9 +70,7 @@ def slowlog(c, args):
     count = 10
     if len(args) == 3:
         count = _strict_int(args[2])
-        if count is None:
-            raise CommandError("ERR value is not an integer or out of range")
-        if count < -1:
+        if count is None or count < -1:
             raise CommandError("ERR count should be greater than or equal to -1")
     return [[eid, when, usec, args_, addr.encode(), name]
             for eid, when, usec, args_, addr, name in _core.slowlog_get(count)]
@@ -159,13 +157,14 @@ def latency_doctor():
     """A short plain report of what the latency monitor saw (our own wording)."""
     threshold = _core.get_setting('latency_monitor_threshold')
     events = {n: v for n, v in _core.latency_events().items() if v[1]}
-    if not threshold:
+    if not events and not threshold:
         return ("The latency monitor is off (latency-monitor-threshold is 0), so no latency "
                 "event was recorded. Enable it with CONFIG SET latency-monitor-threshold <ms>.\n")
     if not events:
         return (f"No latency event of {threshold} ms or more has been recorded "
                 "since the node started or since the last LATENCY RESET.\n")
-    lines = [f"Latency events of {threshold} ms or more:", ""]
+    lines = ["Latency events recorded (latency-monitor-threshold is now "
+             f"{threshold} ms):", ""]
     for k, (name, (peak, samples)) in enumerate(sorted(events.items()), 1):
         avg = sum(ms for _, ms in samples) // len(samples)
         first = samples[0][0]
@@ -230,7 +229,7 @@ def hotkeys(c, args):
 def monitor(c, args):
     if c.id not in server.NODE.monitors:
         server.NODE.monitors[c.id] = c
-        _core.monitor_register(1)
+        _core.monitor_register(c, 1)
     return OK
 
 
@@ -248,10 +247,66 @@ def feed_monitors():
 
 def monitor_closed(c):
     if server.NODE.monitors.pop(c.id, None) is not None:
-        _core.monitor_register(-1)
+        _core.monitor_register(c, -1)
 
 
 HANDLERS = {
     'slowlog': server.counted(slowlog), 'latency': server.counted(latency),
     'hotkeys': hotkeys, 'monitor': monitor,
 }
+
+
+# ---- MEMORY STATS / DOCTOR ---------------------------------------------------------------
+
+def memory_stats():
+    """MEMORY STATS with Redis 7.0's fields, from the figures INFO memory shows."""
+    m = server.memory_figures()
+    used, peak, arena, rss = m['used'], m['peak'], m['arena'], m['rss']
+    keys = sum(n for _db, n, _e in _core.keyspace_info())
+    out = {'peak.allocated': peak, 'total.allocated': used, 'startup.allocated': 0,
+           'replication.backlog': 0, 'clients.slaves': 0, 'clients.normal': m['clients'],
+           'cluster.links': 0, 'aof.buffer': 0, 'lua.caches': 0, 'functions.caches': 0}
+    for db, n, e in _core.keyspace_info():
+        out[f"db.{db}"] = {'overhead.hashtable.main': 0, 'overhead.hashtable.expires': 0,
+                           'overhead.hashtable.slot-to-keys': 0}
+    out.update({
+        'overhead.total': 0, 'keys.count': keys,
+        'keys.bytes-per-key': used // keys if keys else 0, 'dataset.bytes': used,
+        'dataset.percentage': 100.0 if used else 0.0,
+        'peak.percentage': used * 100.0 / peak if peak else 0.0,
+        'allocator.allocated': used, 'allocator.active': arena, 'allocator.resident': arena,
+        'allocator-fragmentation.ratio': arena / used if used else 1.0,
+        'allocator-fragmentation.bytes': max(arena - used, 0),
+        'allocator-rss.ratio': 1.0, 'allocator-rss.bytes': 0,
+        'rss-overhead.ratio': rss / arena if arena else 1.0, 'rss-overhead.bytes': rss - arena,
+        'fragmentation': arena / used if used else 1.0,
+        'fragmentation.bytes': max(arena - used, 0)})
+    return out
+
+
+def memory_doctor():
+    """A short plain report on the arena (our own wording)."""
+    m = server.memory_figures()
+    used, peak, arena, maxmem = m['used'], m['peak'], m['arena'], m['maxmemory']
+    if used < 5 * 1024 * 1024:
+        return Verbatim("The node holds less than 5 MB of data: nothing to report yet.\n")
+    issues = []
+    if peak > used * 3 // 2:
+        issues.append(f"- The peak ({server._human(peak)}) is over 1.5 times the memory used now "
+                      f"({server._human(used)}): free pages stay with the arena for reuse.")
+    if arena > used * 7 // 5:
+        issues.append(f"- Arena fragmentation is {arena / used:.2f}: pages of the size classes are "
+                      "partly empty (many deleted or resized values).")
+    if maxmem and used > maxmem * 9 // 10:
+        issues.append(f"- Used memory is {used * 100 // maxmem}% of maxmemory: writes will evict "
+                      "or fail (maxmemory-policy).")
+    if not issues:
+        return Verbatim("No memory problem found.\n")
+    return Verbatim("Memory report:\n\n" + "\n".join(issues) + "\n")
+
+
+def memory_report(sub):
+    return memory_stats() if sub == 'stats' else memory_doctor()
+
+
+_core.set_memory_hook(memory_report)

@@ -340,14 +340,15 @@ class Row:
     """One client as CLIENT LIST shows it, from this worker's object or from
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
-                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local')
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'flags')
 
     @classmethod
-    def from_table(cls, t):
+    def from_table(cls, t, monitors=frozenset()):
         r = cls()
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
          r.cmd, r.resp, r.no_evict, r.fd) = t
         r.qbuf = 0
+        r.flags = ''
         r.local = NODE.clients.get(r.id) if r.worker == NODE.worker else None
         if r.local is not None:
             r.name = r.local.name or b''
@@ -355,12 +356,19 @@ class Row:
             r.resp = r.local.resp
             r.no_evict = r.local.no_evict
             r.qbuf = r.local.query_buffer
+            # Redis's letters, in its order: O monitor, b blocked (e no-evict below)
+            r.flags = 'b' if r.local.blocked_args is not None else ''
+        if r.id in monitors:
+            r.flags = 'O' + r.flags
         return r
+
+    def flag_letters(self):
+        return (self.flags + ('e' if self.no_evict else '')) or 'N'
 
     def line(self, now_ms):
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
-                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={'e' if self.no_evict else 'N'} "
+                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={self.flag_letters()} "
                 f"db={self.db} sub=0 psub=0 ssub=0 multi=-1 qbuf={self.qbuf} qbuf-free=0 "
                 f"argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
                 f"events=r cmd={self.cmd} user=default redir=-1 resp={self.resp}\n")
@@ -368,7 +376,8 @@ class Row:
 
 def all_clients():
     """Every client of every worker, oldest first."""
-    return sorted((Row.from_table(t) for t in _core.clients_table()), key=lambda r: r.id)
+    monitors = _core.monitor_client_ids()
+    return sorted((Row.from_table(t, monitors) for t in _core.clients_table()), key=lambda r: r.id)
 
 
 def own_row(c):

@@ -221,21 +221,20 @@ cdef enum:
     LAT_SAMPLES = 160            # samples kept per event (Redis keeps 160)
     MON_BYTES = 1048576          # bytes of the MONITOR ring (power of two)
 
-ctypedef struct hotent_t:        # one hot-key candidate; written only by the owning worker
+ctypedef struct hotent_t:        # one hot-key candidate's key; written only by the owning worker
     uint32_t ver                 # odd while the owner rewrites the entry (readers retry)
-    uint32_t count               # sampled accesses in the window
-    uint64_t hash                # cc_hash of key, mixed with db
     uint16_t db                  # logical db
     uint16_t klen                # key bytes; 0 = free entry
-    uint32_t pad
-    char key[HOT_KEY_MAX]
+    char key[HOT_KEY_MAX + 8]
 
 ctypedef struct hotsketch_t:     # one per worker slot; written only by that worker
     uint64_t samples             # samples in the window (halved with the counters)
     uint64_t rate                # sample rate the counts were taken at
     uint64_t pad[6]
+    uint64_t thash[HOT_TOP]      # candidate i: hash of its key (mixed with db), 0 = free
+    uint32_t tcount[HOT_TOP]     # candidate i: sampled accesses in the window
     uint32_t cms[HOT_DEPTH * HOT_WIDTH]   # count-min counters
-    hotent_t top[HOT_TOP]
+    hotent_t top[HOT_TOP]        # candidate i: its key (the scan reads only thash/tcount)
 
 ctypedef struct slowent_t:       # one SLOWLOG entry; obs lock
     uint64_t id

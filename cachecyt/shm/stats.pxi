@@ -42,7 +42,8 @@
 # publishes the record by storing its position + 1 in the record's first word.
 # Each worker that has MONITOR clients reads from its own cursor while records
 # are published; a reader lapped by the producers (more than MON_BYTES behind)
-# skips what was overwritten, as Redis drops a monitor that cannot keep up.
+# skips what was overwritten and goes on from the first whole record it finds in
+# the newer half of the ring.
 # Producers wake a reading worker through its eventfd only when no wake-up is
 # already pending for it (mon_wake), so a busy node costs one write per drain,
 # not one per command.
@@ -68,6 +69,7 @@ cdef extern from *:
     int cc_clz64(uint64_t v) nogil
 
 cdef enum:
+    CS_MONITOR = 2               # cslot_t.cflags (shm/clients.pxi): the client runs MONITOR
     HOT_WINDOW = 65536           # samples per worker before the counters are halved
     SLOW_MAX_ARGC = 32           # Redis's SLOWLOG_ENTRY_MAX_ARGC
     SLOW_MAX_STRING = 128        # Redis's SLOWLOG_ENTRY_MAX_STRING
@@ -212,6 +214,23 @@ cdef inline void wstat_io(uint64_t nin, uint64_t nout) noexcept nogil:
         ws.writes += 1
 
 
+g_memory_hook = None             # callable(sub: str) -> reply value (commands/observe.py)
+
+
+def set_memory_hook(f):
+    global g_memory_hook
+    g_memory_hook = f
+
+
+cdef int memory_report(Client c) except -1:
+    """MEMORY STATS / DOCTOR: the figures come from the Python side (INFO's)."""
+    if g_memory_hook is None:
+        reply_unknown_subcommand(c)
+        return 0
+    encode_value(&c.out, g_memory_hook(c.arg(1).lower().decode()))
+    return 0
+
+
 # ---- latency histograms ----------------------------------------------------------------
 
 g_sub_names = []                 # names of the subcommand rows (commands/server.py STAT_NAMES)
@@ -251,13 +270,19 @@ cdef list _row_sum(int row):
 def command_latency_buckets():
     """{command name: [count per bucket]} summed over workers; bucket i counts
     commands that took at most LATENCY_BUCKETS_US[i] µs (and more than the bound
-    before it). Subcommands of CLIENT, CONFIG, COMMAND appear as 'config|get'."""
+    before it). Commands with subcommands (CLIENT, CONFIG, COMMAND, SLOWLOG,
+    LATENCY) appear only by subcommand, as 'config|get' (as Redis's latencystats),
+    so summing every row counts each call once."""
     out = {}
     cdef int i, k
+    containers = {n.split('|', 1)[0] for n in g_sub_names}
     for i in range(g_ncmds):
+        name = g_cmds[i].name.decode()
+        if name in containers:                  # counted under its subcommands
+            continue
         row = _row_sum(i)
         if row is not None and any(row):
-            out[g_cmds[i].name.decode()] = row
+            out[name] = row
     for k, name in enumerate(g_sub_names):
         if k >= MAX_COMMANDS - g_ncmds:
             break
@@ -317,23 +342,26 @@ cdef void hot_age(hotsketch_t *sk) noexcept nogil:
     for i in range(HOT_DEPTH * HOT_WIDTH):
         sk.cms[i] >>= 1
     for i in range(HOT_TOP):
-        sk.top[i].count >>= 1
+        sk.tcount[i] >>= 1
     sk.samples >>= 1
 
 
 cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t rate) noexcept nogil:
-    """Count one sampled access of (db, key) in this worker's sketch."""
+    """Count one sampled access of (db, key) in this worker's sketch. The
+    candidates are found by hash in two compact arrays (a few cache lines); a
+    key is compared only on a hash match."""
     cdef hotsketch_t *sk = hot_at(worker)
     cdef uint64_t h = cc_hash(key, klen) ^ (<uint64_t>(db + 1) * 0x9E3779B97F4A7C15ULL)
-    cdef uint32_t est = 0xffffffff, v
+    cdef uint32_t est = 0xffffffff
     cdef uint32_t *cell[HOT_DEPTH]
-    cdef int r, i, victim = -1
+    cdef int r, i, victim = 0
     cdef hotent_t *e
+    if h == 0:
+        h = 1                                    # 0 marks a free candidate
     if sk.rate != rate:                          # counts taken at another rate do not add up
         memset(sk.cms, 0, sizeof(sk.cms))
-        for i in range(HOT_TOP):
-            sk.top[i].count = 0
-            sk.top[i].klen = 0
+        memset(sk.thash, 0, sizeof(sk.thash))
+        memset(sk.tcount, 0, sizeof(sk.tcount))
         sk.samples = 0
         sk.rate = rate
     for r in range(HOT_DEPTH):
@@ -347,21 +375,23 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
     sk.samples += 1
     if 0 < klen <= HOT_KEY_MAX:
         for i in range(HOT_TOP):
-            e = &sk.top[i]
-            if e.klen == klen and e.hash == h and e.db == db and memcmp(e.key, key, klen) == 0:
-                e.count = est
-                victim = -2
-                break
-            if victim == -1 or e.count < sk.top[victim].count:
+            if sk.thash[i] == h:
+                e = &sk.top[i]
+                if e.klen == klen and e.db == db and memcmp(e.key, key, klen) == 0:
+                    sk.tcount[i] = est
+                    victim = -1
+                    break
+            if sk.tcount[i] < sk.tcount[victim]:
                 victim = i
-        if victim >= 0 and est > sk.top[victim].count:
+        if victim >= 0 and est > sk.tcount[victim]:
             e = &sk.top[victim]
             cc_store_u32(&e.ver, e.ver + 1)      # odd: being rewritten
-            e.hash = h
+            sk.tcount[victim] = 0
+            sk.thash[victim] = h
             e.db = <uint16_t>db
             e.klen = <uint16_t>klen
             memcpy(e.key, key, klen)
-            e.count = est
+            sk.tcount[victim] = est
             cc_store_u32(&e.ver, e.ver + 1)
     if sk.samples >= HOT_WINDOW:
         hot_age(sk)
@@ -392,10 +422,10 @@ def hotkeys(int count=10, int min_permille=10):
         for i in range(HOT_TOP):
             e = &sk.top[i]
             ver = cc_load_u32(&e.ver)
-            if ver & 1:
+            if ver & 1 or sk.thash[i] == 0:
                 continue
             klen = e.klen
-            n = e.count
+            n = sk.tcount[i]
             db = e.db
             if klen == 0 or klen > HOT_KEY_MAX or n == 0:
                 continue
@@ -769,7 +799,21 @@ def monitor_take():
 
 
 cdef void _skip_lapped(uint64_t tail) noexcept:
+    """Producers overwrote what this worker had not read: go on from the first
+    published record in the newer half of the ring (a record's first word is its
+    own position + 1, which line bytes match only by a rare accident; the length
+    is checked too), or from the tail."""
     global g_mon_cursor
+    cdef uint64_t p = tail - MON_BYTES // 2 if tail > MON_BYTES // 2 else 0
+    cdef uint64_t *hdr
+    p = (p + 15) & ~<uint64_t>15
+    while p < tail:
+        hdr = <uint64_t *>(mon_ring() + (p & (MON_BYTES - 1)))
+        if cc_atomic_load(&hdr[0]) == p + 1 and hdr[1] <= MON_MAX_LINE and \
+                p + 16 + hdr[1] <= tail:
+            g_mon_cursor = p
+            return
+        p += 16
     g_mon_cursor = tail
 
 
@@ -778,14 +822,33 @@ cdef void _mon_advance(uint64_t n) noexcept:
     g_mon_cursor += n
 
 
-def monitor_register(int delta):
+def monitor_register(Client c, int delta):
     """A MONITOR client of this worker starts (+1) or ends (-1)."""
     global g_mon_cursor
     cdef obs_t *o = OBS()
+    if c is not None and c.cslot != NULL:
+        if delta > 0:
+            c.cslot.cflags |= CS_MONITOR
+        else:
+            c.cslot.cflags &= ~CS_MONITOR
     if delta > 0 and o.mon_clients[g_worker] == 0:
         g_mon_cursor = cc_atomic_load(&o.mon_tail)   # only what is run from now on
     o.mon_clients[g_worker] += delta
     cc_atomic_add(&g_hdr.monitors, delta)
+
+
+def monitor_client_ids():
+    """Ids of the clients in MONITOR mode, on every worker (CLIENT LIST flags)."""
+    cdef uint32_t i
+    cdef cslot_t *s
+    cdef uint64_t cid
+    out = set()
+    for i in range(min(cc_atomic_load(&g_hdr.clients_hiwater), MAX_CLIENT_SLOTS)):
+        s = cslot_at(i)
+        cid = cc_atomic_load(&s.id)
+        if cid != 0 and cid != CS_BUSY and s.cflags & CS_MONITOR:
+            out.add(cid)
+    return out
 
 
 def monitor_clear_worker(int worker):
