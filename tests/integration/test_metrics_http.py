@@ -23,6 +23,9 @@ MAXMEMORY = 16 * 1024 * 1024
 RULES = [
     {'name': 'ManyMisses', 'expr': 'rate(cachecyt_keyspace_misses_total[3s])', 'threshold': 300,
      'for': '1s', 'severity': 'critical', 'summary': 'lookups keep missing'},
+    {'name': 'HitRatioLow', 'op': '<', 'threshold': 0.5, 'for': '1s',
+     'expr': 'rate(cachecyt_keyspace_hits_total[3s]) / (rate(cachecyt_keyspace_hits_total[3s])'
+             ' + rate(cachecyt_keyspace_misses_total[3s]))'},
     {'name': 'MemoryHigh', 'expr': 'cachecyt_memory_used_bytes / cachecyt_memory_max_bytes',
      'threshold': 0.5, 'severity': 'warning'},
     {'name': 'SlowKeys', 'expr': 'quantile(0.99, cachecyt_command_duration_seconds{cmd="keys"}[30s])',
@@ -226,10 +229,12 @@ def test_miss_rate_alert_fires_and_resolves(node, rc, receiver):
         for i in range(200):
             pipe.get(f"missing:{i}")
         pipe.execute()
-        if any(e['name'] == 'ManyMisses' for e in receiver.events):
+        if {'ManyMisses', 'HitRatioLow'} <= {e['name'] for e in receiver.events}:
             break
     fired = receiver.wait_for('ManyMisses', 'firing')
     assert fired['severity'] == 'critical' and fired['value'] > 300
+    low = receiver.wait_for('HitRatioLow', 'firing')
+    assert low['value'] < 0.01 and low['op'] == '<' and low['severity'] == 'warning'
     assert fired['summary'] == 'lookups keep missing'
     a = active_alerts(rc)['ManyMisses']
     assert a[b'state'] == b'firing' and a[b'severity'] == b'critical'
@@ -239,6 +244,7 @@ def test_miss_rate_alert_fires_and_resolves(node, rc, receiver):
     # the load stops: within the 3s window the rate falls, the alert resolves
     resolved = receiver.wait_for('ManyMisses', 'resolved')
     assert resolved['value'] < 300
+    receiver.wait_for('HitRatioLow', 'resolved')         # no lookups: no ratio, no alert
     assert 'ManyMisses' not in active_alerts(rc)
     assert ('cachecyt_alert_active', frozenset({('alert', 'ManyMisses'), ('severity', 'critical')})) \
         not in samples(node)
