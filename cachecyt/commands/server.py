@@ -575,6 +575,7 @@ def config_(c, args):
     _core.reset_latency_stats()                 # before the cmdstats it reads
     _core.reset_command_stats()
     _core.reset_error_stats()
+    _core.hotkeys_reset()
     NODE.ops_samples.clear()
     return OK
 
@@ -653,6 +654,11 @@ DOCS = {
     'info': ('Reply with server information and statistics', '1.0.0', 'O(1)'),
     'time': ('Reply with the server time', '2.6.0', 'O(1)'),
     'shutdown': ('Stop the server', '1.0.0', 'O(N) with N the number of databases'),
+    'slowlog': ('Commands about the slow log', '2.2.12', 'Depends on subcommand.'),
+    'latency': ('Commands about latency diagnostics', '2.8.13', 'Depends on subcommand.'),
+    'monitor': ('Stream every command the node runs', '1.0.0', None),
+    'hotkeys': ('Reply with the most accessed keys, from sampled frequency sketches', '7.0.0',
+                'O(W*K) with W workers and K candidates per worker'),
 }
 
 

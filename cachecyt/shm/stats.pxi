@@ -855,6 +855,7 @@ def monitor_clear_worker(int worker):
     """A worker slot (re)starts: drop the MONITOR clients its predecessor had."""
     cdef obs_t *o = OBS()
     cdef uint64_t n = o.mon_clients[worker]
+    cc_atomic_store(&o.mon_wake[worker], 0)      # a wake-up the dead one never took
     if n:
         o.mon_clients[worker] = 0
         cc_atomic_add(&g_hdr.monitors, -<int64_t>n)
