@@ -659,6 +659,8 @@ DOCS = {
     'monitor': ('Stream every command the node runs', '1.0.0', None),
     'hotkeys': ('Reply with the most accessed keys, from sampled frequency sketches', '7.0.0',
                 'O(W*K) with W workers and K candidates per worker'),
+    'alerts': ('Reply with the alert rules that are pending or firing', '7.0.0',
+               'O(N) where N is the number of active alerts'),
 }
 
 
