@@ -10,6 +10,7 @@ started after the supervisor blocked its signals, so they inherit the blocked
 mask and every signal still goes to sigtimedwait. They only read the segment."""
 import collections
 import logging
+import os
 import threading
 import time
 
@@ -64,7 +65,6 @@ class Observer:
         if self.webhook:
             self.webhook.stop()
         try:
-            import os
             os.unlink(self.active_path)
         except OSError:
             pass
