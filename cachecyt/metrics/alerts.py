@@ -489,7 +489,8 @@ def log_event(kind, d):
 
 def active_path(port: int) -> str:
     """Where the supervisor publishes the active alerts: a small file on the
-    shared-memory file system beside the segment, replaced atomically."""
+    shared-memory file system beside the segment, replaced atomically; it
+    exists only while some alert is pending or firing."""
     return f"/dev/shm/cachecyt.{port}.alerts"
 
 
@@ -498,6 +499,14 @@ def write_active(path, active):
     with open(tmp, 'w') as f:
         json.dump(active, f)
     os.replace(tmp, path)
+
+
+def remove_active(path):
+    """No alert is active: no file (ALERTS reads a missing file as none)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def read_active(path):

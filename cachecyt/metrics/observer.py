@@ -10,7 +10,6 @@ started after the supervisor blocked its signals, so they inherit the blocked
 mask and every signal still goes to sigtimedwait. They only read the segment."""
 import collections
 import logging
-import os
 import threading
 import time
 
@@ -49,7 +48,7 @@ class Observer:
             self.http = http.MetricsServer(self, http.listen_host(self.cfg['bind']), port)
             self.http.start()
             log.info("metrics and dashboard on http://%s:%d/", *self.http.address())
-        alertmod.write_active(self.active_path, [])
+        alertmod.remove_active(self.active_path)      # one a crashed run left
         self.published = []
         if self.http is None and not self.evaluator.alerts:
             return                                # nothing reads the samples: take none
@@ -64,10 +63,7 @@ class Observer:
             self.http.stop()
         if self.webhook:
             self.webhook.stop()
-        try:
-            os.unlink(self.active_path)
-        except OSError:
-            pass
+        alertmod.remove_active(self.active_path)
 
     def families(self):
         """A fresh read of every metric (a scrape)."""
@@ -105,7 +101,10 @@ class Observer:
                 self.webhook.send(kind, d)
         shown = [(a['name'], a['state']) for a in active]
         if shown != self.published:
-            alertmod.write_active(self.active_path, active)
+            if active:
+                alertmod.write_active(self.active_path, active)
+            else:
+                alertmod.remove_active(self.active_path)
             self.published = shown
 
     def alerts(self):
