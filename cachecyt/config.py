@@ -99,6 +99,9 @@ def parse_str(value) -> str:
 def fmt_value(v) -> str:
     if isinstance(v, bool):
         return 'yes' if v else 'no'
+    if isinstance(v, list):
+        import json
+        return json.dumps(v)
     return str(v)
 
 
@@ -174,12 +177,27 @@ OPTIONS = {o.name: o for o in [
     Option('audit-log-file', '', parse_str, True),
     Option('audit-log-max-size', 64 * MB, parse_memory, True),
     Option('audit-log-max-files', 5, parse_int(1, 1000), True),
+    # observability (cachecyt/metrics/)
+    Option('metrics-port', -1, parse_int(-1, 65535), False),
+    Option('alerts', [], lambda v: parse_alerts(v), False),
+    Option('alert-webhook', '', parse_str, False),
+    Option('alert-webhook-timeout', 2, parse_int(1, 3600), False),
+    Option('alert-webhook-retries', 3, parse_int(0, 100), False),
 ]}
 
 # Settable options that live in the segment's security area, not the header.
 SECURITY_SETTINGS = ('requirepass', 'acllog-max-len', 'tls-cert-file', 'tls-key-file',
                      'tls-ca-cert-file', 'tls-auth-clients', 'audit-log-file',
                      'audit-log-max-size', 'audit-log-max-files')
+
+
+def parse_alerts(value) -> list:
+    """The alert rules (cachecyt/metrics/alerts.py checks each one)."""
+    from cachecyt.metrics.alerts import RuleError, parse_rules
+    try:
+        return parse_rules(value)
+    except (RuleError, ValueError) as e:
+        raise ConfigError(str(e)) from None
 
 
 def header_settings(cfg) -> dict:

@@ -46,15 +46,18 @@ def read_log(path):
 class CachecytServer:
     """`cachecyt server --port P --workers N [extra flags]` as a child process.
     The memcached listener is off (--memcached-port 0) unless memcached_port is
-    given (True picks a free port), so test nodes never share 11211."""
+    given (True picks a free port), so test nodes never share 11211; the same
+    for the metrics endpoint (metrics_port)."""
 
-    def __init__(self, *extra, workers=2, port=None, memcached_port=None):
+    def __init__(self, *extra, workers=2, port=None, memcached_port=None, metrics_port=None):
         self.port = port or free_port()
         self.memcached_port = (free_port() if memcached_port is True else memcached_port) or 0
+        self.metrics_port = (free_port() if metrics_port is True else metrics_port) or 0
         self.dir = tempfile.mkdtemp(prefix='cachecyt-test-')
         self.log_path = os.path.join(self.dir, 'server.log')
         self.args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(self.port),
                      '--workers', str(workers), '--memcached-port', str(self.memcached_port),
+                     '--metrics-port', str(self.metrics_port),
                      *[str(a) for a in extra]]
         self.proc = None
 

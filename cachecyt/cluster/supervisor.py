@@ -83,10 +83,6 @@ RESTART_DELAY = 1.0                              # s; least time between two sta
 SUPERVISOR_SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
-def _unblock_signals():
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, SUPERVISOR_SIGNALS)
-
-
 def exit_reason(rc: int) -> str:
     """'killed by signal 9 (SIGKILL)' or 'exit code 1' for a Popen returncode."""
     if rc < 0:
@@ -107,6 +103,8 @@ class Supervisor:
         self.started = {}                        # slot -> time.monotonic() of its spawn
         self.pending = {}                        # slot -> when to restart it (crash loop)
         self.seg = None
+        self.restarts = {}                       # slot -> times restarted (metrics)
+        self.observer = None
         # one eventfd per worker slot, kept across restarts: any worker wakes
         # another after queueing a message in its signal ring
         self.wake_fds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -131,11 +129,10 @@ class Supervisor:
         cmd = [sys.executable, '-m', 'cachecyt.workers.main', '--segment', self.name,
                '--worker', str(slot), '--nworkers', str(self.nworkers), '--parent', str(os.getpid()),
                '--wake-fds', ','.join(map(str, self.wake_fds))]
-        # the supervisor blocks the signals it waits for; a child inherits the
-        # mask, and a worker with SIGTERM blocked would never stop on request
-        # (preexec_fn is safe here: the supervisor runs no threads)
-        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds,
-                                            preexec_fn=_unblock_signals)  # noqa: PLW1509
+        # The supervisor blocks the signals it waits for and a child inherits the
+        # mask: the worker unblocks them first thing (workers/main.py). No
+        # preexec_fn: the supervisor runs threads (metrics), where it is unsafe.
+        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds)
         self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
@@ -153,6 +150,7 @@ class Supervisor:
             if rc is None:
                 continue
             found = True
+            self.restarts[slot] = self.restarts.get(slot, 0) + 1
             due = self.started[slot] + RESTART_DELAY
             if due <= now:
                 log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
@@ -186,6 +184,7 @@ class Supervisor:
         self.create_segment()
         try:
             check_ports_free(self.cfg)        # after the segment: "another node owns it" comes first
+            self.start_observer()             # threads: after the signals are blocked
             for slot in range(self.nworkers):
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
@@ -198,10 +197,20 @@ class Supervisor:
                     return 0
                 self.spawn_due()
         finally:
+            if self.observer:
+                self.observer.stop()
             self.stop_workers()
             self.seg.close()
             _core.Segment.unlink(self.name)
             log.info("segment %s removed; bye", self.name)
+
+    def start_observer(self):
+        """Metrics endpoint, dashboard and alert rules (cachecyt/metrics/)."""
+        from cachecyt.commands import registry
+        from cachecyt.metrics.observer import Observer, supervisor_workers
+        registry.install()                    # command names for the per-command counters
+        self.observer = Observer(self.cfg, supervisor_workers(self))
+        self.observer.start()
 
     def stop_workers(self, grace: float = 5.0):
         for p in self.procs.values():

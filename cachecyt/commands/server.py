@@ -22,6 +22,7 @@ from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
 from cachecyt.security import hooks as security
+from cachecyt.metrics.alerts import alerts_reply
 
 log = logging.getLogger("cachecyt.worker")
 
@@ -746,6 +747,8 @@ DOCS = {
     'monitor': ('Stream every command the node runs', '1.0.0', None),
     'hotkeys': ('Reply with the most accessed keys, from sampled frequency sketches', '7.0.0',
                 'O(W*K) with W workers and K candidates per worker'),
+    'alerts': ('Reply with the alert rules that are pending or firing', '7.0.0',
+               'O(N) where N is the number of active alerts'),
 }
 
 
@@ -1166,6 +1169,7 @@ def info(c, args):
 HANDLERS = {
     'hello': hello, 'reset': reset, 'client': counted(client), 'info': info,
     'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
+    'alerts': lambda c, args: alerts_reply(NODE.port),
 }
 
 from cachecyt.commands import observe      # noqa: E402  (it builds on the names above)

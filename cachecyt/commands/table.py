@@ -161,6 +161,7 @@ COMMANDS = [
     ('latency', -2, 'admin noscript loading stale', 0, 0, 0, V),
     ('monitor', 1, 'admin noscript loading stale', 0, 0, 0, V),
     ('hotkeys', -1, 'admin loading stale random', 0, 0, 0, V),
+    ('alerts', 1, 'admin loading stale', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),
