@@ -154,7 +154,18 @@ OPTIONS = {o.name: o for o in [
     Option('memcached-port', 11211, parse_int(0, 65535), False),
     Option('memcached-db', 0, parse_int(0, 255), False),
     Option('item-size-max', MB, parse_memory_in(1024, 1024 * MB), False),
+    # scripting (cachecyt/scripting): a script older than this gets other clients -BUSY
+    Option('busy-reply-threshold', 5000, parse_int(0, LL_MAX), True, 'busy_reply_threshold'),
 ]}
+
+# Old names Redis still accepts for an option (CONFIG GET * lists both).
+ALIASES = {'lua-time-limit': 'busy-reply-threshold'}
+
+
+def option(name: str):
+    """The Option of a name or alias (any case), or None."""
+    name = name.lower()
+    return OPTIONS.get(ALIASES.get(name, name))
 
 
 def header_settings(cfg) -> dict:
@@ -197,10 +208,10 @@ class Config(dict):
 
     def set(self, name: str, value):
         name = name.lower().replace('_', '-')
-        opt = OPTIONS.get(name)
+        opt = option(name)
         if opt is None:
             raise ConfigError(f"unknown option '{name}'")
-        self[name] = opt.parse(value)
+        self[opt.name] = opt.parse(value)
 
     def load_yaml(self, path):
         with open(path) as f:
@@ -211,7 +222,8 @@ class Config(dict):
     def matching(self, pattern: str):
         """(name, formatted value) of every option whose name matches a glob."""
         pattern = pattern.lower()
-        return [(n, fmt_value(v)) for n, v in self.items() if fnmatch.fnmatchcase(n, pattern)]
+        pairs = list(self.items()) + [(a, self[n]) for a, n in ALIASES.items()]
+        return [(n, fmt_value(v)) for n, v in pairs if fnmatch.fnmatchcase(n, pattern)]
 
     def worker_count(self) -> int:
         return self['workers'] or os.cpu_count() or 1

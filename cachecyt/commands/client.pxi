@@ -232,6 +232,7 @@ cdef class Client:
         cdef uint64_t j, k
         cdef bytes result
         self._clock()
+        batch_enter()                                 # see shm/script.pxi
         if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
             query_buffer_exceeded(self)               # what it pipelines while blocked counts too
             self.flags |= CL_CLOSE_ASAP
@@ -268,6 +269,7 @@ cdef class Client:
                 wb_error(&self.out, self.rp.err)      # "ERR Protocol error: ..."
                 self.flags |= CL_CLOSE_AFTER_REPLY
                 break
+        batch_leave()
         rp_compact(&self.rp)
         if self.out.oom:
             # a reply could not be buffered (out of process memory): its bytes are
@@ -315,7 +317,10 @@ cdef class Client:
             return
         self._clock()
         self._load_list(self.blocked_args)
+        batch_enter()
+        script_wait_clear()
         g_cmds[cmd_lookup(self.argv[0], self.argl[0])].cf(self)
+        batch_leave()
         if self.out.len > before:
             self._unblock()
 
@@ -429,6 +434,10 @@ cdef class Client:
         cs = cmdstat_at(g_worker, idx)
         if (cmd.arity > 0 and <int64_t>self.argc != cmd.arity) or <int64_t>self.argc < -cmd.arity:
             reply_arity(self, cmd.name)
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
+        if g_hdr.script_owner and script_gate(self, idx):     # a script runs (shm/script.pxi)
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

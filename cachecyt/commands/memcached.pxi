@@ -267,6 +267,7 @@ cdef class McClient(Client):
         cdef uint64_t before
         cdef bytes result
         self._clock()
+        batch_enter()                                 # see shm/script.pxi
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
             r = mc_next(&self.rp, &self.mp)
             if r == MC_NEED:
@@ -279,6 +280,8 @@ cdef class McClient(Client):
             before = self.out.len
             self.commands += 1
             my_wstat().commands += 1
+            if g_hdr.script_owner:
+                script_wait_clear()
             try:
                 self.mc_execute()
             except MemoryError:
@@ -292,6 +295,7 @@ cdef class McClient(Client):
                 self.flags |= CL_CLOSE_AFTER_REPLY
             if self.mp.noreply:
                 self.out.len = before
+        batch_leave()
         rp_compact(&self.rp)
         if not self.out.len:
             return b""

@@ -17,6 +17,7 @@ Flags (Redis's meaning):
   pubsub    pub/sub related
   blocking  may block the client
   random    non-deterministic result
+  allow_busy  runs while a script of another worker is busy (shm/script.pxi)
   ok-loading, no-multi: see Redis's docs
 
 Handlers: a command is served by the Cython function `cmd_<name>` when the core
@@ -32,6 +33,7 @@ H = 'hash'
 T = 'set'
 Z = 'sortedset'
 L = 'list'
+SC = 'scripting'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -145,14 +147,14 @@ COMMANDS = [
     ('ping', -1, 'fast stale', 0, 0, 0, C),
     ('echo', 2, 'fast', 0, 0, 0, C),
     ('quit', -1, 'noauth loading stale fast', 0, 0, 0, C),
-    ('hello', -1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('hello', -1, 'noauth loading stale fast allow_busy', 0, 0, 0, C),
     ('reset', 1, 'noauth loading stale fast', 0, 0, 0, C),
     ('client', -2, 'admin loading stale', 0, 0, 0, C),
     ('info', -1, 'loading stale random', 0, 0, 0, V),
     ('config', -2, 'admin loading stale', 0, 0, 0, V),
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
-    ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    ('shutdown', -1, 'admin loading stale noscript allow_busy', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),
@@ -189,6 +191,15 @@ COMMANDS = [
     ('zintercard', -3, 'readonly', 0, 0, 0, Z),
     ('zrandmember', -2, 'readonly', 1, 1, 1, Z),
     ('zscan', -3, 'readonly', 1, 1, 1, Z),
+    # scripting (cachecyt/scripting): keys come from numkeys
+    ('eval', -3, 'noscript stale', 0, 0, 0, SC),
+    ('evalsha', -3, 'noscript stale', 0, 0, 0, SC),
+    ('eval_ro', -3, 'noscript stale readonly', 0, 0, 0, SC),
+    ('evalsha_ro', -3, 'noscript stale readonly', 0, 0, 0, SC),
+    ('fcall', -3, 'noscript stale', 0, 0, 0, SC),
+    ('fcall_ro', -3, 'noscript stale readonly', 0, 0, 0, SC),
+    ('script', -2, 'noscript allow_busy', 0, 0, 0, SC),
+    ('function', -2, 'noscript allow_busy', 0, 0, 0, SC),
 ]
 
 

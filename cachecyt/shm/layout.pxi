@@ -80,6 +80,14 @@ ctypedef struct header_t:
     uint64_t config_epoch        # bumped by every CONFIG SET; atomic
     uint64_t clients_hiwater     # rows ever claimed in the client table end before this; atomic max
     uint64_t pad_clients
+    # scripts (shm/script.pxi): the one Lua script running on the node, if any
+    uint64_t script_owner        # worker slot + 1 running a script, 0 = none; CAS
+    int64_t script_start_ms      # unix ms it started, 0 while none; atomic
+    uint64_t script_kill         # 1 = SCRIPT KILL / FUNCTION KILL asked; atomic
+    uint64_t script_flags        # SCR_WROTE | SCR_FUNCTION; written by the owner
+    uint64_t script_gen          # bumped by SCRIPT FLUSH (shared script cache); atomic
+    uint64_t function_gen        # bumped by every change of the function libraries; atomic
+    uint64_t busy_reply_threshold  # ms (lua-time-limit); CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -142,7 +150,8 @@ ctypedef struct wstat_t:         # one per worker slot; written only by that wor
     uint64_t net_in
     uint64_t net_out
     uint64_t errors
-    uint64_t pad[4]
+    uint64_t batch_seq           # odd while running a batch of requests (shm/script.pxi); atomic
+    uint64_t pad[3]
 
 ctypedef struct cmdstat_t:
     uint64_t calls

@@ -247,7 +247,7 @@ HEADER_FIELDS = (
     'list_max_listpack_size', 'list_compress_depth', 'hash_max_listpack_entries',
     'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
-    'config_epoch')
+    'config_epoch', 'busy_reply_threshold')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -301,6 +301,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
+    if k == 'busy_reply_threshold': return h.busy_reply_threshold
     raise KeyError(k)
 
 
@@ -341,6 +342,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'zset_max_listpack_value': h.zset_max_listpack_value = v
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
+    elif k == 'busy_reply_threshold': h.busy_reply_threshold = v
     else:
         raise KeyError(k)
 
