@@ -504,13 +504,24 @@ def _function_list(opts):
     for lib in LIBS.values():
         if pattern is not None and not fnmatch.fnmatchcase(_text(lib.name), _text(pattern)):
             continue
-        funcs = [{'name': fname, 'description': desc, 'flags': [Status(f) for f in flags]}
+        funcs = [{'name': fname, 'description': desc, 'flags': _FlagSet(flags)}
                  for fname, (_, flags, desc) in lib.functions.items()]
         entry = {'library_name': lib.name, 'engine': 'LUA', 'functions': funcs}
         if withcode:
             entry['library_code'] = lib.code
         out.append(entry)
     return out
+
+
+class _FlagSet(set):
+    """The flags of a function: a set reply in RESP3, in Redis's order."""
+
+    def __init__(self, flags):
+        self.order = [Status(f) for f in FUNCTION_FLAGS if f in flags]
+        super().__init__(self.order)
+
+    def __iter__(self):
+        return iter(self.order)
 
 
 def _function_stats():

@@ -73,12 +73,14 @@ class Engine:
         self.wrote = False
         self.rand = Rand48()
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
-                                    register_eval=False, register_builtins=False)
+                                    register_eval=False, register_builtins=False,
+                                    attribute_filter=_no_attributes)
         self.json_null = _JsonNull()
+        pcall = self.lua.eval('pcall')
         self.M = self.lua.execute(
             PRELUDE, self._call, _core.script_kill_requested, self._log, self._sha1, self._random,
             self._bit, self._json_decode, self._mp_pack, self._mp_unpack, self._struct,
-            self.json_null, name=b'=cachecyt')
+            self.json_null, lambda f: CFunction(f, pcall), _unwrap, name=b'=cachecyt')
         self.compile_ = self.M.compile
         self.run_ = self.M.run
         self.call_function_ = self.M.call_function
@@ -235,6 +237,47 @@ class Engine:
             t[i + 1] = x
         t[b'n'] = len(res)
         return t
+
+
+def _no_attributes(obj, name, is_setting):
+    """Scripts see a few Python objects (CFunction, cjson.null): none of their
+    attributes, so nothing of Python is reachable from Lua."""
+    raise AttributeError(name)
+
+
+class LuaRaise(Exception):
+    """A Lua error crossing a CFunction: its value goes back to Lua as it was."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+
+class CFunction:
+    """A Lua function called as a C function (a callable userdata): the frames
+    of the script that calls it stay in place, as with Redis's C library."""
+    __slots__ = ('f', 'pcall')
+
+    def __init__(self, f, pcall):
+        self.f = f
+        self.pcall = pcall
+
+    def __call__(self, *args):
+        res = self.pcall(self.f, *args)
+        if res is True:
+            return ()
+        if type(res) is tuple:
+            if res[0] is True:
+                return res[1:]
+            raise LuaRaise(res[1])
+        raise LuaRaise(None)
+
+
+def _unwrap(e):
+    """The Lua value of an error raised through a CFunction."""
+    if isinstance(e, LuaRaise):
+        return e.value
+    return ('Error in Python: %s' % e).encode()
 
 
 def _sort_key(k):

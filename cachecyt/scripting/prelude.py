@@ -10,7 +10,7 @@ read-only."""
 
 PRELUDE = r'''
 local pycall, pykill, pylog, pysha1, pyrandom, pybit, pyjson_decode, pymp_pack, pymp_unpack,
-      pystruct, json_null = ...
+      pystruct, json_null, pycfunction, pyunwrap = ...
 
 local type, tostring, tonumber, select, error, pairs, next, ipairs, unpack, xpcall, pcall,
       rawget, rawset, rawequal, setmetatable, getmetatable, loadstring, load, setfenv =
@@ -189,19 +189,26 @@ end
 -- The message handler of every script call: a string error becomes {err='ERR ...'};
 -- the innermost frame of script code gives where it happened.
 local function err_handler(e)
+  local info, level = nil, 2
+  while true do
+    info = dbg.getinfo(level, 'Sl')
+    if not info or (info.what ~= 'C' and info.source ~= HERE) then break end
+    level = level + 1
+  end
+  if type(e) == 'userdata' then
+    -- raised by a library function (a C function to Lua, see lua.CFunction): a
+    -- string gets the position of the script line that called it, as luaL_error's
+    e = pyunwrap(e)
+    if type(e) == 'string' and info then
+      e = sgsub(info.source, '^[@=]', '') .. ':' .. info.currentline .. ': ' .. e
+    end
+  end
   if type(e) ~= 'table' then
     e = {err = 'ERR ' .. tostring(e)}
   end
-  local level = 2
-  while true do
-    local info = dbg.getinfo(level, 'Sl')
-    if not info then break end
-    if info.what ~= 'C' and info.source ~= HERE then
-      rawset(e, 'source', info.source)
-      rawset(e, 'line', info.currentline)
-      break
-    end
-    level = level + 1
+  if info then
+    rawset(e, 'source', info.source)
+    rawset(e, 'line', info.currentline)
   end
   return e
 end
@@ -371,13 +378,13 @@ end
 cjson.encode = function(...)
   if select('#', ...) ~= 1 then error('bad argument #1 to \'encode\' (expected 1 argument)', 0) end
   local ok, res = pcall(json_encode, (...), 1)
-  if not ok then error(res, 2) end
+  if not ok then error(res, 0) end
   return res
 end
 cjson.decode = function(s)
-  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected)", 2) end
+  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected)", 0) end
   local ok, res = pyjson_decode(s)
-  if not ok then error(res, 2) end
+  if not ok then error(res, 0) end
   return res
 end
 local function cjson_setting(v) return function(...) return v end end
@@ -393,13 +400,13 @@ cjson.new = function() return cjson end
 local cmsgpack = {_NAME = 'lua-cmsgpack', _VERSION = 'lua-cmsgpack 0.4.0',
                   _COPYRIGHT = '', _DESCRIPTION = 'MessagePack C implementation for Lua'}
 cmsgpack.pack = function(...)
-  if select('#', ...) == 0 then error('MessagePack pack needs input.', 2) end
+  if select('#', ...) == 0 then error('MessagePack pack needs input.', 0) end
   return pymp_pack(...)
 end
 local function mp_unpack(s, limit, offset)
-  if type(s) ~= 'string' then error('MessagePack unpack needs a string', 2) end
+  if type(s) ~= 'string' then error('MessagePack unpack needs a string', 0) end
   local res = pymp_unpack(s, limit or 0, offset or 0)
-  if type(res) == 'string' then error(res, 2) end
+  if type(res) == 'string' then error(res, 0) end
   return unpack(res, 1, res.n)
 end
 cmsgpack.unpack = function(s) return mp_unpack(s, 0, 0) end
@@ -411,7 +418,7 @@ for _, name in ipairs({'tobit', 'tohex', 'bnot', 'band', 'bor', 'bxor', 'lshift'
                        'arshift', 'rol', 'ror', 'bswap'}) do
   bit[name] = function(...)
     local ok, res = pybit(name, ...)
-    if not ok then error(res, 2) end
+    if not ok then error(res, 0) end
     return res
   end
 end
@@ -420,7 +427,7 @@ local struct = {}
 for _, name in ipairs({'pack', 'unpack', 'size'}) do
   struct[name] = function(...)
     local res = pystruct(name, ...)
-    if type(res) == 'string' then error(res, 2) end
+    if type(res) == 'string' then error(res, 0) end
     return unpack(res, 1, res.n)
   end
 end
@@ -440,6 +447,20 @@ end
 local math_randomseed = function(seed) pyrandom(tonumber(seed) or 0) end
 
 -- ---- the sandbox ---------------------------------------------------------------------
+
+-- Library functions are called through C functions (lua.CFunction), as Redis's
+-- are C: a script's `return redis.call(...)` is then no tail call, and an error
+-- keeps the script line that raised it.
+local function as_c(lib)
+  for k, v in next, lib do
+    if type(v) == 'function' then lib[k] = pycfunction(v) end
+  end
+end
+as_c(redis)
+as_c(cjson)
+as_c(cmsgpack)
+as_c(bit)
+as_c(struct)
 
 local readonly = setmetatable({}, {__mode = 'k'})    -- proxy -> real table
 local function readonly_error() error('Attempt to modify a readonly table', 2) end
@@ -461,11 +482,11 @@ end
 local safe_rawget = function(t, k) return rawget(real_of(t), k) end
 local env = {}                      -- the globals of every script (the state's own stay intact)
 local safe_rawset = function(t, k, v)
-  if readonly[t] or t == env then readonly_error() end
+  if readonly[t] or t == env then error('Attempt to modify a readonly table', 0) end
   return rawset(t, k, v)
 end
 local safe_setmetatable = function(t, m)
-  if readonly[t] or t == env then readonly_error() end
+  if readonly[t] or t == env then error('Attempt to modify a readonly table', 0) end
   return setmetatable(t, m)
 end
 local function no_bytecode(s) return type(s) == 'string' and ssub(s, 1, 1) == '\27' end
