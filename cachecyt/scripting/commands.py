@@ -94,7 +94,7 @@ def _subcommand(args, specs, container):
 
 def _refuse_when_busy():
     """SCRIPT and FUNCTION run while another worker's script is busy (allow_busy),
-    but only their KILL (and FUNCTION STATS) may answer past the threshold."""
+    but only the KILL of the kind of script running answers past the threshold."""
     busy = _core.script_busy_reply()
     if busy:
         raise CommandError(busy)
@@ -203,6 +203,9 @@ E_UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands aga
 
 
 def _kill(is_function):
+    owner, _, flags = _core.script_status()
+    if owner >= 0 and bool(flags & 2) != is_function:
+        _refuse_when_busy()                # the other kind of script: as any command
     res = _core.script_kill(is_function)
     if res == 'notbusy':
         raise CommandError(E_NOTBUSY)
@@ -431,9 +434,9 @@ def function(c, args):
     sub = _subcommand(args, FUNCTION_SUBS, 'function')
     if sub == 'kill':
         return _kill(True)
+    _refuse_when_busy()
     if sub == 'stats':
         return _function_stats()
-    _refuse_when_busy()
     if sub == 'help':
         return [Status(line) for line in FUNCTION_HELP]
     _sync_functions()
