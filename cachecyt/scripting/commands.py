@@ -70,10 +70,16 @@ def _text(b: bytes) -> str:
     return b.decode('utf-8', 'replace')
 
 
+_INT = re.compile(rb'-?[1-9][0-9]*|0')
+
+
 def _numkeys(arg: bytes, nargs: int) -> int:
-    if re.fullmatch(rb'-?[1-9][0-9]*|0', arg) is None or not -2 ** 63 <= int(arg) < 2 ** 63:
+    if len(arg) == 1 and 48 <= arg[0] <= 57:
+        n = arg[0] - 48                                  # the common case: one digit
+    elif _INT.fullmatch(arg) is None or not -2 ** 63 <= int(arg) < 2 ** 63:
         raise CommandError("ERR value is not an integer or out of range")
-    n = int(arg)
+    else:
+        n = int(arg)
     if n > nargs:
         raise CommandError("ERR Number of keys can't be greater than number of args")
     if n < 0:
@@ -107,11 +113,11 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
     if busy:
         raise CommandError(busy)
     try:
-        eng.prepare(c.db, readonly)
+        eng.prepare(c.db, readonly, name)
         if is_function:
-            out = eng.call_function(fn, name, readonly, c.resp, nkeys, args)
+            out = eng.call_function(fn, c.resp, nkeys, args)
         else:
-            out = eng.run(fn, name, readonly, c.resp, nkeys, args)
+            out = eng.run(fn, c.resp, nkeys, args)
     finally:
         _core.script_end()
     return Raw(out)
@@ -314,7 +320,7 @@ def _compile_library(code: bytes) -> Library:
         lib.functions[fname] = (cb, flags, desc)
         return None
 
-    res = eng.load_library_(body, register)
+    res = eng.load_library(body, register)
     if isinstance(res, tuple) and not res[0]:
         msg = _text(res[1])
         if msg.startswith('Error compiling function'):

@@ -34,6 +34,9 @@ E_UNKNOWN = b'-ERR Unknown Redis command called from script\r\n'
 E_NOSCRIPT = b'-ERR This Redis command is not allowed from script\r\n'
 E_ARGS = b'-ERR Wrong number of args calling Redis command from script\r\n'
 E_READONLY = b'-ERR Write commands are not allowed from read-only scripts.\r\n'
+E_NOARGS = b'-ERR Please specify at least one argument for this redis lib call\r\n'
+E_ARGTYPE = b'-ERR Lua redis lib command arguments must be strings or integers\r\n'
+E_LOADING = b"-ERR redis.call and redis.pcall are not available while loading a library\r\n"
 
 
 def _command_specs():
@@ -63,6 +66,20 @@ class Rand48:
         return (r % 2147483647) / 2147483647
 
 
+class RedisCall:
+    """redis.call (raise=True) and redis.pcall: a callable userdata to Lua, so
+    the script's frame stays in place (as with Redis's C function) and an error
+    raised from here keeps the script line."""
+    __slots__ = ('engine', 'raise_')
+
+    def __init__(self, engine, raise_):
+        self.engine = engine
+        self.raise_ = raise_
+
+    def __call__(self, *args):
+        return self.engine.redis_call(self.raise_, args)
+
+
 class Engine:
     """The Lua state of this worker and what runs in it."""
 
@@ -71,6 +88,9 @@ class Engine:
         self.client = _core.Client()          # runs the commands of redis.call
         self.readonly = False                  # EVAL_RO / FCALL_RO / no-writes function
         self.wrote = False
+        self.loading = False                   # running a library's code (FUNCTION LOAD)
+        self.resp = 2                          # redis.setresp of the script running
+        self.name = b''                        # sha or function name, for error texts
         self.rand = Rand48()
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
                                     register_eval=False, register_builtins=False,
@@ -78,13 +98,17 @@ class Engine:
         self.json_null = _JsonNull()
         pcall = self.lua.eval('pcall')
         self.M = self.lua.execute(
-            PRELUDE, self._call, _core.script_kill_requested, self._log, self._sha1, self._random,
+            PRELUDE, RedisCall(self, True), RedisCall(self, False), self._setresp, self._name,
+            _core.script_kill_requested, self._log, self._sha1, self._random,
             self._bit, self._json_decode, self._mp_pack, self._mp_unpack, self._struct,
             self.json_null, lambda f: CFunction(f, pcall), _unwrap, name=b'=cachecyt')
         self.compile_ = self.M.compile
         self.run_ = self.M.run
         self.call_function_ = self.M.call_function
         self.load_library_ = self.M.load_library
+        self.parse_ = self.M.parse
+        self.ok_ = self.M.ok
+        self.err_ = self.M.err
 
     # ---- entry points -----------------------------------------------------------
 
@@ -95,20 +119,75 @@ class Engine:
             return None, res[1].decode('utf-8', 'replace')
         return res, None
 
-    def prepare(self, db: int, readonly: bool):
+    def prepare(self, db: int, readonly: bool, name: bytes):
         self.client.db = db
         self.readonly = readonly
         self.wrote = False
+        self.resp = 2
+        self.name = name
 
-    def run(self, fn, name: bytes, readonly: bool, resp: int, nkeys: int, args) -> bytes:
-        return self.run_(fn, name, readonly, resp, nkeys, *args)
+    def run(self, fn, resp: int, nkeys: int, args) -> bytes:
+        return self.run_(fn, resp == 3, nkeys, *args)
 
-    def call_function(self, fn, name: bytes, readonly: bool, resp: int, nkeys: int, args) -> bytes:
-        return self.call_function_(fn, name, readonly, resp, nkeys, *args)
+    def call_function(self, fn, resp: int, nkeys: int, args) -> bytes:
+        return self.call_function_(fn, resp == 3, nkeys, *args)
+
+    def load_library(self, body, register):
+        self.loading = True
+        try:
+            return self.load_library_(body, register)
+        finally:
+            self.loading = False
+
+    def _setresp(self, v):
+        self.resp = int(v)
+
+    def _name(self):
+        return self.name
 
     # ---- redis.call ---------------------------------------------------------------
 
-    def _call(self, resp, *args):
+    def redis_call(self, raise_, args):
+        """Run a command for the script; its reply as Lua values (an error reply
+        raises when raise_)."""
+        if not args:
+            reply = E_NOARGS
+        else:
+            argv = []
+            for a in args:
+                t = type(a)
+                if t is bytes:
+                    argv.append(a)
+                elif (t is int or t is float) and t is not bool:
+                    argv.append(b'%.14g' % a)
+                else:
+                    argv = None
+                    break
+            if argv is None:
+                reply = E_ARGTYPE
+            elif self.loading:
+                reply = E_LOADING
+            else:
+                reply = self._exec(argv)
+        t = reply[0]
+        if t == 58:                                        # :
+            return int(reply[1:-2])
+        if t == 36:                                        # $
+            if reply[1] == 45:
+                return False
+            return reply[reply.index(b'\r\n') + 2:-2]
+        if t == 43:                                        # +
+            return self.ok_(reply[1:-2])
+        if t == 45:                                        # -
+            e = self.err_(reply[1:-2])
+            if raise_:
+                raise LuaRaise(e)
+            return e
+        if t == 95:                                        # _
+            return None
+        return self.parse_(reply)
+
+    def _exec(self, args):
         name = args[0].lower()
         spec = self.specs.get(name)
         if spec is None:
@@ -126,8 +205,8 @@ class Engine:
                 self.wrote = True
                 _core.script_wrote()
         c = self.client
-        c.resp = int(resp)
-        return c.call(list(args))
+        c.resp = self.resp
+        return c.call(args)
 
     # ---- small libraries --------------------------------------------------------------
 

@@ -9,8 +9,8 @@ only what a Redis 7.0 script sees; it and every library table in it are
 read-only."""
 
 PRELUDE = r'''
-local pycall, pykill, pylog, pysha1, pyrandom, pybit, pyjson_decode, pymp_pack, pymp_unpack,
-      pystruct, json_null, pycfunction, pyunwrap = ...
+local pyredis_call, pyredis_pcall, pysetresp, pyname, pykill, pylog, pysha1, pyrandom, pybit,
+      pyjson_decode, pymp_pack, pymp_unpack, pystruct, json_null, pycfunction, pyunwrap = ...
 
 local type, tostring, tonumber, select, error, pairs, next, ipairs, unpack, xpcall, pcall,
       rawget, rawset, rawequal, setmetatable, getmetatable, loadstring, load, setfenv =
@@ -23,8 +23,8 @@ local dbg = debug
 local G = _G
 local HERE = '=cachecyt'            -- chunk name of this file: its frames are not the script's
 
--- what the script running now is (set by run)
-local S = {resp = 2, name = '', readonly = false, loading = false, client_resp = 2}
+-- the RESP version of redis.call replies in the script running now (redis.setresp)
+local S = {resp = 2}
 
 -- ---- RESP reply -> Lua value (what redis.call returns) ---------------------------
 
@@ -219,7 +219,7 @@ local function error_text(e)
   msg = one_line(tostring(msg))
   local src, line = rawget(e, 'source'), rawget(e, 'line')
   if src and line then
-    msg = msg .. ' script: ' .. S.name .. ', on ' .. tostring(src) .. ':' .. tostring(line) .. '.'
+    msg = msg .. ' script: ' .. pyname() .. ', on ' .. tostring(src) .. ':' .. tostring(line) .. '.'
   end
   return '-' .. msg .. '\r\n'
 end
@@ -230,41 +230,11 @@ local function lib_error(msg)
   error({err = msg}, 0)
 end
 
-local function command_args(...)
-  local n = select('#', ...)
-  if n == 0 then return nil, 'ERR Please specify at least one argument for this redis lib call' end
-  local args = {...}
-  for k = 1, n do
-    local v = args[k]
-    local tv = type(v)
-    if tv == 'number' then
-      args[k] = tostring(v)
-    elseif tv ~= 'string' then
-      return nil, 'ERR Lua redis lib command arguments must be strings or integers'
-    end
-  end
-  return args, n
-end
-
-local function command(raise, ...)
-  local args, n = command_args(...)
-  local reply
-  if args == nil then
-    reply = {err = n}
-  elseif S.loading then
-    reply = {err = 'ERR redis.call and redis.pcall are not available while loading a library'}
-  else
-    reply = parse(pycall(S.resp, unpack(args, 1, n)), 1)
-  end
-  if raise and type(reply) == 'table' and rawget(reply, 'err') ~= nil then
-    error(reply, 0)
-  end
-  return reply
-end
-
+-- redis.call and redis.pcall are Python callables (lua.RedisCall): they run the
+-- command and turn its reply into Lua values themselves
 local redis = {}
-redis.call = function(...) return command(true, ...) end
-redis.pcall = function(...) return command(false, ...) end
+redis.call = pyredis_call
+redis.pcall = pyredis_pcall
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then lib_error('ERR wrong number or type of arguments') end
   if ssub(msg, 1, 1) == '-' then msg = ssub(msg, 2) end
@@ -300,6 +270,7 @@ redis.setresp = function(...)
   local v = ...
   if v ~= 2 and v ~= 3 then lib_error('ERR RESP version must be 2 or 3.') end
   S.resp = v
+  pysetresp(v)
 end
 redis.set_repl = function(...)
   if select('#', ...) ~= 1 then lib_error('ERR redis.set_repl() requires one argument.') end
@@ -312,8 +283,7 @@ redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
 redis.acl_check_cmd = function(...)
-  local args, n = command_args(...)
-  if args == nil then lib_error(n) end
+  if select('#', ...) == 0 then lib_error('ERR Please specify at least one argument for this redis lib call') end
   return true
 end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
@@ -542,47 +512,46 @@ function M.compile(body, chunkname)
   return f
 end
 
--- Run a compiled script; returns the RESP reply (errors included).
-function M.run(f, name, readonly_script, client_resp, nkeys, ...)
-  local n = select('#', ...)
-  local keys, argv = {}, {}
-  for k = 1, nkeys do keys[k] = (select(k, ...)) end
-  local args = {...}
-  for k = nkeys + 1, n do argv[k - nkeys] = args[k] end
-  rawset(env, 'KEYS', keys)
-  rawset(env, 'ARGV', argv)
-  S.name, S.readonly, S.resp, S.loading = name, readonly_script, 2, false
-  dbg.sethook(kill_hook, '', 100000)
-  local ok, res = xpcall(f, err_handler)
-  dbg.sethook()
+local function reply_of(ok, res, r3)
   if not ok then
     if type(res) ~= 'table' then res = {err = 'ERR ' .. tostring(res)} end
     return error_text(res)
   end
   local out = {}
-  encode(res, out, client_resp == 3)
+  encode(res, out, r3)
   return concat(out)
 end
 
--- Call a function of a library with KEYS and ARGV as its two arguments.
-function M.call_function(f, name, readonly_script, client_resp, nkeys, ...)
-  local n = select('#', ...)
-  local keys, argv = {}, {}
-  local args = {...}
-  for k = 1, nkeys do keys[k] = args[k] end
-  for k = nkeys + 1, n do argv[k - nkeys] = args[k] end
-  S.name, S.readonly, S.resp, S.loading = name, readonly_script, 2, false
-  dbg.sethook(kill_hook, '', 100000)
-  local ok, res = xpcall(function() return f(keys, argv) end, err_handler)
-  dbg.sethook()
-  if not ok then
-    if type(res) ~= 'table' then res = {err = 'ERR ' .. tostring(res)} end
-    return error_text(res)
+-- Run a compiled script; returns the RESP reply (errors included). The kill
+-- hook stays installed: it costs nothing while no Lua runs.
+function M.run(f, r3, nkeys, ...)
+  local keys, argv = {...}, {}
+  local n = #keys
+  for k = nkeys + 1, n do
+    argv[k - nkeys] = keys[k]
+    keys[k] = nil
   end
-  local out = {}
-  encode(res, out, client_resp == 3)
-  return concat(out)
+  rawset(env, 'KEYS', keys)
+  rawset(env, 'ARGV', argv)
+  S.resp = 2
+  local ok, res = xpcall(f, err_handler)
+  return reply_of(ok, res, r3)
 end
+
+-- Call a function of a library with KEYS and ARGV as its two arguments.
+function M.call_function(f, r3, nkeys, ...)
+  local keys, argv = {...}, {}
+  local n = #keys
+  for k = nkeys + 1, n do
+    argv[k - nkeys] = keys[k]
+    keys[k] = nil
+  end
+  S.resp = 2
+  local ok, res = xpcall(function() return f(keys, argv) end, err_handler)
+  return reply_of(ok, res, r3)
+end
+
+dbg.sethook(kill_hook, '', 100000)
 
 -- Run a library's code with redis.register_function active; returns the
 -- functions it registered ({name = {callback=, flags=, description=}}) or nil, error.
@@ -608,11 +577,7 @@ function M.load_library(code, pyregister)
   rawset(libenv, 'redis', protect(lredis))
   rawset(libenv, '_G', libenv)
   setfenv(f, libenv)
-  S.loading = true
-  dbg.sethook(kill_hook, '', 100000)
   local ok, res = xpcall(f, err_handler)
-  dbg.sethook()
-  S.loading = false
   if not ok then
     if type(res) ~= 'table' then res = {err = tostring(res)} end
     return nil, tostring(rawget(res, 'err'))
@@ -620,6 +585,8 @@ function M.load_library(code, pyregister)
   return true
 end
 
-M.state = S
+M.parse = function(s) return (parse(s, 1)) end
+M.ok = function(s) return {ok = s} end
+M.err = function(s) return {err = s} end
 return M
 '''

@@ -19,14 +19,19 @@
 #   stuck worker cannot stall scripts): past the bound the owner locks anyway,
 #   which is still correct (the mutexes order everything), only slower to answer.
 #
-#   A command in another worker that sees the record sleeps in 1 ms steps
-#   (outside its batch while it sleeps) while the script is younger than
+#   A command in another worker that sees the record waits (outside its batch
+#   while it waits: yielding the CPU for the first 2 ms, since most scripts take
+#   microseconds, then sleeping 1 ms steps) while the script is younger than
 #   busy-reply-threshold, then answers -BUSY. Commands flagged allow_busy
 #   (allow_busy: SCRIPT, FUNCTION, SHUTDOWN, HELLO) always run: SCRIPT KILL sets
 #   script_kill, which the script's Lua hook reads every few thousand
 #   instructions. The worker running the script reads no requests meanwhile:
 #   its own clients wait until the script ends, as Redis's clients do before
 #   the threshold.
+#
+#   Nothing waits for the record while holding a shard lock: a worker that
+#   holds shards (EXEC) runs its commands without the check; the script, which
+#   locks shards in order after publishing its record, waits for them.
 #
 #   The supervisor clears the record of a worker that died running a script
 #   (script_forget_worker); the robust shard mutexes take care of the locks.
@@ -39,20 +44,35 @@ cdef extern from *:
     }
     static inline void scr_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
     static inline void scr_sleep_us(unsigned us) { usleep(us); }
+    #include <sched.h>
+    static inline void scr_yield(void) { sched_yield(); }
     """
     bint scr_cas(uint64_t *p, uint64_t expect, uint64_t v) nogil
     void scr_fence() nogil
     void scr_sleep_us(unsigned us) nogil
+    void scr_yield() nogil
 
 cdef enum:
     SCR_WROTE = 1                # the script ran a write command: SCRIPT KILL refuses
     SCR_FUNCTION = 2             # FCALL (FUNCTION KILL), else EVAL (SCRIPT KILL)
     SCR_WAIT_OTHERS_MS = 200     # how long the owner waits for other batches to end
+    SCR_SPIN_US = 2000           # a waiter yields the CPU this long before sleeping 1 ms steps
 
 cdef const char *E_BUSY_EVAL = ("BUSY Redis is busy running a script. You can only call "
                                 "SCRIPT KILL or SHUTDOWN NOSAVE.")
 cdef const char *E_BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call "
                                     "FUNCTION KILL or SHUTDOWN NOSAVE.")
+
+
+cdef inline void script_pause(int64_t since_us) noexcept nogil:
+    """One step of waiting for another worker's script, outside the batch: most
+    scripts take microseconds, so first only yield the CPU, then sleep 1 ms."""
+    batch_leave()
+    if cc_mono_us() - since_us < SCR_SPIN_US:
+        scr_yield()
+    else:
+        scr_sleep_us(1000)
+    batch_enter()
 
 
 cdef inline wstat_t *wstat_of(int w) noexcept nogil:
@@ -97,26 +117,24 @@ cdef bint script_gate(Client c, int idx) noexcept:
     """Before a command of this worker while a script runs elsewhere: wait for
     it to end, or answer -BUSY once it is older than busy-reply-threshold.
     True when the command was answered (and must not run)."""
-    if g_cmds[idx].flags & CF_ALLOWBUSY:
-        return False
+    cdef int64_t since = cc_mono_us()
+    if g_cmds[idx].flags & CF_ALLOWBUSY or g_holding:
+        return False                  # holding shards (EXEC): waiting could deadlock
     while script_elsewhere():
         if script_past_threshold():
             wb_error(&c.out, script_busy_error())
             return True
         with nogil:
-            batch_leave()
-            scr_sleep_us(1000)
-            batch_enter()
+            script_pause(since)
     return False
 
 
 cdef void script_wait_clear() noexcept nogil:
     """Inside a batch: wait (without answering -BUSY) until no script of another
     worker runs: memcached requests, blocked-client retries, active expiry."""
-    while script_elsewhere():
-        batch_leave()
-        scr_sleep_us(1000)
-        batch_enter()
+    cdef int64_t since = cc_mono_us()
+    while script_elsewhere() and not g_holding:
+        script_pause(since)
 
 
 cdef void _wait_other_batches() noexcept nogil:
@@ -132,7 +150,7 @@ cdef void _wait_other_batches() noexcept nogil:
         if not seq & 1:
             continue
         while cc_atomic_load(&wstat_of(w).batch_seq) == seq and cc_now_ms() < deadline:
-            scr_sleep_us(50)
+            scr_yield()
 
 
 # ---- the owner's side (called by cachecyt/scripting) --------------------------------
@@ -143,6 +161,7 @@ def script_begin(bint is_function):
     threshold (the caller answers it)."""
     cdef uint64_t me = <uint64_t>g_worker + 1
     cdef bint busy = False
+    cdef int64_t since = cc_mono_us()
     with nogil:
         while not scr_cas(&g_hdr.script_owner, 0, me):
             if cc_atomic_load(&g_hdr.script_owner) == me:
@@ -150,9 +169,7 @@ def script_begin(bint is_function):
             if script_past_threshold():
                 busy = True
                 break
-            batch_leave()
-            scr_sleep_us(1000)
-            batch_enter()
+            script_pause(since)
         if not busy:
             cc_atomic_store(&g_hdr.script_kill, 0)
             cc_atomic_store(&g_hdr.script_flags, SCR_FUNCTION if is_function else 0)

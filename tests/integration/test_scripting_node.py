@@ -151,3 +151,31 @@ def test_transfers_keep_the_sum_under_load_from_both_workers(conns):
     want = b':%d\r\n' % (accounts * each)
     assert set(sums) == {want}
     assert w1[0].call('EVAL', TOTAL, 0, accounts) == want
+
+
+def test_memcached_requests_wait_for_a_script(mc_node):
+    """A memcached get on any worker runs after the script, never inside it."""
+    import socket
+
+    from rawclient import Raw
+    scripts = [Raw(('127.0.0.1', mc_node.port)) for _ in range(2)]
+    try:
+        for r in scripts:
+            r.send(encode('EVAL', "redis.call('set', 'm', 'a') local t = redis.call('time') "
+                          "repeat local n = redis.call('time') "
+                          "until (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 100000 "
+                          "redis.call('set', 'm', 'bb') return 1", 0))
+        time.sleep(0.02)
+        seen = []
+        for _ in range(4):
+            with socket.create_connection(('127.0.0.1', mc_node.memcached_port), timeout=5) as s:
+                s.sendall(b'get m\r\n')
+                data = b''
+                while not data.endswith(b'END\r\n'):
+                    data += s.recv(4096)
+                seen.append(data)
+        assert all(d == b'VALUE m 0 2\r\nbb\r\nEND\r\n' for d in seen), seen
+        assert [r.reply() for r in scripts] == [b':1\r\n', b':1\r\n']
+    finally:
+        for r in scripts:
+            r.sock.close()

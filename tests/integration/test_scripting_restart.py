@@ -2,7 +2,6 @@
 and restarted, EVALSHA and FCALL work on every worker; a worker killed in the
 middle of a script leaves no script record behind (the node answers again)."""
 import os
-import re
 import signal
 import time
 
