@@ -80,6 +80,9 @@ class RedisCall:
         return self.engine.redis_call(self.raise_, args)
 
 
+_NUMBER = (int, float)
+
+
 class Engine:
     """The Lua state of this worker and what runs in it."""
 
@@ -104,6 +107,7 @@ class Engine:
             self.json_null, lambda f: CFunction(f, pcall), _unwrap, name=b'=cachecyt')
         self.compile_ = self.M.compile
         self.run_ = self.M.run
+        self.run3_ = self.M.run3
         self.call_function_ = self.M.call_function
         self.load_library_ = self.M.load_library
         self.parse_ = self.M.parse
@@ -127,7 +131,9 @@ class Engine:
         self.name = name
 
     def run(self, fn, resp: int, nkeys: int, args) -> bytes:
-        return self.run_(fn, resp == 3, nkeys, *args)
+        if resp == 3:
+            return self.run3_(fn, nkeys, *args)
+        return self.run_(fn, nkeys, *args)
 
     def call_function(self, fn, resp: int, nkeys: int, args) -> bytes:
         return self.call_function_(fn, resp == 3, nkeys, *args)
@@ -150,19 +156,16 @@ class Engine:
     def redis_call(self, raise_, args):
         """Run a command for the script; its reply as Lua values (an error reply
         raises when raise_)."""
-        if not args:
+        argv = list(args)
+        if not argv:
             reply = E_NOARGS
         else:
-            argv = []
-            for a in args:
-                t = type(a)
-                if t is bytes:
-                    argv.append(a)
-                elif (t is int or t is float) and t is not bool:
-                    argv.append(b'%.14g' % a)
-                else:
-                    argv = None
-                    break
+            for i, a in enumerate(argv):
+                if type(a) is not bytes:
+                    if type(a) not in _NUMBER:
+                        argv = None
+                        break
+                    argv[i] = b'%.14g' % a
             if argv is None:
                 reply = E_ARGTYPE
             elif self.loading:
@@ -188,10 +191,11 @@ class Engine:
         return self.parse_(reply)
 
     def _exec(self, args):
-        name = args[0].lower()
-        spec = self.specs.get(name)
+        spec = self.specs.get(args[0])
         if spec is None:
-            return E_UNKNOWN
+            spec = self.specs.get(args[0].lower())
+            if spec is None:
+                return E_UNKNOWN
         arity, is_write, allowed = spec
         if not allowed:
             return E_NOSCRIPT
@@ -205,7 +209,8 @@ class Engine:
                 self.wrote = True
                 _core.script_wrote()
         c = self.client
-        c.resp = self.resp
+        if c.resp != self.resp:
+            c.resp = self.resp
         return c.call(args)
 
     # ---- small libraries --------------------------------------------------------------

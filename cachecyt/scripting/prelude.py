@@ -524,7 +524,7 @@ end
 
 -- Run a compiled script; returns the RESP reply (errors included). The kill
 -- hook stays installed: it costs nothing while no Lua runs.
-function M.run(f, r3, nkeys, ...)
+local function run(f, r3, nkeys, ...)
   local keys, argv = {...}, {}
   local n = #keys
   for k = nkeys + 1, n do
@@ -537,6 +537,8 @@ function M.run(f, r3, nkeys, ...)
   local ok, res = xpcall(f, err_handler)
   return reply_of(ok, res, r3)
 end
+function M.run(f, nkeys, ...) return run(f, false, nkeys, ...) end
+function M.run3(f, nkeys, ...) return run(f, true, nkeys, ...) end
 
 -- Call a function of a library with KEYS and ARGV as its two arguments.
 function M.call_function(f, r3, nkeys, ...)

@@ -155,13 +155,27 @@ cdef void _wait_other_batches() noexcept nogil:
 
 # ---- the owner's side (called by cachecyt/scripting) --------------------------------
 
+cdef bint g_script_holds = False             # script_begin took the shards (not EXEC)
+
+
 def script_begin(bint is_function):
     """Claim the record and hold every shard. Returns None when the script may
     run, or the -BUSY error text when another worker's script is past the
-    threshold (the caller answers it)."""
+    threshold (the caller answers it). Inside EXEC, which already holds its
+    shards, the record is only tried: waiting for it there could deadlock."""
+    global g_script_holds
     cdef uint64_t me = <uint64_t>g_worker + 1
     cdef bint busy = False
     cdef int64_t since = cc_mono_us()
+    if g_holding:
+        if not scr_cas(&g_hdr.script_owner, 0, me) and cc_atomic_load(&g_hdr.script_owner) != me:
+            return script_busy_error().decode()
+        cc_atomic_store(&g_hdr.script_kill, 0)
+        cc_atomic_store(&g_hdr.script_flags, SCR_FUNCTION if is_function else 0)
+        cc_atomic_store(<uint64_t *>&g_hdr.script_start_ms, <uint64_t>cc_now_ms())
+        g_script_holds = False
+        return None
+    g_script_holds = True
     with nogil:
         while not scr_cas(&g_hdr.script_owner, 0, me):
             if cc_atomic_load(&g_hdr.script_owner) == me:
@@ -183,9 +197,11 @@ def script_begin(bint is_function):
 
 
 def script_end():
-    """Release the shards and the record."""
+    """Release the shards (when script_begin took them) and the record."""
+    cdef bint held = g_script_holds
     with nogil:
-        shards_release()
+        if held:
+            shards_release()
         cc_atomic_store(<uint64_t *>&g_hdr.script_start_ms, 0)
         cc_atomic_store(&g_hdr.script_flags, 0)
         cc_atomic_store(&g_hdr.script_kill, 0)

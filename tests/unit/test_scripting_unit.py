@@ -88,3 +88,31 @@ def test_functions(sc):
     assert call(sc, 'FCALL', 'f1', 1, 'k', 'w') == b'+OK\r\n'
     assert call(sc, 'FUNCTION', 'FLUSH') == b'+OK\r\n'
     assert call(sc, 'FUNCTION', 'LIST') == b'*0\r\n'
+
+
+def test_lua_time_limit_is_an_alias_of_busy_reply_threshold():
+    from cachecyt import config
+    cfg = config.Config()
+    assert cfg['busy-reply-threshold'] == 5000
+    cfg.set('lua-time-limit', '250')
+    assert cfg['busy-reply-threshold'] == 250
+    assert cfg.matching('*-time-limit') == [('lua-time-limit', '250')]
+    assert ('busy-reply-threshold', '250') in cfg.matching('*')
+
+
+def test_sandbox(sc):
+    assert call(sc, 'EVAL', 'return type(os)', 0).startswith(
+        b"-ERR user_script:1: Script attempted to access nonexistent global variable 'os'")
+    assert call(sc, 'EVAL', "return type(redis.call.f)", 0).startswith(b'-ERR ')     # no Python inside
+    assert call(sc, 'EVAL', "rawset(_G, 'y', 1)", 0).startswith(b'-ERR Attempt to modify a readonly table')
+    assert call(sc, 'EVAL', "string.len = nil", 0).startswith(
+        b'-ERR user_script:1: Attempt to modify a readonly table')
+    assert call(sc, 'EVAL', 'return loadstring(string.dump(function() return 1 end))', 0) == b'$-1\r\n'
+    # what one script leaves cannot reach the next one
+    assert call(sc, 'EVAL', 'KEYS[1] = "changed" return KEYS[1]', 1, 'k') == b'$7\r\nchanged\r\n'
+    assert call(sc, 'EVAL', 'return KEYS[1]', 1, 'k') == b'$1\r\nk\r\n'
+
+
+def test_script_kill_needs_a_running_script(sc):
+    assert call(sc, 'FUNCTION', 'KILL') == b'-NOTBUSY No scripts in execution right now.\r\n'
+    assert _core.script_status()[0] == -1           # no record left behind by the scripts above
