@@ -143,7 +143,7 @@ def _known(body: bytes):
     """(sha, function) of a script body, compiled and in the shared cache."""
     global _by_body_gen
     st = store()
-    st._sync()
+    st.sync()
     if _by_body_gen != st.gen:
         BY_BODY.clear()
         COMPILED.clear()

@@ -74,7 +74,7 @@ class Store:
 
     # ---- scripts ---------------------------------------------------------------
 
-    def _sync(self):
+    def sync(self):
         gen = _core.script_generations()[0]
         if gen != self.gen:
             self.scripts.clear()
@@ -83,7 +83,7 @@ class Store:
 
     def _read_new(self):
         """Read the records appended since the last read. Shared lock held."""
-        self._sync()
+        self.sync()
         data = _read_from(self.sfd, self.offset)
         pos = 0
         while True:
@@ -100,7 +100,7 @@ class Store:
 
     def get(self, sha: bytes):
         """The body of a cached script, or None."""
-        self._sync()
+        self.sync()
         body = self.scripts.get(sha)
         if body is None:
             with _Locked(self.sfd, False):
@@ -109,7 +109,7 @@ class Store:
         return body
 
     def add(self, sha: bytes, body: bytes):
-        self._sync()
+        self.sync()
         if sha in self.scripts:
             return
         with _Locked(self.sfd, True):
@@ -123,7 +123,7 @@ class Store:
         with _Locked(self.sfd, True):
             os.ftruncate(self.sfd, 0)
             _core.script_bump_generation(False)
-            self._sync()
+            self.sync()
 
     # ---- function libraries --------------------------------------------------------
 

@@ -88,6 +88,7 @@ ctypedef struct header_t:
     uint64_t script_gen          # bumped by SCRIPT FLUSH (shared script cache); atomic
     uint64_t function_gen        # bumped by every change of the function libraries; atomic
     uint64_t busy_reply_threshold  # ms (lua-time-limit); CONFIG SET
+    uint64_t script_waiters      # workers asleep on script_owner (futex); atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock

@@ -20,8 +20,8 @@
 #   which is still correct (the mutexes order everything), only slower to answer.
 #
 #   A command in another worker that sees the record waits (outside its batch
-#   while it waits: yielding the CPU for the first 2 ms, since most scripts take
-#   microseconds, then sleeping 1 ms steps) while the script is younger than
+#   while it waits, asleep on a futex on the record that the owner wakes when
+#   the script ends, in steps of at most 1 ms) while the script is younger than
 #   busy-reply-threshold, then answers -BUSY. Commands flagged allow_busy
 #   (allow_busy: SCRIPT, FUNCTION, SHUTDOWN, HELLO) always run: SCRIPT KILL sets
 #   script_kill, which the script's Lua hook reads every few thousand
@@ -46,17 +46,30 @@ cdef extern from *:
     static inline void scr_sleep_us(unsigned us) { usleep(us); }
     #include <sched.h>
     static inline void scr_yield(void) { sched_yield(); }
+    #include <linux/futex.h>
+    #include <sys/syscall.h>
+    #include <time.h>
+    /* Sleep while the 32-bit word at p (shared memory: a process-shared futex)
+       still holds v, at most us microseconds; woken early by scr_wake. */
+    static inline void scr_futex_wait(uint64_t *p, uint64_t v, long us) {
+        struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+        syscall(SYS_futex, (uint32_t *)p, FUTEX_WAIT, (uint32_t)v, &ts, NULL, 0);
+    }
+    static inline void scr_wake(uint64_t *p) {
+        syscall(SYS_futex, (uint32_t *)p, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
+    }
     """
     bint scr_cas(uint64_t *p, uint64_t expect, uint64_t v) nogil
     void scr_fence() nogil
     void scr_sleep_us(unsigned us) nogil
     void scr_yield() nogil
+    void scr_futex_wait(uint64_t *p, uint64_t v, long us) nogil
+    void scr_wake(uint64_t *p) nogil
 
 cdef enum:
     SCR_WROTE = 1                # the script ran a write command: SCRIPT KILL refuses
     SCR_FUNCTION = 2             # FCALL (FUNCTION KILL), else EVAL (SCRIPT KILL)
     SCR_WAIT_OTHERS_MS = 200     # how long the owner waits for other batches to end
-    SCR_SPIN_US = 2000           # a waiter yields the CPU this long before sleeping 1 ms steps
 
 cdef const char *E_BUSY_EVAL = ("BUSY Redis is busy running a script. You can only call "
                                 "SCRIPT KILL or SHUTDOWN NOSAVE.")
@@ -64,14 +77,18 @@ cdef const char *E_BUSY_FUNCTION = ("BUSY Redis is busy running a script. You ca
                                     "FUNCTION KILL or SHUTDOWN NOSAVE.")
 
 
-cdef inline void script_pause(int64_t since_us) noexcept nogil:
-    """One step of waiting for another worker's script, outside the batch: most
-    scripts take microseconds, so first only yield the CPU, then sleep 1 ms."""
+cdef inline void script_pause() noexcept nogil:
+    """One step of waiting for another worker's script, outside the batch: sleep
+    on the record (a futex on script_owner's low word, which is never 0 while a
+    script runs) until the owner ends it, at most 1 ms, so the threshold and a
+    dead owner are still noticed."""
+    cdef uint64_t owner
     batch_leave()
-    if cc_mono_us() - since_us < SCR_SPIN_US:
-        scr_yield()
-    else:
-        scr_sleep_us(1000)
+    cc_atomic_add(&g_hdr.script_waiters, 1)
+    owner = cc_atomic_load(&g_hdr.script_owner)
+    if owner != 0:
+        scr_futex_wait(&g_hdr.script_owner, owner, 1000)
+    cc_atomic_add(&g_hdr.script_waiters, -1)
     batch_enter()
 
 
@@ -117,7 +134,6 @@ cdef bint script_gate(Client c, int idx) noexcept:
     """Before a command of this worker while a script runs elsewhere: wait for
     it to end, or answer -BUSY once it is older than busy-reply-threshold.
     True when the command was answered (and must not run)."""
-    cdef int64_t since = cc_mono_us()
     if g_cmds[idx].flags & CF_ALLOWBUSY or g_holding:
         return False                  # holding shards (EXEC): waiting could deadlock
     while script_elsewhere():
@@ -125,16 +141,15 @@ cdef bint script_gate(Client c, int idx) noexcept:
             wb_error(&c.out, script_busy_error())
             return True
         with nogil:
-            script_pause(since)
+            script_pause()
     return False
 
 
 cdef void script_wait_clear() noexcept nogil:
     """Inside a batch: wait (without answering -BUSY) until no script of another
     worker runs: memcached requests, blocked-client retries, active expiry."""
-    cdef int64_t since = cc_mono_us()
     while script_elsewhere() and not g_holding:
-        script_pause(since)
+        script_pause()
 
 
 cdef void _wait_other_batches() noexcept nogil:
@@ -166,7 +181,6 @@ def script_begin(bint is_function):
     global g_script_holds
     cdef uint64_t me = <uint64_t>g_worker + 1
     cdef bint busy = False
-    cdef int64_t since = cc_mono_us()
     if g_holding:
         if not scr_cas(&g_hdr.script_owner, 0, me) and cc_atomic_load(&g_hdr.script_owner) != me:
             return script_busy_error().decode()
@@ -183,7 +197,7 @@ def script_begin(bint is_function):
             if script_past_threshold():
                 busy = True
                 break
-            script_pause(since)
+            script_pause()
         if not busy:
             cc_atomic_store(&g_hdr.script_kill, 0)
             cc_atomic_store(&g_hdr.script_flags, SCR_FUNCTION if is_function else 0)
@@ -206,6 +220,9 @@ def script_end():
         cc_atomic_store(&g_hdr.script_flags, 0)
         cc_atomic_store(&g_hdr.script_kill, 0)
         cc_atomic_store(&g_hdr.script_owner, 0)
+        scr_fence()
+        if cc_atomic_load(&g_hdr.script_waiters):
+            scr_wake(&g_hdr.script_owner)
 
 
 def script_wrote():
