@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import struct as pystruct
+import time
 
 import msgpack
 from lupa import lua51
@@ -33,6 +34,7 @@ NOSCRIPT = {b'hello', b'reset', b'client', b'config', b'shutdown', b'script', b'
 E_UNKNOWN = b'-ERR Unknown Redis command called from script\r\n'
 E_NOSCRIPT = b'-ERR This Redis command is not allowed from script\r\n'
 E_ARGS = b'-ERR Wrong number of args calling Redis command from script\r\n'
+LOAD_TIMEOUT = 0.5            # seconds a library's code may run in FUNCTION LOAD (as Redis)
 E_READONLY = b'-ERR Write commands are not allowed from read-only scripts.\r\n'
 E_NOARGS = b'-ERR Please specify at least one argument for this redis lib call\r\n'
 E_ARGTYPE = b'-ERR Lua redis lib command arguments must be strings or integers\r\n'
@@ -102,7 +104,7 @@ class Engine:
         pcall = self.lua.eval('pcall')
         self.M = self.lua.execute(
             PRELUDE, RedisCall(self, True), RedisCall(self, False), self._setresp, self._name,
-            _core.script_kill_requested, self._log, self._sha1, self._random,
+            self._interrupt, self._log, self._sha1, self._random,
             self._bit, self._json_decode, self._mp_pack, self._mp_unpack, self._struct,
             self.json_null, lambda f: CFunction(f, pcall), _unwrap, name=b'=cachecyt')
         self.compile_ = self.M.compile
@@ -139,11 +141,21 @@ class Engine:
         return self.call_function_(fn, resp == 3, nkeys, *args)
 
     def load_library(self, body, register):
-        self.loading = True
+        self.loading = time.monotonic()
         try:
             return self.load_library_(body, register)
         finally:
             self.loading = False
+
+    def _interrupt(self):
+        """The Lua count hook, every 100000 instructions: why to stop, or None."""
+        if self.loading:
+            if time.monotonic() - self.loading > LOAD_TIMEOUT:
+                return b'FUNCTION LOAD timeout'
+            return None
+        if _core.script_kill_requested():
+            return b'Script killed by user with SCRIPT KILL...'
+        return None
 
     def _setresp(self, v):
         self.resp = int(v)

@@ -477,10 +477,18 @@ local mathlib = {}
 for k, v in pairs(math) do mathlib[k] = v end
 mathlib.random, mathlib.randomseed = math_random, math_randomseed
 
+-- library functions are Python callables (userdata to Lua); scripts see functions
+local safe_type = function(v)
+  local t = type(v)
+  if t == 'userdata' and v ~= json_null then return 'function' end
+  return t
+end
+
 local keep = {'assert', 'collectgarbage', 'error', 'gcinfo', 'getmetatable', 'ipairs', 'pcall',
-              'rawequal', 'select', 'tonumber', 'tostring', 'type', 'unpack', 'xpcall', '_VERSION'}
+              'rawequal', 'select', 'tonumber', 'tostring', 'unpack', 'xpcall', '_VERSION'}
 for _, k in ipairs(keep) do env[k] = G[k] end
 env.next, env.pairs, env.rawget, env.rawset = safe_next, safe_pairs, safe_rawget, safe_rawset
+env.type = safe_type
 env.setmetatable, env.loadstring, env.load = safe_setmetatable, safe_loadstring, safe_load
 env.string, env.table, env.coroutine = protect(string), protect(table), protect(coroutine)
 env.math = protect(mathlib)
@@ -496,9 +504,8 @@ setmetatable(env, {__index = missing_global, __newindex = readonly_error, __meta
 -- ---- what lua.py calls --------------------------------------------------------------
 
 local kill_hook = function()
-  if pykill() then
-    error('Script killed by user with SCRIPT KILL...', 0)
-  end
+  local why = pykill()
+  if why then error(why, 0) end
 end
 
 local M = {}

@@ -78,6 +78,8 @@ CASES = [
     [['EVAL', 'return type(require)', '0']],
     [['EVAL', 'return type(dofile)', '0']],
     [['EVAL', 'return type(loadstring)', '0']],
+    [['EVAL', 'return {type(redis.call), type(cjson.encode), type(cjson.null), type(bit.band)}', '0']],
+    [['FUNCTION', 'LOAD', "#!lua name=spin\nwhile true do end\nredis.register_function('f', function() end)"]],
     [['EVAL', "return loadstring('return 1')()", '0']],
     [['EVAL', 'return loadstring(string.dump(function() return 1 end))', '0']],
     [['EVAL', "return rawget(_G, 'x')", '0']],

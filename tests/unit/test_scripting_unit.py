@@ -116,3 +116,10 @@ def test_sandbox(sc):
 def test_script_kill_needs_a_running_script(sc):
     assert call(sc, 'FUNCTION', 'KILL') == b'-NOTBUSY No scripts in execution right now.\r\n'
     assert _core.script_status()[0] == -1           # no record left behind by the scripts above
+
+
+def test_library_that_loops_is_stopped(sc):
+    code = "#!lua name=spin\nwhile true do end\nredis.register_function('f', function() end)"
+    assert call(sc, 'FUNCTION', 'LOAD', code) == (
+        b'-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n')
+    assert call(sc, 'FUNCTION', 'LIST') == b'*0\r\n'
