@@ -272,7 +272,9 @@ class Engine:
         if lua51.lua_type(v) == 'table':
             items = list(v.items())
             n = len(items)
-            if n and all(isinstance(k, (int, float)) and k == i + 1
+            if not n:
+                return []
+            if all(isinstance(k, (int, float)) and k == i + 1
                          for i, (k, _) in enumerate(sorted(items, key=lambda kv: _sort_key(kv[0])))):
                 return [self._from_lua(v[i + 1], depth + 1) for i in range(n)]
             return {self._from_lua(k, depth + 1): self._from_lua(x, depth + 1) for k, x in items}
@@ -284,8 +286,9 @@ class Engine:
 
     def _mp_pack(self, *values):
         out = bytearray()
+        p = msgpack.Packer(use_bin_type=False)
         for v in values:
-            out += msgpack.packb(self._from_lua(v), use_bin_type=False)
+            _mp_write(self._from_lua(v), p, out)
         return bytes(out)
 
     def _mp_unpack(self, s, limit, offset):
@@ -301,6 +304,13 @@ class Engine:
                     break
         except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
             return b'Missing bytes in input.'
+        if limit:                                   # unpack_one / unpack_limit: the offset first
+            used = int(offset) + u.tell()
+            nxt = -1 if used >= len(s) else used
+            for i in range(n, 0, -1):
+                out[i + 1] = out[i]
+            out[1] = nxt
+            n += 1
         out[b'n'] = n
         return out
 
@@ -374,6 +384,28 @@ def _unwrap(e):
     if isinstance(e, LuaRaise):
         return e.value
     return ('Error in Python: %s' % e).encode()
+
+
+def _mp_write(v, p, out):
+    """msgpack as cmsgpack writes it: a float that a float32 holds exactly as
+    float32, any other as float64; integers and strings the smallest way."""
+    if isinstance(v, list):
+        out += p.pack_array_header(len(v))
+        for x in v:
+            _mp_write(x, p, out)
+    elif isinstance(v, dict):
+        out += p.pack_map_header(len(v))
+        for k, x in v.items():
+            _mp_write(k, p, out)
+            _mp_write(x, p, out)
+    elif isinstance(v, float):
+        f32 = pystruct.pack('>f', v) if abs(v) < 3.4e38 or v != v else None
+        if f32 is not None and (pystruct.unpack('>f', f32)[0] == v or v != v):
+            out += b'\xca' + f32
+        else:
+            out += b'\xcb' + pystruct.pack('>d', v)
+    else:
+        out += p.pack(v)
 
 
 def _sort_key(k):

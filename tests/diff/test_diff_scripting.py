@@ -130,6 +130,12 @@ CASES = [
     [['EVAL', "return cjson.encode(cjson.decode('{\"a\":[1,2.5,null,true]}'))", '0']],
     [['EVAL', "return cjson.decode('bad')", '0']],
     [['EVAL', 'return cmsgpack.pack({1,2,3})', '0']],
+    [['EVAL', 'return cmsgpack.pack({})', '0']],
+    [['EVAL', "return cmsgpack.pack(1.5, 0.1, -1, 300, 70000, 2^40, -2^40, true, false, 'abc')", '0']],
+    [['EVAL', 'return cmsgpack.pack({1,2,{a=1.5}})', '0']],
+    [['EVAL', 'return cmsgpack.pack({[1]=1,[3]=3})', '0']],
+    [['EVAL', "local a,b,c = cmsgpack.unpack(cmsgpack.pack(1,'x',{1,2})) return {a,b,c[2]}", '0']],
+    [['EVAL', 'return {cmsgpack.unpack_one(cmsgpack.pack(1,2), 0)}', '0']],
     [['EVAL', "return cmsgpack.unpack(cmsgpack.pack({1,2,'x'}))", '0']],
     [['EVAL', 'return {bit.tobit(2^32+5), bit.bnot(0), bit.lshift(1, 31), bit.rshift(-1, 28),'
               ' bit.arshift(-256, 4), bit.tohex(-1, -4), bit.bxor(5,3), bit.bor(1,2,4),'
