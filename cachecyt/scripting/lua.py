@@ -328,16 +328,24 @@ class Engine:
         return v
 
     def _bit(self, name, *args):
+        for i, a in enumerate(args):
+            if type(a) not in _NUMBER:
+                return False, b"bad argument #%d to '%s' (number expected, got %s)" % (
+                    i + 1, name, _lua_type_name(a))
+        if not args:
+            return False, b"bad argument #1 to '%s' (number expected, got no value)" % name
         try:
             return True, BIT[name.decode()](*args)
-        except (TypeError, ValueError, KeyError, OverflowError):
-            return False, b"bad argument #1 to '%s' (number expected)" % name
+        except (TypeError, ValueError, OverflowError):
+            return False, b"bad argument #2 to '%s' (number expected, got no value)" % name
 
     def _struct(self, name, *args):
         try:
             res = STRUCT[name.decode()](*args)
         except (pystruct.error, TypeError, ValueError, IndexError) as e:
-            return str(e).encode()
+            msg = str(e)
+            arg = 2 if 'too short' in msg else 1
+            return b"bad argument #%d to '%s' (%s)" % (arg, name, msg.encode())
         t = self.lua.table()
         for i, x in enumerate(res):
             t[i + 1] = x
@@ -406,6 +414,17 @@ def _mp_write(v, p, out):
             out += b'\xcb' + pystruct.pack('>d', v)
     else:
         out += p.pack(v)
+
+
+def _lua_type_name(v):
+    if v is None:
+        return b'nil'
+    if isinstance(v, bool):
+        return b'boolean'
+    if isinstance(v, bytes):
+        return b'string'
+    t = lua51.lua_type(v)
+    return t.encode() if isinstance(t, str) else (t or b'userdata')
 
 
 def _sort_key(k):

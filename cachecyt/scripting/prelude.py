@@ -235,13 +235,14 @@ end
 local redis = {}
 redis.call = pyredis_call
 redis.pcall = pyredis_pcall
+-- a wrong argument makes them return an error reply, not raise one (as Redis)
 redis.error_reply = function(msg)
-  if type(msg) ~= 'string' then lib_error('ERR wrong number or type of arguments') end
+  if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
   if ssub(msg, 1, 1) == '-' then msg = ssub(msg, 2) end
   return {err = msg}
 end
 redis.status_reply = function(msg)
-  if type(msg) ~= 'string' then lib_error('ERR wrong number or type of arguments') end
+  if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
   return {ok = msg}
 end
 redis.sha1hex = function(...)
