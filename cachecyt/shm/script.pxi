@@ -24,9 +24,8 @@
 #   microseconds, then asleep on a futex on the record that the owner wakes
 #   when the script ends) while the script is younger than
 #   busy-reply-threshold, then answers -BUSY. Commands flagged allow_busy
-#   (allow_busy: SCRIPT, FUNCTION, SHUTDOWN, HELLO) always run: SCRIPT KILL sets
-#   script_kill, which the script's Lua hook reads every few thousand
-#   instructions. The worker running the script reads no requests meanwhile:
+#   (SCRIPT, FUNCTION, SHUTDOWN, HELLO) always run: SCRIPT KILL sets
+#   script_kill, which the script's Lua hook reads every 100000 instructions. The worker running the script reads no requests meanwhile:
 #   its own clients wait until the script ends, as Redis's clients do before
 #   the threshold.
 #
