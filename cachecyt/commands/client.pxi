@@ -75,6 +75,7 @@ cdef class Client:
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
+    cdef bint clock_frozen                    # a script's client: now_ms stays at the script's start
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -220,9 +221,17 @@ cdef class Client:
         return 0
 
     cdef inline void _clock(self) noexcept:
-        self.now_ms = cc_now_ms()
+        if not self.clock_frozen:
+            self.now_ms = cc_now_ms()
         self.last_ms = self.now_ms
         self.t_mark = cc_mono_us()
+
+    def freeze_clock(self, bint frozen):
+        """Scripting: from now until unfrozen, every command of this client sees
+        this moment as the time (expiry inside a script, as Redis)."""
+        if frozen:
+            self.now_ms = cc_now_ms()
+        self.clock_frozen = frozen
 
     cdef bytes _run(self):
         """Run every complete request buffered; return the replies. A client

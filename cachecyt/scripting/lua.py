@@ -127,6 +127,7 @@ class Engine:
 
     def prepare(self, db: int, readonly: bool, name: bytes):
         self.client.db = db
+        self.client.freeze_clock(True)                 # the time of the script's start
         self.readonly = readonly
         self.wrote = False
         self.resp = 2

@@ -59,6 +59,10 @@ CASES = [
     [['SADD', 's', 'x'], ['EVAL', "redis.setresp(3); return redis.call('smembers', 's')", '0']],
     [['ZADD', 'z', '1.5', 'x'], ['EVAL', "redis.setresp(3); return redis.call('zscore', 'z', 'x')", '0']],
     [['EVAL', "return redis.call('select', '1')", '0']],
+    # the time stands still inside a script: a key with 1 ms to live outlives a 5 ms script
+    [['EVAL', "redis.call('set', 'tk', 'v', 'px', 1) local t = redis.call('time') repeat"
+              " local n = redis.call('time') until (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 5000"
+              " return {redis.call('get', 'tk'), redis.call('exists', 'tk')}", '0']],
     [['EVAL', "return redis.call('echo', 'x')", '0']],
     [['EVAL', "return redis.call('dbsize')", '0']],
     [['SET', 'k', 'v'], ['EVAL', "redis.call('del', KEYS[1]); return redis.call('exists', KEYS[1])", '1', 'k']],
