@@ -183,6 +183,8 @@ OPTIONS = {o.name: o for o in [
     Option('alert-webhook', '', parse_str, False),
     Option('alert-webhook-timeout', 2, parse_int(1, 3600), False),
     Option('alert-webhook-retries', 3, parse_int(0, 100), False),
+    # scripting (cachecyt/scripting): a script older than this gets other clients -BUSY
+    Option('busy-reply-threshold', 5000, parse_int(0, LL_MAX), True, 'busy_reply_threshold'),
 ]}
 
 # Settable options that live in the segment's security area, not the header.
@@ -198,6 +200,16 @@ def parse_alerts(value) -> list:
         return parse_rules(value)
     except (RuleError, ValueError) as e:
         raise ConfigError(str(e)) from None
+
+
+# Old names Redis still accepts for an option (CONFIG GET * lists both).
+ALIASES = {'lua-time-limit': 'busy-reply-threshold'}
+
+
+def option(name: str):
+    """The Option of a name or alias (any case), or None."""
+    name = name.lower()
+    return OPTIONS.get(ALIASES.get(name, name))
 
 
 def header_settings(cfg) -> dict:
@@ -250,10 +262,10 @@ class Config(dict):
 
     def set(self, name: str, value):
         name = name.lower().replace('_', '-')
-        opt = OPTIONS.get(name)
+        opt = option(name)
         if opt is None:
             raise ConfigError(f"unknown option '{name}'")
-        self[name] = opt.parse(value)
+        self[opt.name] = opt.parse(value)
 
     def load_yaml(self, path):
         with open(path) as f:
@@ -264,7 +276,8 @@ class Config(dict):
     def matching(self, pattern: str):
         """(name, formatted value) of every option whose name matches a glob."""
         pattern = pattern.lower()
-        return [(n, fmt_value(v)) for n, v in self.items() if fnmatch.fnmatchcase(n, pattern)]
+        pairs = list(self.items()) + [(a, self[n]) for a, n in ALIASES.items()]
+        return [(n, fmt_value(v)) for n, v in pairs if fnmatch.fnmatchcase(n, pattern)]
 
     def worker_count(self) -> int:
         return self['workers'] or os.cpu_count() or 1

@@ -14,6 +14,7 @@ import time
 from cachecyt import _core
 from cachecyt import config as cfgmod
 from cachecyt.security import startup as security_startup
+from cachecyt.scripting import store as scripts
 from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
@@ -112,6 +113,7 @@ class Supervisor:
 
     def create_segment(self):
         remove_stale_segment(self.name)
+        scripts.remove_files(self.name)
         shape = {
             'shards': self.cfg['shards'], 'databases': self.cfg['databases'],
             'pages': pages_for(self.cfg),
@@ -151,6 +153,7 @@ class Supervisor:
                 continue
             found = True
             self.restarts[slot] = self.restarts.get(slot, 0) + 1
+            _core.script_forget_worker(slot)     # a script it was running ended with it
             due = self.started[slot] + RESTART_DELAY
             if due <= now:
                 log.warning("worker %d (pid %d) died: %s; restarting it", slot, p.pid, exit_reason(rc))
@@ -202,6 +205,7 @@ class Supervisor:
             self.stop_workers()
             self.seg.close()
             _core.Segment.unlink(self.name)
+            scripts.remove_files(self.name)
             log.info("segment %s removed; bye", self.name)
 
     def start_observer(self):

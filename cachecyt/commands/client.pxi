@@ -81,6 +81,7 @@ cdef class Client:
     cdef public uint64_t acl_ok               # == g_hdr.acl_version: may run anything, skip the check (shm/acl.pxi)
     cdef public object user                   # security.acl.User it is authenticated as; None = not yet bound
     cdef public bint authenticated            # AUTH done, or the default user needed none at connect
+    cdef bint clock_frozen                    # a script's client: now_ms stays at the script's start
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -229,9 +230,17 @@ cdef class Client:
         return 0
 
     cdef inline void _clock(self) noexcept:
-        self.now_ms = cc_now_ms()
+        if not self.clock_frozen:
+            self.now_ms = cc_now_ms()
         self.last_ms = self.now_ms
         self.t_mark = cc_mono_us()
+
+    def freeze_clock(self, bint frozen):
+        """Scripting: from now until unfrozen, every command of this client sees
+        this moment as the time (expiry inside a script, as Redis)."""
+        if frozen:
+            self.now_ms = cc_now_ms()
+        self.clock_frozen = frozen
 
     cdef bytes _run(self):
         """Run every complete request buffered; return the replies. A client
@@ -241,6 +250,7 @@ cdef class Client:
         cdef uint64_t j, k
         cdef bytes result
         self._clock()
+        batch_enter()                                 # see shm/script.pxi
         if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
             query_buffer_exceeded(self)               # what it pipelines while blocked counts too
             self.flags |= CL_CLOSE_ASAP
@@ -277,6 +287,7 @@ cdef class Client:
                 wb_error(&self.out, self.rp.err)      # "ERR Protocol error: ..."
                 self.flags |= CL_CLOSE_AFTER_REPLY
                 break
+        batch_leave()
         rp_compact(&self.rp)
         if self.out.oom:
             # a reply could not be buffered (out of process memory): its bytes are
@@ -325,7 +336,10 @@ cdef class Client:
             return
         self._clock()
         self._load_list(self.blocked_args)
+        batch_enter()
+        script_wait_clear()
         g_cmds[cmd_lookup(self.argv[0], self.argl[0])].cf(self)
+        batch_leave()
         if self.out.len > before:
             self._unblock()
 
@@ -461,6 +475,10 @@ cdef class Client:
             count_error_reply(self, before)
             return 0
         if (self.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(self, idx):
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
+        if g_hdr.script_owner and script_gate(self, idx):     # a script runs (shm/script.pxi)
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

@@ -19,6 +19,7 @@ cdef enum:
     CF_BLOCKING = 1024
     CF_RANDOM = 2048
     CF_MOVABLE = 4096             # keys not described by first/last/step (numkeys ...)
+    CF_ALLOWBUSY = 8192          # runs while another worker's script is busy (shm/script.pxi)
     NAME_SLOTS = 2048
 
 ctypedef struct cmd_t:
@@ -41,7 +42,7 @@ FLAG_BITS = {'write': CF_WRITE, 'readonly': CF_READONLY, 'denyoom': CF_DENYOOM,
              'admin': CF_ADMIN, 'fast': CF_FAST, 'noauth': CF_NOAUTH, 'loading': CF_LOADING,
              'stale': CF_STALE, 'noscript': CF_NOSCRIPT, 'pubsub': CF_PUBSUB,
              'blocking': CF_BLOCKING, 'random': CF_RANDOM,
-             'movablekeys': CF_MOVABLE}
+             'movablekeys': CF_MOVABLE, 'allow_busy': CF_ALLOWBUSY}
 
 
 cdef void register_c(str name, handler_t f):
@@ -209,6 +210,9 @@ class Verbatim(str):
 class Push(list):
     """A RESP3 push message (an array in RESP2)."""
 
+class Raw(bytes):
+    """A reply already encoded as RESP, sent as it is (script results)."""
+
 OK = Status('OK')
 NO_REPLY = object()          # a Python handler that answers nothing (SHUTDOWN)
 
@@ -217,6 +221,8 @@ cdef int encode_value(wbuf_t *w, object v) except -1:
     cdef bytes b
     if v is None:
         wb_null(w)
+    elif isinstance(v, Raw):
+        wb_put(w, <bytes>v, len(<bytes>v))
     elif isinstance(v, bool):
         wb_bool(w, v)
     elif isinstance(v, int):

@@ -296,6 +296,7 @@ cdef class McClient(Client):
         cdef uint64_t before
         cdef bytes result
         self._clock()
+        batch_enter()                                 # see shm/script.pxi
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
             r = mc_next(&self.rp, &self.mp)
             if r == MC_NEED:
@@ -308,6 +309,8 @@ cdef class McClient(Client):
             before = self.out.len
             self.commands += 1
             my_wstat().commands += 1
+            if g_hdr.script_owner:
+                script_wait_clear()
             try:
                 if (self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self):
                     self.mc_execute()
@@ -322,6 +325,7 @@ cdef class McClient(Client):
                 self.flags |= CL_CLOSE_AFTER_REPLY
             if self.mp.noreply:
                 self.out.len = before
+        batch_leave()
         rp_compact(&self.rp)
         if not self.out.len:
             return b""

@@ -3,13 +3,14 @@ handlers for the rest (see commands/table.py)."""
 from cachecyt import _core
 from cachecyt.commands import server, table
 from cachecyt.security import acl, commands as security_commands
+from cachecyt.scripting import commands as scripting
 
 _installed = False
 
 
 def handlers():
     """Every Python command handler by name."""
-    return {**server.HANDLERS, **security_commands.HANDLERS}
+    return {**server.HANDLERS, **security_commands.HANDLERS, **scripting.HANDLERS}
 
 
 def install():

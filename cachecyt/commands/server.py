@@ -663,7 +663,7 @@ def config_get(patterns):
 
 
 def current_value(name, formatted):
-    opt = cfgmod.OPTIONS[name]
+    opt = cfgmod.option(name)
     if opt.shared:
         return cfgmod.fmt_value(cfgmod.from_header(opt, _core.get_setting(opt.shared)))
     return formatted
@@ -679,7 +679,7 @@ def config_set(pairs):
     chosen = []
     for i in range(0, len(pairs), 2):
         given = _text(pairs[i])
-        opt = cfgmod.OPTIONS.get(given.lower())
+        opt = cfgmod.option(given)
         if opt is None:
             raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
         why = None if opt.settable else "can't set immutable config"

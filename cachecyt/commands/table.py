@@ -18,6 +18,7 @@ Flags (Redis's meaning):
   blocking  may block the client
   random    non-deterministic result
   movablekeys  keys not described by first/last/step (found from numkeys ...)
+  allow_busy  runs while a script of another worker is busy (shm/script.pxi)
   ok-loading, no-multi: see Redis's docs
 
 Handlers: a command is served by the Cython function `cmd_<name>` when the core
@@ -34,6 +35,7 @@ T = 'set'
 Z = 'sortedset'
 L = 'list'
 X = 'transaction'
+SC = 'scripting'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -147,15 +149,15 @@ COMMANDS = [
     ('ping', -1, 'fast stale', 0, 0, 0, C),
     ('echo', 2, 'fast', 0, 0, 0, C),
     ('quit', -1, 'noauth loading stale fast', 0, 0, 0, C),
-    ('hello', -1, 'noauth loading stale fast', 0, 0, 0, C),
-    ('auth', -2, 'noauth loading stale fast noscript', 0, 0, 0, C),
-    ('reset', 1, 'noauth loading stale fast', 0, 0, 0, C),
+    ('hello', -1, 'noauth loading stale fast allow_busy', 0, 0, 0, C),
+    ('auth', -2, 'noauth loading stale fast noscript allow_busy', 0, 0, 0, C),
+    ('reset', 1, 'noauth loading stale fast allow_busy', 0, 0, 0, C),
     ('client', -2, 'admin loading stale', 0, 0, 0, C),
     ('info', -1, 'loading stale random', 0, 0, 0, V),
     ('config', -2, 'admin loading stale', 0, 0, 0, V),
     ('command', -1, 'loading stale', 0, 0, 0, V),
     ('time', 1, 'loading stale fast random', 0, 0, 0, V),
-    ('shutdown', -1, 'admin loading stale noscript', 0, 0, 0, V),
+    ('shutdown', -1, 'admin loading stale noscript allow_busy', 0, 0, 0, V),
     ('acl', -2, 'loading stale', 0, 0, 0, V),
     ('slowlog', -2, 'admin loading stale', 0, 0, 0, V),
     ('latency', -2, 'admin noscript loading stale', 0, 0, 0, V),
@@ -199,11 +201,20 @@ COMMANDS = [
     ('zrandmember', -2, 'readonly', 1, 1, 1, Z),
     ('zscan', -3, 'readonly', 1, 1, 1, Z),
     # transactions (commands/multi.pxi)
-    ('multi', 1, 'noscript loading stale fast', 0, 0, 0, X),
+    ('multi', 1, 'noscript loading stale fast allow_busy', 0, 0, 0, X),
     ('exec', 1, 'noscript loading stale', 0, 0, 0, X),
-    ('discard', 1, 'noscript loading stale fast', 0, 0, 0, X),
-    ('watch', -2, 'noscript loading stale fast', 1, -1, 1, X),
-    ('unwatch', 1, 'noscript loading stale fast', 0, 0, 0, X),
+    ('discard', 1, 'noscript loading stale fast allow_busy', 0, 0, 0, X),
+    ('watch', -2, 'noscript loading stale fast allow_busy', 1, -1, 1, X),
+    ('unwatch', 1, 'noscript loading stale fast allow_busy', 0, 0, 0, X),
+    # scripting (cachecyt/scripting): keys come from numkeys
+    ('eval', -3, 'noscript stale movablekeys', 0, 0, 0, SC),
+    ('evalsha', -3, 'noscript stale movablekeys', 0, 0, 0, SC),
+    ('eval_ro', -3, 'noscript stale readonly movablekeys', 0, 0, 0, SC),
+    ('evalsha_ro', -3, 'noscript stale readonly movablekeys', 0, 0, 0, SC),
+    ('fcall', -3, 'noscript stale movablekeys', 0, 0, 0, SC),
+    ('fcall_ro', -3, 'noscript stale readonly movablekeys', 0, 0, 0, SC),
+    ('script', -2, 'noscript allow_busy', 0, 0, 0, SC),
+    ('function', -2, 'noscript allow_busy', 0, 0, 0, SC),
 ]
 
 

@@ -91,6 +91,15 @@ ctypedef struct header_t:
     uint64_t latency_monitor_threshold  # ms, 0 = off; CONFIG SET
     uint64_t hotkeys_sample_rate # sample 1 in N key accesses, 0 = off; CONFIG SET
     uint64_t monitors            # MONITOR clients over all workers; atomic
+    # scripts (shm/script.pxi): the one Lua script running on the node, if any
+    uint64_t script_owner        # worker slot + 1 running a script, 0 = none; CAS
+    int64_t script_start_ms      # unix ms it started, 0 while none; atomic
+    uint64_t script_kill         # 1 = SCRIPT KILL / FUNCTION KILL asked; atomic
+    uint64_t script_flags        # SCR_WROTE | SCR_FUNCTION; written by the owner
+    uint64_t script_gen          # bumped by SCRIPT FLUSH (shared script cache); atomic
+    uint64_t function_gen        # bumped by every change of the function libraries; atomic
+    uint64_t busy_reply_threshold  # ms (lua-time-limit); CONFIG SET
+    uint64_t script_waiters      # workers asleep on script_owner (futex); atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -177,7 +186,8 @@ ctypedef struct wstat_t:         # one per worker slot; written only by that wor
     uint64_t errors
     uint64_t reads               # socket reads that brought requests
     uint64_t writes              # reply writes
-    uint64_t pad[2]
+    uint64_t batch_seq           # odd while running a batch of requests (shm/script.pxi); atomic
+    uint64_t pad[1]
     mcstat_t mc                  # memcached commands (commands/memcached.pxi)
 
 ctypedef struct cmdstat_t:

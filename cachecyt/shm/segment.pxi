@@ -253,7 +253,7 @@ HEADER_FIELDS = (
     'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
     'config_epoch', 'slowlog_log_slower_than', 'slowlog_max_len', 'latency_monitor_threshold',
-    'hotkeys_sample_rate', 'monitors', 'obs_off')
+    'hotkeys_sample_rate', 'monitors', 'obs_off', 'busy_reply_threshold')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -308,6 +308,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
     if k == 'protected_mode': return h.protected_mode
+    if k == 'busy_reply_threshold': return h.busy_reply_threshold
     return obs_getattr(h, k)
 
 
@@ -349,6 +350,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
     elif k == 'protected_mode': h.protected_mode = v
+    elif k == 'busy_reply_threshold': h.busy_reply_threshold = v
     else:
         obs_setattr(h, k, v)
 

@@ -25,6 +25,7 @@ from cachecyt.commands import registry, server
 from cachecyt.security import startup as security_startup, tls
 from cachecyt.workers.connection import Connection, TlsConnection
 from cachecyt.workers.memcached import McConnection, McTlsConnection
+from cachecyt.scripting import commands as scripting
 
 log = logging.getLogger("cachecyt.worker")
 PR_SET_PDEATHSIG = 1
@@ -123,7 +124,7 @@ class Worker:
         if self.stopping:
             return
         hz = _hz()
-        _core.active_expire(self.index, self.nworkers, int(250000 / hz))
+        _core.active_expire_unless_script(self.index, self.nworkers, int(250000 / hz))
         server.NODE.close_idle_clients(int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
@@ -189,6 +190,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(process)d:W{ns.worker} %(asctime)s %(levelname)s %(message)s")
     registry.install()
+    scripting.attach(ns.segment)               # the shared script cache and libraries
     _core.mc_configure(cfg['item-size-max'], cfg['memcached-db'],
                        {'tcpport': cfg['memcached-port'], 'num_threads': ns.nworkers})
     wake_fds = [int(x) for x in ns.wake_fds.split(',') if x]
