@@ -49,6 +49,8 @@ include "shm/blocking.pxi"
 include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
+include "shm/wal.pxi"
+include "shm/snapshot.pxi"
 
 
 cdef void _register_core_handlers():

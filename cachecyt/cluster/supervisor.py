@@ -13,6 +13,7 @@ import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod
+from cachecyt.cluster import persist
 from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
@@ -110,6 +111,9 @@ class Supervisor:
         # another after queueing a message in its signal ring
         self.wake_fds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
                          for _ in range(self.nworkers)]
+        # workers wake the WAL writer and snapshotter (cluster/persist.py) with this one
+        self.persist_efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.persist = None
 
     def create_segment(self):
         remove_stale_segment(self.name)
@@ -121,8 +125,29 @@ class Supervisor:
         self.seg = _core.Segment.create(self.name, shape, json.dumps(self.cfg).encode())
         self.seg.activate(0)
         _core.init_shards()
+        self.start_persistence()
         log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
                  shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])
+
+    def start_persistence(self):
+        """The persistence state in the segment, recovery from `dir`, then the
+        WAL writer (before any worker serves)."""
+        cfg = self.cfg
+        ring_pages = cfg['wal-ring-size'] // PAGE if cfg['appendonly'] else 0
+        _core.persist_create(ring_pages, self.persist_efd, cfg['appendonly'],
+                             cfgmod.FSYNC_POLICIES.index(cfg['appendfsync']))
+        _core.persist_set('save', cfg['save'])
+        _core.persist_set('rewrite_percentage', cfg['auto-aof-rewrite-percentage'])
+        _core.persist_set('rewrite_min_size', cfg['auto-aof-rewrite-min-size'])
+        os.makedirs(cfg['dir'], exist_ok=True)
+        from cachecyt.commands import registry
+        registry.install()
+        loader = _core.Client()
+        last = persist.recover(cfg, loader)
+        del loader
+        _core.clear_worker_slot(0)
+        self.persist = persist.Persistence(cfg, self.wake_fds, self.persist_efd)
+        self.persist.start(last)
 
     def spawn(self, slot: int):
         _core.clear_worker_slot(slot)
@@ -131,8 +156,9 @@ class Supervisor:
                '--wake-fds', ','.join(map(str, self.wake_fds))]
         # the supervisor blocks the signals it waits for; a child inherits the
         # mask, and a worker with SIGTERM blocked would never stop on request
-        # (preexec_fn is safe here: the supervisor runs no threads)
-        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds,
+        # (preexec_fn only sets the signal mask; the WAL and snapshot threads hold
+        # no lock the child could need before exec)
+        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds + [self.persist_efd],
                                             preexec_fn=_unblock_signals)  # noqa: PLW1509
         self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
@@ -197,6 +223,8 @@ class Supervisor:
                 self.spawn_due()
         finally:
             self.stop_workers()
+            if self.persist is not None:
+                self.persist.stop(final_save=True)
             self.seg.close()
             _core.Segment.unlink(self.name)
             log.info("segment %s removed; bye", self.name)

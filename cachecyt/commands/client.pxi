@@ -75,6 +75,8 @@ cdef class Client:
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
+    cdef public uint64_t wal_lsn              # LSN of this client's last effect record (shm/wal.pxi)
+    cdef public object wal_held               # replies waiting for that record to be durable, or None
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -176,10 +178,13 @@ cdef class Client:
             return 0
         out = self._run()
         if out:
-            self.transport.write(out)
+            if self.wal_held is not None or persist_must_hold(self):
+                persist_hold(self, out)               # appendfsync always (shm/wal.pxi)
+            else:
+                self.transport.write(out)
         if self.actions:
             self.run_actions()
-        if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+        if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP) and self.wal_held is None:
             self.transport.close()
         return 0
 
@@ -315,7 +320,12 @@ cdef class Client:
             return
         self._clock()
         self._load_list(self.blocked_args)
-        g_cmds[cmd_lookup(self.argv[0], self.argl[0])].cf(self)
+        idx = cmd_lookup(self.argv[0], self.argl[0])
+        held = persist_begin(self, idx) if g_pp != NULL else 0
+        if held != 2:
+            g_cmds[idx].cf(self)
+        if g_pp != NULL:
+            persist_end(self, idx, before, held)
         if self.out.len > before:
             self._unblock()
 
@@ -329,6 +339,7 @@ cdef class Client:
 
     def unblock_closed(self):
         """The connection closed while blocked: leave the wait queue."""
+        forget_waiter(self)
         block_leave(self)
         self.flags &= ~CL_BLOCKED
         self.blocked_args = None
@@ -418,6 +429,7 @@ cdef class Client:
         cdef int64_t t1
         cdef uint64_t before = self.out.len
         cdef cmdstat_t *cs
+        cdef int held = 0
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
@@ -438,8 +450,12 @@ cdef class Client:
                 cs.rejected += 1
                 count_error_reply(self, before)
                 return 0
+        if cmd.flags & CF_WRITE and g_pp != NULL:
+            held = persist_begin(self, idx)           # shm/wal.pxi
         try:
-            if cmd.cf != NULL:
+            if held == 2:
+                pass                                  # refused: the WAL cannot be written
+            elif cmd.cf != NULL:
                 cmd.cf(self)
             else:
                 value = g_py_handlers[idx](self, self.args())
@@ -460,6 +476,10 @@ cdef class Client:
             self.out.len = before
             wb_error(&self.out, "ERR internal error")
             self.flags |= CL_CLOSE_AFTER_REPLY
+        if cmd.flags & CF_WRITE and g_pp != NULL:
+            persist_end(self, idx, before, held)
+        if g_nparts:
+            snap_flush_parts()                        # shm/snapshot.pxi
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)

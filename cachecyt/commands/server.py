@@ -822,9 +822,8 @@ def info_memory():
 
 
 def info_persistence():
-    # no persistence yet: nothing is loaded or saved
-    return [('loading', 0), ('async_loading', 0), ('rdb_bgsave_in_progress', 0),
-            ('aof_enabled', 0), ('aof_rewrite_in_progress', 0)]
+    from cachecyt.commands import persistence
+    return persistence.info_persistence()
 
 
 def ops_per_sec():
@@ -940,3 +939,11 @@ HANDLERS = {
     'hello': hello, 'reset': reset, 'client': counted(client), 'info': info,
     'config': counted(config_), 'command': counted(command), 'time': time_, 'shutdown': shutdown,
 }
+
+
+def _persistence_handlers():
+    from cachecyt.commands import persistence
+    return persistence.HANDLERS
+
+
+HANDLERS.update(_persistence_handlers())

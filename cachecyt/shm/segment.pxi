@@ -212,6 +212,7 @@ cdef class Segment:
         cc_seed(<uint64_t>worker * 7919 + <uint64_t>cc_now_us())
         _fill_class_lookup()
         my_wstat().pid = getpid()
+        persist_attach()                         # shm/wal.pxi
 
     def header(self):
         """The header as a dict (read without locks; for INFO and tools)."""
@@ -234,6 +235,7 @@ cdef void _deactivate() noexcept:
     global g_base, g_hdr
     g_base = NULL
     g_hdr = NULL
+    persist_detach()
 
 
 HEADER_FIELDS = (
@@ -301,6 +303,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
+    if k.startswith('persist:'): return persist_get(k[8:])     # shm/wal.pxi
     raise KeyError(k)
 
 
@@ -341,6 +344,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'zset_max_listpack_value': h.zset_max_listpack_value = v
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
+    elif k.startswith('persist:'): persist_set(k[8:], v)     # shm/wal.pxi
     else:
         raise KeyError(k)
 

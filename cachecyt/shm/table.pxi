@@ -262,6 +262,8 @@ cdef inline void shard_lock(uint32_t s) noexcept nogil:
         return
     if cc_lock(shard_mutex(s)):
         shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)                      # shm/snapshot.pxi: dump before use
 
 cdef inline void shard_unlock(uint32_t s) noexcept nogil:
     if g_holding and g_held[s]:
@@ -281,6 +283,8 @@ cdef inline bint shard_lock_or_skip(uint32_t s) noexcept nogil:
         return False
     if rc == 1:
         shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)
     return True
 
 
