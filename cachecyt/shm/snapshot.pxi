@@ -319,7 +319,7 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
         while True:
             r = rp_next(&rp)
             if r == 0:
-                if rp.pos != rp.len:
+                if rp.pos != rp.len or rp.kind != RP_IDLE:
                     raise ValueError("truncated command stream")
                 break
             if r < 0:
