@@ -263,7 +263,7 @@ cdef class McClient(Client):
         mp_free(&self.mp)
 
     cdef bytes _run(self):
-        cdef int r
+        cdef int r, held
         cdef uint64_t before
         cdef bytes result
         self._clock()
@@ -279,6 +279,7 @@ cdef class McClient(Client):
             before = self.out.len
             self.commands += 1
             my_wstat().commands += 1
+            held = persist_mc_begin(self) if g_pp != NULL else 0    # shm/wal.pxi
             try:
                 self.mc_execute()
             except MemoryError:
@@ -290,6 +291,8 @@ cdef class McClient(Client):
                 self.out.len = before
                 wb_cstr(&self.out, "SERVER_ERROR internal error\r\n")
                 self.flags |= CL_CLOSE_AFTER_REPLY
+            if held:
+                persist_mc_end(self, before, held)
             if self.mp.noreply:
                 self.out.len = before
         rp_compact(&self.rp)

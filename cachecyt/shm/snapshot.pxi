@@ -104,7 +104,9 @@ cdef void ser_item(wbuf_t *w, item_t *it) noexcept nogil:
         _ser_head(w, 3, "SET", it)
         str_reply(w, it)
         if it.mcflags:
-            _ser_head(w, 3, "\x00mcflags", it)
+            wb_array(w, 3)
+            wb_bulk(w, "\x00mcflags", 8)   # a NUL-led name: no client can send it by mistake
+            _ser_key_bulk(w, it)
             wb_bulk_int(w, it.mcflags)
     elif it.type == T_LIST:
         _ser_list(w, it)

@@ -266,3 +266,28 @@ def test_shutdown_saves_and_expired_keys_stay_expired(data_dir):
     assert r.get('keep') == b'v' and r.lrange('l', 0, -1) == [b'a', b'b']
     assert r.get('short') is None and r.dbsize() == 2
     node.stop()
+
+
+def test_memcached_writes_survive_kill9(data_dir):
+    from pymemcache.client.base import Client as McClient
+    node = Node(data_dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '')
+    node.srv = CachecytServer('--dir', data_dir, *node.flags, workers=2, memcached_port=True).start()
+    mc = McClient(('127.0.0.1', node.srv.memcached_port), default_noreply=False)   # acknowledged
+    mc.set('flagged', b'v1', flags=42)
+    mc.set('n', b'10')
+    mc.incr('n', 5)
+    mc.set('gone', b'x')
+    mc.delete('gone')
+    mc.set('ttl', b't', expire=1000)
+    mc.append('flagged', b'+')
+    node.kill9()
+    node.srv = CachecytServer('--dir', data_dir, *node.flags, workers=2, memcached_port=True).start()
+    mc = McClient(('127.0.0.1', node.srv.memcached_port))
+    assert mc.get('flagged') == b'v1+'
+    assert mc.gets_many(['flagged'])
+    r = redis.Redis(port=node.srv.port)
+    assert r.get('n') == b'15' and r.get('gone') is None and 0 < r.ttl('ttl') <= 1000
+    raw = McClient(('127.0.0.1', node.srv.memcached_port), serde=None)
+    line = raw.raw_command(b'get flagged', b'END')
+    assert line.startswith(b'VALUE flagged 42 3')
+    node.stop()
