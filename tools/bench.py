@@ -134,18 +134,18 @@ class Server:
         return out
 
 
-def start_cachecyt(workers, memcached=False, started=None):
+def start_cachecyt(workers, memcached=False, started=None, extra=(), name='cachecyt'):
     """cachecyt on a free port; with memcached=True its memcached port becomes
     server.port (the one the load goes to) once that port answers too. The
     server joins `started` before it starts, so a failed start is stopped too."""
     port, mc_port = free_port(), free_port() if memcached else 0
     args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
-            '--memcached-port', str(mc_port)]
+            '--memcached-port', str(mc_port), *extra]
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    server = Server('cachecyt', args, port, env)
+    server = Server(name, args, port, env)
     if started is not None:
         started.append(server)
     server.start()
@@ -170,11 +170,65 @@ def memcached_version():
     return out.split()[-1] if out.split() else '?'
 
 
-def start_redis():
+def start_redis(extra=('--appendonly', 'no'), name='redis'):
     port = free_port()
     args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no', '--daemonize', 'no']
-    return Server('redis', args, port).start()
+            '--daemonize', 'no', *extra]
+    return Server(name, args, port).start()
+
+
+# ---- persistence comparison (--persistence) -------------------------------------------
+
+FSYNC_MODES = ['no', 'everysec', 'always']
+
+
+def start_persistence_servers(args, servers, tmp):
+    """cachecyt and redis-server with the WAL/AOF off, everysec and always,
+    each writing into its own directory under tmp."""
+    for mode in FSYNC_MODES:
+        d = os.path.join(tmp, f"cachecyt-{mode}")
+        os.makedirs(d)
+        flags = ['--dir', d, '--save', '']
+        flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
+        start_cachecyt(args.workers, started=servers, extra=flags, name=f"cachecyt/{mode}")
+    for mode in FSYNC_MODES:
+        d = os.path.join(tmp, f"redis-{mode}")
+        os.makedirs(d)
+        flags = ['--dir', d]
+        flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
+        servers.append(start_redis(flags, name=f"redis/{mode}"))
+
+
+def persistence_rows(results, args):
+    rows = []
+    for pipeline in args.pipelines:
+        for test in args.tests:
+            for mode in FSYNC_MODES:
+                c = medians(results[(f"cachecyt/{mode}", test, pipeline)])
+                r = medians(results[(f"redis/{mode}", test, pipeline)])
+                base = medians(results[("cachecyt/no", test, pipeline)])
+                rows.append([test.upper(), str(pipeline), 'off' if mode == 'no' else mode,
+                             f"{c['rps']:,.0f}", f"{r['rps']:,.0f}", ratio(c['rps'], r['rps']),
+                             ratio(c['rps'], base['rps']),
+                             f"{c['p50']:.3f} / {c['p99']:.3f}", f"{r['p50']:.3f} / {r['p99']:.3f}"])
+    return rows
+
+
+PERSISTENCE_COLUMNS = ['test', 'P', 'WAL/AOF', 'cachecyt ops/s', 'redis ops/s', 'ratio',
+                       'vs cachecyt off', 'cachecyt p50/p99 ms', 'redis p50/p99 ms']
+
+
+def print_rows(header, rows, markdown):
+    if markdown:
+        print('| ' + ' | '.join(header) + ' |')
+        print('|' + '|'.join('---' if i < 3 else '---:' for i in range(len(header))) + '|')
+        for row in rows:
+            print('| ' + ' | '.join(row) + ' |')
+        return
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    print('  '.join(h.rjust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
 
 
 def redis_version():
@@ -350,8 +404,12 @@ def parse_args(argv=None):
     ap.add_argument('--markdown', action='store_true', help='print the table as Markdown')
     ap.add_argument('--memcached', action='store_true',
                     help='compare with memcached on the memcached protocol, load from tools/mcload.py')
+    ap.add_argument('--persistence', action='store_true',
+                    help='SET with the WAL off/everysec/always next to redis appendonly no/everysec/always')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
+    if args.persistence and '--tests' not in ' '.join(argv or sys.argv):
+        args.tests = 'set'
     if args.quick:
         args.rounds = 1
         args.requests = 20000
@@ -368,8 +426,11 @@ def main(argv=None):
     args = parse_args(argv)
     servers = []
     other = 'memcached' if args.memcached else 'redis'
+    tmp = tempfile.mkdtemp(prefix='cachecyt-bench-')
     try:
-        if args.memcached:
+        if args.persistence:
+            start_persistence_servers(args, servers, tmp)
+        elif args.memcached:
             start_cachecyt(args.workers, memcached=True, started=servers)
             start_memcached(servers)
         else:
@@ -387,12 +448,16 @@ def main(argv=None):
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(machine(args.memcached))
     tool = 'tools/mcload.py (memcached protocol)' if args.memcached else 'redis-benchmark'
     print(f"{tool} -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
           f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "
           f"median of {args.rounds} round(s)")
-    print_table(table_rows(results, args, other), args.markdown, other)
+    if args.persistence:
+        print_rows(PERSISTENCE_COLUMNS, persistence_rows(results, args), args.markdown)
+    else:
+        print_table(table_rows(results, args, other), args.markdown, other)
     return 0
 
 
