@@ -190,13 +190,13 @@ def start_persistence_servers(args, servers, tmp):
         os.makedirs(d)
         flags = ['--dir', d, '--save', '']
         flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
-        start_cachecyt(args.workers, started=servers, extra=flags, name=f"cachecyt/{mode}")
+        start_cachecyt(args.workers, started=servers, extra=flags, name=f"cachecyt-{mode}")
     for mode in FSYNC_MODES:
         d = os.path.join(tmp, f"redis-{mode}")
         os.makedirs(d)
         flags = ['--dir', d]
         flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
-        servers.append(start_redis(flags, name=f"redis/{mode}"))
+        servers.append(start_redis(flags, name=f"redis-{mode}"))
 
 
 def persistence_rows(results, args):
@@ -204,9 +204,9 @@ def persistence_rows(results, args):
     for pipeline in args.pipelines:
         for test in args.tests:
             for mode in FSYNC_MODES:
-                c = medians(results[(f"cachecyt/{mode}", test, pipeline)])
-                r = medians(results[(f"redis/{mode}", test, pipeline)])
-                base = medians(results[("cachecyt/no", test, pipeline)])
+                c = medians(results[(f"cachecyt-{mode}", test, pipeline)])
+                r = medians(results[(f"redis-{mode}", test, pipeline)])
+                base = medians(results[("cachecyt-no", test, pipeline)])
                 rows.append([test.upper(), str(pipeline), 'off' if mode == 'no' else mode,
                              f"{c['rps']:,.0f}", f"{r['rps']:,.0f}", ratio(c['rps'], r['rps']),
                              ratio(c['rps'], base['rps']),

@@ -100,6 +100,7 @@ def exit_reason(rc: int) -> str:
 
 class Supervisor:
     def __init__(self, cfg: cfgmod.Config):
+        cfg['dir'] = os.path.abspath(cfg['dir'])     # CONFIG GET dir names it whole, as Redis
         self.cfg = cfg
         self.name = segment_name(cfg['port'])
         self.nworkers = cfg.worker_count()
@@ -140,6 +141,8 @@ class Supervisor:
         _core.persist_set('rewrite_percentage', cfg['auto-aof-rewrite-percentage'])
         _core.persist_set('rewrite_min_size', cfg['auto-aof-rewrite-min-size'])
         os.makedirs(cfg['dir'], exist_ok=True)
+        from cachecyt.cluster import backup
+        self.dir_lock = backup.lock_data_dir(cfg['dir'])      # one node per data directory
         from cachecyt.commands import registry
         registry.install()
         loader = _core.Client()

@@ -593,7 +593,10 @@ def config_set(pairs):
             raise _set_failed(opt.name, "The operating system is not able to handle the specified "
                               f"number of clients, try with {_core.CLIENT_SLOTS}")
     for opt, value in parsed:
-        _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        try:
+            _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+        except ValueError as e:                  # persistence settings (shm/wal.pxi)
+            raise _set_failed(opt.name, e) from None
     _core.config_changed()
     NODE.apply_settings()
     for w in range(NODE.nworkers):

@@ -171,7 +171,11 @@ def persist_set(str k, v):
         raise KeyError(k)
     if k == 'appendonly':
         if v and g_pp.ring_pages_off == 0:
-            raise ValueError("the WAL ring was not created at start")
+            raise ValueError("appendonly needs a restart: the node started without its log ring")
+        if v and not g_pp.appendonly:
+            # writes made while it was off are in no record: a snapshot covers them
+            g_pp.rewrite_running = 1
+            g_pp.bgsave_request = 1
         g_pp.appendonly = v
     elif k == 'appendfsync': g_pp.appendfsync = v
     elif k == 'next_lsn': g_pp.next_lsn = v
