@@ -219,6 +219,19 @@ def persist_set(str k, v):
         raise KeyError(k)
 
 
+cdef persist_reached(set reached):
+    """The invariant walk (check.pxi): the chunks the persistence state owns."""
+    cdef uint64_t i
+    if g_pp == NULL:
+        return
+    reached.add(g_hdr.persist_off)
+    reached.add(g_pp.pending_off)
+    if g_pp.ring_pages_off:
+        reached.add(g_pp.ring_pages_off)
+        for i in range(g_pp.ring_pages):
+            reached.add((<uint64_t *>P(g_pp.ring_pages_off))[i])
+
+
 def persist_ready():
     return g_pp != NULL
 

@@ -98,6 +98,7 @@ def run_writers(port, n, seconds):
     return ws
 
 
+@pytest.mark.slow
 def test_always_kill9_keeps_every_acknowledged_write(data_dir):
     """Repeated at random kill points; each round writes keys of its own and
     checks every round's ledger so far."""
@@ -126,6 +127,7 @@ def test_always_kill9_keeps_every_acknowledged_write(data_dir):
     node.stop()
 
 
+@pytest.mark.slow
 def test_everysec_loss_is_about_one_second(data_dir):
     node = Node(data_dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '')
     node.start()
@@ -309,6 +311,7 @@ def test_memcached_writes_survive_kill9(data_dir):
     node.stop()
 
 
+@pytest.mark.slow
 def test_backup_and_point_in_time_restore(data_dir, tmp_path):
     """A timeline of values with the time each was acknowledged; restores to
     instants between them give the value current at that instant."""
