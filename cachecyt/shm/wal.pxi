@@ -151,6 +151,35 @@ def persist_create(int ring_pages, int efd, bint appendonly, int appendfsync):
     g_pp.lastsave = cc_now_ms() // 1000
 
 
+cdef int ring_create(uint64_t npages) except -1:
+    """The log ring, made at run time (CONFIG SET appendonly yes on a node that
+    started without it), under the ring lock so it is made once."""
+    cdef uint64_t pages, p, i
+    cdef uint64_t *tab
+    cc_lock(wal_mutex())
+    try:
+        if g_pp.ring_pages_off:
+            return 0
+        pages = slab_alloc(8 * npages)
+        if pages == 0:
+            raise ValueError("no memory for the WAL ring")
+        tab = <uint64_t *>P(pages)
+        for i in range(npages):
+            p = slab_alloc(PAGE_SIZE)
+            if p == 0:
+                while i > 0:
+                    i -= 1
+                    slab_free(tab[i])
+                slab_free(pages)
+                raise ValueError("no memory for the WAL ring")
+            tab[i] = p
+        g_pp.ring_pages = npages
+        g_pp.ring_pages_off = pages
+    finally:
+        cc_unlock(wal_mutex())
+    return 0
+
+
 def persist_get(str k):
     """A field of the persistence state (INFO, the supervisor, tests); None when
     this segment has none."""
@@ -186,7 +215,7 @@ def persist_set(str k, v):
         raise KeyError(k)
     if k == 'appendonly':
         if v and g_pp.ring_pages_off == 0:
-            raise ValueError("appendonly needs a restart: the node started without its log ring")
+            ring_create(RING_PAGES_DEFAULT)
         if v and not g_pp.appendonly:
             # writes made while it was off are in no record: a snapshot covers them
             g_pp.rewrite_running = 1

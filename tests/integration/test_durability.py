@@ -363,3 +363,21 @@ def test_backup_and_point_in_time_restore(data_dir, tmp_path):
         f.seek(20)
         f.write(b'\xff')
     assert 'differs' in cli('verify', made, ok=False)
+
+
+def test_appendonly_turned_on_at_run_time(data_dir):
+    node = Node(data_dir, '--save', '')
+    r = node.start()
+    r.set('before', 1)
+    assert r.config_set('appendonly', 'yes')
+    assert r.config_get('appendonly') == {'appendonly': 'yes'}
+    r.set('after', 2)
+    deadline = time.time() + 10
+    while r.info('persistence')['rdb_saves'] < 1:     # the snapshot covering earlier writes
+        assert time.time() < deadline
+        time.sleep(0.05)
+    r.set('later', 3)
+    time.sleep(0.1)                                    # everysec: the ring is drained every 10 ms
+    node.kill9()
+    r = node.start()
+    assert r.mget('before', 'after', 'later') == [b'1', b'2', b'3']
