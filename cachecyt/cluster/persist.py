@@ -465,9 +465,9 @@ class Persistence:
 
     # ---- stop ----
 
-    def stop(self, final_save):
+    def stop(self, final_save, force_save=False):
         """Orderly shutdown, workers gone: drain and fsync the ring, then the
-        final snapshot if save rules exist (as Redis does on SHUTDOWN)."""
+        final snapshot if save rules exist or SHUTDOWN SAVE asked (as Redis)."""
         self.stopping = True
         os.eventfd_write(self.efd, 1)
         if self.writer is not None:
@@ -478,9 +478,8 @@ class Persistence:
             os.fsync(self.wal_fd)
         if self.snap_thread is not None:
             self.snap_thread.join()
-        if final_save and (_core.persist_get('save') or _core.persist_get('dirty')):
-            if _core.persist_get('save'):
-                self.snapshot()
+        if final_save and (_core.persist_get('save') or force_save):
+            self.snapshot()
         if self.wal_fd >= 0:
             os.close(self.wal_fd)
             self.wal_fd = -1

@@ -227,7 +227,8 @@ class Supervisor:
         finally:
             self.stop_workers()
             if self.persist is not None:
-                self.persist.stop(final_save=True)
+                flags = _core.get_setting('shutdown_flags')     # SHUTDOWN NOSAVE (1) / SAVE (2)
+                self.persist.stop(final_save=flags != 1, force_save=flags == 2)
             self.seg.close()
             _core.Segment.unlink(self.name)
             log.info("segment %s removed; bye", self.name)

@@ -527,6 +527,8 @@ def shutdown(c, args):
     if NODE.shutdown_hook is None:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     log.warning("User requested shutdown...")
+    # the supervisor's final snapshot (cluster/persist.py): 1 = NOSAVE, 2 = SAVE
+    _core.set_setting('shutdown_flags', 1 if 'nosave' in flags else 2 if 'save' in flags else 0)
     NODE.shutdown_hook()
     c.close_after_reply()
     return _core.NO_REPLY

@@ -381,3 +381,20 @@ def test_appendonly_turned_on_at_run_time(data_dir):
     node.kill9()
     r = node.start()
     assert r.mget('before', 'after', 'later') == [b'1', b'2', b'3']
+
+
+def test_shutdown_nosave_and_save(data_dir):
+    node = Node(data_dir)                         # default save rules
+    r = node.start()
+    r.set('k', 'saved')
+    r.shutdown(nosave=True)                       # redis-py takes the closed connection as done
+    node.srv.proc.wait(10)
+    node.stop()
+    r = node.start('--save', '')
+    assert r.get('k') is None                     # NOSAVE: no final snapshot
+    r.set('k', 'v2')
+    r.shutdown(save=True)                         # SAVE: a snapshot though no rule asks
+    node.srv.proc.wait(10)
+    node.stop()
+    r = node.start('--save', '')
+    assert r.get('k') == b'v2'
