@@ -2,7 +2,8 @@
 # hooks Client.execute calls around a write. The supervisor drains the ring to
 # segment files (cluster/persist.py); nothing here touches a file.
 #
-# Record (ring and file alike, little-endian):
+# Record (ring and file alike, little-endian; the CRC is 0 in the ring and
+# filled in by the supervisor as it takes records out, see ring_take):
 #   u32 len (whole record) | u32 crc32 of bytes 8..len | u64 lsn | i64 ts_ms |
 #   u32 logical db | u32 kind (0) | payload: RESP commands (shm/snapshot.pxi)
 # The payload is what replay runs with its clock at ts_ms: the command as
