@@ -47,6 +47,13 @@ class Node:
         self.srv.proc.wait()
         log = self.srv.log_text()
         self.srv.stop()
+        # the killed node could not remove its segment; the next start uses
+        # another port, so nothing else would
+        from cachecyt import _core
+        try:
+            _core.Segment.unlink(f"/cachecyt.{self.srv.port}")
+        except Exception:
+            pass
         return log
 
     def stop(self):
