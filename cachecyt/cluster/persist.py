@@ -40,6 +40,7 @@ WAL_FILE_HDR = struct.Struct("<8sQ")
 REC_HDR = struct.Struct("<IIQqII")            # len, crc, lsn, ts, db, kind
 TAKE_BYTES = 4 * 1024 * 1024                  # ring bytes taken per write
 DRAIN_MS = 10                                 # everysec/no: ring drained this often
+PROGRESS_BYTES = 64 * 1024 * 1024             # snapshots bigger than this log their loading
 
 
 class CorruptFile(Exception):
@@ -182,9 +183,14 @@ def recover(cfg, client):
                 continue
             t0 = time.monotonic()
             keys = 0
-            for payload in snapshot_sections(path):
+            size = os.path.getsize(path)
+            done = 0
+            for i, payload in enumerate(snapshot_sections(path)):
                 n, _ = _core.apply_commands(client, payload, 0, 0)
                 keys += n
+                done += len(payload)
+                if size > PROGRESS_BYTES and (i + 1) % 8 == 0:
+                    log.info("loading %s: %d%% (%d commands)", path, done * 100 // size, keys)
             log.info("snapshot %s loaded (LSN %d, %d commands) in %.2fs", path, lsn, keys,
                      time.monotonic() - t0)
             last = lsn

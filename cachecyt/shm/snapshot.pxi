@@ -37,6 +37,7 @@ ctypedef struct part_t:
 cdef part_t *g_parts = NULL          # parts serialised by this process, not yet on disk
 cdef int g_nparts = 0
 cdef int g_parts_cap = 0
+cdef int64_t g_dump_us = 0           # time spent serialising the parts not yet written
 
 
 cdef inline uint8_t *snap_pending() noexcept nogil:
@@ -162,8 +163,9 @@ cdef void ser_shard_locked(wbuf_t *w, uint32_t s) noexcept nogil:
 cdef void snap_on_lock(uint32_t s) noexcept nogil:
     """Shard s was just locked by this process while a snapshot runs: if it is
     still to be dumped, serialise it now (before anyone changes it)."""
-    global g_parts, g_nparts, g_parts_cap
+    global g_parts, g_nparts, g_parts_cap, g_dump_us
     cdef uint8_t *pend = snap_pending()
+    cdef int64_t t0
     cdef part_t *np
     if pend[s] != SNAP_TODO:
         return
@@ -182,7 +184,9 @@ cdef void snap_on_lock(uint32_t s) noexcept nogil:
     np.buf.p = <char *>malloc(np.buf.cap)
     if np.buf.p == NULL:
         return
+    t0 = cc_mono_us()
     ser_shard_locked(&np.buf, s)
+    g_dump_us += cc_mono_us() - t0
     pend[s] = SNAP_DUMPED
     g_nparts += 1
 
@@ -212,6 +216,8 @@ def snap_flush_parts():
     cdef bytes data
     if n == 0 or g_pp == NULL:
         return 0
+    global g_dump_us
+    t0 = cc_mono_us()
     folder = (<bytes>g_pp.snap_dir).decode()
     for i in range(n):
         pt = &g_parts[i]
@@ -229,6 +235,11 @@ def snap_flush_parts():
         snap_pending()[pt.shard] = 0
         cc_atomic_add(&g_pp.snap_remaining, -1)
     g_nparts = 0
+    t1 = cc_mono_us()
+    if g_dump_us + t1 - t0 > 100000 and g_worker >= 0:
+        _plog.warning("snapshot: %d shard(s) serialised in %.1f ms and written in %.1f ms by pid %d",
+                      n, g_dump_us / 1000, (t1 - t0) / 1000, getpid())
+    g_dump_us = 0
     return n
 
 
