@@ -54,6 +54,8 @@ include "commands/connection.pxi"
 include "commands/memcached.pxi"
 include "commands/multi.pxi"
 include "commands/mcauth.pxi"
+include "shm/wal.pxi"
+include "shm/snapshot.pxi"
 
 
 cdef void _register_core_handlers():

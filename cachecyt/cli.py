@@ -9,6 +9,7 @@ every configuration option is accepted as a flag under its flat name.
 
 shows a live view of a node from its metrics endpoint."""
 import logging
+import os
 import sys
 
 import click
@@ -90,6 +91,83 @@ def top(host, port, metrics_port, url, interval, iterations, once):
         topmod.run(url, interval, 1 if once else iterations)
     except (URLError, OSError) as e:
         raise click.ClickException(f"cannot read {url}: {getattr(e, 'reason', e)}")
+
+
+@main.group()
+def backup():
+    """Backups of a node's snapshots and WAL, and point-in-time restore."""
+
+
+def _bar(label):
+    state = {}
+
+    def step(done, total, what):
+        if 'bar' not in state:
+            state['bar'] = click.progressbar(length=total, label=label)
+            state['bar'].__enter__()
+        state['bar'].update(1)
+        if done == total:
+            state['bar'].__exit__(None, None, None)
+    return step
+
+
+@backup.command('create')
+@click.option('--host', default='127.0.0.1')
+@click.option('--port', default=6379, type=int)
+@click.option('--to', 'to', required=True, type=click.Path(file_okay=False), help='backups directory')
+def backup_create(host, port, to):
+    """Snapshot the node now and copy its snapshots and WAL into TO."""
+    import redis
+    from cachecyt.cluster import backup as bk
+    os.makedirs(to, exist_ok=True)
+    path = bk.create(redis.Redis(host=host, port=port), to, progress=_bar('copying'))
+    click.echo(path)
+
+
+@backup.command('list')
+@click.option('--to', 'to', required=True, type=click.Path(file_okay=False), help='backups directory')
+def backup_list(to):
+    """The backups in a directory, oldest first."""
+    import datetime
+    from cachecyt.cluster import backup as bk
+    for path, m in bk.list_backups(to):
+        size = sum(f['size'] for f in m['files'].values())
+        snaps = ', '.join(f"LSN {s['lsn']}" for s in m['snapshots']) or 'no snapshot'
+        when = datetime.datetime.fromtimestamp(m['created'], datetime.timezone.utc).isoformat()
+        click.echo(f"{path}  {when}  {size} bytes  snapshots: {snaps}")
+
+
+@backup.command('verify')
+@click.argument('path', type=click.Path(exists=True, file_okay=False))
+def backup_verify(path):
+    """Check every file of a backup against its manifest and formats."""
+    from cachecyt.cluster import backup as bk
+    problems = bk.verify(path, progress=_bar('verifying'))
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("ok")
+
+
+@backup.command('restore')
+@click.option('--from', 'src', required=True, type=click.Path(exists=True, file_okay=False))
+@click.option('--into', required=True, type=click.Path(file_okay=False), help='data directory to write')
+@click.option('--until', default=None, help='unix time (s) or ISO 8601: state as of that instant')
+@click.option('--lsn', default=None, type=int, help='state after the record with this LSN')
+@click.option('--force', is_flag=True, help='replace the data of a non-empty directory')
+def backup_restore(src, into, until, lsn, force):
+    """Write a data directory with the backup's state (a node started on it
+    serves that state)."""
+    from cachecyt.cluster import backup as bk
+    os.makedirs(into, exist_ok=True)
+    try:
+        until_ms = bk.parse_until(until) if until else None
+        base, last, n = bk.restore(src, into, until_ms=until_ms, lsn=lsn, force=force,
+                                   progress=_bar('restoring'))
+    except (bk.BackupError, ValueError) as e:
+        raise click.ClickException(str(e))
+    click.echo(f"restored: snapshot LSN {base}, {n} WAL records, state as of LSN {last}")
 
 
 if __name__ == '__main__':

@@ -18,6 +18,7 @@ import yaml
 POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
             'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
 LOGLEVELS = ['debug', 'verbose', 'notice', 'warning']
+FSYNC_POLICIES = ['no', 'everysec', 'always']
 # The order Redis lists the choices in its error message.
 _POLICY_CHOICES = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
                    'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction']
@@ -94,6 +95,21 @@ def parse_hz(value) -> int:
 
 def parse_str(value) -> str:
     return '' if value is None else str(value)
+
+
+def parse_save(value) -> str:
+    """Snapshot rules as Redis writes them: "<seconds> <changes>" pairs, or ""."""
+    s = ' '.join(str(value if value is not None else '').split())
+    parts = s.split()
+    if len(parts) % 2 or not all(p.isdigit() for p in parts):
+        raise ConfigError("Invalid save parameters")
+    return ' '.join(str(int(p)) for p in parts)
+
+
+def save_rules(value: str):
+    """[(seconds, changes)] of a parsed save option."""
+    parts = [int(p) for p in value.split()]
+    return list(zip(parts[0::2], parts[1::2]))
 
 
 def fmt_value(v) -> str:
@@ -185,6 +201,18 @@ OPTIONS = {o.name: o for o in [
     Option('alert-webhook-retries', 3, parse_int(0, 100), False),
     # scripting (cachecyt/scripting): a script older than this gets other clients -BUSY
     Option('busy-reply-threshold', 5000, parse_int(0, LL_MAX), True, 'busy_reply_threshold'),
+    # persistence (cluster/persist.py); "persist:" fields live in the persistence state
+    Option('dir', './', parse_str, False),
+    Option('dbfilename', 'dump.ccyt', parse_str, False),
+    Option('appenddirname', 'appendonlydir', parse_str, False),
+    Option('save', '3600 1 300 100 60 10000', parse_save, True, 'persist:save'),
+    Option('appendonly', False, parse_bool, True, 'persist:appendonly'),
+    Option('appendfsync', 'everysec', parse_enum(FSYNC_POLICIES), True, 'persist:appendfsync'),
+    Option('auto-aof-rewrite-percentage', 100, parse_int(0, INT_MAX), True,
+           'persist:rewrite_percentage'),
+    Option('auto-aof-rewrite-min-size', 64 * MB, parse_memory, True, 'persist:rewrite_min_size'),
+    Option('wal-segment-size', 64 * MB, parse_memory_in(MB, LL_MAX), False),
+    Option('wal-ring-size', 16 * MB, parse_memory_in(MB, 1024 * MB), False),
 ]}
 
 # Settable options that live in the segment's security area, not the header.
@@ -214,7 +242,8 @@ def option(name: str):
 
 def header_settings(cfg) -> dict:
     """Header field -> stored value for every option the segment header carries."""
-    return {opt.shared: header_value(opt, cfg[name]) for name, opt in OPTIONS.items() if opt.shared}
+    return {opt.shared: header_value(opt, cfg[name]) for name, opt in OPTIONS.items()
+            if opt.shared and not opt.shared.startswith('persist:')}
 
 
 def header_value(opt: Option, value):
@@ -223,6 +252,10 @@ def header_value(opt: Option, value):
         return POLICIES.index(value)
     if opt.name == 'loglevel':
         return LOGLEVELS.index(value)
+    if opt.name == 'appendfsync':
+        return FSYNC_POLICIES.index(value)
+    if opt.name == 'save':
+        return value
     return int(value)
 
 
@@ -232,6 +265,10 @@ def from_header(opt: Option, raw: int):
         return POLICIES[raw]
     if opt.name == 'loglevel':
         return LOGLEVELS[raw]
+    if raw is None:                      # no persistence state (a private test segment)
+        return opt.default
+    if opt.name == 'appendfsync':
+        return FSYNC_POLICIES[raw]
     if isinstance(opt.default, bool):
         return bool(raw)
     return raw

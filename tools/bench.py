@@ -183,11 +183,65 @@ def memcached_version():
     return out.split()[-1] if out.split() else '?'
 
 
-def start_redis():
+def start_redis(extra=('--appendonly', 'no'), name='redis'):
     port = free_port()
     args = ['redis-server', '--port', str(port), '--bind', '127.0.0.1', '--save', '',
-            '--appendonly', 'no', '--daemonize', 'no']
-    return Server('redis', args, port).start()
+            '--daemonize', 'no', *extra]
+    return Server(name, args, port).start()
+
+
+# ---- persistence comparison (--persistence) -------------------------------------------
+
+FSYNC_MODES = ['no', 'everysec', 'always']
+
+
+def start_persistence_servers(args, servers, tmp):
+    """cachecyt and redis-server with the WAL/AOF off, everysec and always,
+    each writing into its own directory under tmp."""
+    for mode in FSYNC_MODES:
+        d = os.path.join(tmp, f"cachecyt-{mode}")
+        os.makedirs(d)
+        flags = ['--dir', d, '--save', '']
+        flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
+        start_cachecyt(args.workers, started=servers, extra=flags, name=f"cachecyt-{mode}")
+    for mode in FSYNC_MODES:
+        d = os.path.join(tmp, f"redis-{mode}")
+        os.makedirs(d)
+        flags = ['--dir', d]
+        flags += ['--appendonly', 'no'] if mode == 'no' else ['--appendonly', 'yes', '--appendfsync', mode]
+        servers.append(start_redis(flags, name=f"redis-{mode}"))
+
+
+def persistence_rows(results, args):
+    rows = []
+    for pipeline in args.pipelines:
+        for test in args.tests:
+            for mode in FSYNC_MODES:
+                c = medians(results[(f"cachecyt-{mode}", test, pipeline)])
+                r = medians(results[(f"redis-{mode}", test, pipeline)])
+                base = medians(results[("cachecyt-no", test, pipeline)])
+                rows.append([test.upper(), str(pipeline), 'off' if mode == 'no' else mode,
+                             f"{c['rps']:,.0f}", f"{r['rps']:,.0f}", ratio(c['rps'], r['rps']),
+                             ratio(c['rps'], base['rps']),
+                             f"{c['p50']:.3f} / {c['p99']:.3f}", f"{r['p50']:.3f} / {r['p99']:.3f}"])
+    return rows
+
+
+PERSISTENCE_COLUMNS = ['test', 'P', 'WAL/AOF', 'cachecyt ops/s', 'redis ops/s', 'ratio',
+                       'vs cachecyt off', 'cachecyt p50/p99 ms', 'redis p50/p99 ms']
+
+
+def print_rows(header, rows, markdown):
+    if markdown:
+        print('| ' + ' | '.join(header) + ' |')
+        print('|' + '|'.join('---' if i < 3 else '---:' for i in range(len(header))) + '|')
+        for row in rows:
+            print('| ' + ' | '.join(row) + ' |')
+        return
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    print('  '.join(h.rjust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
 
 
 def redis_version():
@@ -379,8 +433,12 @@ def parse_args(argv=None):
                     help='compare with cachecyt built in DIR ("base") instead of redis-server')
     ap.add_argument('--baseline-args', default='', help='server flags for the baseline cachecyt')
     ap.add_argument('--cachecyt-args', default='', help='server flags for this cachecyt')
+    ap.add_argument('--persistence', action='store_true',
+                    help='SET with the WAL off/everysec/always next to redis appendonly no/everysec/always')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
+    if args.persistence and '--tests' not in ' '.join(argv or sys.argv):
+        args.tests = 'set'
     if args.quick:
         args.rounds = 1
         args.requests = 20000
@@ -398,8 +456,11 @@ def main(argv=None):
     servers = []
     other = 'memcached' if args.memcached else 'base' if args.baseline else 'redis'
     mine = shlex.split(args.cachecyt_args)
+    tmp = tempfile.mkdtemp(prefix='cachecyt-bench-')
     try:
-        if args.memcached:
+        if args.persistence:
+            start_persistence_servers(args, servers, tmp)
+        elif args.memcached:
             start_cachecyt(args.workers, memcached=True, started=servers, extra=mine)
             start_memcached(servers)
         elif args.baseline:
@@ -421,13 +482,17 @@ def main(argv=None):
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(machine(args.memcached) if not args.baseline else machine() + f", base: {args.baseline} "
           f"{args.baseline_args!r}, cachecyt: {args.cachecyt_args!r}")
     tool = 'tools/mcload.py (memcached protocol)' if args.memcached else 'redis-benchmark'
     print(f"{tool} -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
           f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "
           f"median of {args.rounds} round(s)")
-    print_table(table_rows(results, args, other), args.markdown, other)
+    if args.persistence:
+        print_rows(PERSISTENCE_COLUMNS, persistence_rows(results, args), args.markdown)
+    else:
+        print_table(table_rows(results, args, other), args.markdown, other)
     return 0
 
 

@@ -15,6 +15,7 @@ from cachecyt import _core
 from cachecyt import config as cfgmod
 from cachecyt.security import startup as security_startup
 from cachecyt.scripting import store as scripts
+from cachecyt.cluster import persist
 from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
@@ -97,6 +98,7 @@ def exit_reason(rc: int) -> str:
 
 class Supervisor:
     def __init__(self, cfg: cfgmod.Config):
+        cfg['dir'] = os.path.abspath(cfg['dir'])     # CONFIG GET dir names it whole, as Redis
         self.cfg = cfg
         self.name = segment_name(cfg['port'])
         self.nworkers = cfg.worker_count()
@@ -110,6 +112,9 @@ class Supervisor:
         # another after queueing a message in its signal ring
         self.wake_fds = [os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
                          for _ in range(self.nworkers)]
+        # workers wake the WAL writer and snapshotter (cluster/persist.py) with this one
+        self.persist_efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.persist = None
 
     def create_segment(self):
         remove_stale_segment(self.name)
@@ -123,8 +128,31 @@ class Supervisor:
         self.seg.activate(0)
         _core.init_shards()
         security_startup.init_segment(self.cfg)  # users from the aclfile or requirepass
+        self.start_persistence()
         log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
                  shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])
+
+    def start_persistence(self):
+        """The persistence state in the segment, recovery from `dir`, then the
+        WAL writer (before any worker serves)."""
+        cfg = self.cfg
+        ring_pages = cfg['wal-ring-size'] // PAGE if cfg['appendonly'] else 0
+        _core.persist_create(ring_pages, self.persist_efd, cfg['appendonly'],
+                             cfgmod.FSYNC_POLICIES.index(cfg['appendfsync']))
+        _core.persist_set('save', cfg['save'])
+        _core.persist_set('rewrite_percentage', cfg['auto-aof-rewrite-percentage'])
+        _core.persist_set('rewrite_min_size', cfg['auto-aof-rewrite-min-size'])
+        os.makedirs(cfg['dir'], exist_ok=True)
+        from cachecyt.cluster import backup
+        self.dir_lock = backup.lock_data_dir(cfg['dir'])      # one node per data directory
+        from cachecyt.commands import registry
+        registry.install()
+        loader = _core.Client()
+        last = persist.recover(cfg, loader)
+        del loader
+        _core.clear_worker_slot(0)
+        self.persist = persist.Persistence(cfg, self.wake_fds, self.persist_efd)
+        self.persist.start(last)
 
     def spawn(self, slot: int):
         _core.clear_worker_slot(slot)
@@ -134,7 +162,7 @@ class Supervisor:
         # The supervisor blocks the signals it waits for and a child inherits the
         # mask: the worker unblocks them first thing (workers/main.py). No
         # preexec_fn: the supervisor runs threads (metrics), where it is unsafe.
-        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds)
+        self.procs[slot] = subprocess.Popen(cmd, pass_fds=self.wake_fds + [self.persist_efd])
         self.started[slot] = time.monotonic()
         log.info("worker %d started, pid %d", slot, self.procs[slot].pid)
 
@@ -203,6 +231,9 @@ class Supervisor:
             if self.observer:
                 self.observer.stop()
             self.stop_workers()
+            if self.persist is not None:
+                flags = _core.get_setting('shutdown_flags')     # SHUTDOWN NOSAVE (1) / SAVE (2)
+                self.persist.stop(final_save=flags != 1, force_save=flags == 2)
             self.seg.close()
             _core.Segment.unlink(self.name)
             scripts.remove_files(self.name)

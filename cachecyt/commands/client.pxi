@@ -82,6 +82,8 @@ cdef class Client:
     cdef public object user                   # security.acl.User it is authenticated as; None = not yet bound
     cdef public bint authenticated            # AUTH done, or the default user needed none at connect
     cdef bint clock_frozen                    # a script's client: now_ms stays at the script's start
+    cdef public uint64_t wal_lsn              # LSN of this client's last effect record (shm/wal.pxi)
+    cdef public object wal_held               # replies waiting for that record to be durable, or None
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -184,10 +186,13 @@ cdef class Client:
             return 0
         out = self._run()
         if out:
-            self.transport.write(out)
+            if self.wal_held is not None or persist_must_hold(self):
+                persist_hold(self, out)               # appendfsync always (shm/wal.pxi)
+            else:
+                self.transport.write(out)
         if self.actions:
             self.run_actions()
-        if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+        if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP) and self.wal_held is None:
             self.transport.close()
         return 0
 
@@ -338,7 +343,12 @@ cdef class Client:
         self._load_list(self.blocked_args)
         batch_enter()
         script_wait_clear()
-        g_cmds[cmd_lookup(self.argv[0], self.argl[0])].cf(self)
+        idx = cmd_lookup(self.argv[0], self.argl[0])
+        held = persist_begin(self, idx) if g_pp != NULL else 0
+        if held != 2:
+            g_cmds[idx].cf(self)
+        if g_pp != NULL:
+            persist_end(self, idx, before, held)
         batch_leave()
         if self.out.len > before:
             self._unblock()
@@ -366,6 +376,7 @@ cdef class Client:
 
     def unblock_closed(self):
         """The connection closed while blocked: leave the wait queue."""
+        forget_waiter(self)
         block_leave(self)
         self.flags &= ~CL_BLOCKED
         self.blocked_args = None
@@ -455,6 +466,7 @@ cdef class Client:
         cdef int64_t t1
         cdef uint64_t before = self.out.len
         cdef cmdstat_t *cs
+        cdef int held = 0
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
@@ -488,8 +500,12 @@ cdef class Client:
                 cs.rejected += 1
                 count_error_reply(self, before)
                 return 0
+        if cmd.flags & CF_WRITE and g_pp != NULL:
+            held = persist_begin(self, idx)           # shm/wal.pxi
         try:
-            if cmd.cf != NULL:
+            if held == 2:
+                pass                                  # refused: the WAL cannot be written
+            elif cmd.cf != NULL:
                 cmd.cf(self)
             else:
                 value = g_py_handlers[idx](self, self.args())
@@ -510,6 +526,10 @@ cdef class Client:
             self.out.len = before
             wb_error(&self.out, "ERR internal error")
             self.flags |= CL_CLOSE_AFTER_REPLY
+        if cmd.flags & CF_WRITE and g_pp != NULL:
+            persist_end(self, idx, before, held)
+        if g_nparts:
+            snap_flush_parts()                        # shm/snapshot.pxi
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)

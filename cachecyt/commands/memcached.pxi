@@ -292,7 +292,7 @@ cdef class McClient(Client):
         mp_free(&self.mp)
 
     cdef bytes _run(self):
-        cdef int r
+        cdef int r, held
         cdef uint64_t before
         cdef bytes result
         self._clock()
@@ -311,6 +311,7 @@ cdef class McClient(Client):
             my_wstat().commands += 1
             if g_hdr.script_owner:
                 script_wait_clear()
+            held = persist_mc_begin(self) if g_pp != NULL else 0    # shm/wal.pxi
             try:
                 if (self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self):
                     self.mc_execute()
@@ -323,6 +324,8 @@ cdef class McClient(Client):
                 self.out.len = before
                 wb_cstr(&self.out, "SERVER_ERROR internal error\r\n")
                 self.flags |= CL_CLOSE_AFTER_REPLY
+            if held:
+                persist_mc_end(self, before, held)
             if self.mp.noreply:
                 self.out.len = before
         batch_leave()

@@ -630,6 +630,8 @@ def shutdown(c, args):
     if NODE.shutdown_hook is None:
         raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.")
     log.warning("User requested shutdown...")
+    # the supervisor's final snapshot (cluster/persist.py): 1 = NOSAVE, 2 = SAVE
+    _core.set_setting('shutdown_flags', 1 if 'nosave' in flags else 2 if 'save' in flags else 0)
     NODE.shutdown_hook()
     c.close_after_reply()
     return _core.NO_REPLY
@@ -700,7 +702,10 @@ def config_set(pairs):
     secure = {}
     for opt, value in parsed:
         if opt.shared:
-            _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+            try:
+                _core.set_setting(opt.shared, cfgmod.header_value(opt, value))
+            except ValueError as e:                  # persistence settings (shm/wal.pxi)
+                raise _set_failed(opt.name, e) from None
         else:
             secure[opt.name] = value
     if secure:
@@ -1015,9 +1020,8 @@ def info_memory():
 
 
 def info_persistence():
-    # no persistence yet: nothing is loaded or saved
-    return [('loading', 0), ('async_loading', 0), ('rdb_bgsave_in_progress', 0),
-            ('aof_enabled', 0), ('aof_rewrite_in_progress', 0)]
+    from cachecyt.commands import persistence
+    return persistence.info_persistence()
 
 
 def _rates():
@@ -1176,3 +1180,10 @@ from cachecyt.commands import observe      # noqa: E402  (it builds on the names
 HANDLERS.update(observe.HANDLERS)
 HELP.update(observe.HELP)
 _core.set_substat_names(STAT_NAMES)
+
+def _persistence_handlers():
+    from cachecyt.commands import persistence
+    return persistence.HANDLERS
+
+
+HANDLERS.update(_persistence_handlers())

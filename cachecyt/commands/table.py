@@ -164,6 +164,10 @@ COMMANDS = [
     ('monitor', 1, 'admin noscript loading stale', 0, 0, 0, V),
     ('hotkeys', -1, 'admin loading stale random', 0, 0, 0, V),
     ('alerts', 1, 'admin loading stale', 0, 0, 0, V),
+    ('save', 1, 'admin noscript', 0, 0, 0, V),
+    ('bgsave', -1, 'admin noscript', 0, 0, 0, V),
+    ('bgrewriteaof', 1, 'admin noscript', 0, 0, 0, V),
+    ('lastsave', 1, 'loading stale fast random', 0, 0, 0, V),
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),

@@ -100,6 +100,7 @@ ctypedef struct header_t:
     uint64_t function_gen        # bumped by every change of the function libraries; atomic
     uint64_t busy_reply_threshold  # ms (lua-time-limit); CONFIG SET
     uint64_t script_waiters      # workers asleep on script_owner (futex); atomic
+    uint64_t persist_off         # persist_t (shm/wal.pxi), 0 = no persistence state; set at creation
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -302,3 +303,42 @@ ctypedef struct obs_t:           # at g_hdr.obs_off
     uint64_t mon_wake[MAX_WORKERS]     # 1 = a wake-up is pending for that worker; atomic
     uint64_t mon_clients[MAX_WORKERS]  # MONITOR clients per worker; that worker only
     latevent_t events[LAT_EVENTS]
+
+
+ctypedef struct persist_t:       # durability state (shm/wal.pxi, shm/snapshot.pxi); one per node
+    char lock[64]                # WAL ring lock (robust mutex): LSNs and ring tail
+    uint64_t ring_pages_off      # uint64[ring_pages]: offsets of the ring's pages; 0 = no ring
+    uint64_t ring_pages          # pages of PAGE_SIZE bytes
+    uint64_t head                # ring bytes consumed (supervisor only), monotonic
+    uint64_t tail                # ring bytes published; ring lock, read atomically
+    uint64_t next_lsn            # LSN of the next record; ring lock
+    uint64_t durable_lsn         # records up to here are written (fsynced under "always"); supervisor
+    uint32_t appendonly          # 1 = writes append effect records; CONFIG SET
+    uint32_t appendfsync         # FSYNC_NO / FSYNC_EVERYSEC / FSYNC_ALWAYS; CONFIG SET
+    uint64_t sleeping            # the supervisor waits on its eventfd: wake it after appending; atomic
+    int64_t efd                  # the supervisor's eventfd (same number in every process)
+    uint32_t wal_error           # 1 while the WAL cannot be written (writes are refused)
+    uint32_t bgsave_request      # 1 = a worker asked for a snapshot (BGSAVE, SAVE)
+    uint64_t waiting[MAX_WORKERS] # worker holds replies until durable_lsn passes them; atomic
+    # snapshots
+    uint64_t snap_active         # 1 from the snapshot point until every shard is serialised
+    uint64_t snap_lsn            # LSN the running snapshot is consistent with
+    int64_t snap_ts              # unix ms of the snapshot point
+    uint64_t snap_remaining      # shards whose part is not yet on disk; atomic
+    uint64_t pending_off         # uint8[nshards]: SNAP_TODO, SNAP_DUMPED or 0; shard lock
+    uint64_t snap_seq            # snapshots finished (ok or not); SAVE waits for it to move
+    uint64_t dirty               # writes since the last snapshot; atomic
+    int64_t lastsave             # unix s of the last good snapshot
+    int64_t last_bgsave_ok       # 1 ok, 0 failed
+    int64_t last_bgsave_secs     # duration of the last snapshot, s (-1 none)
+    int64_t snap_started_ms      # start of the running snapshot
+    uint64_t rewrite_running     # 1 while a snapshot also compacts the WAL
+    uint64_t wal_bytes           # bytes in WAL segment files; supervisor
+    uint64_t wal_base_bytes      # wal_bytes just after the last compaction; supervisor
+    int64_t loading              # 1 while recovering at start
+    char snap_dir[512]           # directory of the running snapshot's shard parts, NUL-terminated
+    char save[256]               # the save option ("3600 1 300 100"); CONFIG SET
+    uint64_t rewrite_percentage  # auto-aof-rewrite-percentage; CONFIG SET
+    uint64_t rewrite_min_size    # auto-aof-rewrite-min-size, bytes; CONFIG SET
+
+cdef persist_t *g_pp = NULL      # this process's view of persist_t (NULL: none)

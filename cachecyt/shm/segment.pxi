@@ -217,6 +217,7 @@ cdef class Segment:
         cc_seed(<uint64_t>worker * 7919 + <uint64_t>cc_now_us())
         _fill_class_lookup()
         my_wstat().pid = getpid()
+        persist_attach()                         # shm/wal.pxi
 
     def header(self):
         """The header as a dict (read without locks; for INFO and tools)."""
@@ -239,6 +240,7 @@ cdef void _deactivate() noexcept:
     global g_base, g_hdr
     g_base = NULL
     g_hdr = NULL
+    persist_detach()
 
 
 HEADER_FIELDS = (
@@ -309,6 +311,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
     if k == 'protected_mode': return h.protected_mode
     if k == 'busy_reply_threshold': return h.busy_reply_threshold
+    if k.startswith('persist:'): return persist_get(k[8:])     # shm/wal.pxi
     return obs_getattr(h, k)
 
 
@@ -351,6 +354,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
     elif k == 'protected_mode': h.protected_mode = v
     elif k == 'busy_reply_threshold': h.busy_reply_threshold = v
+    elif k.startswith('persist:'): persist_set(k[8:], v)     # shm/wal.pxi
     else:
         obs_setattr(h, k, v)
 

@@ -266,6 +266,8 @@ cdef inline void shard_lock(uint32_t s) noexcept nogil:
         g_unheld_locks += 1                   # a held set that missed a key: may deadlock
     if cc_lock(shard_mutex(s)):
         shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)                      # shm/snapshot.pxi: dump before use
 
 cdef inline void shard_unlock(uint32_t s) noexcept nogil:
     if g_holding and g_held[s]:
@@ -285,6 +287,8 @@ cdef inline bint shard_lock_or_skip(uint32_t s) noexcept nogil:
         return False
     if rc == 1:
         shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)
     return True
 
 

@@ -125,6 +125,7 @@ class Worker:
             return
         hz = _hz()
         _core.active_expire_unless_script(self.index, self.nworkers, int(250000 / hz))
+        _core.snap_flush_parts()                # shards this worker dumped for a snapshot
         server.NODE.close_idle_clients(int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
@@ -138,6 +139,7 @@ class Worker:
                 pass
             server.NODE.handle_signals()
             serve_blocked(self.index)
+            _core.release_durable()             # appendfsync always: replies now durable
         loop.add_reader(fd, on_wake)
         server.NODE.handle_signals()            # what was sent while this slot was down
 

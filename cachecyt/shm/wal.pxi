@@ -1,0 +1,745 @@
+# Write-ahead log, worker side: effect records into the shm log ring, and the
+# hooks Client.execute calls around a write. The supervisor drains the ring to
+# segment files (cluster/persist.py); nothing here touches a file.
+#
+# Record (ring and file alike, little-endian; the CRC is 0 in the ring and
+# filled in by the supervisor as it takes records out, see ring_take):
+#   u32 len (whole record) | u32 crc32 of bytes 8..len | u64 lsn | i64 ts_ms |
+#   u32 logical db | u32 kind (0) | payload: RESP commands (shm/snapshot.pxi)
+# The payload is what replay runs with its clock at ts_ms: the command as
+# asked when that is deterministic given the state and the clock (relative
+# TTLs then come out the same), blocking pops as their non-blocking forms,
+# and for SPOP (random) the whole resulting value of its key (a state record).
+# Evictions append a DEL.
+#
+# Order: with the WAL on, execute holds the shards of a write's keys (all
+# shards for commands whose keys it cannot list) from before the command until
+# its record is in the ring, and LSNs are handed out under the ring lock: the
+# LSN order of two writes to one key is the order they were applied in.
+#
+# Ring: ring_pages pages from the arena, addressed modulo their total size; a
+# record may wrap. Producers copy under the ring lock and publish by moving
+# `tail`; the supervisor copies [head, tail) and moves `head`. A full ring
+# makes the writer wait (the supervisor is woken and drains it): back-pressure,
+# never a dropped record.
+#
+# appendfsync always: the worker keeps a client's replies (Client.wal_held)
+# until durable_lsn passes the client's last record; the supervisor raises
+# durable_lsn after each group commit's fsync and writes the eventfd of every
+# worker whose `waiting` flag is set. No one polls.
+
+from posix.unistd cimport write as c_write
+
+cdef extern from *:
+    """
+    static uint32_t cc_crc_t[8][256];
+    static int cc_crc_ready = 0;
+    static void cc_crc_init(void) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            cc_crc_t[0][i] = c;
+        }
+        for (int k = 1; k < 8; k++)
+            for (int i = 0; i < 256; i++)
+                cc_crc_t[k][i] = (cc_crc_t[k - 1][i] >> 8) ^ cc_crc_t[0][cc_crc_t[k - 1][i] & 0xff];
+        cc_crc_ready = 1;
+    }
+    /* zlib-compatible CRC-32, eight bytes a step (slicing-by-8, little-endian):
+       cc_crc32(cc_crc32(0, a), b) == crc32(a || b) */
+    static uint32_t cc_crc32(uint32_t crc, const void *buf, size_t n) {
+        const unsigned char *p = (const unsigned char *)buf;
+        uint32_t a, b;
+        if (!cc_crc_ready) cc_crc_init();
+        crc = ~crc;
+        while (n >= 8) {
+            memcpy(&a, p, 4);
+            memcpy(&b, p + 4, 4);
+            a ^= crc;
+            crc = cc_crc_t[7][a & 0xff] ^ cc_crc_t[6][(a >> 8) & 0xff] ^ cc_crc_t[5][(a >> 16) & 0xff]
+                ^ cc_crc_t[4][a >> 24] ^ cc_crc_t[3][b & 0xff] ^ cc_crc_t[2][(b >> 8) & 0xff]
+                ^ cc_crc_t[1][(b >> 16) & 0xff] ^ cc_crc_t[0][b >> 24];
+            p += 8;
+            n -= 8;
+        }
+        while (n--) crc = cc_crc_t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+        return ~crc;
+    }
+    static inline void wal_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    """
+    uint32_t cc_crc32(uint32_t crc, const void *buf, size_t n) nogil
+    void wal_fence() nogil
+
+import logging as _logging
+_plog = _logging.getLogger("cachecyt.persist")
+
+cdef enum:
+    FSYNC_NO = 0
+    FSYNC_EVERYSEC = 1
+    FSYNC_ALWAYS = 2
+    REC_HDR = 32
+    RING_PAGES_DEFAULT = 256          # 16 MiB
+
+FSYNC_NAMES = ['no', 'everysec', 'always']
+
+cdef uint32_t *g_keyshards = NULL     # scratch: shards of the running write's keys
+cdef int g_keyshards_cap = 0
+cdef uint8_t *g_hold_all = NULL       # per command index: hold every shard
+cdef int g_wal_mute = 0               # recovery replays without logging
+cdef wbuf_t g_rec                     # scratch: payload of the record being built
+cdef bint g_rec_ready = False
+cdef set g_waiters = set()            # clients whose replies wait for durability
+
+
+cdef inline pthread_mutex_t *wal_mutex() noexcept nogil:
+    return <pthread_mutex_t *>g_pp.lock
+
+
+cdef inline bint wal_on() noexcept nogil:
+    return g_pp != NULL and g_pp.appendonly and g_pp.ring_pages_off != 0 and not g_wal_mute
+
+
+# ---- attaching and creating ---------------------------------------------------------
+
+cdef void persist_attach() noexcept:
+    global g_pp
+    g_pp = NULL
+    if g_hdr != NULL and g_hdr.persist_off:
+        g_pp = <persist_t *>P(g_hdr.persist_off)
+
+
+cdef void persist_detach() noexcept:
+    global g_pp
+    g_pp = NULL
+
+
+def persist_create(int ring_pages, int efd, bint appendonly, int appendfsync):
+    """Supervisor, at creation: the persistence state, and the ring when the WAL
+    may be used (ring_pages > 0)."""
+    cdef uint64_t off = slab_alloc(sizeof(persist_t)), pend, pages = 0, p
+    cdef uint64_t *tab
+    cdef int i
+    if off == 0:
+        raise MemoryError("segment too small for the persistence state")
+    memset(P(off), 0, sizeof(persist_t))
+    pend = slab_alloc(g_hdr.nshards)
+    if pend == 0:
+        raise MemoryError("segment too small for the persistence state")
+    memset(P(pend), 0, g_hdr.nshards)
+    if ring_pages > 0:
+        pages = slab_alloc(8 * <uint64_t>ring_pages)
+        if pages == 0:
+            raise MemoryError("segment too small for the WAL ring")
+        tab = <uint64_t *>P(pages)
+        for i in range(ring_pages):
+            p = slab_alloc(PAGE_SIZE)
+            if p == 0:
+                raise MemoryError("segment too small for the WAL ring")
+            tab[i] = p
+    g_hdr.persist_off = off
+    persist_attach()
+    if cc_mutex_init(wal_mutex()):
+        raise OSError("pthread_mutex_init failed")
+    g_pp.pending_off = pend
+    g_pp.ring_pages_off = pages
+    g_pp.ring_pages = <uint64_t>ring_pages
+    g_pp.next_lsn = 1
+    g_pp.efd = efd
+    g_pp.appendonly = appendonly
+    g_pp.appendfsync = appendfsync
+    g_pp.last_bgsave_ok = 1
+    g_pp.last_bgsave_secs = -1
+    g_pp.lastsave = cc_now_ms() // 1000
+
+
+cdef int ring_create(uint64_t npages) except -1:
+    """The log ring, made at run time (CONFIG SET appendonly yes on a node that
+    started without it), under the ring lock so it is made once."""
+    cdef uint64_t pages, p, i
+    cdef uint64_t *tab
+    cc_lock(wal_mutex())
+    try:
+        if g_pp.ring_pages_off:
+            return 0
+        pages = slab_alloc(8 * npages)
+        if pages == 0:
+            raise ValueError("no memory for the WAL ring")
+        tab = <uint64_t *>P(pages)
+        for i in range(npages):
+            p = slab_alloc(PAGE_SIZE)
+            if p == 0:
+                while i > 0:
+                    i -= 1
+                    slab_free(tab[i])
+                slab_free(pages)
+                raise ValueError("no memory for the WAL ring")
+            tab[i] = p
+        g_pp.ring_pages = npages
+        g_pp.ring_pages_off = pages
+    finally:
+        cc_unlock(wal_mutex())
+    return 0
+
+
+def persist_get(str k):
+    """A field of the persistence state (INFO, the supervisor, tests); None when
+    this segment has none."""
+    if g_pp == NULL:
+        return None
+    if k == 'appendonly': return g_pp.appendonly
+    if k == 'appendfsync': return g_pp.appendfsync
+    if k == 'next_lsn': return g_pp.next_lsn
+    if k == 'durable_lsn': return cc_atomic_load(&g_pp.durable_lsn)
+    if k == 'wal_error': return g_pp.wal_error
+    if k == 'bgsave_request': return g_pp.bgsave_request
+    if k == 'snap_active': return g_pp.snap_active
+    if k == 'snap_seq': return cc_atomic_load(&g_pp.snap_seq)
+    if k == 'dirty': return cc_atomic_load(&g_pp.dirty)
+    if k == 'lastsave': return g_pp.lastsave
+    if k == 'last_bgsave_ok': return g_pp.last_bgsave_ok
+    if k == 'last_bgsave_secs': return g_pp.last_bgsave_secs
+    if k == 'snap_started_ms': return g_pp.snap_started_ms
+    if k == 'rewrite_running': return g_pp.rewrite_running
+    if k == 'wal_bytes': return g_pp.wal_bytes
+    if k == 'wal_base_bytes': return g_pp.wal_base_bytes
+    if k == 'loading': return g_pp.loading
+    if k == 'ring_used': return cc_atomic_load(&g_pp.tail) - g_pp.head
+    if k == 'ring_size': return g_pp.ring_pages * PAGE_SIZE
+    if k == 'save': return (<bytes>g_pp.save).decode()
+    if k == 'rewrite_percentage': return g_pp.rewrite_percentage
+    if k == 'rewrite_min_size': return g_pp.rewrite_min_size
+    raise KeyError(k)
+
+
+def persist_set(str k, v):
+    if g_pp == NULL:
+        raise KeyError(k)
+    if k == 'appendonly':
+        if v and g_pp.ring_pages_off == 0:
+            ring_create(RING_PAGES_DEFAULT)
+        if v and not g_pp.appendonly:
+            # writes made while it was off are in no record: a snapshot covers them
+            g_pp.rewrite_running = 1
+            g_pp.bgsave_request = 1
+        g_pp.appendonly = v
+    elif k == 'appendfsync': g_pp.appendfsync = v
+    elif k == 'next_lsn': g_pp.next_lsn = v
+    elif k == 'durable_lsn':
+        cc_atomic_store(&g_pp.durable_lsn, v)
+        wal_fence()
+    elif k == 'wal_error': g_pp.wal_error = v
+    elif k == 'bgsave_request': g_pp.bgsave_request = v
+    elif k == 'snap_seq': cc_atomic_store(&g_pp.snap_seq, v)
+    elif k == 'dirty': cc_atomic_store(&g_pp.dirty, v)
+    elif k == 'lastsave': g_pp.lastsave = v
+    elif k == 'last_bgsave_ok': g_pp.last_bgsave_ok = v
+    elif k == 'last_bgsave_secs': g_pp.last_bgsave_secs = v
+    elif k == 'snap_started_ms': g_pp.snap_started_ms = v
+    elif k == 'rewrite_running': g_pp.rewrite_running = v
+    elif k == 'wal_bytes': g_pp.wal_bytes = v
+    elif k == 'wal_base_bytes': g_pp.wal_base_bytes = v
+    elif k == 'loading': g_pp.loading = v
+    elif k == 'save':
+        b = v.encode()[:255]
+        memcpy(g_pp.save, <const char *>b, len(b))
+        g_pp.save[len(b)] = 0
+    elif k == 'rewrite_percentage': g_pp.rewrite_percentage = v
+    elif k == 'rewrite_min_size': g_pp.rewrite_min_size = v
+    else:
+        raise KeyError(k)
+
+
+cdef persist_reached(set reached):
+    """The invariant walk (check.pxi): the chunks the persistence state owns."""
+    cdef uint64_t i
+    if g_pp == NULL:
+        return
+    reached.add(g_hdr.persist_off)
+    reached.add(g_pp.pending_off)
+    if g_pp.ring_pages_off:
+        reached.add(g_pp.ring_pages_off)
+        for i in range(g_pp.ring_pages):
+            reached.add((<uint64_t *>P(g_pp.ring_pages_off))[i])
+
+
+def persist_ready():
+    return g_pp != NULL
+
+
+def set_wal_mute(bint on):
+    global g_wal_mute
+    g_wal_mute = on
+
+
+def persist_configure_commands():
+    """Mark the write commands whose keys execute cannot list (numkeys forms,
+    whole-keyspace commands): with the WAL on they hold every shard."""
+    global g_hold_all
+    cdef int i
+    if g_hold_all == NULL:
+        g_hold_all = <uint8_t *>malloc(MAX_COMMANDS)
+    memset(g_hold_all, 0, MAX_COMMANDS)
+    for i in range(g_ncmds):
+        name = g_cmds[i].name[:g_cmds[i].nlen].decode()
+        if g_cmds[i].flags & CF_WRITE and (g_cmds[i].first <= 0 or name in (
+                'zunionstore', 'zinterstore', 'zdiffstore')):
+            g_hold_all[i] = 1
+
+
+# ---- the ring ----------------------------------------------------------------------
+
+cdef inline char *wring_at(uint64_t pos) noexcept nogil:
+    cdef uint64_t *tab = <uint64_t *>P(g_pp.ring_pages_off)
+    cdef uint64_t i = (pos >> PAGE_SHIFT) % g_pp.ring_pages
+    return <char *>P(tab[i]) + (pos & (PAGE_SIZE - 1))
+
+
+cdef void ring_copy_in(uint64_t pos, const char *src, uint64_t n) noexcept nogil:
+    cdef uint64_t step
+    while n:
+        step = PAGE_SIZE - (pos & (PAGE_SIZE - 1))
+        if step > n:
+            step = n
+        memcpy(wring_at(pos), src, step)
+        pos += step
+        src += step
+        n -= step
+
+
+cdef void ring_copy_out(uint64_t pos, char *dst, uint64_t n) noexcept nogil:
+    cdef uint64_t step
+    while n:
+        step = PAGE_SIZE - (pos & (PAGE_SIZE - 1))
+        if step > n:
+            step = n
+        memcpy(dst, wring_at(pos), step)
+        pos += step
+        dst += step
+        n -= step
+
+
+cdef inline void wake_supervisor() noexcept nogil:
+    """After publishing (an atomic store, a full barrier): wake the supervisor
+    if it sleeps. It sets `sleeping` before its last look at the ring."""
+    cdef uint64_t one = 1
+    wal_fence()
+    if cc_atomic_load(&g_pp.sleeping):
+        cc_atomic_store(&g_pp.sleeping, 0)
+        c_write(<int>g_pp.efd, &one, 8)
+
+
+cdef uint64_t wal_append(const char *payload, uint64_t n, uint32_t db, int64_t ts) noexcept nogil:
+    """Append one record; returns its LSN, or 0 when it can never fit the ring.
+    Waits (back-pressure) while the ring is full."""
+    cdef char hdr[REC_HDR]
+    cdef uint64_t total = REC_HDR + n, size = g_pp.ring_pages * PAGE_SIZE, lsn
+    cdef uint32_t crc = 0, len32 = <uint32_t>total, kind = 0
+    if total > size or total > 0xffffffffULL:
+        return 0
+    memcpy(hdr, &len32, 4)
+    memcpy(hdr + 16, &ts, 8)
+    memcpy(hdr + 24, &db, 4)
+    memcpy(hdr + 28, &kind, 4)
+    while True:
+        cc_lock(wal_mutex())
+        if g_pp.tail + total - cc_atomic_load(&g_pp.head) <= size:
+            break
+        cc_unlock(wal_mutex())
+        cc_atomic_store(&g_pp.sleeping, 1)  # make sure the drain runs
+        wake_supervisor()
+        usleep(200)
+    lsn = g_pp.next_lsn
+    g_pp.next_lsn = lsn + 1
+    memcpy(hdr + 8, &lsn, 8)
+    memcpy(hdr + 4, &crc, 4)                # the supervisor computes it (ring_take)
+    ring_copy_in(g_pp.tail, hdr, REC_HDR)
+    ring_copy_in(g_pp.tail + REC_HDR, payload, n)
+    cc_atomic_store(&g_pp.tail, g_pp.tail + total)
+    cc_unlock(wal_mutex())
+    if g_pp.appendfsync == FSYNC_ALWAYS or (g_pp.tail - g_pp.head) * 4 > size:
+        wake_supervisor()                   # a commit to run, or a quarter full
+    return lsn
+
+
+def ring_take(uint64_t maxbytes):
+    """Supervisor: the published records not yet taken, whole records only, up
+    to about maxbytes: (bytes, last LSN, records). Moves head past them."""
+    cdef uint64_t head = g_pp.head, tail = cc_atomic_load(&g_pp.tail)
+    cdef uint64_t pos = head, last = 0, nrec = 0
+    cdef uint32_t rlen
+    cdef bytes out
+    cdef char *dst
+    while pos < tail:
+        ring_copy_out(pos, <char *>&rlen, 4)
+        if pos + rlen - head > maxbytes and pos > head:
+            break
+        ring_copy_out(pos + 8, <char *>&last, 8)
+        pos += rlen
+        nrec += 1
+    if pos == head:
+        return b"", 0, 0
+    out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(pos - head))
+    dst = <char *>out
+    with nogil:
+        ring_copy_out(head, dst, pos - head)
+        _seal_records(dst, pos - head)
+    cc_atomic_store(&g_pp.head, pos)
+    return out, last, nrec
+
+
+cdef void _seal_records(char *p, uint64_t n) noexcept nogil:
+    """Fill in the CRC of every record (off the writers' path: it guards the
+    files, the ring is memory)."""
+    cdef uint64_t pos = 0
+    cdef uint32_t rlen, crc
+    while pos < n:
+        memcpy(&rlen, p + pos, 4)
+        crc = cc_crc32(0, p + pos + 8, rlen - 8)
+        memcpy(p + pos + 4, &crc, 4)
+        pos += rlen
+
+
+def ring_pending():
+    return cc_atomic_load(&g_pp.tail) - g_pp.head if g_pp != NULL and g_pp.ring_pages_off else 0
+
+
+def supervisor_sleeping(bint on):
+    cc_atomic_store(&g_pp.sleeping, on)
+    wal_fence()
+
+
+def take_waiting(int worker):
+    """Supervisor: whether worker waits for durability; clears the flag."""
+    cdef uint64_t v = cc_atomic_load(&g_pp.waiting[worker])
+    if v:
+        cc_atomic_store(&g_pp.waiting[worker], 0)
+    return v != 0
+
+
+# ---- records of writes (Client.execute) -----------------------------------------------
+
+cdef int persist_begin(Client c, int idx) except -1:
+    """Before a write command: with the WAL on, hold its keys' shards. Returns
+    1 when shards were taken (persist_end releases them)."""
+    cdef cmd_t *cmd = &g_cmds[idx]
+    cdef int64_t first = cmd.first, last = cmd.last, step = cmd.step, i, n = 0
+    if g_pp.wal_error and g_pp.appendonly and not g_wal_mute:
+        wb_error(&c.out, "MISCONF Errors writing to the AOF file: see the server log")
+        return 2
+    if not wal_on() or g_holding:
+        return 0
+    if g_hold_all == NULL:
+        persist_configure_commands()
+    if g_hold_all[idx]:
+        shards_hold_all()
+        return 1
+    if last < 0:
+        last = <int64_t>c.argc + last
+    if step <= 0:
+        step = 1
+    if last >= <int64_t>c.argc:
+        last = <int64_t>c.argc - 1
+    if <int64_t>c.argc > g_keyshards_cap:
+        _grow_keyshards(<int>c.argc)
+    i = first
+    while i <= last:
+        g_keyshards[n] = shard_of(cc_hash(c.argv[i], c.argl[i]))
+        n += 1
+        i += step
+    if n == 0:
+        return 0
+    shards_hold(g_keyshards, <int>n)     # the GIL stays: a worker has one thread
+    return 1
+
+
+cdef int _grow_keyshards(int n) except -1:
+    global g_keyshards, g_keyshards_cap
+    cdef uint32_t *p = <uint32_t *>realloc(g_keyshards, 4 * <size_t>(n + 16))
+    if p == NULL:
+        raise MemoryError()
+    g_keyshards = p
+    g_keyshards_cap = n + 16
+    return 0
+
+
+cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
+    """After a write command: count it and, with the WAL on, append its effect
+    record, then release the shards persist_begin held."""
+    cdef uint64_t lsn
+    try:
+        if g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45:
+            cc_atomic_add(&g_pp.dirty, 1)
+            if wal_on():
+                _build_record(c, idx)
+                lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+                if lsn == 0:
+                    _plog.error("effect record of %d bytes does not fit the WAL ring", g_rec.len)
+                    c.out.len = before
+                    wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
+                else:
+                    c.wal_lsn = lsn
+    finally:
+        if held == 1:
+            shards_release()
+    return 0
+
+
+cdef void _rec_reset() noexcept:
+    global g_rec_ready
+    if not g_rec_ready:
+        wb_init(&g_rec)
+        g_rec_ready = True
+    g_rec.len = 0
+    g_rec.oom = False
+
+
+cdef int _build_record(Client c, int idx) except -1:
+    """The payload of the running write's effect record into g_rec."""
+    cdef cmd_t *cmd = &g_cmds[idx]
+    cdef uint64_t i
+    _rec_reset()
+    if cmd.flags & CF_BLOCKING:
+        _rec_blocking(c, cmd)
+    elif cmd.flags & CF_RANDOM:
+        _rec_state(c, cmd)
+    else:
+        wb_array(&g_rec, c.argc)
+        for i in range(c.argc):
+            wb_bulk(&g_rec, c.argv[i], c.argl[i])
+    if g_rec.oom:
+        raise MemoryError()
+    return 0
+
+
+cdef void _rec_args(Client c, const char *name, uint64_t first, uint64_t last,
+                    const char *extra1, const char *extra2) noexcept:
+    """name, argv[first..last], then up to two extra words, as one command."""
+    cdef int64_t n = 1 + <int64_t>(last + 1 - first) + (extra1 != NULL) + (extra2 != NULL)
+    cdef uint64_t i
+    wb_array(&g_rec, n)
+    wb_bulk(&g_rec, name, strlen(name))
+    for i in range(first, last + 1):
+        wb_bulk(&g_rec, c.argv[i], c.argl[i])
+    if extra1 != NULL:
+        wb_bulk(&g_rec, extra1, strlen(extra1))
+    if extra2 != NULL:
+        wb_bulk(&g_rec, extra2, strlen(extra2))
+
+
+cdef void _rec_blocking(Client c, cmd_t *cmd) noexcept:
+    """A served blocking pop as its non-blocking form: the same keys in the same
+    state give the same result on replay (LMPOP pops from the first non-empty)."""
+    cdef bytes name = cmd.name[:cmd.nlen]
+    cdef char num[24]
+    cdef uint64_t nkeys
+    if name in (b'blpop', b'brpop', b'bzpopmin', b'bzpopmax'):
+        nkeys = c.argc - 2
+        snprintf(num, 24, "%llu", <unsigned long long>nkeys)
+        wb_array(&g_rec, <int64_t>nkeys + 3)
+        if name[1] == 122:                  # 'z'
+            wb_bulk(&g_rec, "ZMPOP", 5)
+        else:
+            wb_bulk(&g_rec, "LMPOP", 5)
+        wb_bulk(&g_rec, num, strlen(num))
+        for i in range(1, c.argc - 1):
+            wb_bulk(&g_rec, c.argv[i], c.argl[i])
+        if name == b'blpop':
+            wb_bulk(&g_rec, "LEFT", 4)
+        elif name == b'brpop':
+            wb_bulk(&g_rec, "RIGHT", 5)
+        elif name == b'bzpopmin':
+            wb_bulk(&g_rec, "MIN", 3)
+        else:
+            wb_bulk(&g_rec, "MAX", 3)
+    elif name == b'blmove':
+        _rec_args(c, "LMOVE", 1, 4, NULL, NULL)
+    elif name == b'brpoplpush':
+        _rec_args(c, "RPOPLPUSH", 1, 2, NULL, NULL)
+    elif name == b'blmpop':
+        _rec_args(c, "LMPOP", 2, c.argc - 1, NULL, NULL)
+    elif name == b'bzmpop':
+        _rec_args(c, "ZMPOP", 2, c.argc - 1, NULL, NULL)
+    else:
+        _rec_state(c, cmd)
+
+
+cdef void _rec_state(Client c, cmd_t *cmd) noexcept:
+    """A state record: for each key of the command, DEL then the commands that
+    rebuild its value now (SPOP: which members went is random)."""
+    cdef int64_t first = cmd.first, last = cmd.last, i
+    cdef kref_t k
+    if last < 0:
+        last = <int64_t>c.argc + last
+    i = first
+    while 0 < i <= last and i < <int64_t>c.argc:
+        wb_array(&g_rec, 2)
+        wb_bulk(&g_rec, "DEL", 3)
+        wb_bulk(&g_rec, c.argv[i], c.argl[i])
+        kref_init(&k, c.argv[i], c.argl[i])
+        shard_lock(k.shard)                 # held already: a no-op
+        if key_find_locked(&k, c.db, c.now_ms):
+            ser_item(&g_rec, IT(k.item))
+        shard_unlock(k.shard)
+        i += cmd.step if cmd.step > 0 else 1
+
+
+cdef void wal_log_evict(uint64_t item) noexcept nogil:
+    """An eviction deletes `item` (its shard locked): append DEL of its key."""
+    cdef wbuf_t w
+    cdef item_t *it = IT(item)
+    if not wal_on():
+        return
+    w.cap = it.klen + 64
+    w.len = 0
+    w.resp = 2
+    w.oom = False
+    w.p = <char *>malloc(w.cap)
+    if w.p == NULL:
+        return
+    _ser_head(&w, 2, "DEL", it)
+    if not w.oom:
+        wal_append(w.p, w.len, <uint32_t>_logical_db(it.db), cc_now_ms())
+    free(w.p)
+
+
+# ---- replies held for durability (appendfsync always) ----------------------------------
+
+cdef inline bint persist_must_hold(Client c) noexcept:
+    return (g_pp != NULL and g_pp.appendfsync == FSYNC_ALWAYS and g_pp.appendonly
+            and c.wal_lsn > cc_atomic_load(&g_pp.durable_lsn))
+
+
+cdef int persist_hold(Client c, bytes out) except -1:
+    """Keep the client's replies until its last record is durable."""
+    if c.wal_held is None:
+        c.wal_held = [out]
+        g_waiters.add(c)
+    else:
+        c.wal_held.append(out)
+    cc_atomic_store(&g_pp.waiting[g_worker], 1)
+    with nogil:
+        wake_supervisor()
+    wal_fence()
+    if cc_atomic_load(&g_pp.durable_lsn) >= c.wal_lsn:   # a commit finished meanwhile
+        release_durable()
+    return 0
+
+
+def release_durable():
+    """Send the held replies whose records are durable now (the worker's eventfd
+    was written by the supervisor after a commit)."""
+    cdef Client c
+    cdef uint64_t durable
+    if g_pp == NULL or not g_waiters:
+        return 0
+    durable = cc_atomic_load(&g_pp.durable_lsn)
+    done = [c for c in g_waiters if (<Client>c).wal_lsn <= durable]
+    for c in done:
+        g_waiters.discard(c)
+        held = c.wal_held
+        c.wal_held = None
+        if c.transport is not None:
+            c.transport.write(b"".join(held))
+            if c.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+                c.transport.close()
+    if g_waiters:
+        cc_atomic_store(&g_pp.waiting[g_worker], 1)
+        if cc_atomic_load(&g_pp.durable_lsn) > durable:
+            return len(done) + release_durable()
+        with nogil:
+            wake_supervisor()
+    return len(done)
+
+
+def forget_waiter(Client c):
+    g_waiters.discard(c)
+    c.wal_held = None
+
+
+def request_bgsave():
+    """A worker asks the supervisor for a snapshot."""
+    g_pp.bgsave_request = 1
+    cc_atomic_store(&g_pp.sleeping, 1)
+    with nogil:
+        wake_supervisor()
+
+
+# ---- memcached writes ---------------------------------------------------------------------
+#
+# A memcached write is logged as a state record of its key (DEL, then the
+# commands rebuilding the value with its flags and expiry): exptime, CAS and
+# the flags word then need no translation into RESP. flush_all is FLUSHDB of
+# the memcached db (a delayed one is logged when it runs, by the RESP path).
+# Known gaps: a meta command whose key is base64 (flag b) logs the encoded key;
+# flush_all with a delay is not logged.
+
+cdef inline bint _mc_is_write(int cmd) noexcept:
+    return (MC_SET <= cmd <= MC_DELETE or cmd == MC_TOUCH or cmd == MC_GAT or cmd == MC_GATS
+            or cmd == MC_MS or cmd == MC_MD or cmd == MC_MA or cmd == MC_FLUSH_ALL)
+
+
+cdef int persist_mc_begin(McClient c) except -1:
+    """Before a memcached command: hold the shards of a write's keys."""
+    cdef uint64_t first, i
+    cdef int n = 0
+    if not wal_on() or g_holding or not _mc_is_write(c.mp.cmd):
+        return 0
+    if c.mp.cmd == MC_FLUSH_ALL:
+        if c.mp.ntok != (2 if c.mp.noreply else 1):
+            return 0                        # delayed: not logged (a known gap)
+        with nogil:
+            shards_hold_all()
+        return 1
+    first = 2 if c.mp.cmd == MC_GAT or c.mp.cmd == MC_GATS else 1
+    if c.mp.ntok <= first:
+        return 0
+    if <int64_t>c.mp.ntok > g_keyshards_cap:
+        _grow_keyshards(<int>c.mp.ntok)
+    for i in range(first, c.mp.ntok if first == 2 else 2):
+        g_keyshards[n] = shard_of(cc_hash(c.tok(i), c.tlen(i)))
+        n += 1
+    with nogil:
+        shards_hold(g_keyshards, n)
+    return 1
+
+
+cdef int persist_mc_end(McClient c, uint64_t before, int held) except -1:
+    """After it: the state record of every key it named, then release."""
+    cdef uint64_t first, i, lsn
+    cdef kref_t k
+    try:
+        if held and c.out.len > before and not _mc_failed(c, before):
+            cc_atomic_add(&g_pp.dirty, 1)
+            _rec_reset()
+            if c.mp.cmd == MC_FLUSH_ALL:
+                wb_array(&g_rec, 1)
+                wb_bulk(&g_rec, "FLUSHDB", 7)
+            else:
+                first = 2 if c.mp.cmd == MC_GAT or c.mp.cmd == MC_GATS else 1
+                for i in range(first, c.mp.ntok if first == 2 else 2):
+                    wb_array(&g_rec, 2)
+                    wb_bulk(&g_rec, "DEL", 3)
+                    wb_bulk(&g_rec, c.tok(i), c.tlen(i))
+                    kref_init(&k, c.tok(i), c.tlen(i))
+                    if key_find_locked(&k, g_mc_db, c.now_ms) and IT(k.item).type == T_STRING:
+                        ser_item(&g_rec, IT(k.item))
+            if g_rec.oom:
+                raise MemoryError()
+            with nogil:
+                lsn = wal_append(g_rec.p, g_rec.len, g_mc_db, c.now_ms)
+            if lsn:
+                c.wal_lsn = lsn
+    finally:
+        if held == 1:
+            shards_release()
+    return 0
+
+
+cdef bint _mc_failed(McClient c, uint64_t before) noexcept:
+    """A reply that says nothing changed (errors, NOT_STORED, NOT_FOUND, EXISTS)."""
+    cdef const char *p = c.out.p + before
+    cdef uint64_t n = c.out.len - before
+    return ((n >= 5 and memcmp(p, b"ERROR", 5) == 0) or (n >= 12 and memcmp(p, b"CLIENT_ERROR", 12) == 0)
+            or (n >= 12 and memcmp(p, b"SERVER_ERROR", 12) == 0)
+            or (n >= 10 and memcmp(p, b"NOT_STORED", 10) == 0)
+            or (n >= 9 and memcmp(p, b"NOT_FOUND", 9) == 0) or (n >= 6 and memcmp(p, b"EXISTS", 6) == 0))
