@@ -16,11 +16,13 @@ import yaml
 
 # Header values are indexes into these lists: append only.
 POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
-            'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
+            'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
+            'allkeys-adaptive', 'volatile-adaptive']
 LOGLEVELS = ['debug', 'verbose', 'notice', 'warning']
 # The order Redis lists the choices in its error message.
 _POLICY_CHOICES = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
-                   'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction']
+                   'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction',
+                   'allkeys-adaptive', 'volatile-adaptive']
 _INTEGER = re.compile(r'-?[1-9][0-9]*|0\Z')
 
 _UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2,

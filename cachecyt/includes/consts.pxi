@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 4
+    LAYOUT_VERSION = 5
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
@@ -56,6 +56,7 @@ cdef enum:
 cdef enum:
     IF_EXTENTS = 1               # data (key || value) lives in whole-page extents
     IF_EXTENTS2 = 2              # ... listed in index chunks, not after the header
+    IF_WINDOW = 4                # adaptive policy: the key is in its shard's window queue (shm/evict.pxi)
 
 # maxmemory-policy values
 cdef enum:
@@ -67,3 +68,5 @@ cdef enum:
     POL_VOLATILE_LFU = 5
     POL_VOLATILE_RANDOM = 6
     POL_VOLATILE_TTL = 7
+    POL_ALLKEYS_ADAPTIVE = 8     # shm/evict.pxi: window + frequency-sketch admission
+    POL_VOLATILE_ADAPTIVE = 9

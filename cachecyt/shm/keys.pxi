@@ -77,6 +77,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     cdef dbstat_t *ds = dbstat_at(k.shard, k.pdb)
     cdef item_t *it = IT(item)
     cdef uint64_t old = k.item
+    evict_on_store_locked(k, item)            # shm/evict.pxi: the adaptive policy's bookkeeping
     if old:
         if IT(old).expire_ms:
             ds.expires -= 1

@@ -80,6 +80,22 @@ ctypedef struct header_t:
     uint64_t config_epoch        # bumped by every CONFIG SET; atomic
     uint64_t clients_hiwater     # rows ever claimed in the client table end before this; atomic max
     uint64_t pad_clients
+    # adaptive eviction (shm/sketch.pxi, shm/evict.pxi)
+    uint64_t sketch_dir          # chunk of page offsets holding the frequency sketch; 0 = none; set once by CAS
+    uint64_t sketch_blocks       # 64-byte counter blocks (power of two); fixed once sketch_dir is set
+    uint64_t sketch_adds         # increments since the last halving; racy on purpose (an estimate)
+    uint64_t sketch_period       # halve every counter after this many increments
+    uint64_t window_dir          # chunk of nshards offsets: each shard's window queue; shard locks for the queues
+    uint64_t window_permille     # window share of the keys, per mille; hill climbing (evict.pxi)
+    uint64_t window_seq          # atomic; insertion sequence of the window queues
+    uint64_t climb_hits          # hits + misses at the start of the climber's sample; climber lock-free, racy
+    uint64_t climb_misses
+    int64_t climb_step           # signed step of the next window change, per mille
+    uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
+    uint64_t climb_evictions     # evictions since the sample started
+    uint64_t lazyfree_head       # lazy free queue (types/value.pxi): page lock
+    uint64_t lazyfree_tail
+    uint64_t lazyfree_pending    # values waiting; atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
