@@ -57,6 +57,7 @@ cdef enum:
     IF_EXTENTS = 1               # data (key || value) lives in whole-page extents
     IF_EXTENTS2 = 2              # ... listed in index chunks, not after the header
     IF_WINDOW = 4                # adaptive policy: the key is in its shard's window queue (shm/evict.pxi)
+    IF_REF = 8                   # ... and was read while there (a second chance in the window)
 
 # maxmemory-policy values
 cdef enum:

@@ -152,6 +152,8 @@ cdef int evict_to_limit(int64_t now_ms) noexcept nogil:
 # sample of maxmemory-samples main keys (not in the window), and the one the
 # sketch counts less often goes, the candidate on a tie; the winner is in the
 # main part from then on. With no candidate the sample's victim goes.
+# A key read while in the window gets a second chance when it reaches the end
+# (IF_REF: back to the tail, as CLOCK does), so the window acts as an LRU.
 # The sample's victim is the key with the lowest (frequency, TTL class, last
 # access): an expired key first, then the least frequent, then among equals the
 # one expiring soonest, then the longest idle.
@@ -177,7 +179,11 @@ ctypedef struct wqueue_t:
 
 cdef enum:
     WQ_MAX = (PAGE_SIZE - 16) // 24      # entries in one page
+    WINDOW_START = 10                    # per mille of the keys, as W-TinyLFU starts
+    CLIMB_START = 4000                   # 1/64 per mille: the first step of hill climbing (6.25%)
     CLIMB_MAX_PERMILLE = 800
+
+cdef bint g_window_fixed = False         # this process: the replay fixed the window
 
 
 cdef inline bint policy_is_adaptive() noexcept nogil:
@@ -207,9 +213,9 @@ cdef bint _window_dir_ensure() noexcept nogil:
     if d == 0:
         return False
     memset(P(d), 0, 8 * g_hdr.nshards)
-    if g_hdr.window_permille == 0 and g_hdr.climb_step == 0:
-        g_hdr.window_permille = 10
-        g_hdr.climb_step = 20
+    if not g_window_fixed:
+        g_hdr.window_permille = WINDOW_START
+        g_hdr.climb_step = CLIMB_START
     if not cc_cas_u64(&g_hdr.window_dir, &expected, d):
         slab_free(d)
     return True
@@ -318,6 +324,16 @@ cdef void _window_admit_locked(uint32_t s, wqueue_t *q) noexcept nogil:
         _wq_pop_locked(s, q, &e)
 
 
+cdef void _window_repush_locked(uint32_t s, wqueue_t *q, wentry_t *e) noexcept nogil:
+    """Put a just-popped live entry back at the tail, as new (there is room)."""
+    cdef wentry_t *t = _wq_entry(q, (q.head + q.count) % q.cap)
+    t.hash = e.hash
+    t.item = e.item
+    t.seq = cc_atomic_add(&g_hdr.window_seq, 1)
+    q.count += 1
+    IT(e.item).iflags |= IF_WINDOW
+
+
 cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     """Called by key_store_locked before `item` replaces k.item (0 = new key):
     count the write in the sketch; a new key (or the new item of a key still in
@@ -334,6 +350,8 @@ cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
 cdef void evict_on_touch(item_t *it) noexcept nogil:
     """An access of `it` under the adaptive policy: count its key in the sketch."""
     cdef uint64_t h
+    if it.iflags & IF_WINDOW:
+        it.iflags |= IF_REF
     if g_hdr.sketch_dir == 0 or it.klen > PAGE_SIZE:
         return
     if it.iflags & IF_EXTENTS:
@@ -377,6 +395,10 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
         q = _wq(best_s)
         while q != NULL and q.count and _wq_entry(q, q.head).seq + w < g_hdr.window_seq:
             if _wq_pop_locked(best_s, q, ce):
+                if IT(ce.item).iflags & IF_REF:
+                    IT(ce.item).iflags &= ~IF_REF
+                    _window_repush_locked(best_s, q, ce)   # read in the window: stays (CLOCK)
+                    continue
                 if volatile and IT(ce.item).expire_ms == 0:
                     continue             # volatile-adaptive: it cannot go, so it stays
                 shard_unlock(best_s)
@@ -461,16 +483,18 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
 
 
 cdef void evict_climb() noexcept nogil:
-    """Hill climbing of the window share: after each sample of accesses (ten per
-    key held), compare the hit ratio with the previous sample's; keep moving the
-    window the same way when it improved, turn back when it got worse; the step
-    shrinks as it settles. Runs in the evicting worker, racy by design (another
-    worker may run a sample's end too: one extra step, no harm)."""
+    """Hill climbing of the window share, as W-TinyLFU does it: after each sample
+    of accesses (ten per key held), compare the sample's hit ratio with the
+    previous one's; keep moving the window the same way when it did not get
+    worse, turn back when it did. The step (1/64 per mille) shrinks by 2% a
+    sample and starts over when the hit ratio jumps by 5 points (the workload
+    changed). Runs in the evicting worker, racy by design: two workers ending
+    a sample at once make one extra step, no harm."""
     cdef uint64_t hits = 0, misses = 0, total = 0, n, ratio
-    cdef int64_t step, pm
+    cdef int64_t step, pm, change
     cdef uint32_t w, s
     g_hdr.climb_evictions += 1
-    if g_hdr.climb_evictions & 63:
+    if g_hdr.climb_evictions & 63 or g_hdr.climb_step == 0:
         return
     for w in range(MAX_WORKERS):
         hits += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).hits
@@ -481,17 +505,23 @@ cdef void evict_climb() noexcept nogil:
     if n < 10 * total or n == 0:
         return
     ratio = (hits - g_hdr.climb_hits) * 1000000 // n
+    change = <int64_t>ratio - <int64_t>g_hdr.climb_prev_ratio
     step = g_hdr.climb_step
-    if g_hdr.climb_prev_ratio and ratio + 1000 < g_hdr.climb_prev_ratio:
+    if g_hdr.climb_prev_ratio and change < 0:
         step = -step                     # worse: turn back
-    pm = <int64_t>g_hdr.window_permille + step
+    pm = <int64_t>g_hdr.window_permille * 64 + g_hdr.climb_frac + step
     if pm < 0:
         pm = 0
-    if pm > CLIMB_MAX_PERMILLE:
-        pm = CLIMB_MAX_PERMILLE
-    g_hdr.window_permille = <uint64_t>pm
-    if step > 1 or step < -1:
-        step = step * 15 // 16 if step * 15 // 16 != 0 else step
+    if pm > CLIMB_MAX_PERMILLE * 64:
+        pm = CLIMB_MAX_PERMILLE * 64
+    g_hdr.window_permille = <uint64_t>(pm // 64)
+    g_hdr.climb_frac = pm % 64
+    if change > 50000 or change < -50000:
+        step = CLIMB_START if step > 0 else -CLIMB_START
+    else:
+        step = step * 98 // 100
+        if step == 0:
+            step = 1 if change >= 0 else -1
     g_hdr.climb_step = step
     g_hdr.climb_prev_ratio = ratio
     g_hdr.climb_hits = hits
@@ -518,9 +548,11 @@ cdef void window_chunks(list out) except *:
 # ms_per_access per access, so LRU clocks and LFU decay see the trace's time.
 
 def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access=1000,
-                 int64_t start_ms=1700000000000):
+                 int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0):
     """Replay integer keys (8-byte keys in db 0) with room for `capacity` keys;
-    returns the number of hits. Uses the current segment, whose policy applies."""
+    returns the number of hits. Uses the current segment, whose policy applies.
+    window_permille >= 0 fixes the adaptive window (no hill climbing unless
+    climb_step is given too)."""
     global g_evict_maxkeys, g_sketch_keys
     cdef Py_ssize_t n = keys.shape[0], i
     cdef uint64_t hits = 0, off
@@ -529,6 +561,11 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
     cdef char v = 120
     g_evict_maxkeys = capacity
     g_sketch_keys = capacity
+    global g_window_fixed
+    if window_permille >= 0:
+        g_window_fixed = True
+        g_hdr.window_permille = <uint64_t>window_permille
+        g_hdr.climb_step = climb_step
     try:
         with nogil:
             for i in range(n):
@@ -552,6 +589,7 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
     finally:
         g_evict_maxkeys = 0
         g_sketch_keys = 0
+        g_window_fixed = False
     return hits
 
 

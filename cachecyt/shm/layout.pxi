@@ -90,7 +90,8 @@ ctypedef struct header_t:
     uint64_t window_seq          # atomic; insertion sequence of the window queues
     uint64_t climb_hits          # hits + misses at the start of the climber's sample; climber lock-free, racy
     uint64_t climb_misses
-    int64_t climb_step           # signed step of the next window change, per mille
+    int64_t climb_step           # signed step of the next window change, 1/64 per mille; 0 = fixed window
+    int64_t climb_frac           # 1/64 per mille below window_permille
     uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
     uint64_t climb_evictions     # evictions since the sample started
     uint64_t lazyfree_head       # lazy free queue (types/value.pxi): page lock
