@@ -21,8 +21,7 @@ POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
 LOGLEVELS = ['debug', 'verbose', 'notice', 'warning']
 # The order Redis lists the choices in its error message.
 _POLICY_CHOICES = ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
-                   'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction',
-                   'allkeys-adaptive', 'volatile-adaptive']
+                   'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction']
 _INTEGER = re.compile(r'-?[1-9][0-9]*|0\Z')
 
 _UNITS = {'': 1, 'b': 1, 'k': 1000, 'kb': 1024, 'm': 1000 ** 2, 'mb': 1024 ** 2,
@@ -80,10 +79,12 @@ def parse_bool(value) -> bool:
     raise ConfigError("argument must be 'yes' or 'no'")
 
 
-def parse_enum(choices):
+def parse_enum(choices, extra=()):
+    """One of `choices` (listed in the error, as Redis lists them) or of `extra`
+    (our own values, accepted but left out of Redis's message)."""
     def parse(value) -> str:
         s = str(value).lower()
-        if s not in choices:
+        if s not in choices and s not in extra:
             raise ConfigError("argument(s) must be one of the following: " + ", ".join(choices))
         return s
     return parse
@@ -134,7 +135,7 @@ OPTIONS = {o.name: o for o in [
     Option('loglevel', 'notice', parse_enum(LOGLEVELS), True, 'loglevel'),
     # memory
     Option('maxmemory', 0, parse_memory, True, 'maxmemory'),
-    Option('maxmemory-policy', 'noeviction', parse_enum(_POLICY_CHOICES), True, 'policy'),
+    Option('maxmemory-policy', 'noeviction', parse_enum(_POLICY_CHOICES, POLICIES[8:]), True, 'policy'),
     Option('maxmemory-samples', 5, parse_int(1, INT_MAX), True, 'maxmemory_samples'),
     Option('lfu-log-factor', 10, parse_int(0, INT_MAX), True, 'lfu_log_factor'),
     Option('lfu-decay-time', 1, parse_int(0, INT_MAX), True, 'lfu_decay_time'),

@@ -52,7 +52,7 @@ def load_trace(name: str, length: int = 200_000) -> array.array:
 
 # ---- offline ------------------------------------------------------------------------
 
-def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_access: int = 1000,
+def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_access: int = 10,
                    shards: int = 16, window=-1, climb=0, **settings) -> float:
     """Hit ratio (percent) of a maxmemory-policy of the core at `size` keys."""
     from cachecyt import _core, config
@@ -65,7 +65,10 @@ def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_acces
     try:
         seg.activate(0)
         _core.init_shards()
-        hits = _core._test_replay(trace, size, ms_per_access, window_permille=window, climb_step=climb)
+        hits, failed = _core._test_replay(trace, size, ms_per_access, window_permille=window,
+                                          climb_step=climb)
+        if failed:
+            raise RuntimeError(f'{policy}: {failed} evictions failed at {size} keys')
     finally:
         seg.close()
         _core.Segment.unlink(name)

@@ -258,7 +258,7 @@ cdef uint64_t _slot_of_item_locked(uint32_t s, uint64_t h, uint64_t item) noexce
     cdef uint64_t i = home_of(h, t.mask)
     cdef slot_t *sl = tbl_slot(t, i)
     while sl.item:
-        if sl.item == item:
+        if sl.item == item and sl.hash == h:
             return i + 1
         i = (i + 1) & t.mask
         sl = tbl_slot(t, i)
@@ -291,14 +291,14 @@ cdef void _window_push_locked(uint32_t s, uint64_t h, uint64_t item) noexcept no
         if q == NULL:
             return
         _wq_pop_locked(s, q, &old)       # full: the oldest joins the main part
+    if _has_room():
+        _window_admit_locked(s, q)       # before the push: `item` is not in the table yet
     e = _wq_entry(q, (q.head + q.count) % q.cap)
     e.hash = h
     e.item = item
     e.seq = cc_atomic_add(&g_hdr.window_seq, 1)
     q.count += 1
     IT(item).iflags |= IF_WINDOW
-    if _has_room():
-        _window_admit_locked(s, q)
 
 
 cdef inline bint _has_room() noexcept nogil:
@@ -320,7 +320,7 @@ cdef void _window_admit_locked(uint32_t s, wqueue_t *q) noexcept nogil:
     keys are spread evenly over shards by hash."""
     cdef uint64_t w = shard_at(s).count * g_hdr.nshards * g_hdr.window_permille // 1000
     cdef wentry_t e
-    while q.count and _wq_entry(q, q.head).seq + w < g_hdr.window_seq:
+    while q.count and _wq_entry(q, q.head).seq + w <= g_hdr.window_seq:
         _wq_pop_locked(s, q, &e)
 
 
@@ -372,7 +372,7 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
     cdef int tries
     if g_hdr.window_dir == 0:
         return False
-    for tries in range(4):
+    for tries in range(16):
         total = 0
         found = False
         best_seq = 0xffffffffffffffffULL
@@ -388,12 +388,12 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
         if not found:
             return False
         w = total * g_hdr.window_permille // 1000
-        if best_seq + w >= cc_atomic_load(&g_hdr.window_seq):
+        if best_seq + w > cc_atomic_load(&g_hdr.window_seq):
             return False                 # the oldest entry is still inside the window
         if not shard_lock_or_skip(best_s):
             continue
         q = _wq(best_s)
-        while q != NULL and q.count and _wq_entry(q, q.head).seq + w < g_hdr.window_seq:
+        while q != NULL and q.count and _wq_entry(q, q.head).seq + w <= g_hdr.window_seq:
             if _wq_pop_locked(best_s, q, ce):
                 if IT(ce.item).iflags & IF_REF:
                     IT(ce.item).iflags &= ~IF_REF
@@ -550,12 +550,12 @@ cdef void window_chunks(list out) except *:
 def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access=1000,
                  int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0):
     """Replay integer keys (8-byte keys in db 0) with room for `capacity` keys;
-    returns the number of hits. Uses the current segment, whose policy applies.
+    returns (hits, evictions that failed). Uses the current segment, whose policy applies.
     window_permille >= 0 fixes the adaptive window (no hill climbing unless
     climb_step is given too)."""
     global g_evict_maxkeys, g_sketch_keys
     cdef Py_ssize_t n = keys.shape[0], i
-    cdef uint64_t hits = 0, off
+    cdef uint64_t hits = 0, off, failed = 0
     cdef int64_t now, kv
     cdef kref_t k
     cdef char v = 120
@@ -585,12 +585,13 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
                     item_write(IT(off), 8, &v, 1)
                     key_store_locked(&k, off)
                 shard_unlock(k.shard)
-                evict_to_limit(now)
+                if evict_to_limit(now) < 0:
+                    failed += 1
     finally:
         g_evict_maxkeys = 0
         g_sketch_keys = 0
         g_window_fixed = False
-    return hits
+    return hits, failed
 
 
 def _test_adaptive_state():
@@ -602,7 +603,14 @@ def _test_adaptive_state():
         q = _wq(s)
         if q != NULL:
             queued += q.count
-    return {'sketch_blocks': g_hdr.sketch_blocks if g_hdr.sketch_dir else 0,
+    cdef uint64_t flagged = 0, i
+    cdef table_t *t
+    for s in range(g_hdr.nshards):
+        t = shard_table(shard_at(s))
+        for i in range(t.mask + 1):
+            if tbl_slot(t, i).item and IT(tbl_slot(t, i).item).iflags & IF_WINDOW:
+                flagged += 1
+    return {'sketch_blocks': g_hdr.sketch_blocks if g_hdr.sketch_dir else 0, 'window_flagged': flagged,
             'window_permille': g_hdr.window_permille, 'window_queued': queued,
             'window_seq': g_hdr.window_seq, 'climb_step': g_hdr.climb_step,
             'sketch_adds': g_hdr.sketch_adds}
