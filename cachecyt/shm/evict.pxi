@@ -151,7 +151,9 @@ cdef int evict_to_limit(int64_t now_ms) noexcept nogil:
 # candidate: when memory must be freed, the oldest such key meets the victim of a
 # sample of maxmemory-samples main keys (not in the window), and the one the
 # sketch counts less often goes, the candidate on a tie; the winner is in the
-# main part from then on. With no candidate the sample's victim goes.
+# main part from then on. With no candidate the sample's victim goes. Keys that
+# left the window while the cache still had room were admitted without a contest
+# (header.window_admitted); an expired key is always the first to go.
 # A key read while in the window gets a second chance when it reaches the end
 # (IF_REF: back to the tail, as CLOCK does), so the window acts as an LRU.
 # The sample's victim is the key with the lowest (frequency, TTL class, last
@@ -320,6 +322,8 @@ cdef void _window_admit_locked(uint32_t s, wqueue_t *q) noexcept nogil:
     keys are spread evenly over shards by hash."""
     cdef uint64_t w = shard_at(s).count * g_hdr.nshards * g_hdr.window_permille // 1000
     cdef wentry_t e
+    if g_hdr.window_seq > w:             # other shards' queues: see _window_candidate
+        g_hdr.window_admitted = g_hdr.window_seq - w
     while q.count and _wq_entry(q, q.head).seq + w <= g_hdr.window_seq:
         _wq_pop_locked(s, q, &e)
 
@@ -395,6 +399,8 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
         q = _wq(best_s)
         while q != NULL and q.count and _wq_entry(q, q.head).seq + w <= g_hdr.window_seq:
             if _wq_pop_locked(best_s, q, ce):
+                if ce.seq <= g_hdr.window_admitted:
+                    continue             # it left the window while there was room: admitted
                 if IT(ce.item).iflags & IF_REF:
                     IT(ce.item).iflags &= ~IF_REF
                     _window_repush_locked(best_s, q, ce)   # read in the window: stays (CLOCK)
@@ -455,7 +461,8 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
                 sl = tbl_slot(t, i)
                 if sl.item:
                     it = IT(sl.item)
-                    if not (it.iflags & IF_WINDOW) and (not volatile or it.expire_ms):
+                    if ((not (it.iflags & IF_WINDOW) or 0 < it.expire_ms <= now_ms)
+                            and (not volatile or it.expire_ms)):
                         found += 1
                         sc = _adaptive_score(sl.hash, it, now_ms)
                         if best_item == 0 or sc < best_score:
@@ -469,7 +476,8 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
         have_c = (best_item == 0 or best_score != 0) and _window_candidate(volatile, &cs, &ce)
         if have_c and best_item == 0 and found == 0 and attempt < 7:
             continue                     # no main key yet: the candidate joins the main part
-        if have_c and (best_item == 0 or sketch_estimate(ce.hash) <= sketch_estimate(best_hash)):
+        if have_c and (best_item == 0 or sketch_estimate(ce.hash) <= sketch_estimate(best_hash)
+                       or 0 < IT(ce.item).expire_ms <= now_ms):
             best_shard = cs
             best_hash = ce.hash
             best_item = ce.item

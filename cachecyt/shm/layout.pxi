@@ -88,6 +88,7 @@ ctypedef struct header_t:
     uint64_t window_dir          # chunk of nshards offsets: each shard's window queue; shard locks for the queues
     uint64_t window_permille     # window share of the keys, per mille; hill climbing (evict.pxi)
     uint64_t window_seq          # atomic; insertion sequence of the window queues
+    uint64_t window_admitted     # entries up to this sequence left the window while the cache had room
     uint64_t climb_hits          # hits + misses at the start of the climber's sample; climber lock-free, racy
     uint64_t climb_misses
     int64_t climb_step           # signed step of the next window change, 1/64 per mille; 0 = fixed window
