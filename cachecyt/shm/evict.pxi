@@ -392,6 +392,8 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
         if not found:
             return False
         w = total * g_hdr.window_permille // 1000
+        if w == 0:
+            w = 1                        # the latest write is never the next one's victim
         if best_seq + w > cc_atomic_load(&g_hdr.window_seq):
             return False                 # the oldest entry is still inside the window
         if not shard_lock_or_skip(best_s):
