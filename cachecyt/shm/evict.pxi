@@ -184,6 +184,7 @@ cdef enum:
     WINDOW_START = 10                    # per mille of the keys, as W-TinyLFU starts
     CLIMB_START = 4000                   # 1/64 per mille: the first step of hill climbing (6.25%)
     CLIMB_MAX_PERMILLE = 800
+    WINDOW_LOOK = 8                      # shards whose queue heads an eviction reads first
 
 cdef bint g_window_fixed = False         # this process: the replay fixed the window
 
@@ -367,20 +368,25 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
 
 cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept nogil:
     """The oldest key that has fallen out of the window, popped from its queue.
-    Reads every shard's queue head without its lock to find the oldest (a hint),
-    then pops under the lock. True when one was found."""
-    cdef uint32_t s, best_s = 0
-    cdef uint64_t total = 0, best_seq = 0xffffffffffffffffULL, w, seq
+    Reads the queue heads of a few shards from a random one on, without their
+    locks, to find the oldest (a hint: queues fill evenly, since keys spread
+    evenly over shards by hash), or of every shard when those few have nothing
+    overdue; then pops under the lock. True when one was found."""
+    cdef uint32_t s, k, n, start, best_s = 0
+    cdef uint64_t total, best_seq, w, seq
     cdef wqueue_t *q
-    cdef bint found = False
+    cdef bint found
     cdef int tries
     if g_hdr.window_dir == 0:
         return False
     for tries in range(16):
+        n = WINDOW_LOOK if g_hdr.nshards > WINDOW_LOOK and tries == 0 else g_hdr.nshards
+        start = <uint32_t>(cc_rand() & (g_hdr.nshards - 1))
         total = 0
         found = False
         best_seq = 0xffffffffffffffffULL
-        for s in range(g_hdr.nshards):
+        for k in range(n):
+            s = (start + k) & (g_hdr.nshards - 1)
             total += shard_at(s).count
             q = _wq(s)
             if q != NULL and q.count:
@@ -389,12 +395,12 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
                     best_seq = seq
                     best_s = s
                     found = True
-        if not found:
-            return False
-        w = total * g_hdr.window_permille // 1000
+        w = total * g_hdr.nshards // n * g_hdr.window_permille // 1000
         if w == 0:
             w = 1                        # the latest write is never the next one's victim
-        if best_seq + w > cc_atomic_load(&g_hdr.window_seq):
+        if not found or best_seq + w > cc_atomic_load(&g_hdr.window_seq):
+            if n < g_hdr.nshards:
+                continue                 # look at every shard
             return False                 # the oldest entry is still inside the window
         if not shard_lock_or_skip(best_s):
             continue
