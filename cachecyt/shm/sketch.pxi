@@ -10,7 +10,7 @@
 # is halved, so old popularity fades (the "reset" of TinyLFU).
 #
 # The sketch is sized once, when the adaptive policy first needs it, to about
-# 4 bytes per key the memory limit can hold (8 counters a key), from page-sized
+# 4 bytes per key the memory left can hold (8 counters a key), from page-sized
 # chunks listed in a directory chunk (header.sketch_dir, set by CAS: the first
 # worker wins, a loser frees its copy). It is never freed or resized while the
 # segment lives, so a racing reader or writer can never touch a freed chunk.
@@ -102,12 +102,14 @@ cdef void _sketch_halve() noexcept nogil:
 
 
 cdef uint64_t _sketch_keys_wanted() noexcept nogil:
-    """Keys to size the sketch for: the offline replay's capacity, or what the
-    memory limit holds at about 256 bytes a key (small items, the common case)."""
+    """Keys to size the sketch for: the offline replay's capacity, or twice the
+    keys held now, or what the memory left under the limit holds at about 256
+    bytes a key (small items, the common case), whichever is more."""
     cdef uint64_t keys = g_sketch_keys, now = 0
     cdef uint32_t s
+    cdef int64_t room = <int64_t>g_hdr.maxmemory - cc_atomic_load_i(&g_hdr.used_memory)
     if keys == 0:
-        keys = g_hdr.maxmemory // 256
+        keys = <uint64_t>room // 256 if room > 0 else 0
         for s in range(g_hdr.nshards):
             now += shard_at(s).count
         if keys < 2 * now:
