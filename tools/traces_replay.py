@@ -84,6 +84,8 @@ def hit_ratio(trace, size: int, policy: str, **kw) -> float:
 def offline(args):
     policies = args.policies.split(',')
     rows = []
+    if args.markdown:
+        print_markdown_head(policies)
     for name in args.traces:
         trace = load_trace(name, args.length)
         keys = traces.distinct(trace)
@@ -100,21 +102,24 @@ def offline(args):
             rows.append((name, tag, size, ratios))
             if args.verbose:
                 print(f'# {name} {tag} {time.monotonic() - t0:.1f}s', file=sys.stderr)
-            if not args.markdown:
+            if args.markdown:
+                best = max(ratios)
+                cells = [f'**{r:.2f}**' if r == best else f'{r:.2f}' for r in ratios]
+                print(f'| {name} | {tag} | {size} | ' + ' | '.join(cells) + ' |', flush=True)
+            else:
                 print(f'{name:10} {tag:>6} {size:>8} ' + ' '.join(f'{r:7.2f}' for r in ratios), flush=True)
     if args.markdown:
-        print_markdown(rows, policies)
+        print_markdown_mean(rows, policies)
     return rows
 
 
-def print_markdown(rows, policies):
+def print_markdown_head(policies):
     head = ['trace', 'size', 'entries'] + [LABELS.get(p, p) for p in policies]
     print('| ' + ' | '.join(head) + ' |')
-    print('|' + '---|' * len(head))
-    for name, tag, size, ratios in rows:
-        best = max(ratios)
-        cells = [f'**{r:.2f}**' if r == best else f'{r:.2f}' for r in ratios]
-        print(f'| {name} | {tag} | {size} | ' + ' | '.join(cells) + ' |')
+    print('|' + '---|' * len(head), flush=True)
+
+
+def print_markdown_mean(rows, policies):
     n = len(rows)
     if n:
         means = [sum(r[3][i] for r in rows) / n for i in range(len(policies))]

@@ -95,9 +95,6 @@ ctypedef struct header_t:
     int64_t climb_frac           # 1/64 per mille below window_permille
     uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
     uint64_t climb_evictions     # evictions since the sample started
-    uint64_t lazyfree_head       # lazy free queue (types/value.pxi): page lock
-    uint64_t lazyfree_tail
-    uint64_t lazyfree_pending    # values waiting; atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
