@@ -6,7 +6,7 @@ segment, so the sketch and window chunks must be accounted for."""
 import time
 
 import pytest
-from test_evict import OOM, ROOM, VALUE, configure, exists, write
+from test_evict import OOM, ROOM, configure, exists, write
 from test_expire import info_stat
 
 from cachecyt import _core
