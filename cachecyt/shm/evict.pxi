@@ -389,7 +389,9 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
             s = (start + k) & (g_hdr.nshards - 1)
             total += shard_at(s).count
             q = _wq(s)
-            if q != NULL and q.count:
+            # read without the lock: the queue may be moving to a bigger chunk,
+            # so only trust indexes that stay inside a queue's largest size
+            if q != NULL and q.count and q.cap <= WQ_MAX and q.head < q.cap:
                 seq = _wq_entry(q, q.head).seq
                 if seq < best_seq:
                     best_seq = seq
