@@ -16,7 +16,8 @@ import yaml
 
 # Header values are indexes into these lists: append only.
 POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random',
-            'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
+            'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
+            'allkeys-adaptive', 'volatile-adaptive']
 LOGLEVELS = ['debug', 'verbose', 'notice', 'warning']
 FSYNC_POLICIES = ['no', 'everysec', 'always']
 # The order Redis lists the choices in its error message.
@@ -79,10 +80,12 @@ def parse_bool(value) -> bool:
     raise ConfigError("argument must be 'yes' or 'no'")
 
 
-def parse_enum(choices):
+def parse_enum(choices, extra=()):
+    """One of `choices` (listed in the error, as Redis lists them) or of `extra`
+    (our own values, accepted but left out of Redis's message)."""
     def parse(value) -> str:
         s = str(value).lower()
-        if s not in choices:
+        if s not in choices and s not in extra:
             raise ConfigError("argument(s) must be one of the following: " + ", ".join(choices))
         return s
     return parse
@@ -151,7 +154,7 @@ OPTIONS = {o.name: o for o in [
     Option('loglevel', 'notice', parse_enum(LOGLEVELS), True, 'loglevel'),
     # memory
     Option('maxmemory', 0, parse_memory, True, 'maxmemory'),
-    Option('maxmemory-policy', 'noeviction', parse_enum(_POLICY_CHOICES), True, 'policy'),
+    Option('maxmemory-policy', 'noeviction', parse_enum(_POLICY_CHOICES, POLICIES[8:]), True, 'policy'),
     Option('maxmemory-samples', 5, parse_int(1, INT_MAX), True, 'maxmemory_samples'),
     Option('lfu-log-factor', 10, parse_int(0, INT_MAX), True, 'lfu_log_factor'),
     Option('lfu-decay-time', 1, parse_int(0, INT_MAX), True, 'lfu_decay_time'),

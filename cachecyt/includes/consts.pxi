@@ -60,6 +60,8 @@ cdef enum:
     IF_WON = 8                   # memcached: a client was given the right to recache (W)
     IF_FETCHED = 16              # memcached: read at least once since stored
     IF_BINKEY = 32               # memcached: stored with a base64 key (ms b); k answers in base64
+    IF_WINDOW = 64               # adaptive policy: the key is in its shard's window queue (shm/evict.pxi)
+    IF_REF = 128                 # ... and was read while there (a second chance in the window)
 
 # maxmemory-policy values
 cdef enum:
@@ -71,3 +73,5 @@ cdef enum:
     POL_VOLATILE_LFU = 5
     POL_VOLATILE_RANDOM = 6
     POL_VOLATILE_TTL = 7
+    POL_ALLKEYS_ADAPTIVE = 8     # shm/evict.pxi: window + frequency-sketch admission
+    POL_VOLATILE_ADAPTIVE = 9

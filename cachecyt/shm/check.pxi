@@ -236,6 +236,10 @@ def _test_check_invariants():
             c -= 1
             cc_unlock(class_mutex(c))
         shards_unlock_all()
+    owned = []
+    sketch_chunks(owned)                 # shm/sketch.pxi, shm/evict.pxi: not reached from any key
+    window_chunks(owned)
+    reached.update(owned)
     leaked = len(set(live) - reached) if complete else None
     return {'errors': errors, 'leaked_chunks': leaked, 'leaked_pages': len(lost_pages)}
 

@@ -254,3 +254,5 @@ cdef inline void item_touch(item_t *it, int64_t now_ms) noexcept nogil:
         it.lru = ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | counter
     else:
         it.lru = <uint32_t>(now_ms // 1000)
+        if g_hdr.policy >= POL_ALLKEYS_ADAPTIVE:
+            evict_on_touch(it)                # shm/evict.pxi: count the access in the sketch

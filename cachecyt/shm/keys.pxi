@@ -83,6 +83,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
         # made before a WATCH of an absent key in this shard: a version newer than
         # the WATCH's mark, so that deleting this item later counts as a change
         it.version = cc_atomic_add(&g_hdr.next_version, 1)
+    evict_on_store_locked(k, item)            # shm/evict.pxi: the adaptive policy's bookkeeping
     if old:
         if IT(old).expire_ms:
             ds.expires -= 1

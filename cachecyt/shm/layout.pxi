@@ -101,6 +101,21 @@ ctypedef struct header_t:
     uint64_t busy_reply_threshold  # ms (lua-time-limit); CONFIG SET
     uint64_t script_waiters      # workers asleep on script_owner (futex); atomic
     uint64_t persist_off         # persist_t (shm/wal.pxi), 0 = no persistence state; set at creation
+    # adaptive eviction (shm/sketch.pxi, shm/evict.pxi)
+    uint64_t sketch_dir          # chunk of page offsets holding the frequency sketch; 0 = none; set once by CAS
+    uint64_t sketch_blocks       # 64-byte counter blocks (power of two); fixed once sketch_dir is set
+    uint64_t sketch_adds         # increments since the last halving; racy on purpose (an estimate)
+    uint64_t sketch_period       # halve every counter after this many increments
+    uint64_t window_dir          # chunk of nshards offsets: each shard's window queue; shard locks for the queues
+    uint64_t window_permille     # window share of the keys, per mille; hill climbing (evict.pxi)
+    uint64_t window_seq          # atomic; insertion sequence of the window queues
+    uint64_t window_admitted     # entries up to this sequence left the window while the cache had room
+    uint64_t climb_hits          # hits + misses at the start of the climber's sample; climber lock-free, racy
+    uint64_t climb_misses
+    int64_t climb_step           # signed step of the next window change, 1/64 per mille; 0 = fixed window
+    int64_t climb_frac           # 1/64 per mille below window_permille
+    uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
+    uint64_t climb_evictions     # evictions since the sample started
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock

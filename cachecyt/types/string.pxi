@@ -69,7 +69,7 @@ cdef int str_store_locked(kref_t *k, const char *v, uint64_t n, int64_t expire_m
         it.encoding = enc
         it.vlen = vlen
         it.mcflags = 0
-        it.iflags = 0                             # a new value: not stale, not fetched
+        it.iflags &= ~(IF_STALE | IF_WON | IF_FETCHED | IF_BINKEY)    # a new value (memcached's marks)
         memcpy(item_value_inline(it), src, vlen)
         key_set_expire_locked(k, expire_ms)       # also bumps the version
         item_touch(it, now_ms)
