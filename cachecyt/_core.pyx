@@ -5,7 +5,7 @@ commands that run on the hot path. Built from topic files; this file holds only
 imports and includes (see docs/ARCHITECTURE.md for the map)."""
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
-from libc.string cimport memcpy, memset, memmove, memcmp, memchr, strlen, strncpy
+from libc.string cimport memcpy, memset, memmove, memcmp, memchr, strlen, strncpy, strcmp
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdio cimport snprintf
 from libc.math cimport isnan, isinf
@@ -49,6 +49,8 @@ include "shm/blocking.pxi"
 include "types/list.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
+include "shm/pubsub.pxi"
+include "commands/pubsub.pxi"
 
 
 cdef void _register_core_handlers():
@@ -61,3 +63,4 @@ cdef void _register_core_handlers():
     register_zset_commands()
     register_list_commands()
     register_blocking_commands()
+    register_pubsub_commands()

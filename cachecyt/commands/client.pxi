@@ -179,6 +179,8 @@ cdef class Client:
             self.transport.write(out)
         if self.actions:
             self.run_actions()
+        if g_ps_pending:
+            ps_flush_pending()                # frames for other subscribers (commands/pubsub.pxi)
         if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
             self.transport.close()
         return 0
@@ -438,6 +440,10 @@ cdef class Client:
                 cs.rejected += 1
                 count_error_reply(self, before)
                 return 0
+        if self.flags & CL_PUBSUB and ps_refuse(self, idx):   # RESP2 subscriber mode
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
         try:
             if cmd.cf != NULL:
                 cmd.cf(self)

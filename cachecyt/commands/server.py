@@ -301,6 +301,7 @@ def hello(c, args):
 
 def reset(c, args):
     """RESET: back to a new connection's state; CLIENT NO-EVICT stays, as in Redis."""
+    _core.pubsub_forget(c)
     c.db = 0
     c.resp = 2
     c.name = None

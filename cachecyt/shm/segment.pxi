@@ -96,6 +96,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
     lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
     lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
+    lay['pubsub_off'] = off; off = _align(off + pubsub_region_size(), 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -199,6 +200,8 @@ cdef class Segment:
         h.blocked_off = lay['blocked_off']
         if cc_mutex_init(<pthread_mutex_t *>(self.base + h.blocked_off)):
             raise OSError("pthread_mutex_init failed")
+        h.pubsub_off = lay['pubsub_off']
+        pubsub_init(h)
         h.layout_version = LAYOUT_VERSION
         h.magic = CC_MAGIC            # written last: a half-made segment is foreign
 
@@ -247,7 +250,7 @@ HEADER_FIELDS = (
     'list_max_listpack_size', 'list_compress_depth', 'hash_max_listpack_entries',
     'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
-    'config_epoch')
+    'config_epoch', 'pubsub_off', 'notify_flags', 'obl')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -301,6 +304,9 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
+    if k == 'pubsub_off': return h.pubsub_off
+    if k == 'notify_flags': return h.notify_flags
+    if k == 'obl': return tuple(h.obl[i] for i in range(9))
     raise KeyError(k)
 
 
@@ -341,6 +347,8 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'zset_max_listpack_value': h.zset_max_listpack_value = v
     elif k == 'loglevel': h.loglevel = v
     elif k == 'client_query_buffer_limit': h.client_query_buffer_limit = v
+    elif k == 'notify_flags': h.notify_flags = v
+    elif k == 'obl': obl_store(h, v)
     else:
         raise KeyError(k)
 

@@ -131,6 +131,7 @@ class Worker:
                 pass
             server.NODE.handle_signals()
             serve_blocked(self.index)
+            _core.pubsub_drain()
         loop.add_reader(fd, on_wake)
         server.NODE.handle_signals()            # what was sent while this slot was down
 
@@ -177,6 +178,7 @@ def main(argv=None):
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
+    _core.pubsub_clear_worker(ns.worker)       # its subscriptions and its unread messages
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
