@@ -598,3 +598,21 @@ cdef void register_pubsub_commands():
     register_c('publish', cmd_publish)
     register_c('spublish', cmd_spublish)
     register_c('pubsub', cmd_pubsub)
+
+
+def _test_ring_state(int worker):
+    """(head, tail, dropped) of a worker's message ring (tests)."""
+    cdef msgring_t *r = msgring(worker)
+    return (r.head, cc_atomic_load(&r.tail), cc_atomic_load(&r.dropped))
+
+
+def _test_pubsub_reset():
+    """Forget this process's subscribers and every count in the registry (tests
+    that play several workers in one process)."""
+    cdef int w
+    g_ps_state.clear()
+    for d in g_ps_local:
+        d.clear()
+    g_ps_pending.clear()
+    for w in range(MAX_WORKERS):
+        pubsub_clear_worker(w)

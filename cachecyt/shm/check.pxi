@@ -228,6 +228,7 @@ def _test_check_invariants():
                 if ds.keys != keys[d] or ds.expires != expires[d]:
                     errors.append(f"shard {s} db {d}: counters say {ds.keys} keys, {ds.expires} "
                                   f"with TTL; table holds {keys[d]}, {expires[d]}")
+        ps_mark_reached(reached)                   # the pub/sub registry (shm/pubsub.pxi)
     finally:
         cc_unlock(page_mutex())
         c = g_hdr.nclasses

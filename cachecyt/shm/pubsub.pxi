@@ -407,3 +407,29 @@ cdef int ps_wake_worker(int w) noexcept:
     except Exception:
         pass
     return 0
+
+
+cdef int ps_mark_reached(set reached) except -1:
+    """Invariant walk (shm/check.pxi): the registry's chunks are reachable.
+    The caller holds every lock the walk needs; test-only."""
+    cdef int kind
+    cdef uint64_t doff, i, j, e
+    cdef dict_t *d
+    for kind in range(3):
+        doff = ps_dict_ref(kind)[0]
+        if not doff:
+            continue
+        d = DT(doff)
+        reached.add(doff)
+        for i in range(d.nblocks):
+            reached.add(d.blocks[i])
+        for i in range(d.mask + 1):
+            e = dict_elem(d, i)
+            if not e:
+                continue
+            reached.add(e)
+            reached.add(<uint64_t>(<char *>ps_rec_of(e) - g_base))
+            if elem_big(EL(e).klen, EL(e).vlen):
+                for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
+                    reached.add(elem_extents(e)[j])
+    return 0
