@@ -51,6 +51,7 @@ include "commands/connection.pxi"
 include "commands/memcached.pxi"
 include "shm/pubsub.pxi"
 include "commands/pubsub.pxi"
+include "commands/notify.pxi"
 
 
 cdef void _register_core_handlers():

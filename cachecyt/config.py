@@ -128,7 +128,12 @@ def notify_text(flags: int) -> str:
 
 
 def parse_notify(value) -> str:
-    return notify_text(notify_flags(parse_str(value)))
+    """A spelling that keeps every bit (Redis's canonical one drops n next to A)."""
+    flags = notify_flags(parse_str(value))
+    text = notify_text(flags)
+    if text.startswith('A') and flags & NOTIFY_BITS['n']:
+        text = 'An' + text[1:]
+    return text
 
 
 # client-output-buffer-limit: three classes of (hard bytes, soft bytes, soft seconds).

@@ -466,6 +466,8 @@ cdef class Client:
             self.out.len = before
             wb_error(&self.out, "ERR internal error")
             self.flags |= CL_CLOSE_AFTER_REPLY
+        if g_nk_len:
+            nk_flush()                        # keyspace events of the command (commands/notify.pxi)
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)

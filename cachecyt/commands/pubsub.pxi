@@ -237,7 +237,8 @@ cdef int cmd_spublish(Client c) except -1:
 
 
 def pubsub_publish(bytes channel, bytes message):
-    """PUBLISH from Python (keyspace notifications, tests): the receiver count."""
+    """PUBLISH from Python (keyspace notifications, tests): the receiver count.
+    Frames for this worker's subscribers wait for ps_flush_pending."""
     cdef uint64_t mask = 0, n
     cdef int w
     cdef const char *ch = channel
@@ -245,8 +246,7 @@ def pubsub_publish(bytes channel, bytes message):
     with nogil:
         n = ps_receivers(PS_CHANNEL, ch, chlen, &mask)
     if mask & ((<uint64_t>1) << g_worker):
-        ps_deliver(PS_CHANNEL, ch, chlen, message, len(message), None)
-        ps_flush_pending()
+        ps_deliver(PS_CHANNEL, ch, chlen, message, len(message), None)   # sent by ps_flush_pending
     mask &= ~((<uint64_t>1) << g_worker)
     for w in range(MAX_WORKERS):
         if mask & ((<uint64_t>1) << w) and chlen + 8 <= MSG_FRAG:

@@ -101,6 +101,7 @@ cdef bint _evict_item(uint32_t s, uint64_t h, uint64_t item) noexcept nogil:
     sl = tbl_slot(t, i)
     while sl.item:
         if sl.item == item:
+            notify_item(NK_EVICTED, "evicted", IT(item))
             key_delete_locked(s, i)
             done = True
             break

@@ -118,6 +118,7 @@ class Worker:
             return
         hz = _hz()
         _core.active_expire(self.index, self.nworkers, int(250000 / hz))
+        _core.pubsub_flush()                   # `expired` events, frames for subscribers
         server.NODE.close_idle_clients(int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
