@@ -149,3 +149,18 @@ cdef inline void notify_set(Client c, uint64_t keyi, int64_t expire_ms) noexcept
     notify_arg(c, NK_STRING, "set", keyi)
     if expire_ms:
         notify_arg(c, NK_GENERIC, "expire", keyi)
+
+
+cdef inline void notify_rename(Client c) noexcept:
+    notify_arg(c, NK_GENERIC, "rename_from", 1)
+    notify_arg(c, NK_GENERIC, "rename_to", 2)
+
+
+cdef inline void notify_removed(Client c, uint64_t type_flag, const char *event, bint changed,
+                                bint gone) noexcept:
+    """An element removal on the key in argument 1: its event, then `del` when
+    the collection was emptied and deleted (as Redis)."""
+    if changed:
+        notify_arg(c, type_flag, event, 1)
+        if gone:
+            notify_arg(c, NK_GENERIC, "del", 1)

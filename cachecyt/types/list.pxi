@@ -756,6 +756,7 @@ cdef int _push(Client c, int where, bint only_existing) except -1:
     if not reply_status(c, st):
         wb_int(&c.out, n)
         if n:
+            notify_arg(c, NK_LIST, "lpush" if where == LIST_HEAD else "rpush", 1)
             signal_key_ready(c.db, c.argv[1], c.argl[1])
     return 0
 
@@ -812,6 +813,7 @@ cdef int _pop(Client c, int where) except -1:
                 pop_many_reply(&c.out, &r, where, count)
             list_done_locked(&k, &r, count != 0, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "lpop" if where == LIST_HEAD else "rpop", count != 0, k.item == 0)
     reply_status(c, st)
     return 0
 

@@ -263,6 +263,7 @@ cdef int cmd_sadd(Client c) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    if added: notify_arg(c, NK_SET, "sadd", 1)
     wb_int(&c.out, <int64_t>added)
     return 0
 
@@ -287,6 +288,7 @@ cdef int cmd_srem(Client c) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    notify_removed(c, NK_SET, "srem", n != 0, k.item == 0)
     wb_int(&c.out, <int64_t>n)
     return 0
 

@@ -898,6 +898,7 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
     if st != ST_OK:
         return zs_reply_st(c, st)
     signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
+    if added or updated: notify_arg(c, NK_ZSET, "zincr" if flags & ZA_INCR else "zadd", 1)
     if nan:
         wb_error(&c.out, E_ZNAN)
     elif flags & ZA_INCR:
@@ -942,6 +943,7 @@ cdef int cmd_zrem(Client c) except -1:
         shard_unlock(k.shard)
     if st == ST_WRONGTYPE:
         return zs_reply_st(c, st)
+    notify_removed(c, NK_ZSET, "zrem", deleted != 0, k.item == 0)
     wb_int(&c.out, deleted)
     return 0
 

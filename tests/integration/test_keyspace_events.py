@@ -44,6 +44,24 @@ CASES = {
                 ('INCRBYFLOAT', 'f', '1.5'), ('APPEND', 'k', 'x'), ('SETRANGE', 'k', '1', 'yy'),
                 ('SETRANGE', 'k', '1', ''), ('GETDEL', 'a'), ('GETEX', 'b', 'EX', '50'),
                 ('GETEX', 'b', 'PERSIST'), ('GETEX', 'c', 'PXAT', '1'), ('INCR', 'k')],
+    'keyspace': [('SET', 'a', '1'), ('SET', 'b', '2'), ('DEL', 'a', 'zz', 'b'), ('SET', 'c', '3'),
+                 ('EXPIRE', 'c', '100'), ('EXPIRE', 'c', '50', 'NX'), ('PEXPIRE', 'c', '5000'),
+                 ('PERSIST', 'c'), ('PERSIST', 'c'), ('RENAME', 'c', 'd'), ('RENAMENX', 'd', 'e'),
+                 ('SET', 'f', '1'), ('RENAMENX', 'e', 'f'), ('RENAME', 'f', 'f'),
+                 ('COPY', 'e', 'g'), ('COPY', 'e', 'g', 'DB', '2'), ('EXPIREAT', 'g', '1'),
+                 ('UNLINK', 'e', 'f')],
+    'lists': [('LPUSH', 'l', 'a', 'b'), ('RPUSH', 'l', 'c'), ('LPUSHX', 'nol', 'x'),
+              ('RPUSHX', 'l', 'd'), ('LPOP', 'l'), ('RPOP', 'l', '2'), ('LPOP', 'l', '0'),
+              ('LPOP', 'l'), ('RPOP', 'l')],
+    'hashes': [('HSET', 'h', 'a', '1', 'b', '2'), ('HSET', 'h', 'a', '1'), ('HSETNX', 'h', 'a', '2'),
+               ('HSETNX', 'h', 'c', '3'), ('HMSET', 'h', 'd', '4'), ('HINCRBY', 'h', 'a', '5'),
+               ('HINCRBYFLOAT', 'h', 'b', '0.5'), ('HDEL', 'h', 'zz'), ('HDEL', 'h', 'a', 'b'),
+               ('HDEL', 'h', 'c', 'd')],
+    'sets': [('SADD', 's', 'a', 'b'), ('SADD', 's', 'a'), ('SREM', 's', 'zz'), ('SREM', 's', 'a'),
+             ('SREM', 's', 'b')],
+    'zsets': [('ZADD', 'z', '1', 'a', '2', 'b'), ('ZADD', 'z', '1', 'a'), ('ZADD', 'z', '3', 'a'),
+              ('ZINCRBY', 'z', '2', 'b'), ('ZADD', 'z', 'INCR', '1', 'c'), ('ZREM', 'z', 'nope'),
+              ('ZREM', 'z', 'a'), ('ZREM', 'z', 'b', 'c')],
 }
 
 
@@ -62,3 +80,29 @@ def test_new_key_events_match_redis(server, redis_ref):
 def test_no_events_when_off_or_class_missing(server):
     assert events(server, [('SET', 'k', 'v'), ('DEL', 'k')], 'Kl') == []
     assert events(server, [('SET', 'k', 'v')], 'g$') == []             # neither K nor E
+
+
+def test_expired_events_match_redis(server, redis_ref):
+    def run(addr):
+        ctl, sub = Raw(addr), Raw(addr)
+        try:
+            ctl.call('FLUSHALL')
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'Ex')
+            sub.call('PSUBSCRIBE', '__key*__:*')
+            ctl.call('SET', 'lazy', 'v', 'PX', '20')
+            ctl.call('SET', 'active', 'v', 'PX', '20')
+            time.sleep(0.05)
+            ctl.call('GET', 'lazy')                     # expires on access if not already
+            deadline = time.monotonic() + 5
+            got = []
+            while len(got) < 2 and time.monotonic() < deadline:   # the other by active expiry
+                f = sub.reply().split(b'\r\n')
+                got.append((f[6], f[8]))
+            return sorted(got)
+        finally:
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+            ctl.close()
+            sub.close()
+    ours = run(server)
+    assert ours == [(b'__keyevent@0__:expired', b'active'), (b'__keyevent@0__:expired', b'lazy')]
+    assert ours == run(redis_ref)
