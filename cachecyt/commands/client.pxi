@@ -180,7 +180,7 @@ cdef class Client:
         if self.actions:
             self.run_actions()
         if g_ps_pending:
-            ps_flush_pending()                # frames for other subscribers (commands/pubsub.pxi)
+            ps_after_batch()                  # frames for other subscribers (commands/pubsub.pxi)
         if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
             self.transport.close()
         return 0

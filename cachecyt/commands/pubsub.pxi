@@ -42,6 +42,8 @@ cdef uint64_t g_asm_len = 0
 cdef uint64_t g_asm_cap = 0
 cdef uint64_t g_seen_dropped = 0     # msgring.dropped of this worker when last looked at
 cdef object _pslog = logging.getLogger("cachecyt.worker")
+cdef object g_ps_defer = None        # loop.call_soon of the worker, or None: flush at once
+cdef bint g_ps_scheduled = False     # a deferred flush is queued on the loop
 
 
 cdef inline PsState ps_state(Client c):
@@ -296,6 +298,32 @@ cdef int ps_deliver(int kind, const char *ch, uint64_t chlen, const char *msg, u
     return 0
 
 
+def pubsub_set_defer(call_soon):
+    """The worker's loop.call_soon: frames for subscribers then go out once per
+    loop iteration (one write per subscriber for all the PUBLISHes the
+    iteration's reads ran, as Redis writes once per event-loop turn)."""
+    global g_ps_defer
+    g_ps_defer = call_soon
+
+
+cdef int ps_after_batch() except -1:
+    """A batch of requests (or a ring drain) left frames for subscribers:
+    send them now, or once at the end of this loop iteration."""
+    global g_ps_scheduled
+    if g_ps_defer is None:
+        return ps_flush_pending()
+    if not g_ps_scheduled:
+        g_ps_scheduled = True
+        g_ps_defer(_ps_deferred_flush)
+    return 0
+
+
+def _ps_deferred_flush():
+    global g_ps_scheduled
+    g_ps_scheduled = False
+    ps_flush_pending()
+
+
 cdef int ps_flush_pending() except -1:
     """Send the frames waiting in subscribers' buffers; cut off the ones over
     client-output-buffer-limit pubsub."""
@@ -406,7 +434,8 @@ def pubsub_drain():
     if n != g_seen_dropped:
         g_seen_dropped = n
         ps_drop_all_subscribers()
-    ps_flush_pending()
+    if g_ps_pending:
+        ps_after_batch()
     return count
 
 

@@ -196,6 +196,7 @@ def main(argv=None):
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(seg, cfg, ns.worker, ns.nworkers)
+    _core.pubsub_set_defer(loop.call_soon)     # subscribers' frames: one write per loop turn
     loop.run_until_complete(worker.start(loop))
     if ns.worker < len(wake_fds):
         worker.watch_signals(loop, wake_fds[ns.worker])
