@@ -603,18 +603,20 @@ cdef int cmd_pubsub(Client c) except -1:
     return 0
 
 
-def pubsub_stats():
-    """(channels, patterns) registered over the node (INFO)."""
-    cdef uint64_t ch = 0, pat = 0
-    if g_hdr == NULL:
-        return (0, 0)
-    with nogil:
-        cc_lock(ps_mutex())
-        if ps_reg().channels:
-            ch = DT(ps_reg().channels).count
-        pat = ps_reg().npatterns
-        cc_unlock(ps_mutex())
-    return (ch, pat)
+def pubsub_info():
+    """INFO stats lines: channels, patterns and shard channels with a subscriber
+    over the node."""
+    cdef uint64_t ch = 0, pat = 0, sch = 0
+    if g_hdr != NULL:
+        with nogil:
+            cc_lock(ps_mutex())
+            if ps_reg().channels:
+                ch = DT(ps_reg().channels).count
+            if ps_reg().shard_channels:
+                sch = DT(ps_reg().shard_channels).count
+            pat = ps_reg().npatterns
+            cc_unlock(ps_mutex())
+    return [('pubsub_channels', ch), ('pubsub_patterns', pat), ('pubsubshard_channels', sch)]
 
 
 cdef void register_pubsub_commands():

@@ -847,6 +847,7 @@ def info_stats():
             ('rejected_connections', total('rejected_connections')),
             ('expired_keys', total('expired')), ('evicted_keys', total('evicted')),
             ('keyspace_hits', total('hits')), ('keyspace_misses', total('misses')),
+            *_core.pubsub_info(),
             ('total_error_replies', total('errors'))]
 
 
