@@ -164,3 +164,12 @@ cdef inline void notify_removed(Client c, uint64_t type_flag, const char *event,
         notify_arg(c, type_flag, event, 1)
         if gone:
             notify_arg(c, NK_GENERIC, "del", 1)
+
+
+cdef inline void notify_removed_k(uint64_t type_flag, const char *event, kref_t *k, int db,
+                                  bint changed) noexcept nogil:
+    """notify_removed for code under the shard lock: the key is gone when k.item is 0."""
+    if changed:
+        notify(type_flag, event, k.key, k.klen, db)
+        if k.item == 0:
+            notify(NK_GENERIC, "del", k.key, k.klen, db)

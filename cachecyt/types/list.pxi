@@ -934,6 +934,7 @@ cdef int cmd_lset(Client c) except -1:
             else:
                 st = ST_EXISTS               # stands for: index out of range
         shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_LIST, "lset", 1)
     if st == ST_NOTFOUND:
         wb_error(&c.out, E_NOKEY)
     elif st == ST_EXISTS:
@@ -982,6 +983,7 @@ cdef int cmd_linsert(Client c) except -1:
             else:
                 result = -1
         shard_unlock(k.shard)
+    if st == ST_OK and found: notify_arg(c, NK_LIST, "linsert", 1)
     if st == ST_NOTFOUND:
         wb_int(&c.out, 0)
     elif not reply_status(c, st):
@@ -1021,6 +1023,7 @@ cdef int cmd_lrem(Client c) except -1:
                 list_compact(&r)
             list_done_locked(&k, &r, removed != 0, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "lrem", removed != 0, k.item == 0)
     if st == ST_NOTFOUND:
         wb_int(&c.out, 0)
     elif not reply_status(c, st):
@@ -1057,6 +1060,7 @@ cdef int cmd_ltrim(Client c) except -1:
                 list_trim(&r, <uint64_t>start, <uint64_t>(n - stop - 1))
             list_done_locked(&k, &r, True, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "ltrim", True, k.item == 0)
     if not reply_status(c, st):
         wb_ok(&c.out)
     return 0

@@ -399,6 +399,7 @@ cdef int cmd_spop(Client c) except -1:
                 if count:
                     item_bump(it)
                 coll_drop_if_empty(&k, set_len(it))
+                notify_removed_k(NK_SET, "spop", &k, c.db, count != 0)
             shard_unlock(k.shard)
     return reply_st(c, st)
 

@@ -1530,6 +1530,7 @@ cdef int zpop_keys(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t c
                 wb_array(&c.out, 0)            # the type is checked even so
             elif st == ST_OK:
                 zpop_locked(c, &ks[i], max, count, counted, nested)
+                notify_removed_k(NK_ZSET, "zpopmax" if max else "zpopmin", &ks[i], c.db, True)
             if st != ST_NOTFOUND:
                 break
         shards_unlock_many(shards, m)
