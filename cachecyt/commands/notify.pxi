@@ -173,3 +173,10 @@ cdef inline void notify_removed_k(uint64_t type_flag, const char *event, kref_t 
         notify(type_flag, event, k.key, k.klen, db)
         if k.item == 0:
             notify(NK_GENERIC, "del", k.key, k.klen, db)
+
+
+cdef inline void notify_move(Client c, int wfrom, int wto, bint src_gone) noexcept:
+    """LMOVE & co. as Redis: the push on the destination, the pop on the
+    source, then `del` when the source was emptied."""
+    notify_arg(c, NK_LIST, "lpush" if wto == LIST_HEAD else "rpush", 2)
+    notify_removed(c, NK_LIST, "lpop" if wfrom == LIST_HEAD else "rpop", True, src_gone)

@@ -1235,6 +1235,7 @@ cdef int do_move(Client c, int wfrom, int wto) except -1:
         return 0
     if reply_status(c, st):
         return 2
+    notify_move(c, wfrom, wto, src.item == 0)
     signal_key_ready(c.db, c.argv[2], c.argl[2])
     return 1
 

@@ -460,6 +460,7 @@ cdef int cmd_srandmember(Client c) except -1:
 
 
 cdef int smove_locked(Client c, kref_t *src, kref_t *dst, int *moved) noexcept nogil:
+    cdef int st
     cdef const char *m = c.argv[3]
     cdef uint64_t ml = c.argl[3]
     moved[0] = 0
@@ -479,11 +480,14 @@ cdef int smove_locked(Client c, kref_t *src, kref_t *dst, int *moved) noexcept n
     if set_len(IT(src.item)) == 0:
         key_remove_locked(src)
         key_find_locked(dst, c.db, c.now_ms)        # its slot may have moved
+    notify_removed_k(NK_SET, "srem", src, c.db, True)
     if not dst.item and set_new(dst, m, ml, c.now_ms) == 0:
         return ST_NOMEM
-    if set_add(IT(dst.item), m, ml) == ST_NOMEM:
+    st = set_add(IT(dst.item), m, ml)
+    if st == ST_NOMEM:
         coll_drop_if_empty(dst, set_len(IT(dst.item)))
         return ST_NOMEM
+    if st == ST_OK: notify(NK_SET, "sadd", dst.key, dst.klen, c.db)
     item_bump(IT(dst.item))
     return ST_OK
 
