@@ -165,3 +165,37 @@ def test_notify_keyspace_events_spelling_matches_redis(server, redis_ref, value)
         for c in (ours, theirs):
             c.call('CONFIG', 'SET', 'notify-keyspace-events', '')
             c.close()
+
+
+def worker_pid(srv, slot):
+    for pid in srv.worker_pids():
+        with open(f"/proc/{pid}/cmdline", 'rb') as f:
+            args = f.read().split(b'\0')
+        if b'--worker' in args and args[args.index(b'--worker') + 1] == b'%d' % slot:
+            return pid
+    return None
+
+
+def test_killed_worker_leaves_no_subscribers_behind():
+    import os
+    import signal
+
+    from rawclient import one_per_worker
+    from servers import CachecytServer
+    with CachecytServer(workers=2) as srv:
+        addr = ('127.0.0.1', srv.port)
+        s0, p1 = one_per_worker(addr)
+        s0.call('SUBSCRIBE', 'kw')
+        s0.call('PSUBSCRIBE', 'k*')
+        assert p1.call('PUBLISH', 'kw', 'before') == b':2\r\n'
+        pid = worker_pid(srv, 0)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while p1.call('PUBLISH', 'kw', 'x') != b':0\r\n':     # the restarted slot took them off
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert p1.call('PUBSUB', 'NUMPAT') == b':0\r\n'
+        s, _ = one_per_worker(addr)                          # a subscriber on the new worker 0
+        s.call('SUBSCRIBE', 'kw')
+        assert p1.call('PUBLISH', 'kw', 'after') == b':1\r\n'
+        assert parts(s.reply()) == [b'message', b'kw', b'after']
