@@ -26,8 +26,9 @@
 # when wake was 0; the owner clears wake before reading tail, so a message is
 # never left unseen and a burst costs one eventfd write.
 #
-# Full ring: the producer waits (MSG_WAIT_US at most, waking the owner) for the
-# owner to drain; after that the message is dropped for that worker and counted
+# Full ring: the producer waits (MSG_WAIT_US at most, waking the owner; not at
+# all when the owner's process is gone) for the owner to drain; after that the
+# message is dropped for that worker and counted
 # in `dropped`. The owner, seeing dropped move, closes its subscribers (they may
 # have missed a message, which Redis never lets a connected subscriber do): the
 # same end as a subscriber over its output buffer limit.
@@ -50,6 +51,9 @@ cdef extern from *:
 
 cdef extern from "<unistd.h>" nogil:
     int usleep(unsigned int usec)
+
+cdef extern from "<signal.h>" nogil:
+    int kill(int pid, int sig)
 
 cdef enum:
     PS_CHANNEL = 0               # registry kinds, also message kinds
@@ -304,9 +308,13 @@ cdef bint _ring_room(int w, uint64_t need, int64_t *waited_us, bint *woke) noexc
     """Wait (ring lock held) until need bytes are free in worker w's ring; False
     when the wait budget is spent. Wakes the owner once while waiting."""
     cdef msgring_t *r = msgring(w)
+    cdef int64_t pid
     while r.tail - cc_atomic_load(&r.head) + need > MSG_RING_BYTES:
         if waited_us[0] >= MSG_WAIT_US:
             return False
+        pid = (<wstat_t *>(g_base + g_hdr.wstats_off) + w).pid
+        if pid <= 0 or kill(<int>pid, 0) != 0:
+            return False                 # the owner is dead: nobody will drain before its restart
         if not woke[0]:
             woke[0] = True
             cc_xchg_u64(&r.wake, 1)
