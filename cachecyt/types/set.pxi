@@ -517,6 +517,9 @@ cdef enum:
     SOP_UNION = 2
     SOP_DIFF = 3
 
+cdef const char *SOP_STORE_EVENT[4]          # keyspace event of each STORE form
+SOP_STORE_EVENT[:] = [b"", b"sinterstore", b"sunionstore", b"sdiffstore"]
+
 
 ctypedef struct setop_t:
     item_t **sets                # the source sets, NULL for a missing key
@@ -672,8 +675,11 @@ cdef int setop_locked(Client c, kref_t *ks, uint64_t nkeys, kref_t *dst, int kin
         item_free(tmp)
         if dst.item:
             key_remove_locked(dst)
+            notify(NK_GENERIC, "del", dst.key, dst.klen, c.db)
         return ST_OK
-    return key_store_locked(dst, tmp)
+    st = key_store_locked(dst, tmp)
+    if st == ST_OK: notify(NK_SET, SOP_STORE_EVENT[kind], dst.key, dst.klen, c.db)
+    return st
 
 
 cdef int _setop(Client c, int kind, bint store) except -1:

@@ -1300,6 +1300,7 @@ cdef int zs_store_result_locked(kref_t *dst, zroot_t *tmp, Client c, int64_t *co
         zsl_free(tmp)
         if dst.item:
             key_remove_locked(dst)
+            notify(NK_GENERIC, "del", dst.key, dst.klen, c.db)
         return ST_OK
     fake.encoding = ENC_SKIPLIST
     for i in range(tmp.length):
@@ -1378,6 +1379,7 @@ cdef int cmd_zrangestore(Client c) except -1:
         shards_unlock_many(shards, m)
     if st != ST_OK:
         return zs_reply_st(c, st)
+    if count: notify_arg(c, NK_ZSET, "zrangestore", 1)
     if count:
         signal_key_ready(c.db, c.argv[1], c.argl[1])
     wb_int(&c.out, count)
@@ -2048,6 +2050,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
             shards_unlock_many(shards, m)
         if st != ST_OK:
             return zs_reply_st(c, st)
+        if store and card: notify_arg(c, NK_ZSET, name, 1)
         if store and card:
             signal_key_ready(c.db, c.argv[1], c.argl[1])
         if store or card_only:

@@ -66,11 +66,17 @@ CASES = {
              ('SREM', 's', 'b'), ('SADD', 't', 'a', 'b', 'c'), ('SPOP', 't'), ('SPOP', 't', '0'),
              ('SPOP', 't', '5'), ('SPOP', 't'), ('SADD', 'p', 'x', 'y'), ('SADD', 'q', 'y'),
              ('SMOVE', 'p', 'q', 'y'), ('SMOVE', 'p', 'q', 'nope'), ('SMOVE', 'p', 'q', 'x'),
-             ('SMOVE', 'q', 'q', 'x')],
+             ('SMOVE', 'q', 'q', 'x'), ('SADD', 'u', '1', '2'), ('SADD', 'v', '2'),
+             ('SINTERSTORE', 'd', 'u', 'v'), ('SINTERSTORE', 'd2', 'u', 'nope'),
+             ('SUNIONSTORE', 'e', 'u'), ('SDIFFSTORE', 'e', 'u', 'u'), ('SDIFFSTORE', 'd', 'u', 'v')],
     'zsets': [('ZADD', 'z', '1', 'a', '2', 'b'), ('ZADD', 'z', '1', 'a'), ('ZADD', 'z', '3', 'a'),
               ('ZINCRBY', 'z', '2', 'b'), ('ZADD', 'z', 'INCR', '1', 'c'), ('ZREM', 'z', 'nope'),
               ('ZREM', 'z', 'a'), ('ZREM', 'z', 'b', 'c'), ('ZADD', 'y', '1', 'a', '2', 'b', '3', 'c'),
-              ('ZPOPMIN', 'y'), ('ZPOPMAX', 'y', '0'), ('ZPOPMAX', 'y', '5'), ('ZPOPMIN', 'nope')],
+              ('ZPOPMIN', 'y'), ('ZPOPMAX', 'y', '0'), ('ZPOPMAX', 'y', '5'), ('ZPOPMIN', 'nope'),
+              ('ZADD', 'x', '1', 'a', '2', 'b'), ('ZUNIONSTORE', 'zd', '1', 'x'),
+              ('ZINTERSTORE', 'zd', '2', 'x', 'nope'), ('ZINTERSTORE', 'zd', '2', 'x', 'nope'),
+              ('ZDIFFSTORE', 'zd', '1', 'x'), ('ZRANGESTORE', 'zr', 'x', '0', '0'),
+              ('ZRANGESTORE', 'zr', 'x', '5', '9')],
 }
 
 
