@@ -1461,8 +1461,13 @@ cdef int zremrange_generic(Client c, int type) except -1:
         shard_unlock(k.shard)
     if st == ST_WRONGTYPE:
         return zs_reply_st(c, st)
+    if st == ST_OK: notify_removed(c, NK_ZSET, ZREMRANGE_EVENT[type], b > a, k.item == 0)
     wb_int(&c.out, <int64_t>(b - a))
     return 0
+
+
+cdef const char *ZREMRANGE_EVENT[4]           # keyspace event of each ZREMRANGEBY* form
+ZREMRANGE_EVENT[:] = [b"", b"zremrangebyrank", b"zremrangebyscore", b"zremrangebylex"]
 
 
 cdef int cmd_zremrangebyrank(Client c) except -1:

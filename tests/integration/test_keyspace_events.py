@@ -76,7 +76,9 @@ CASES = {
               ('ZADD', 'x', '1', 'a', '2', 'b'), ('ZUNIONSTORE', 'zd', '1', 'x'),
               ('ZINTERSTORE', 'zd', '2', 'x', 'nope'), ('ZINTERSTORE', 'zd', '2', 'x', 'nope'),
               ('ZDIFFSTORE', 'zd', '1', 'x'), ('ZRANGESTORE', 'zr', 'x', '0', '0'),
-              ('ZRANGESTORE', 'zr', 'x', '5', '9')],
+              ('ZRANGESTORE', 'zr', 'x', '5', '9'), ('ZADD', 'w', '1', 'a', '2', 'b', '3', 'c', '4', 'd'),
+              ('ZREMRANGEBYRANK', 'w', '0', '0'), ('ZREMRANGEBYSCORE', 'w', '9', '10'),
+              ('ZREMRANGEBYSCORE', 'w', '2', '2'), ('ZREMRANGEBYLEX', 'w', '-', '+')],
 }
 
 
