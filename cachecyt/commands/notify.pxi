@@ -180,3 +180,9 @@ cdef inline void notify_move(Client c, int wfrom, int wto, bint src_gone) noexce
     source, then `del` when the source was emptied."""
     notify_arg(c, NK_LIST, "lpush" if wto == LIST_HEAD else "rpush", 2)
     notify_removed(c, NK_LIST, "lpop" if wfrom == LIST_HEAD else "rpop", True, src_gone)
+
+
+cdef inline void notify_move_k(kref_t *src, kref_t *dst, int wfrom, int wto, int db) noexcept nogil:
+    """notify_move for code under the shard locks (BLMOVE)."""
+    notify(NK_LIST, "lpush" if wto == LIST_HEAD else "rpush", dst.key, dst.klen, db)
+    notify_removed_k(NK_LIST, "lpop" if wfrom == LIST_HEAD else "rpop", src, db, True)

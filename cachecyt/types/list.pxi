@@ -1305,6 +1305,7 @@ cdef int mpop_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t c
                 wb_bulk(&c.out, c.argv[j], c.argl[j])
                 pop_many_reply(&c.out, &r, where, count)
                 list_done_locked(&k, &r, True, c.now_ms)
+                notify_removed_k(NK_LIST, "lpop" if where == LIST_HEAD else "rpop", &k, c.db, True)
             shard_unlock(k.shard)
         if st == ST_OK:
             return 1

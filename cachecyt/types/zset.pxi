@@ -1676,6 +1676,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
                 zpop_locked(c, &ks[hit], max, count, True, True)
             else:
                 zpop_one_locked(c, &ks[hit], max)
+            notify_removed_k(NK_ZSET, "zpopmax" if max else "zpopmin", &ks[hit], c.db, True)
             served[0] = True
             if seq:
                 bw_lock()

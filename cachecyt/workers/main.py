@@ -153,6 +153,7 @@ def serve_blocked(worker):
         c = server.NODE.clients.get(cid)
         if c is not None:
             c.retry_blocked()
+    _core.pubsub_flush()                       # keyspace events of the pops just served
 
 
 def _hz():

@@ -62,6 +62,10 @@ CASES = {
                ('HSETNX', 'h', 'c', '3'), ('HMSET', 'h', 'd', '4'), ('HINCRBY', 'h', 'a', '5'),
                ('HINCRBYFLOAT', 'h', 'b', '0.5'), ('HDEL', 'h', 'zz'), ('HDEL', 'h', 'a', 'b'),
                ('HDEL', 'h', 'c', 'd')],
+    'blocking': [('RPUSH', 'l', 'a', 'b', 'c', 'd'), ('BLPOP', 'l', '1'), ('BRPOP', 'l', '1'),
+                 ('LMPOP', '1', 'l', 'LEFT'), ('BLMOVE', 'l', 'm', 'LEFT', 'LEFT', '1'),
+                 ('ZADD', 'z', '1', 'a', '2', 'b', '3', 'c'), ('ZMPOP', '1', 'z', 'MIN'),
+                 ('BZPOPMAX', 'z', '1'), ('BZMPOP', '1', '1', 'z', 'MIN', 'COUNT', '5')],
     'sets': [('SADD', 's', 'a', 'b'), ('SADD', 's', 'a'), ('SREM', 's', 'zz'), ('SREM', 's', 'a'),
              ('SREM', 's', 'b'), ('SADD', 't', 'a', 'b', 'c'), ('SPOP', 't'), ('SPOP', 't', '0'),
              ('SPOP', 't', '5'), ('SPOP', 't'), ('SADD', 'p', 'x', 'y'), ('SADD', 'q', 'y'),
@@ -122,4 +126,27 @@ def test_expired_events_match_redis(server, redis_ref):
             sub.close()
     ours = run(server)
     assert ours == [(b'__keyevent@0__:expired', b'active'), (b'__keyevent@0__:expired', b'lazy')]
+    assert ours == run(redis_ref)
+
+
+def test_events_of_a_blocked_client_served_later_match_redis(server, redis_ref):
+    def run(addr):
+        ctl, sub, blocked = Raw(addr), Raw(addr), Raw(addr)
+        try:
+            ctl.call('FLUSHALL')
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'El')
+            sub.call('PSUBSCRIBE', '__key*__:*')
+            blocked.send(b'*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n5\r\n')
+            time.sleep(0.1)
+            ctl.call('RPUSH', 'q', 'v')
+            assert blocked.reply() == b'*2\r\n$1\r\nq\r\n$1\r\nv\r\n'
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+            ctl.call('PUBLISH', '__keyevent@0__:zz-end', 'x')
+            return pmessages(sub)
+        finally:
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+            for c in (ctl, sub, blocked):
+                c.close()
+    ours = run(server)
+    assert ours == [(b'__keyevent@0__:rpush', b'q'), (b'__keyevent@0__:lpop', b'q')]
     assert ours == run(redis_ref)
