@@ -202,3 +202,35 @@ def test_restarted_worker_takes_its_predecessors_subscriptions_off(core, clients
     head, tail, _ = _core._test_ring_state(0)
     assert head == tail
     as_worker(core, 0)
+
+
+# ---- keyspace notifications ---------------------------------------------------------
+
+def test_keyspace_events_reach_subscribers_on_this_worker(clients):
+    sub, w = clients(2)
+    sub.call([b'PSUBSCRIBE', b'__key*__:*'])
+    assert w.call([b'CONFIG', b'SET', b'notify-keyspace-events', b'KEA']) == b'+OK\r\n'
+    w.call([b'SET', b'k', b'v'])
+    w.call([b"CONFIG", b"SET", b"notify-keyspace-events", b""])
+    w.call([b'DEL', b'k'])                        # off again: nothing
+    assert sub.take_output() == (
+        frame(b'pmessage', b'__key*__:*', b'__keyspace@0__:k', b'set') +
+        frame(b'pmessage', b'__key*__:*', b'__keyevent@0__:set', b'k'))
+
+
+def test_evicted_keys_are_announced(clients):
+    sub, w = clients(2)
+    sub.call([b'SUBSCRIBE', b'__keyevent@0__:evicted'])
+    w.call([b'CONFIG', b'SET', b'notify-keyspace-events', b'Ee'])
+    w.call([b'CONFIG', b'SET', b'maxmemory-policy', b'allkeys-random'])
+    w.call([b'SET', b'first', b'x' * 1000])
+    used = int(_core.get_setting('used_memory'))
+    _core.set_setting('maxmemory', used + 20000)
+    for i in range(100):
+        w.call([b'SET', b'k%d' % i, b'x' * 1000])
+    out = sub.take_output()
+    _core.set_setting('maxmemory', 0)
+    w.call([b'CONFIG', b'SET', b'notify-keyspace-events', b''])
+    evicted = out.count(b'$7\r\nmessage\r\n')
+    assert evicted >= 50
+    assert w.call([b'DBSIZE']) == b':%d\r\n' % (101 - evicted)
