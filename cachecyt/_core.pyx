@@ -5,7 +5,7 @@ commands that run on the hot path. Built from topic files; this file holds only
 imports and includes (see docs/ARCHITECTURE.md for the map)."""
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int16_t, int32_t, int64_t
-from libc.string cimport memcpy, memset, memmove, memcmp, memchr, strlen, strncpy
+from libc.string cimport memcpy, memset, memmove, memcmp, memchr, strlen, strncpy, strcmp
 from libc.stdlib cimport malloc, realloc, free
 from libc.stdio cimport snprintf
 from libc.math cimport isnan, isinf
@@ -57,6 +57,9 @@ include "commands/multi.pxi"
 include "commands/mcauth.pxi"
 include "shm/wal.pxi"
 include "shm/snapshot.pxi"
+include "shm/pubsub.pxi"
+include "commands/pubsub.pxi"
+include "commands/notify.pxi"
 
 
 cdef void _register_core_handlers():
@@ -70,3 +73,4 @@ cdef void _register_core_handlers():
     register_list_commands()
     register_blocking_commands()
     register_multi_commands()
+    register_pubsub_commands()

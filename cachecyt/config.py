@@ -115,6 +115,79 @@ def save_rules(value: str):
     return list(zip(parts[0::2], parts[1::2]))
 
 
+# notify-keyspace-events: class characters and their bits (NK_* in
+# commands/notify.pxi). 'A' is every class from g to d; n (new keys) and m (key
+# misses) are only ever named on their own, as Redis does.
+NOTIFY_BITS = {'K': 1, 'E': 2, 'g': 4, '$': 8, 'l': 16, 's': 32, 'h': 64, 'z': 128,
+               'x': 256, 'e': 512, 't': 1024, 'm': 2048, 'd': 4096, 'n': 8192}
+NOTIFY_ALL = sum(NOTIFY_BITS[ch] for ch in 'g$lshzxetd')
+_NOTIFY_CLASSES = 'g$lshzxetdn'
+
+
+def notify_flags(text: str) -> int:
+    """Bits of a notify-keyspace-events string (as Redis parses it)."""
+    flags = 0
+    for ch in text:
+        if ch == 'A':
+            flags |= NOTIFY_ALL
+        elif ch in NOTIFY_BITS:
+            flags |= NOTIFY_BITS[ch]
+        else:
+            raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    return flags
+
+
+def notify_text(flags: int) -> str:
+    """The canonical spelling CONFIG GET prints."""
+    if flags & NOTIFY_ALL == NOTIFY_ALL:
+        out = 'A'
+    else:
+        out = ''.join(ch for ch in _NOTIFY_CLASSES if flags & NOTIFY_BITS[ch])
+    return out + ''.join(ch for ch in 'KEm' if flags & NOTIFY_BITS[ch])
+
+
+def parse_notify(value) -> str:
+    """A spelling that keeps every bit (Redis's canonical one drops n next to A)."""
+    flags = notify_flags(parse_str(value))
+    text = notify_text(flags)
+    if text.startswith('A') and flags & NOTIFY_BITS['n']:
+        text = 'An' + text[1:]
+    return text
+
+
+# client-output-buffer-limit: three classes of (hard bytes, soft bytes, soft seconds).
+OBL_CLASSES = {'normal': 0, 'slave': 1, 'replica': 1, 'pubsub': 2}
+OBL_NAMES = ['normal', 'slave', 'pubsub']
+
+
+def obl_parse(value) -> dict:
+    """{class index: (hard, soft, seconds)} of the classes a value names."""
+    words = parse_str(value).split()
+    if len(words) % 4:
+        raise ConfigError("Wrong number of arguments in buffer limit configuration.")
+    out = {}
+    for i in range(0, len(words), 4):
+        k = OBL_CLASSES.get(words[i].lower())
+        if k is None:
+            raise ConfigError("Invalid client class specified in buffer limit configuration.")
+        try:
+            hard, soft = parse_memory(words[i + 1]), parse_memory(words[i + 2])
+            secs = parse_int(0, LL_MAX)(words[i + 3])
+        except ConfigError:
+            raise ConfigError("Error in hard, soft or soft_seconds setting in buffer limit "
+                              "configuration.") from None
+        out[k] = (hard, soft, secs)
+    return out
+
+
+def obl_text(limits: dict) -> str:
+    return ' '.join(f"{OBL_NAMES[k]} {h} {s} {t}" for k, (h, s, t) in sorted(limits.items()))
+
+
+def parse_obl(value) -> str:
+    return obl_text(obl_parse(value))
+
+
 def fmt_value(v) -> str:
     if isinstance(v, bool):
         return 'yes' if v else 'no'
@@ -162,6 +235,11 @@ OPTIONS = {o.name: o for o in [
     Option('proto-max-bulk-len', 512 * MB, parse_memory_in(MB, LL_MAX), True, 'proto_max_bulk_len'),
     Option('client-query-buffer-limit', 1024 * MB, parse_memory_in(MB, LL_MAX), True,
            'client_query_buffer_limit'),
+    Option('client-output-buffer-limit',
+           'normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60', parse_obl, True,
+           'obl'),
+    # pub/sub (commands/pubsub.pxi, commands/notify.pxi)
+    Option('notify-keyspace-events', '', parse_notify, True, 'notify_flags'),
     # compact encodings of collections (Redis's names and defaults)
     Option('list-max-listpack-size', -2, parse_int(-5, INT_MAX), True, 'list_max_listpack_size'),
     Option('list-compress-depth', 0, parse_int(0, INT_MAX), True, 'list_compress_depth'),
@@ -259,6 +337,10 @@ def header_value(opt: Option, value):
         return FSYNC_POLICIES.index(value)
     if opt.name == 'save':
         return value
+    if opt.name == 'notify-keyspace-events':
+        return notify_flags(value)
+    if opt.name == 'client-output-buffer-limit':
+        return obl_parse(value)
     return int(value)
 
 
@@ -268,6 +350,12 @@ def from_header(opt: Option, raw: int):
         return POLICIES[raw]
     if opt.name == 'loglevel':
         return LOGLEVELS[raw]
+    if opt.name == 'notify-keyspace-events':
+        return notify_text(raw)
+    if opt.name == 'client-output-buffer-limit':
+        if not isinstance(raw, dict):
+            raw = dict(enumerate(zip(raw[0::3], raw[1::3], raw[2::3])))
+        return obl_text(raw)
     if raw is None:                      # no persistence state (a private test segment)
         return opt.default
     if opt.name == 'appendfsync':

@@ -280,11 +280,43 @@ def preload(port, nkeys, size, batch=1000):
 
 # ---- runs -------------------------------------------------------------------------
 
-# tests that are a command given to redis-benchmark rather than one of its -t
-# tests (its output names them by the command's first word)
-COMMAND_TESTS = {
-    'eval': ['eval', 'return redis.call("ping")', '0'],       # the EVAL case of its --help
-}
+# Tests redis-benchmark has no -t name for: run as a command line (its CSV line
+# is named by the command). `publish` goes to a channel nobody listens to: the
+# cost of counting receivers. `publish-fanout` has FANOUT subscribers (separate
+# processes that read and discard, so on cachecyt they spread over the workers)
+# and measures delivery too.
+CUSTOM = {'publish': lambda args: ['PUBLISH', 'bench:channel', 'x' * args.data_size],
+          'publish-fanout': lambda args: ['PUBLISH', 'bench:fanout', 'x' * args.data_size],
+          'eval': lambda args: ['eval', 'return redis.call("ping")', '0']}   # the EVAL case of its --help
+FANOUT = 4
+_READER = (
+    "import socket, sys\n"
+    "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+    "s.sendall(b'*2\\r\\n$9\\r\\nSUBSCRIBE\\r\\n$12\\r\\nbench:fanout\\r\\n')\n"
+    "b = bytearray(1 << 20)\n"
+    "while s.recv_into(b):\n"
+    "    pass\n")
+
+
+def start_subscribers(port, n):
+    """n reader processes subscribed to bench:fanout; returns once the server counts them."""
+    procs = [subprocess.Popen([sys.executable, '-c', _READER, str(port)]) for _ in range(n)]
+    deadline = time.monotonic() + 20
+    with socket.create_connection(('127.0.0.1', port)) as s:
+        while True:
+            s.sendall(b'PUBSUB NUMSUB bench:fanout\r\n')
+            if s.recv(256).endswith(b':%d\r\n' % n):
+                return procs
+            if time.monotonic() > deadline:
+                stop_subscribers(procs)
+                raise RuntimeError(f"port {port}: subscribers never registered")
+            time.sleep(0.05)
+
+
+def stop_subscribers(procs):
+    for p in procs:
+        p.kill()
+        p.wait()
 
 
 def run_benchmark(server, test, pipeline, args):
@@ -295,13 +327,17 @@ def run_benchmark(server, test, pipeline, args):
            '-n', str(n), '-P', str(pipeline), '--csv']
     if args.threads:
         cmd += ['--threads', str(args.threads)]
-    cmd += COMMAND_TESTS.get(test) or ['-t', test]
-    before = server.cpu_seconds()
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
-    after = server.cpu_seconds()
+    cmd += CUSTOM[test](args) if test in CUSTOM else ['-t', test]
+    readers = start_subscribers(server.port, FANOUT) if test == 'publish-fanout' else []
+    try:
+        before = server.cpu_seconds()
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+        after = server.cpu_seconds()
+    finally:
+        stop_subscribers(readers)
     if out.returncode != 0:
         raise RuntimeError(f"redis-benchmark failed on {server.name}: {out.stderr.strip()}")
-    row = parse_csv(out.stdout, test)
+    row = parse_csv(out.stdout, test.split('-')[0])
     cpu = sum(after[p] - before.get(p, 0.0) for p in after)
     row['cpu_us'] = cpu * 1e6 / n
     return row

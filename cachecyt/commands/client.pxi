@@ -192,6 +192,8 @@ cdef class Client:
                 self.transport.write(out)
         if self.actions:
             self.run_actions()
+        if g_ps_pending:
+            ps_after_batch()                  # frames for other subscribers (commands/pubsub.pxi)
         if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP) and self.wal_held is None:
             self.transport.close()
         return 0
@@ -500,6 +502,10 @@ cdef class Client:
                 cs.rejected += 1
                 count_error_reply(self, before)
                 return 0
+        if self.flags & CL_PUBSUB and ps_refuse(self, idx):   # RESP2 subscriber mode
+            cs.rejected += 1
+            count_error_reply(self, before)
+            return 0
         if cmd.flags & CF_WRITE and g_pp != NULL:
             held = persist_begin(self, idx)           # shm/wal.pxi
         try:
@@ -530,6 +536,8 @@ cdef class Client:
             persist_end(self, idx, before, held)
         if g_nparts:
             snap_flush_parts()                        # shm/snapshot.pxi
+        if g_nk_len:
+            nk_flush()                        # keyspace events of the command (commands/notify.pxi)
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)

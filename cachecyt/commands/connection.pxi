@@ -4,6 +4,8 @@
 cdef int cmd_ping(Client c) except -1:
     if c.argc > 2:
         reply_arity(c, "ping")
+    elif c.flags & CL_PUBSUB and c.out.resp == 2:
+        ps_ping(c)
     elif c.argc == 2:
         wb_bulk(&c.out, c.argv[1], c.argl[1])
     else:

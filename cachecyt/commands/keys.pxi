@@ -426,6 +426,7 @@ cdef int _rename(Client c, bint nx) except -1:
         m = shards_lock_many(shards, 2)
         st = rename_locked(&src, &dst, c.db, nx, c.now_ms)
         shards_unlock_many(shards, m)
+    if st == ST_OK: notify_rename(c)
     if st == ST_NOTFOUND:
         wb_error(&c.out, E_NOKEY)
     elif st == ST_NOMEM:
@@ -511,6 +512,7 @@ cdef int cmd_copy(Client c) except -1:
         m = shards_lock_many(shards, 2)
         st = copy_locked(&src, &dst, c.db, <int>db, replace, c.now_ms)
         shards_unlock_many(shards, m)
+    if st == ST_OK: notify(NK_GENERIC, "copy_to", c.argv[2], c.argl[2], <int>db)
     if st == ST_NOTFOUND:                       # Redis counts the source lookup
         my_wstat().misses += 1
     else:

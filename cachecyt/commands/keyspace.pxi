@@ -19,6 +19,7 @@ cdef int _del(Client c) except -1:
         for i in range(n):
             if key_find_locked(&ks[i], c.db, c.now_ms):
                 key_remove_locked(&ks[i])
+                notify(NK_GENERIC, "del", ks[i].key, ks[i].klen, c.db)
                 deleted += 1
         shards_unlock_many(shards, m)
     free(ks)
@@ -136,6 +137,7 @@ cdef int _expire(Client c, int unit, bint absolute, const char *name) except -1:
                     key_remove_locked(&k)
                 else:
                     key_set_expire_locked(&k, when)
+                notify(NK_GENERIC, "del" if when <= c.now_ms else "expire", k.key, k.klen, c.db)
         shard_unlock(k.shard)
     wb_int(&c.out, result)
     return 0
@@ -199,6 +201,7 @@ cdef int cmd_persist(Client c) except -1:
             key_set_expire_locked(&k, 0)
             r = 1
         shard_unlock(k.shard)
+    if r: notify_arg(c, NK_GENERIC, "persist", 1)
     wb_int(&c.out, r)
     return 0
 

@@ -348,6 +348,7 @@ def hello(c, args):
 
 def reset(c, args):
     """RESET: back to a new connection's state; CLIENT NO-EVICT stays, as in Redis."""
+    _core.pubsub_forget(c)
     c.db = 0
     c.resp = 2
     c.name = None
@@ -1060,8 +1061,8 @@ def info_stats():
              ('evicted_keys', total('evicted'))] +
             zeros('evicted_clients', 'total_eviction_exceeded_time', 'current_eviction_exceeded_time') +
             [('keyspace_hits', total('hits')), ('keyspace_misses', total('misses'))] +
-            zeros('pubsub_channels', 'pubsub_patterns', 'pubsubshard_channels', 'latest_fork_usec',
-                  'total_forks', 'migrate_cached_sockets', 'slave_expires_tracked_keys',
+            list(_core.pubsub_info()) +
+            zeros('latest_fork_usec', 'total_forks', 'migrate_cached_sockets', 'slave_expires_tracked_keys',
                   'active_defrag_hits', 'active_defrag_misses', 'active_defrag_key_hits',
                   'active_defrag_key_misses', 'total_active_defrag_time',
                   'current_active_defrag_time', 'tracking_total_keys', 'tracking_total_items',

@@ -36,6 +36,7 @@ Z = 'sortedset'
 L = 'list'
 X = 'transaction'
 SC = 'scripting'
+P = 'pubsub'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -147,6 +148,15 @@ COMMANDS = [
     ('select', 2, 'loading stale fast', 0, 0, 0, C),
 
     ('ping', -1, 'fast stale', 0, 0, 0, C),
+    ('subscribe', -2, 'pubsub noscript loading stale', 0, 0, 0, P),
+    ('unsubscribe', -1, 'pubsub noscript loading stale', 0, 0, 0, P),
+    ('psubscribe', -2, 'pubsub noscript loading stale', 0, 0, 0, P),
+    ('punsubscribe', -1, 'pubsub noscript loading stale', 0, 0, 0, P),
+    ('ssubscribe', -2, 'pubsub noscript loading stale', 1, -1, 1, P),
+    ('sunsubscribe', -1, 'pubsub noscript loading stale', 1, -1, 1, P),
+    ('publish', 3, 'pubsub loading stale fast', 0, 0, 0, P),
+    ('spublish', 3, 'pubsub loading stale fast', 1, 1, 1, P),
+    ('pubsub', -2, '', 0, 0, 0, P),
     ('echo', 2, 'fast', 0, 0, 0, C),
     ('quit', -1, 'noauth loading stale fast', 0, 0, 0, C),
     ('hello', -1, 'noauth loading stale fast allow_busy', 0, 0, 0, C),

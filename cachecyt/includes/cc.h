@@ -16,6 +16,10 @@
 #define CACHECYT_DEBUG 0
 #endif
 
+/* Swap in v, returning the old value (sequentially consistent). */
+static inline uint64_t cc_xchg_u64(uint64_t *p, uint64_t v) {
+    return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
 static inline uint64_t cc_atomic_add(uint64_t *p, int64_t d) {
     return __atomic_add_fetch(p, (uint64_t)d, __ATOMIC_RELAXED);
 }

@@ -8,6 +8,7 @@ cdef extern from "<pthread.h>" nogil:
 cdef extern from "cc.h" nogil:
     int CACHECYT_DEBUG
     uint64_t cc_atomic_add(uint64_t *p, int64_t d)
+    uint64_t cc_xchg_u64(uint64_t *p, uint64_t v)
     int64_t cc_atomic_add_i(int64_t *p, int64_t d)
     uint64_t cc_atomic_load(uint64_t *p)
     int64_t cc_atomic_load_i(int64_t *p)

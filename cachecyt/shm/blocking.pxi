@@ -357,6 +357,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         if hit >= 0:
             if kind == BL_MOVE:
                 st = move_locked(c, &ks[0], &dst, where, wto)
+                if st == ST_OK: notify_move_k(&ks[0], &dst, where, wto, c.db)
             else:
                 wb_array(&c.out, 2)
                 wb_bulk(&c.out, c.argv[first + hit], c.argl[first + hit])
@@ -365,6 +366,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                 else:
                     list_pop_reply(&c.out, &r, where)
                 list_done_locked(&ks[hit], &r, True, c.now_ms)
+                notify_removed_k(NK_LIST, "lpop" if where == LIST_HEAD else "rpop", &ks[hit], c.db, True)
             if st == ST_OK:
                 served[0] = True
                 if seq:

@@ -229,6 +229,7 @@ def _test_check_invariants():
                     errors.append(f"shard {s} db {d}: counters say {ds.keys} keys, {ds.expires} "
                                   f"with TTL; table holds {keys[d]}, {expires[d]}")
         persist_reached(reached)                # shm/wal.pxi: the persistence state
+        ps_mark_reached(reached)                   # the pub/sub registry (shm/pubsub.pxi)
     finally:
         cc_unlock(page_mutex())
         c = g_hdr.nclasses

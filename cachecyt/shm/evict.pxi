@@ -106,6 +106,7 @@ cdef bint _evict_item(uint32_t s, uint64_t h, uint64_t item) noexcept nogil:
     while sl.item:
         if sl.item == item:
             wal_log_evict(item)              # shm/wal.pxi
+            notify_item(NK_EVICTED, "evicted", IT(item))
             key_delete_locked(s, i)
             done = True
             break

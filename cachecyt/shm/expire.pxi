@@ -21,6 +21,7 @@ cdef uint64_t shard_expire_step_locked(uint32_t s, int64_t now_ms, uint64_t *wit
             if it.expire_ms:
                 with_ttl[0] += 1
                 if it.expire_ms <= now_ms:
+                    notify_item(NK_EXPIRED, "expired", it)
                     key_delete_locked(s, i)     # the next entry may now sit at i
                     n += 1
                     t = shard_table(sh)

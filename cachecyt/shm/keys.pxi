@@ -35,6 +35,7 @@ cdef uint64_t key_find_locked(kref_t *k, uint32_t ldb, int64_t now_ms) noexcept 
     k.item = tbl_slot(shard_table(sh), <uint64_t>i).item
     it = IT(k.item)
     if it.expire_ms and it.expire_ms <= now_ms:
+        notify_item(NK_EXPIRED, "expired", it)
         key_delete_locked(k.shard, <uint64_t>i)
         my_wstat().expired += 1
         k.slot = -1
@@ -93,6 +94,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
         if tbl_insert_locked(sh, k.h, item) != ST_OK:
             item_free(item)
             return ST_NOMEM
+        notify_pdb(NK_NEW, "new", k.key, k.klen, k.pdb)
         ds.keys += 1
         k.slot = tbl_find_locked(sh, k.h, k.pdb, k.key, k.klen)
     if it.expire_ms:

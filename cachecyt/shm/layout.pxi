@@ -7,6 +7,7 @@
 #   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
 #   [cslot_t x MAX_CLIENT_SLOTS][sigring_t x MAX_WORKERS][errstat_t x MAX_WORKERS*MAX_ERRSTATS]
 #   [acl_area_t][blocked registry][observability: obs_t, histograms, sketches, slowlog, monitor ring]
+#   [pub/sub: lock, psreg_t, then per worker: lock, msgring_t, bytes]
 #   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
 
 cdef extern from *:
@@ -116,6 +117,10 @@ ctypedef struct header_t:
     int64_t climb_frac           # 1/64 per mille below window_permille
     uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
     uint64_t climb_evictions     # evictions since the sample started
+    uint64_t pubsub_off          # pub/sub registry and message rings (shm/pubsub.pxi)
+    uint64_t notify_flags        # notify-keyspace-events, NK_* bits; CONFIG SET
+    uint64_t obl[9]              # client-output-buffer-limit: normal, replica, pubsub x
+                                 # (hard bytes, soft bytes, soft seconds); CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -357,3 +362,25 @@ ctypedef struct persist_t:       # durability state (shm/wal.pxi, shm/snapshot.p
     uint64_t rewrite_min_size    # auto-aof-rewrite-min-size, bytes; CONFIG SET
 
 cdef persist_t *g_pp = NULL      # this process's view of persist_t (NULL: none)
+
+
+ctypedef struct psreg_t:         # node-wide pub/sub registry (shm/pubsub.pxi); registry lock
+    uint64_t channels            # dict: channel -> psrec_t offset (types/dict.pxi), 0 = none yet
+    uint64_t shard_channels      # idem for SSUBSCRIBE
+    uint64_t patterns            # idem for PSUBSCRIBE
+    uint64_t npatterns           # entries of patterns; read without the lock as a hint
+    uint64_t pad[4]
+
+ctypedef struct psrec_t:         # subscriptions to one channel or pattern; registry lock
+    uint64_t total               # clients subscribed, over every worker
+    uint64_t mask                # bit w set when count[w] > 0
+    uint32_t count[MAX_WORKERS]  # clients subscribed on worker w
+
+ctypedef struct msgring_t:       # message inbox of one worker; MSG_RING_BYTES of records follow
+    uint64_t tail                # bytes ever written; producers under the ring lock, read atomically
+    uint64_t wake                # 1 while a wake-up is owed; atomic exchange
+    uint64_t dropped             # messages that found the ring full; atomic
+    uint64_t partial             # a fragmented message was cut short; ring lock
+    uint64_t pad1[4]
+    uint64_t head                # bytes ever consumed; the owning worker only
+    uint64_t pad2[7]

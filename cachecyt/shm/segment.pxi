@@ -98,6 +98,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
     lay['acl_off'] = off; off = _align(off + sizeof(acl_area_t), 64)
     lay['obs_off'] = off; off = _align(off + obs_region_size(), 64)
+    lay['pubsub_off'] = off; off = _align(off + pubsub_region_size(), 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -204,6 +205,8 @@ cdef class Segment:
         h.blocked_off = lay['blocked_off']
         if cc_mutex_init(<pthread_mutex_t *>(self.base + h.blocked_off)):
             raise OSError("pthread_mutex_init failed")
+        h.pubsub_off = lay['pubsub_off']
+        pubsub_init(h)
         h.layout_version = LAYOUT_VERSION
         h.magic = CC_MAGIC            # written last: a half-made segment is foreign
 
@@ -255,7 +258,8 @@ HEADER_FIELDS = (
     'hash_max_listpack_value', 'set_max_intset_entries', 'set_max_listpack_entries',
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
     'config_epoch', 'slowlog_log_slower_than', 'slowlog_max_len', 'latency_monitor_threshold',
-    'hotkeys_sample_rate', 'monitors', 'obs_off', 'busy_reply_threshold')
+    'hotkeys_sample_rate', 'monitors', 'obs_off', 'busy_reply_threshold',
+    'pubsub_off', 'notify_flags', 'obl')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -309,6 +313,9 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'loglevel': return h.loglevel
     if k == 'client_query_buffer_limit': return h.client_query_buffer_limit
     if k == 'config_epoch': return cc_atomic_load(&h.config_epoch)
+    if k == 'pubsub_off': return h.pubsub_off
+    if k == 'notify_flags': return h.notify_flags
+    if k == 'obl': return tuple(h.obl[i] for i in range(9))
     if k == 'protected_mode': return h.protected_mode
     if k == 'busy_reply_threshold': return h.busy_reply_threshold
     if k.startswith('persist:'): return persist_get(k[8:])     # shm/wal.pxi
@@ -355,6 +362,8 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'protected_mode': h.protected_mode = v
     elif k == 'busy_reply_threshold': h.busy_reply_threshold = v
     elif k.startswith('persist:'): persist_set(k[8:], v)     # shm/wal.pxi
+    elif k == 'notify_flags': h.notify_flags = v
+    elif k == 'obl': obl_store(h, v)
     else:
         obs_setattr(h, k, v)
 

@@ -52,9 +52,6 @@ from libc.string cimport strncmp
 
 cdef extern from *:
     """
-    static inline uint64_t cc_xchg_u64(uint64_t *p, uint64_t v) {
-        return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
-    }
     static inline uint32_t cc_load_u32(uint32_t *p) {
         return __atomic_load_n(p, __ATOMIC_ACQUIRE);
     }
@@ -63,7 +60,6 @@ cdef extern from *:
     }
     static inline int cc_clz64(uint64_t v) { return __builtin_clzll(v); }
     """
-    uint64_t cc_xchg_u64(uint64_t *p, uint64_t v) nogil
     uint32_t cc_load_u32(uint32_t *p) nogil
     void cc_store_u32(uint32_t *p, uint32_t v) nogil
     int cc_clz64(uint64_t v) nogil

@@ -471,6 +471,7 @@ cdef int _hset(Client c, bint nx, int mode) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    if added or not nx: notify_arg(c, NK_HASH, "hset", 1)
     if mode:
         wb_ok(&c.out)
     else:
@@ -569,6 +570,7 @@ cdef int cmd_hdel(Client c) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    notify_removed(c, NK_HASH, "hdel", n != 0, k.item == 0)
     wb_int(&c.out, <int64_t>n)
     return 0
 
@@ -680,6 +682,7 @@ cdef int _hincr(Client c, bint isfloat) except -1:
         if st == ST_OK:
             st = hash_incr_locked(&k, c, isfloat, by, fby, out, sizeof(out), &n, &result)
             shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_HASH, "hincrbyfloat" if isfloat else "hincrby", 1)
     if st == ST_OK:
         if isfloat:
             wb_bulk(&c.out, out, n)

@@ -756,6 +756,7 @@ cdef int _push(Client c, int where, bint only_existing) except -1:
     if not reply_status(c, st):
         wb_int(&c.out, n)
         if n:
+            notify_arg(c, NK_LIST, "lpush" if where == LIST_HEAD else "rpush", 1)
             signal_key_ready(c.db, c.argv[1], c.argl[1])
     return 0
 
@@ -812,6 +813,7 @@ cdef int _pop(Client c, int where) except -1:
                 pop_many_reply(&c.out, &r, where, count)
             list_done_locked(&k, &r, count != 0, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "lpop" if where == LIST_HEAD else "rpop", count != 0, k.item == 0)
     reply_status(c, st)
     return 0
 
@@ -932,6 +934,7 @@ cdef int cmd_lset(Client c) except -1:
             else:
                 st = ST_EXISTS               # stands for: index out of range
         shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_LIST, "lset", 1)
     if st == ST_NOTFOUND:
         wb_error(&c.out, E_NOKEY)
     elif st == ST_EXISTS:
@@ -980,6 +983,7 @@ cdef int cmd_linsert(Client c) except -1:
             else:
                 result = -1
         shard_unlock(k.shard)
+    if st == ST_OK and found: notify_arg(c, NK_LIST, "linsert", 1)
     if st == ST_NOTFOUND:
         wb_int(&c.out, 0)
     elif not reply_status(c, st):
@@ -1019,6 +1023,7 @@ cdef int cmd_lrem(Client c) except -1:
                 list_compact(&r)
             list_done_locked(&k, &r, removed != 0, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "lrem", removed != 0, k.item == 0)
     if st == ST_NOTFOUND:
         wb_int(&c.out, 0)
     elif not reply_status(c, st):
@@ -1055,6 +1060,7 @@ cdef int cmd_ltrim(Client c) except -1:
                 list_trim(&r, <uint64_t>start, <uint64_t>(n - stop - 1))
             list_done_locked(&k, &r, True, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_removed(c, NK_LIST, "ltrim", True, k.item == 0)
     if not reply_status(c, st):
         wb_ok(&c.out)
     return 0
@@ -1229,6 +1235,7 @@ cdef int do_move(Client c, int wfrom, int wto) except -1:
         return 0
     if reply_status(c, st):
         return 2
+    notify_move(c, wfrom, wto, src.item == 0)
     signal_key_ready(c.db, c.argv[2], c.argl[2])
     return 1
 
@@ -1298,6 +1305,7 @@ cdef int mpop_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t c
                 wb_bulk(&c.out, c.argv[j], c.argl[j])
                 pop_many_reply(&c.out, &r, where, count)
                 list_done_locked(&k, &r, True, c.now_ms)
+                notify_removed_k(NK_LIST, "lpop" if where == LIST_HEAD else "rpop", &k, c.db, True)
             shard_unlock(k.shard)
         if st == ST_OK:
             return 1

@@ -263,6 +263,7 @@ cdef int cmd_sadd(Client c) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    if added: notify_arg(c, NK_SET, "sadd", 1)
     wb_int(&c.out, <int64_t>added)
     return 0
 
@@ -287,6 +288,7 @@ cdef int cmd_srem(Client c) except -1:
             shard_unlock(k.shard)
     if st != ST_OK:
         return reply_st(c, st)
+    notify_removed(c, NK_SET, "srem", n != 0, k.item == 0)
     wb_int(&c.out, <int64_t>n)
     return 0
 
@@ -397,6 +399,7 @@ cdef int cmd_spop(Client c) except -1:
                 if count:
                     item_bump(it)
                 coll_drop_if_empty(&k, set_len(it))
+                notify_removed_k(NK_SET, "spop", &k, c.db, count != 0)
             shard_unlock(k.shard)
     return reply_st(c, st)
 
@@ -457,6 +460,7 @@ cdef int cmd_srandmember(Client c) except -1:
 
 
 cdef int smove_locked(Client c, kref_t *src, kref_t *dst, int *moved) noexcept nogil:
+    cdef int st
     cdef const char *m = c.argv[3]
     cdef uint64_t ml = c.argl[3]
     moved[0] = 0
@@ -476,11 +480,14 @@ cdef int smove_locked(Client c, kref_t *src, kref_t *dst, int *moved) noexcept n
     if set_len(IT(src.item)) == 0:
         key_remove_locked(src)
         key_find_locked(dst, c.db, c.now_ms)        # its slot may have moved
+    notify_removed_k(NK_SET, "srem", src, c.db, True)
     if not dst.item and set_new(dst, m, ml, c.now_ms) == 0:
         return ST_NOMEM
-    if set_add(IT(dst.item), m, ml) == ST_NOMEM:
+    st = set_add(IT(dst.item), m, ml)
+    if st == ST_NOMEM:
         coll_drop_if_empty(dst, set_len(IT(dst.item)))
         return ST_NOMEM
+    if st == ST_OK: notify(NK_SET, "sadd", dst.key, dst.klen, c.db)
     item_bump(IT(dst.item))
     return ST_OK
 
@@ -509,6 +516,9 @@ cdef enum:
     SOP_INTER = 1
     SOP_UNION = 2
     SOP_DIFF = 3
+
+cdef const char *SOP_STORE_EVENT[4]          # keyspace event of each STORE form
+SOP_STORE_EVENT[:] = [b"", b"sinterstore", b"sunionstore", b"sdiffstore"]
 
 
 ctypedef struct setop_t:
@@ -665,8 +675,11 @@ cdef int setop_locked(Client c, kref_t *ks, uint64_t nkeys, kref_t *dst, int kin
         item_free(tmp)
         if dst.item:
             key_remove_locked(dst)
+            notify(NK_GENERIC, "del", dst.key, dst.klen, c.db)
         return ST_OK
-    return key_store_locked(dst, tmp)
+    st = key_store_locked(dst, tmp)
+    if st == ST_OK: notify(NK_SET, SOP_STORE_EVENT[kind], dst.key, dst.klen, c.db)
+    return st
 
 
 cdef int _setop(Client c, int kind, bint store) except -1:

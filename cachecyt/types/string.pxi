@@ -281,6 +281,7 @@ cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expir
                 st = str_store_locked(&k, c.argv[vali], c.argl[vali], expire_ms,
                                       (flags & SET_KEEPTTL) != 0, STORE_AUTO, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK and doit: notify_set(c, keyi, expire_ms)
     if st == ST_WRONGTYPE:
         wb_error(&c.out, E_WRONGTYPE)
     elif st == ST_NOMEM:
@@ -365,6 +366,7 @@ cdef int cmd_getdel(Client c) except -1:
             else:
                 str_reply(&c.out, IT(k.item))
                 key_remove_locked(&k)
+                notify(NK_GENERIC, "del", k.key, k.klen, c.db)
         else:
             wb_null(&c.out)
         shard_unlock(k.shard)
@@ -398,10 +400,13 @@ cdef int cmd_getex(Client c) except -1:
             if flags & SET_EXPIRE:
                 if expire_ms <= c.now_ms:
                     key_remove_locked(&k)
+                    notify(NK_GENERIC, "del", k.key, k.klen, c.db)
                 else:
                     key_set_expire_locked(&k, expire_ms)
+                    notify(NK_GENERIC, "expire", k.key, k.klen, c.db)
             elif flags & SET_PERSIST and IT(k.item).expire_ms:
                 key_set_expire_locked(&k, 0)
+                notify(NK_GENERIC, "persist", k.key, k.klen, c.db)
         else:
             st = ST_NOTINT                  # the expire value: exp_st says which error
         shard_unlock(k.shard)
@@ -499,6 +504,7 @@ cdef int _mset(Client c, bint nx) except -1:
                 if str_store_locked(&ks[i], c.argv[2 * i + 2], c.argl[2 * i + 2], 0, False,
                                     STORE_AUTO, c.now_ms) != ST_OK:
                     st = ST_NOMEM
+                notify(NK_STRING, "set", ks[i].key, ks[i].klen, c.db)
         shards_unlock_many(shards, m)
     free(ks)
     free(shards)
@@ -543,6 +549,7 @@ cdef int _incr(Client c, int64_t by) except -1:
         key_find_locked(&k, c.db, c.now_ms)
         st = str_incr_locked(&k, by, &result, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_STRING, "incrby", 1)
     if st == ST_OK:
         wb_int(&c.out, result)
     else:
@@ -620,6 +627,7 @@ cdef int cmd_incrbyfloat(Client c) except -1:
         key_find_locked(&k, c.db, c.now_ms)
         st = str_incrbyfloat_locked(&k, by, tmp, sizeof(tmp), &n, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_STRING, "incrbyfloat", 1)
     if st == ST_OK:
         wb_bulk(&c.out, tmp, n)
     elif st == ST_NOTFLOAT:
@@ -680,6 +688,7 @@ cdef int cmd_append(Client c) except -1:
         key_find_locked(&k, c.db, c.now_ms)
         st = str_append_locked(&k, c.argv[2], c.argl[2], &newlen, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK: notify_arg(c, NK_STRING, "append", 1)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)
     else:
@@ -846,6 +855,7 @@ cdef int cmd_setrange(Client c) except -1:
         else:
             st = str_setrange_locked(&k, <uint64_t>off, c.argv[3], c.argl[3], &newlen, c.now_ms)
         shard_unlock(k.shard)
+    if st == ST_OK and c.argl[3]: notify_arg(c, NK_STRING, "setrange", 1)
     if st == ST_OK:
         wb_int(&c.out, <int64_t>newlen)
     else:

@@ -898,6 +898,7 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
     if st != ST_OK:
         return zs_reply_st(c, st)
     signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
+    if added or updated: notify_arg(c, NK_ZSET, "zincr" if flags & ZA_INCR else "zadd", 1)
     if nan:
         wb_error(&c.out, E_ZNAN)
     elif flags & ZA_INCR:
@@ -942,6 +943,7 @@ cdef int cmd_zrem(Client c) except -1:
         shard_unlock(k.shard)
     if st == ST_WRONGTYPE:
         return zs_reply_st(c, st)
+    notify_removed(c, NK_ZSET, "zrem", deleted != 0, k.item == 0)
     wb_int(&c.out, deleted)
     return 0
 
@@ -1298,6 +1300,7 @@ cdef int zs_store_result_locked(kref_t *dst, zroot_t *tmp, Client c, int64_t *co
         zsl_free(tmp)
         if dst.item:
             key_remove_locked(dst)
+            notify(NK_GENERIC, "del", dst.key, dst.klen, c.db)
         return ST_OK
     fake.encoding = ENC_SKIPLIST
     for i in range(tmp.length):
@@ -1376,6 +1379,7 @@ cdef int cmd_zrangestore(Client c) except -1:
         shards_unlock_many(shards, m)
     if st != ST_OK:
         return zs_reply_st(c, st)
+    if count: notify_arg(c, NK_ZSET, "zrangestore", 1)
     if count:
         signal_key_ready(c.db, c.argv[1], c.argl[1])
     wb_int(&c.out, count)
@@ -1457,8 +1461,13 @@ cdef int zremrange_generic(Client c, int type) except -1:
         shard_unlock(k.shard)
     if st == ST_WRONGTYPE:
         return zs_reply_st(c, st)
+    if st == ST_OK: notify_removed(c, NK_ZSET, ZREMRANGE_EVENT[type], b > a, k.item == 0)
     wb_int(&c.out, <int64_t>(b - a))
     return 0
+
+
+cdef const char *ZREMRANGE_EVENT[4]           # keyspace event of each ZREMRANGEBY* form
+ZREMRANGE_EVENT[:] = [b"", b"zremrangebyrank", b"zremrangebyscore", b"zremrangebylex"]
 
 
 cdef int cmd_zremrangebyrank(Client c) except -1:
@@ -1528,6 +1537,7 @@ cdef int zpop_keys(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t c
                 wb_array(&c.out, 0)            # the type is checked even so
             elif st == ST_OK:
                 zpop_locked(c, &ks[i], max, count, counted, nested)
+                notify_removed_k(NK_ZSET, "zpopmax" if max else "zpopmin", &ks[i], c.db, True)
             if st != ST_NOTFOUND:
                 break
         shards_unlock_many(shards, m)
@@ -1666,6 +1676,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
                 zpop_locked(c, &ks[hit], max, count, True, True)
             else:
                 zpop_one_locked(c, &ks[hit], max)
+            notify_removed_k(NK_ZSET, "zpopmax" if max else "zpopmin", &ks[hit], c.db, True)
             served[0] = True
             if seq:
                 bw_lock()
@@ -2045,6 +2056,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
             shards_unlock_many(shards, m)
         if st != ST_OK:
             return zs_reply_st(c, st)
+        if store and card: notify_arg(c, NK_ZSET, name, 1)
         if store and card:
             signal_key_ready(c.db, c.argv[1], c.argl[1])
         if store or card_only:

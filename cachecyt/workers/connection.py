@@ -35,6 +35,7 @@ class Connection(_core.Client):
     def connection_lost(self, exc):
         self.unblock_closed()
         self.on_unblocked()
+        _core.pubsub_forget(self)
         NODE.client_closed(self)
         self.transport = None
 

@@ -126,6 +126,7 @@ class Worker:
         hz = _hz()
         _core.active_expire_unless_script(self.index, self.nworkers, int(250000 / hz))
         _core.snap_flush_parts()                # shards this worker dumped for a snapshot
+        _core.pubsub_flush()                   # `expired` events, frames for subscribers
         server.NODE.close_idle_clients(int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
@@ -140,6 +141,7 @@ class Worker:
             server.NODE.handle_signals()
             serve_blocked(self.index)
             _core.release_durable()             # appendfsync always: replies now durable
+            _core.pubsub_drain()
         loop.add_reader(fd, on_wake)
         server.NODE.handle_signals()            # what was sent while this slot was down
 
@@ -160,6 +162,7 @@ def serve_blocked(worker):
         c = server.NODE.clients.get(cid)
         if c is not None:
             c.retry_blocked()
+    _core.pubsub_flush()                       # keyspace events of the pops just served
 
 
 def _hz():
@@ -187,6 +190,7 @@ def main(argv=None):
     seg.activate(ns.worker)
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
     _core.monitor_clear_worker(ns.worker)      # MONITOR clients a dead predecessor had
+    _core.pubsub_clear_worker(ns.worker)       # its subscriptions and its unread messages
     cfg = cfgmod.Config()
     cfg.update(json.loads(seg.config_json()))
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -205,6 +209,7 @@ def main(argv=None):
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     worker = Worker(seg, cfg, ns.worker, ns.nworkers)
+    _core.pubsub_set_defer(loop.call_soon)     # subscribers' frames: one write per loop turn
     loop.run_until_complete(worker.start(loop))
     if ns.worker < len(wake_fds):
         worker.watch_signals(loop, wake_fds[ns.worker])
