@@ -3,7 +3,7 @@
 # make compile build the extension in place; make debug: with invariant checks
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
-SYSTEM_PACKAGES = redis-server redis-tools memcached chromium
+SYSTEM_PACKAGES = redis-server redis-tools memcached libmemcached-tools chromium
 
 .PHONY: run install test system-packages compile debug bench clean
 
@@ -14,7 +14,7 @@ run: install
 	cachecyt server
 
 system-packages:
-	@missing=""; for p in redis-server redis-cli redis-benchmark memcached chromium; do \
+	@missing=""; for p in redis-server redis-cli redis-benchmark memcached memccapable chromium; do \
 	  command -v $$p >/dev/null 2>&1 || missing=yes; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES); \
