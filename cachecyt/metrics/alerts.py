@@ -41,6 +41,8 @@ import re
 import threading
 import time
 
+from cachecyt.metrics import promtext
+
 log = logging.getLogger("cachecyt.alerts")
 
 OPS = {'>': lambda a, b: a > b, '>=': lambda a, b: a >= b,
@@ -347,19 +349,7 @@ def _quantile(q, sel, hist):
         _, old = hist.since(sel.window)
         prev = by_le(old)
         cur = {le: _increase(v, prev.get(le, 0.0)) for le, v in cur.items()}
-    bounds = sorted(cur)
-    if len(bounds) < 2 or not cur[bounds[-1]]:
-        return None
-    rank = q * cur[bounds[-1]]
-    lo_b, lo_n = 0.0, 0.0
-    for b in bounds:
-        n = cur[b]
-        if n >= rank:
-            if math.isinf(b):
-                return bounds[-2]
-            return lo_b + (b - lo_b) * ((rank - lo_n) / (n - lo_n) if n > lo_n else 1.0)
-        lo_b, lo_n = b, n
-    return bounds[-2]
+    return promtext.bucket_quantile(q, cur)
 
 
 # ---- rules --------------------------------------------------------------------------

@@ -93,3 +93,21 @@ def type_names(text: str):
             _, _, name, kind = line.split(None, 3)
             out[name] = kind.strip()
     return out
+
+
+def bucket_quantile(q, buckets):
+    """The q-quantile of a histogram, {upper bound: cumulative count} (+Inf as
+    math.inf), interpolated inside its bucket; None when it holds nothing."""
+    bounds = sorted(buckets)
+    if len(bounds) < 2 or buckets[bounds[-1]] <= 0:
+        return None
+    rank = q * buckets[bounds[-1]]
+    lo_b = lo_n = 0.0
+    for b in bounds:
+        n = buckets[b]
+        if n >= rank:
+            if math.isinf(b):
+                return bounds[-2]
+            return lo_b + (b - lo_b) * ((rank - lo_n) / (n - lo_n) if n > lo_n else 1.0)
+        lo_b, lo_n = b, n
+    return bounds[-2]

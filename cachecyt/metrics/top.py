@@ -42,19 +42,7 @@ def fetch(url, timeout=5.0) -> Scrape:
 
 def quantile(q, buckets):
     """buckets: {le float: cumulative count} -> seconds, or None."""
-    bounds = sorted(buckets)
-    if len(bounds) < 2 or buckets[bounds[-1]] <= 0:
-        return None
-    rank = q * buckets[bounds[-1]]
-    lo_b = lo_n = 0.0
-    for b in bounds:
-        n = buckets[b]
-        if n >= rank:
-            if math.isinf(b):
-                return bounds[-2]
-            return lo_b + (b - lo_b) * ((rank - lo_n) / (n - lo_n) if n > lo_n else 1.0)
-        lo_b, lo_n = b, n
-    return bounds[-2]
+    return promtext.bucket_quantile(q, buckets)
 
 
 def _latency(a, b, **match):

@@ -132,23 +132,13 @@ class User:
             self._apply_selector(op, low)
 
     def _add_password(self, op):
-        if op[:1] == b'>':
-            digest = hash_password(op[1:])
-        else:
-            digest = op[1:]
-            if not _HEX64.match(digest):
-                raise RuleError(BAD_HASH)
+        digest = _rule_digest(op, b'>')
         if digest not in self.passwords:
             self.passwords.append(digest)
         self.nopass = False
 
     def _remove_password(self, op):
-        if op[:1] == b'<':
-            digest = hash_password(op[1:])
-        else:
-            digest = op[1:]
-            if not _HEX64.match(digest):
-                raise RuleError(BAD_HASH)
+        digest = _rule_digest(op, b'<')
         if digest not in self.passwords:
             raise RuleError(NO_SUCH_PASS)
         self.passwords.remove(digest)
@@ -421,3 +411,14 @@ def parse_line(line: bytes):
 def check_username(name: bytes):
     if b' ' in name or b'\0' in name:
         raise RuleError("Usernames can't contain spaces or null characters")
+
+
+def _rule_digest(op: bytes, plain: bytes) -> bytes:
+    """The SHA-256 hex a password rule names: `>pass`/`<pass` (plain) hashed,
+    `#hex`/`!hex` checked."""
+    if op[:1] == plain:
+        return hash_password(op[1:])
+    digest = op[1:]
+    if not _HEX64.match(digest):
+        raise RuleError(BAD_HASH)
+    return digest
