@@ -352,6 +352,8 @@ cdef class Client:
         if g_pp != NULL:
             persist_end(self, idx, before, held)
         batch_leave()
+        if g_nk_len:
+            nk_flush()                  # its keyspace events go out before its reply does
         if self.out.len > before:
             self._unblock()
 

@@ -4,28 +4,107 @@ cdef const char *TYPE_NAMES[5]
 TYPE_NAMES[:] = ["string", "list", "set", "zset", "hash"]
 
 
-cdef int _del(Client c) except -1:
-    """DEL / UNLINK: keys deleted, all their shards locked together."""
+cdef int _del(Client c, bint unlink) except -1:
+    """DEL / UNLINK: keys deleted, all their shards locked together. UNLINK
+    only detaches them under the locks and frees them after: a big collection
+    goes to the worker's lazy-free thread (as Redis's UNLINK), others are freed
+    at once, without holding any shard."""
     cdef uint64_t n = c.argc - 1, i
     cdef kref_t *ks = <kref_t *>malloc(sizeof(kref_t) * n)
     cdef uint32_t *shards = <uint32_t *>malloc(4 * n)
+    cdef uint64_t *gone = <uint64_t *>malloc(8 * n)
     cdef int m
     cdef int64_t deleted = 0
-    if ks == NULL or shards == NULL:
-        free(ks); free(shards)
+    if ks == NULL or shards == NULL or gone == NULL:
+        free(ks); free(shards); free(gone)
         raise MemoryError()
     m = lock_keys(c, 1, 1, ks, shards)
     with nogil:
         for i in range(n):
             if key_find_locked(&ks[i], c.db, c.now_ms):
-                key_remove_locked(&ks[i])
+                if unlink:
+                    gone[deleted] = key_detach_at_locked(ks[i].shard, <uint64_t>ks[i].slot)
+                else:
+                    key_remove_locked(&ks[i])
                 notify(NK_GENERIC, "del", ks[i].key, ks[i].klen, c.db)
                 deleted += 1
         shards_unlock_many(shards, m)
+    for i in range(<uint64_t>deleted if unlink else 0):
+        free_detached(gone[i])
     free(ks)
     free(shards)
+    free(gone)
     wb_int(&c.out, deleted)
     return 0
+
+
+cdef int cmd_del(Client c) except -1:
+    return _del(c, False)
+
+cdef int cmd_unlink(Client c) except -1:
+    return _del(c, True)
+
+
+# ---- lazy free (UNLINK) ----------------------------------------------------------
+# An item detached from the keyspace is reachable by nobody else, so freeing it
+# needs no shard lock, only the allocator's locks: a worker thread can do it
+# while the event loop goes on. Items of at most LAZYFREE_EFFORT chunks are not
+# worth the hand-over and are freed at once.
+
+cdef enum:
+    LAZYFREE_EFFORT = 64           # as Redis's LAZYFREE_THRESHOLD
+
+g_lazy_queue = None                # queue.SimpleQueue of item offsets, read by its thread
+
+
+cdef void free_detached(uint64_t off) except *:
+    if value_effort(IT(off)) <= LAZYFREE_EFFORT:
+        with nogil:
+            item_free(off)
+        return
+    _lazy_start()
+    cc_atomic_add(&my_wstat().lazy_queued, 1)
+    g_lazy_queue.put(off)
+
+
+cdef _lazy_start():
+    global g_lazy_queue
+    import queue, threading
+    if g_lazy_queue is None:
+        g_lazy_queue = queue.SimpleQueue()
+        threading.Thread(target=_lazy_loop, args=(g_lazy_queue,), name="cachecyt-lazyfree",
+                         daemon=True).start()
+
+
+def _lazy_loop(q):
+    cdef uint64_t off
+    while True:
+        off = q.get()
+        with nogil:
+            item_free(off)
+            cc_atomic_add(&my_wstat().lazy_freed, 1)
+
+
+def lazyfree_info():
+    """(values waiting to be freed, values freed so far) over every worker."""
+    cdef uint64_t queued = 0, freed = 0
+    cdef int w
+    cdef wstat_t *ws
+    for w in range(MAX_WORKERS):
+        ws = <wstat_t *>(g_base + g_hdr.wstats_off) + w
+        queued += cc_atomic_load(&ws.lazy_queued)
+        freed += cc_atomic_load(&ws.lazy_freed)
+    return queued - freed, freed
+
+
+def lazyfree_wait(double timeout=10.0):
+    """Wait until this worker's lazy-free thread has freed what it was given."""
+    import time
+    deadline = time.monotonic() + timeout
+    while (cc_atomic_load(&my_wstat().lazy_queued) != cc_atomic_load(&my_wstat().lazy_freed)
+           and time.monotonic() < deadline):
+        time.sleep(0.001)
+    return cc_atomic_load(&my_wstat().lazy_queued) == cc_atomic_load(&my_wstat().lazy_freed)
 
 
 cdef int cmd_exists(Client c) except -1:
@@ -272,8 +351,8 @@ cdef int cmd_flushall(Client c) except -1:
 
 
 cdef void register_keyspace_commands():
-    register_c('del', _del)
-    register_c('unlink', _del)
+    register_c('del', cmd_del)
+    register_c('unlink', cmd_unlink)
     register_c('exists', cmd_exists)
     register_c('type', cmd_type)
     register_c('expire', cmd_expire)

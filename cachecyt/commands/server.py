@@ -988,6 +988,7 @@ def info_memory():
     m = memory_figures()
     used, peak, arena, rss, maxmem = m['used'], m['peak'], m['arena'], m['rss'], m['maxmemory']
     total = _system_memory()
+    lazy = _core.lazyfree_info()
     zero_h = [('used_memory_lua', 0), ('used_memory_vm_eval', 0), ('used_memory_lua_human', '0B'),
               ('used_memory_scripts_eval', 0), ('number_of_cached_scripts', 0),
               ('number_of_functions', 0), ('number_of_libraries', 0),
@@ -1015,8 +1016,8 @@ def info_memory():
              ('mem_total_replication_buffers', 0), ('mem_clients_slaves', 0),
              ('mem_clients_normal', m['clients']), ('mem_cluster_links', 0),
              ('mem_aof_buffer', 0), ('mem_allocator', 'cachecyt-slab'),
-             ('active_defrag_running', 0), ('lazyfree_pending_objects', 0),
-             ('lazyfreed_objects', 0), ('used_memory_arena', arena),
+             ('active_defrag_running', 0), ('lazyfree_pending_objects', lazy[0]),
+             ('lazyfreed_objects', lazy[1]), ('used_memory_arena', arena),
              ('segment_size', m['segment'])])
 
 

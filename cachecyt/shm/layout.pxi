@@ -208,7 +208,8 @@ ctypedef struct wstat_t:         # one per worker slot; written only by that wor
     uint64_t reads               # socket reads that brought requests
     uint64_t writes              # reply writes
     uint64_t batch_seq           # odd while running a batch of requests (shm/script.pxi); atomic
-    uint64_t pad[1]
+    uint64_t lazy_queued         # values handed to the lazy-free thread (UNLINK); atomic
+    uint64_t lazy_freed          # ... and freed by it; atomic
     mcstat_t mc                  # memcached commands (commands/memcached.pxi)
 
 ctypedef struct cmdstat_t:

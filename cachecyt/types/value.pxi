@@ -53,3 +53,21 @@ cdef uint64_t value_memory(item_t *it) noexcept nogil:
     if it.type == T_ZSET:
         return zs_memory(it)
     return 0
+
+
+cdef uint64_t value_effort(item_t *it) noexcept nogil:
+    """About how many chunks freeing the value takes (Redis's lazyfree effort):
+    0 for a string, a collection's elements (a list's nodes)."""
+    cdef lroot_t lr
+    cdef zroot_t zr
+    if it.type == T_LIST:
+        lroot_load(it, &lr)
+        return lr.nodes
+    if it.type == T_HASH:
+        return hash_len(it)
+    if it.type == T_SET:
+        return set_len(it)
+    if it.type == T_ZSET:
+        zs_load(it, &zr)
+        return zr.length
+    return 0

@@ -60,3 +60,22 @@ def test_million_member_set(r):
     assert r.srem('s', *[b'm%d' % i for i in range(10, 1010)]) <= 1000
     assert r.delete('s') == 1
     assert used_memory(r) == before
+
+
+def test_unlink_answers_at_once_and_memory_comes_back(r):
+    """UNLINK of a 200k-field hash detaches it and leaves the freeing to the
+    worker's lazy-free thread; the memory returns soon after."""
+    import time
+    base = r.info('memory')['used_memory']
+    pipe = r.pipeline(transaction=False)
+    for i in range(0, 200_000, 1000):
+        pipe.hset('bigunlink', mapping={f'f{j}': 'v' for j in range(i, i + 1000)})
+    pipe.execute()
+    assert r.info('memory')['used_memory'] > base + 5_000_000
+    assert r.unlink('bigunlink') == 1
+    assert r.exists('bigunlink') == 0
+    deadline = time.monotonic() + 10
+    while r.info('memory')['used_memory'] != base:
+        assert time.monotonic() < deadline, "the unlinked hash was never freed"
+        time.sleep(0.01)
+    assert r.info('memory')['lazyfreed_objects'] >= 1
