@@ -52,12 +52,15 @@ ctypedef struct dict_t:
     uint64_t old                 # the table a resize is draining into this one, 0 = none
     uint64_t old_next            # old slots passed so far, from old_start on
     uint64_t old_start           # where the drain began: an empty slot of the old table
+    uint64_t kind                # DICT_ELEMS, or DICT_NODES: a sorted set's member index
     uint64_t blocks[1]           # offsets of slot blocks
 
 ctypedef void (*dict_visit_t)(void *ctx, uint64_t elem) noexcept nogil
 
 cdef enum:
-    DICT_HDR = 56                # sizeof(dict_t) without blocks
+    DICT_HDR = 64                # sizeof(dict_t) without blocks
+    DICT_ELEMS = 0               # slots hold element chunks (hash, set)
+    DICT_NODES = 1               # slots hold skiplist nodes, keyed by member (types/zset.pxi)
     ELEM_HDR = 8
     DICT_MIN = 8                 # smallest slot count
     DICT_MAX_BLOCKS = (PAGE_SIZE - DICT_HDR) // 8
@@ -269,6 +272,7 @@ cdef uint64_t dict_new(uint64_t cap) noexcept nogil:
     d.old = 0
     d.old_next = 0
     d.old_start = 0
+    d.kind = DICT_ELEMS
     if nblocks > 1:                             # blocks come on first use (_tslot_new)
         memset(d.blocks, 0, 8 * nblocks)
         return doff
@@ -295,6 +299,25 @@ cdef void _table_free(uint64_t toff, bint free_elems) noexcept nogil:
         if t.blocks[i]:
             slab_free(t.blocks[i])
     slab_free(toff)
+
+
+cdef uint64_t dict_new_index(uint64_t cap) noexcept nogil:
+    """An empty member index (DICT_NODES) of `cap` slots, or 0."""
+    cdef uint64_t doff = dict_new(cap)
+    if doff:
+        DT(doff).kind = DICT_NODES
+    return doff
+
+
+cdef void dict_clear(dict_t *d) noexcept nogil:
+    """Empty the dict in place (its elements are not freed)."""
+    cdef uint64_t b
+    dict_settle(d)
+    for b in range(d.nblocks):
+        if d.blocks[b]:
+            memset(P(d.blocks[b]), 0, (d.mask + 1) * sizeof(slot_t) if d.nblocks == 1 else PAGE_SIZE)
+    d.count = 0
+    d.mem = 0
 
 
 cdef void dict_free(uint64_t doff, bint free_elems) noexcept nogil:
@@ -391,6 +414,7 @@ cdef int dict_resize(uint64_t *dp, uint64_t cap) noexcept nogil:
     nd = DT(noff)
     nd.count = old.count
     nd.mem = old.mem
+    nd.kind = old.kind
     while _tslot(old, start).item:              # a table is never full
         start += 1
     nd.old = dp[0]
@@ -406,11 +430,23 @@ cdef inline uint64_t _own_count(dict_t *d) noexcept nogil:
     return d.count - (DT(d.old).count if d.old else 0)
 
 
+cdef inline bint _key_eq(dict_t *t, uint64_t e, const char *key, uint64_t klen) noexcept nogil:
+    if t.kind == DICT_NODES:
+        return ZN(e).mlen == klen and memcmp(zn_member(ZN(e)), key, klen) == 0
+    return elem_key_eq(e, key, klen)
+
+
+cdef inline uint64_t _mem_of(dict_t *d, uint64_t e) noexcept nogil:
+    """Element bytes a dict counts (a member index counts none: its nodes belong
+    to the skiplist)."""
+    return 0 if d.kind == DICT_NODES else elem_mem(e)
+
+
 cdef int64_t _table_find(dict_t *t, uint64_t h, const char *key, uint64_t klen) noexcept nogil:
     cdef uint64_t i = h & t.mask
     cdef slot_t *sl = _tslot(t, i)
     while sl.item:
-        if sl.hash == h and elem_key_eq(sl.item, key, klen):
+        if sl.hash == h and _key_eq(t, sl.item, key, klen):
             return <int64_t>i
         i = (i + 1) & t.mask
         sl = _tslot(t, i)
@@ -440,7 +476,7 @@ cdef int dict_insert(uint64_t *dp, uint64_t h, uint64_t elem) noexcept nogil:
     if not _dict_place(d, h, elem):
         return ST_NOMEM
     d.count += 1
-    d.mem += elem_mem(elem)
+    d.mem += _mem_of(d, elem)
     return ST_OK
 
 
@@ -479,7 +515,7 @@ cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t id) noexcept nogil:
         elem = _table_delete(DT(d.old), id - d.mask - 1)
         DT(d.old).count -= 1
     d.count -= 1
-    d.mem -= elem_mem(elem)
+    d.mem -= _mem_of(d, elem)
     if d.old:
         _dict_drain(d, DRAIN_STEP)
     elif d.mask + 1 > DICT_MIN and d.count * 10 < d.mask + 1:
@@ -490,8 +526,8 @@ cdef uint64_t dict_delete_at(uint64_t *dp, uint64_t id) noexcept nogil:
 cdef void dict_replace_at(dict_t *d, uint64_t id, uint64_t elem) noexcept nogil:
     """Put a new element (same key) at slot id; the old one is not freed."""
     cdef slot_t *sl = dict_slot(d, id)
-    d.mem -= elem_mem(sl.item)
-    d.mem += elem_mem(elem)
+    d.mem -= _mem_of(d, sl.item)
+    d.mem += _mem_of(d, elem)
     sl.item = elem
 
 
@@ -699,13 +735,14 @@ cdef bint _walk_table(uint64_t toff, list errors, dict live, set reached, str wh
         if not e:
             continue
         n += 1
-        if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} element {i}"):
-            continue
-        reached.add(e)
-        mem[0] += elem_mem(e)
-        if elem_big(EL(e).klen, EL(e).vlen):
-            for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
-                reached.add(elem_extents(e)[j])
+        if d.kind == DICT_ELEMS:                # a member index's nodes: the skiplist's walk
+            if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} element {i}"):
+                continue
+            reached.add(e)
+            mem[0] += elem_mem(e)
+            if elem_big(EL(e).klen, EL(e).vlen):
+                for j in range((EL(e).klen + EL(e).vlen + PAGE_SIZE - 1) >> PAGE_SHIFT):
+                    reached.add(elem_extents(e)[j])
         j = _tslot(d, i).hash & d.mask
         while j != i:
             if not _tslot(d, j).item:
@@ -714,6 +751,17 @@ cdef bint _walk_table(uint64_t toff, list errors, dict live, set reached, str wh
             j = (j + 1) & d.mask
     count[0] = n
     return True
+
+
+cdef uint64_t _walk_index(uint64_t doff, list errors, dict live, set reached, str where):
+    """Invariant walk of a sorted set's member index: its tables' chunks live and
+    reached; returns the members it holds."""
+    cdef uint64_t n = 0, n_old = 0, mem = 0
+    if not _walk_table(doff, errors, live, reached, where + " index", &n, &mem):
+        return 0
+    if DT(doff).old:
+        _walk_table(DT(doff).old, errors, live, reached, where + " index (old)", &n_old, &mem)
+    return n + n_old
 
 
 def _test_dict_state(bytes key, uint32_t db=0):
@@ -726,9 +774,14 @@ def _test_dict_state(bytes key, uint32_t db=0):
     kref_init(&k, key, len(key))
     shard_lock(k.shard)
     try:
-        if not key_find_locked(&k, db, cc_now_ms()) or IT(k.item).encoding != ENC_HASHTABLE:
+        if not key_find_locked(&k, db, cc_now_ms()):
             return None
-        d = DT(croot(IT(k.item)).off)
+        if IT(k.item).encoding == ENC_SKIPLIST:
+            d = DT(zs_index_of(IT(k.item)))
+        elif IT(k.item).encoding == ENC_HASHTABLE:
+            d = DT(croot(IT(k.item)).off)
+        else:
+            return None
         for i in range(d.nblocks):
             blocks += d.blocks[i] != 0
         if not d.old:

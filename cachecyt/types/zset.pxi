@@ -7,7 +7,7 @@
 #                 zset-max-listpack-value bytes (and the chunk fits one page).
 #   ENC_SKIPLIST  a skiplist of nodes (one chunk each, linked by offset, with
 #                 spans so a rank is found in O(log n)) plus a member index
-#                 (types/zset_index.pxi) for O(1) ZSCORE. Never converts back,
+#                 (a dict_t of kind DICT_NODES, types/dict.pxi) for O(1) ZSCORE. Never converts back,
 #                 as Redis (except results built by a STORE command).
 # Every element operation below expects the key's shard lock held, touches only
 # C data and works on a zroot_t copied out of the item (zs_load / zs_store):
@@ -43,8 +43,8 @@ ctypedef struct zroot_t:
     uint64_t lp                  # listpack chunk, or the skiplist's header node
     uint64_t length              # members
     uint64_t tail                # skiplist: last node (0 when empty)
-    uint64_t idx                 # skiplist: member index directory
-    uint64_t idx_mask            # skiplist: index slots - 1
+    uint64_t idx                 # skiplist: member index, a dict_t of kind DICT_NODES (types/dict.pxi)
+    uint64_t spare
     uint32_t level               # skiplist: levels in use (>= 1)
     uint32_t pad
 
@@ -59,7 +59,6 @@ ctypedef struct znode_t:
     uint32_t level
     # zlevel_t[level], then the member bytes
 
-include "zset_index.pxi"
 
 
 cdef inline znode_t *ZN(uint64_t off) noexcept nogil:
@@ -207,11 +206,11 @@ cdef int zsl_init(zroot_t *r) noexcept nogil:
     r.lp = zn_new(ZS_MAXLEVEL, 0.0, NULL, 0)
     if r.lp == 0:
         return ST_NOMEM
-    r.idx = zx_new(ZX_MIN_SLOTS)
+    r.idx = dict_new_index(DICT_MIN)
     if r.idx == 0:
         slab_free(r.lp)
         return ST_NOMEM
-    r.idx_mask = ZX_MIN_SLOTS - 1
+    r.spare = 0
     r.length = 0
     r.tail = 0
     r.level = 1
@@ -229,8 +228,6 @@ cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noex
     cdef uint32_t level
     if mlen > ZS_MAX_MEMBER:
         return ST_TOOBIG
-    if (r.length + 1) * 4 > (r.idx_mask + 1) * 3 and zx_grow(r) != ST_OK:
-        return ST_NOMEM
     i = <int>r.level - 1
     while i >= 0:
         rank[i] = 0 if i == <int>r.level - 1 else rank[i + 1]
@@ -245,6 +242,9 @@ cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noex
     level = zsl_random_level()
     off = zn_new(level, score, m, mlen)
     if off == 0:
+        return ST_NOMEM
+    if dict_insert(&r.idx, cc_hash(m, mlen), off) != ST_OK:   # before linking: nothing to undo
+        slab_free(off)
         return ST_NOMEM
     if level > r.level:
         for i in range(r.level, level):
@@ -268,7 +268,6 @@ cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noex
     else:
         r.tail = off
     r.length += 1
-    zx_put(r.idx, r.idx_mask, cc_hash(m, mlen), off)
     return ST_OK
 
 
@@ -311,12 +310,11 @@ cdef void zsl_delete_node(zroot_t *r, uint64_t off) noexcept nogil:
     """Unlink and free a node, and drop it from the index."""
     cdef uint64_t update[ZS_MAXLEVEL]
     cdef znode_t *n = ZN(off)
-    cdef int64_t slot = zx_find(r.idx, r.idx_mask, cc_hash(zn_member(n), n.mlen),
-                                zn_member(n), n.mlen)
+    cdef int64_t slot = dict_find(DT(r.idx), cc_hash(zn_member(n), n.mlen), zn_member(n), n.mlen)
     zsl_find_update(r, n.score, zn_member(n), n.mlen, update)
     zsl_unlink(r, off, update)
     if slot >= 0:
-        zx_delete_at(r.idx, r.idx_mask, <uint64_t>slot)
+        dict_delete_at(&r.idx, <uint64_t>slot)
     slab_free(off)
 
 
@@ -355,16 +353,18 @@ cdef uint64_t zsl_rank(zroot_t *r, double score, const char *m, uint64_t mlen) n
 cdef void zsl_clear(zroot_t *r) noexcept nogil:
     """Remove every member in O(n) (no per-node search): free the nodes, empty
     the header's levels and the index."""
-    cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt, b
-    cdef uint64_t nblocks = (r.idx_mask + ZX_BLOCK_SLOTS) >> ZX_BLOCK_SHIFT
-    cdef uint64_t per = r.idx_mask + 1 if r.idx_mask + 1 < ZX_BLOCK_SLOTS else ZX_BLOCK_SLOTS
+    cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt, fresh
     while x:
         nxt = zn_lv(ZN(x))[0].forward
         slab_free(x)
         x = nxt
     memset(zn_lv(ZN(r.lp)), 0, ZS_MAXLEVEL * sizeof(zlevel_t))
-    for b in range(nblocks):
-        memset(P((<uint64_t *>P(r.idx))[b]), 0, per * sizeof(zxslot_t))
+    fresh = dict_new_index(DICT_MIN)         # a small table, or the old one emptied
+    if fresh:
+        dict_free(r.idx, False)
+        r.idx = fresh
+    else:
+        dict_clear(DT(r.idx))
     r.length = 0
     r.tail = 0
     r.level = 1
@@ -377,7 +377,7 @@ cdef void zsl_free(zroot_t *r) noexcept nogil:
         slab_free(x)
         x = nxt
     slab_free(r.lp)
-    zx_free(r.idx, r.idx_mask)
+    dict_free(r.idx, False)
 
 
 # ---- encoding-independent element API -----------------------------------------------
@@ -395,10 +395,10 @@ cdef bint zs_find(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double *
             return False
         score[0] = lp_score(e)
         return True
-    slot = zx_find(r.idx, r.idx_mask, cc_hash(m, mlen), m, mlen)
+    slot = dict_find(DT(r.idx), cc_hash(m, mlen), m, mlen)
     if slot < 0:
         return False
-    score[0] = ZN(zx_slot(r.idx, <uint64_t>slot).node).score
+    score[0] = ZN(dict_elem(DT(r.idx), <uint64_t>slot)).score
     return True
 
 
@@ -454,10 +454,10 @@ cdef bint zs_remove(item_t *it, zroot_t *r, const char *m, uint64_t mlen) noexce
         lp_delete(r.lp, e, 1)
         r.length -= 1
         return True
-    slot = zx_find(r.idx, r.idx_mask, cc_hash(m, mlen), m, mlen)
+    slot = dict_find(DT(r.idx), cc_hash(m, mlen), m, mlen)
     if slot < 0:
         return False
-    zsl_delete_node(r, zx_slot(r.idx, <uint64_t>slot).node)
+    zsl_delete_node(r, dict_elem(DT(r.idx), <uint64_t>slot))
     return True
 
 
@@ -571,7 +571,7 @@ cdef uint64_t zs_memory(item_t *it) noexcept nogil:
     while x:
         total += slab_chunk_size(x)
         x = zn_lv(ZN(x))[0].forward
-    return total + zx_memory(r.idx, r.idx_mask)
+    return total + dict_table_mem(r.idx)
 
 
 # ---- cursor: walk members by rank ------------------------------------------------
@@ -1848,12 +1848,12 @@ cdef inline double zs_aggregate(double target, double v, int agg) noexcept nogil
 
 cdef int zs_tmp_add(zroot_t *tmp, const char *m, uint64_t mlen, double score, int agg) noexcept nogil:
     """Add to the result skiplist, aggregating with a member already there."""
-    cdef int64_t slot = zx_find(tmp.idx, tmp.idx_mask, cc_hash(m, mlen), m, mlen)
+    cdef int64_t slot = dict_find(DT(tmp.idx), cc_hash(m, mlen), m, mlen)
     cdef uint64_t node
     cdef double s
     if slot < 0:
         return zsl_insert(tmp, m, mlen, score)
-    node = zx_slot(tmp.idx, <uint64_t>slot).node
+    node = dict_elem(DT(tmp.idx), <uint64_t>slot)
     s = zs_aggregate(ZN(node).score, score, agg)
     if s == ZN(node).score:
         return ST_OK
@@ -2220,16 +2220,28 @@ cdef void zscan_emit(wbuf_t *w, const char *m, uint64_t mlen, double score, cons
     n[0] += 2
 
 
+ctypedef struct zscan_ctx_t:
+    wbuf_t *w
+    const char *pat
+    uint64_t plen
+    uint64_t *n
+
+
+cdef void zscan_visit(void *ctx, uint64_t node) noexcept nogil:
+    """dict_scan callback over the member index: emit the node's member."""
+    cdef zscan_ctx_t *s = <zscan_ctx_t *>ctx
+    cdef znode_t *nd = ZN(node)
+    zscan_emit(s.w, zn_member(nd), nd.mlen, nd.score, s.pat, s.plen, s.n, False)
+
+
 cdef uint64_t zscan_step(item_t *it, zroot_t *r, uint64_t cursor, int64_t count, const char *pat,
                          uint64_t plen, wbuf_t *w, uint64_t *n) noexcept nogil:
-    """Listpack: everything at once. Skiplist: home buckets of the member index
-    in reverse-binary order, as Redis's dictScan (members present for the whole
-    scan are returned even if the index grows)."""
+    """Listpack: everything at once. Skiplist: the member index's homes in
+    reverse-binary order (dict_scan), so members present for the whole scan are
+    returned even if the index resizes meanwhile."""
     cdef zcur_t cur
-    cdef uint64_t i, mask = r.idx_mask, v = cursor & r.idx_mask, j
-    cdef int64_t budget = count * 10
-    cdef zxslot_t *sl
-    cdef znode_t *nd
+    cdef uint64_t i
+    cdef zscan_ctx_t ctx
     if zs_is_lp(it):
         for i in range(r.length):
             if i == 0:
@@ -2238,20 +2250,11 @@ cdef uint64_t zscan_step(item_t *it, zroot_t *r, uint64_t cursor, int64_t count,
                 zcur_next(&cur)
             zscan_emit(w, cur.m, cur.mlen, cur.score, pat, plen, n, True)
         return 0
-    while True:
-        j = v
-        while True:                          # the run from home v holds its members
-            sl = zx_slot(r.idx, j)
-            if sl.node == 0:
-                break
-            if (sl.hash & mask) == v:
-                nd = ZN(sl.node)
-                zscan_emit(w, zn_member(nd), nd.mlen, nd.score, pat, plen, n, False)
-            j = (j + 1) & mask
-        v = rev_next(v, mask)
-        budget -= 1
-        if v == 0 or budget <= 0 or <int64_t>(n[0] // 2) >= count:
-            return v
+    ctx.w = w
+    ctx.pat = pat
+    ctx.plen = plen
+    ctx.n = n
+    return dict_scan(DT(r.idx), cursor, zscan_visit, &ctx, <uint64_t>(count if count > 0 else 1))
 
 
 cdef int cmd_zscan(Client c) except -1:
@@ -2378,15 +2381,12 @@ cdef zs_check(item_t *it, dict live, set reached, list errors, str where):
             nodes += 1
         if nodes != r.length + 1:
             errors.append(f"{where}: skiplist has {nodes - 1} nodes, length {r.length}")
-        nblocks = (r.idx_mask + ZX_BLOCK_SLOTS) >> ZX_BLOCK_SHIFT
-        chunks.append((r.idx, 8 * nblocks))
         if r.idx in live:
-            for i in range(nblocks):
-                chunks.append(((<uint64_t *>P(r.idx))[i], 0))
-            for i in range(r.idx_mask + 1):
-                indexed += zx_slot(r.idx, i).node != 0
-            if indexed != r.length:
+            indexed = _walk_index(r.idx, errors, live, reached, where)
+            if indexed != r.length or DT(r.idx).count != r.length:
                 errors.append(f"{where}: index holds {indexed} of {r.length} members")
+        else:
+            errors.append(f"{where}: member index is not a live chunk")
     for off, size in chunks:
         if _chunk_live(live, off, size, errors, where):
             reached.add(off)
@@ -2407,3 +2407,10 @@ cdef zs_check(item_t *it, dict live, set reached, list errors, str where):
                 errors.append(f"{where}: rank {i} found by spans is wrong")
                 return
         prev_s, prev_m = cur.score, cur.m[:cur.mlen]
+
+
+cdef inline uint64_t zs_index_of(item_t *it) noexcept nogil:
+    """The member index of a skiplist-encoded zset (tests, introspection)."""
+    cdef zroot_t r
+    zs_load(it, &r)
+    return r.idx

@@ -82,3 +82,34 @@ def test_set_shrinks_by_draining(client):
     assert len(set(popped)) == 10 and set(popped) <= members
     assert client.call([b'SCARD', b's']) == b':%d\r\n' % (n - i - 10)
     assert client.call([b'DEL', b's']) == b':1\r\n'   # frees both tables (checked by the walk)
+
+
+def test_zset_member_index_drains_too(client):
+    """A big sorted set's member index is a dict of skiplist nodes: it resizes
+    by draining, and ZSCORE, ZREM, ZSCAN and ranks stay right meanwhile."""
+    n = 0
+    while True:
+        client.call([b'ZADD', b'z', b'%d' % n, b'm%d' % n])
+        n += 1
+        state = _core._test_dict_state(b'z')
+        if state and state[2]:
+            break
+    assert state[1] == 2 * state[3] and state[2] > n // 2
+    for i in range(0, n, 89):
+        assert client.call([b'ZSCORE', b'z', b'm%d' % i]) == b'$%d\r\n%d\r\n' % (len(b'%d' % i), i)
+    assert client.call([b'ZREM', b'z', b'm0', b'm1']) == b':2\r\n'
+    assert client.call([b'ZRANK', b'z', b'm2']) == b':0\r\n'
+    assert _core._test_dict_state(b'z')[2]
+    seen, cursor = set(), b'0'
+    while True:
+        cursor, items = decode(client.call([b'ZSCAN', b'z', cursor, b'COUNT', b'300']))
+        seen.update(items[0::2])
+        if cursor == b'0':
+            break
+    assert seen == {b'm%d' % i for i in range(2, n)}
+    while _core._test_dict_state(b'z')[2]:
+        client.call([b'ZADD', b'z', b'%d' % n, b'm%d' % n])
+        n += 1
+    assert client.call([b'ZCARD', b'z']) == b':%d\r\n' % (n - 2)
+    assert client.call([b'ZRANGE', b'z', b'-1', b'-1']) == b'*1\r\n$%d\r\nm%d\r\n' % (len(b'm%d' % (n - 1)), n - 1)
+    assert client.call([b'ZREMRANGEBYRANK', b'z', b'0', b'-1']) == b':%d\r\n' % (n - 2)
