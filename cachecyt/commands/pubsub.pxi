@@ -211,6 +211,16 @@ def pubsub_clear_worker(int worker):
 
 # ---- publishing ------------------------------------------------------------------
 
+cdef int ps_catch_up() except -1:
+    """Before a local delivery: what other workers published earlier and still
+    waits in this worker's ring goes to local subscribers first, so a message
+    never overtakes one published before it (on another worker) that caused it."""
+    cdef msgring_t *r = msgring(g_worker)
+    if cc_load_sc(&r.tail) != r.head:
+        pubsub_drain()
+    return 0
+
+
 cdef int ps_publish(Client c, int kind) except -1:
     cdef uint64_t mask = 0, n
     cdef int w
@@ -219,6 +229,7 @@ cdef int ps_publish(Client c, int kind) except -1:
     with nogil:
         n = ps_receivers(kind, ch, chlen, &mask)
     if mask & ((<uint64_t>1) << g_worker):
+        ps_catch_up()
         ps_deliver(kind, ch, chlen, c.argv[2], c.argl[2], c)
     mask &= ~((<uint64_t>1) << g_worker)
     if mask:
@@ -248,6 +259,7 @@ def pubsub_publish(bytes channel, bytes message):
     with nogil:
         n = ps_receivers(PS_CHANNEL, ch, chlen, &mask)
     if mask & ((<uint64_t>1) << g_worker):
+        ps_catch_up()
         ps_deliver(PS_CHANNEL, ch, chlen, message, len(message), None)   # sent by ps_flush_pending
     mask &= ~((<uint64_t>1) << g_worker)
     for w in range(MAX_WORKERS):

@@ -179,6 +179,8 @@ cdef void signal_key_ready(int db, const char *key, uint64_t klen) noexcept:
         return
     mask = bw_mark_ready(db, cc_hash(key, klen))
     try:
+        if mask and g_nk_len:
+            nk_flush()          # the push's keyspace events go out before the waiters' pops
         wake_workers(mask)
     except Exception:
         pass
