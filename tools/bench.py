@@ -231,10 +231,12 @@ PERSISTENCE_COLUMNS = ['test', 'P', 'WAL/AOF', 'cachecyt ops/s', 'redis ops/s', 
                        'vs cachecyt off', 'cachecyt p50/p99 ms', 'redis p50/p99 ms']
 
 
-def print_rows(header, rows, markdown):
+def print_rows(header, rows, markdown, text_columns=3):
+    """A table as markdown or aligned text; the first text_columns are left-aligned
+    in markdown, the rest are numbers."""
     if markdown:
         print('| ' + ' | '.join(header) + ' |')
-        print('|' + '|'.join('---' if i < 3 else '---:' for i in range(len(header))) + '|')
+        print('|' + '|'.join('---' if i < text_columns else '---:' for i in range(len(header))) + '|')
         for row in rows:
             print('| ' + ' | '.join(row) + ' |')
         return
@@ -421,17 +423,7 @@ def ratio(a, b):
 
 
 def print_table(rows, markdown, other='redis'):
-    header = columns(other)
-    if markdown:
-        print('| ' + ' | '.join(header) + ' |')
-        print('|' + '|'.join('---' if i < 2 else '---:' for i in range(len(header))) + '|')
-        for row in rows:
-            print('| ' + ' | '.join(row) + ' |')
-        return
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
-    print('  '.join(h.rjust(w) for h, w in zip(header, widths)))
-    for row in rows:
-        print('  '.join(v.rjust(w) for v, w in zip(row, widths)))
+    print_rows(columns(other), rows, markdown, text_columns=2)
 
 
 def machine(memcached=False):

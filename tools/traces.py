@@ -2,7 +2,7 @@
 and replay them through reference policies (exact LRU and exact LFU).
 
 A trace is an array('q') of integer keys, one per access. The readers follow
-the formats of /work/shared/traces/README.md:
+the formats of the README beside the traces:
   arc/*.lis.zst      text `start n ignore req`: the n blocks from start, each one access
   lirs/*.trace.gz    text, one integer per line; other lines (`*`) are skipped
   cache2k/*.trace.xz big-endian signed 32-bit integers
@@ -21,11 +21,10 @@ import subprocess
 import sys
 from collections import OrderedDict
 
+# ../shared/traces beside the checkout, unless CACHECYT_TRACES names another place
 TRACE_DIR = os.environ.get('CACHECYT_TRACES',
                            os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                        '..', '..', '..', 'shared', 'traces'))
-if not os.path.isdir(TRACE_DIR):
-    TRACE_DIR = '/work/shared/traces'
+                                        '..', '..', 'shared', 'traces'))
 
 TRACES = {
     'OLTP': 'arc/OLTP.lis.zst', 'P3': 'arc/P3.lis.zst',
