@@ -34,6 +34,7 @@ switched off), so an overhead is measured in one interleaved run.
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
 tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
 import argparse
+import atexit
 import csv
 import io
 import json
@@ -146,14 +147,24 @@ class Server:
         return out
 
 
+def _data_dir():
+    """A fresh data directory, removed when the tool exits."""
+    d = tempfile.mkdtemp(prefix='cachecyt-bench-data-')
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def start_cachecyt(workers, memcached=False, started=None, root=ROOT, name='cachecyt', extra=()):
     """cachecyt (from the source tree `root`) on a free port; with memcached=True
     its memcached port becomes server.port (the one the load goes to) once that
     port answers too. The server joins `started` before it starts, so a failed
     start is stopped too."""
     port, mc_port = free_port(), free_port() if memcached else 0
+    # like the redis-server beside it: no snapshots (save ''), its own data
+    # directory, no metrics endpoint; `extra` may turn any of them back on
     args = [sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
-            '--memcached-port', str(mc_port), *extra]
+            '--memcached-port', str(mc_port), '--save', '', '--metrics-port', '0',
+            '--dir', _data_dir(), *extra]
     if workers:
         args += ['--workers', str(workers)]
     env = dict(os.environ)
