@@ -126,6 +126,7 @@ def collect(workers=(), alerts=()):
     _keyspace(fam, hdr)
     _memory(fam, hdr, workers)
     _connections(fam, hdr)
+    _persistence(fam)
     _workers(fam, workers)
     hk = fam('cachecyt_hot_key_accesses', 'gauge',
              'Estimated recent accesses of each hot key (sampled sketch).')
@@ -206,6 +207,37 @@ def _memory(fam, hdr, workers):
     rss = proc_rss(os.getpid()) + sum(proc_rss(pid) for _, pid, _ in workers)
     fam('cachecyt_memory_rss_bytes', 'gauge', 'Resident memory of the supervisor and the workers.').add(rss)
     fam('cachecyt_segment_bytes', 'gauge', 'Size of the shared-memory segment (sparse).').add(hdr('seg_size'))
+
+
+def _persistence(fam):
+    """Snapshot and WAL figures (cluster/persist.py, shm/wal.pxi), when the
+    node has persistence state."""
+    get = _core.persist_get
+    if get('appendonly') is None:
+        return
+    fam('cachecyt_loading', 'gauge', '1 while the node recovers its data at start.').add(get('loading'))
+    fam('cachecyt_changes_since_last_snapshot', 'gauge',
+        'Writes since the last good snapshot.').add(get('dirty'))
+    fam('cachecyt_snapshot_in_progress', 'gauge', '1 while a snapshot is being taken.').add(
+        1 if get('snap_active') else 0)
+    fam('cachecyt_snapshots_total', 'counter', 'Snapshots finished, good or not.').add(get('snap_seq'))
+    fam('cachecyt_last_snapshot_time_seconds', 'gauge',
+        'Unix time of the last good snapshot (0: none).').add(get('lastsave'))
+    fam('cachecyt_last_snapshot_success', 'gauge', '1 when the last snapshot succeeded.').add(
+        1 if get('last_bgsave_ok') else 0)
+    fam('cachecyt_last_snapshot_duration_seconds', 'gauge',
+        'Duration of the last snapshot (-1: none yet).').add(get('last_bgsave_secs'))
+    fam('cachecyt_wal_enabled', 'gauge', '1 when writes are logged (appendonly).').add(
+        1 if get('appendonly') else 0)
+    fam('cachecyt_wal_records_total', 'counter', 'Records appended to the write-ahead log.').add(
+        max(0, get('next_lsn') - 1))
+    fam('cachecyt_wal_durable_lsn', 'gauge', 'Last log record written (fsynced under always).').add(
+        get('durable_lsn'))
+    fam('cachecyt_wal_file_bytes', 'gauge', 'Bytes in write-ahead log segment files.').add(get('wal_bytes'))
+    fam('cachecyt_wal_ring_used_bytes', 'gauge', 'Log bytes waiting in the shared ring.').add(
+        get('ring_used') or 0)
+    fam('cachecyt_wal_write_error', 'gauge', '1 while the log cannot be written (writes refused).').add(
+        1 if get('wal_error') else 0)
 
 
 def _connections(fam, hdr):

@@ -467,3 +467,30 @@ def test_sigterm_stops_a_node_while_it_is_scraped():
     assert srv.proc.returncode == 0
     assert took < 6
     assert not os.path.exists(f"/dev/shm/cachecyt.{srv.port}.alerts")
+
+
+def test_persistence_figures_follow_snapshots_and_the_log(tmp_path):
+    """With the WAL on, the endpoint counts log records and snapshots as the
+    node takes them."""
+    srv = CachecytServer('--appendonly', 'yes', '--appendfsync', 'always', '--dir', str(tmp_path),
+                         workers=2, metrics_port=True).start()
+    try:
+        c = redis.Redis(port=srv.port)
+        s0 = samples(srv)
+        assert value(s0, 'cachecyt_wal_enabled') == 1
+        for i in range(20):
+            c.set(f'k{i}', 'v')
+        s1 = samples(srv)
+        assert value(s1, 'cachecyt_wal_records_total') - value(s0, 'cachecyt_wal_records_total') >= 20
+        assert value(s1, 'cachecyt_wal_durable_lsn') >= value(s1, 'cachecyt_wal_records_total')
+        assert value(s1, 'cachecyt_changes_since_last_snapshot') >= 20
+        before = value(s1, 'cachecyt_snapshots_total')
+        c.execute_command('SAVE')
+        s2 = samples(srv)
+        assert value(s2, 'cachecyt_snapshots_total') == before + 1
+        assert value(s2, 'cachecyt_last_snapshot_success') == 1
+        assert value(s2, 'cachecyt_changes_since_last_snapshot') == 0
+        assert abs(value(s2, 'cachecyt_last_snapshot_time_seconds') - time.time()) < 60
+        c.close()
+    finally:
+        srv.stop()
