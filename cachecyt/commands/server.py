@@ -891,10 +891,35 @@ def command_getkeys(argv):
     _name, arity, _flags, first, last, step, _group = entry
     if (arity > 0 and len(argv) != arity) or len(argv) < -arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
+    if _lower(argv[0]) in NUMKEYS_AT:
+        return _numkeys_keys(argv)
     if not first:
         raise CommandError("ERR The command has no key arguments")
     end = last if last >= 0 else len(argv) + last
     return [argv[i] for i in range(first, min(end, len(argv) - 1) + 1, step)]
+
+
+# Commands whose keys follow a numkeys argument: name -> (index of numkeys,
+# keys before it). Scripts with a bad numkeys have no keys (Redis answers an
+# empty array); the others refuse it.
+NUMKEYS_AT = {
+    **{n: (2, 0) for n in ('eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro')},
+    **{n: (2, 1) for n in ('zunionstore', 'zinterstore', 'zdiffstore')},
+    **{n: (1, 0) for n in ('zunion', 'zinter', 'zdiff', 'zintercard', 'sintercard', 'lmpop', 'zmpop')},
+    **{n: (2, 0) for n in ('blmpop', 'bzmpop')},
+}
+
+
+def _numkeys_keys(argv):
+    name = _lower(argv[0])
+    at, before = NUMKEYS_AT[name]
+    n = _strict_int(argv[at]) if at < len(argv) else None
+    script = name.startswith(('eval', 'fcall'))
+    if n is None or n <= 0 or at + 1 + n > len(argv):
+        if script:
+            return []
+        raise CommandError("ERR Invalid arguments specified for command")
+    return [argv[1]] * before + list(argv[at + 1:at + 1 + n])
 
 
 # ---- INFO ------------------------------------------------------------------------------

@@ -338,3 +338,23 @@ def test_transaction_crossing_maxmemory_runs_to_its_end(addrs):
             admin.call('CONFIG', 'SET', 'maxmemory', '0')
         for c in pairs[0] + pairs[1]:
             c.close()
+
+
+@pytest.mark.parametrize('args', [
+    ('eval', 'x', '2', 'a', 'b', 'c'), ('eval', 'x', '0'), ('eval', 'x', '5', 'a'),
+    ('eval', 'x', 'abc', 'a'), ('fcall', 'f', '1', 'k', 'a'), ('evalsha_ro', 'x', '1', 'k'),
+    ('zunionstore', 'd', '2', 'a', 'b', 'weights', '1', '2'), ('zunionstore', 'd', '0', 'a'),
+    ('zunion', '2', 'a', 'b'), ('lmpop', '2', 'a', 'b', 'left'), ('blmpop', '0', '2', 'a', 'b', 'left'),
+    ('sintercard', '2', 'a', 'b'), ('zmpop', '1', 'z', 'min'), ('zintercard', '3', 'a', 'b'),
+])
+def test_command_getkeys_of_numkeys_commands(server, redis_ref, args):
+    """COMMAND GETKEYS finds the keys of commands that name them by a count."""
+    from rawclient import Raw
+    got = []
+    for addr in (server, redis_ref):
+        c = Raw(addr)
+        try:
+            got.append(c.call('COMMAND', 'GETKEYS', *args))
+        finally:
+            c.close()
+    assert got[0] == got[1]
