@@ -139,3 +139,16 @@ def one_per_worker(addr, workers=2, timeout=10.0):
             found[w] = c
     assert len(found) == workers
     return [found[w] for w in sorted(found)]
+
+
+def blocked_count(c):
+    """Clients blocked in the node: the registry's entries (INFO blocked_clients)."""
+    return int(re.search(rb'blocked_clients:(\d+)', c.call('INFO', 'clients')).group(1))
+
+
+def wait_blocked(c, n):
+    """Wait until n clients are blocked in the node."""
+    deadline = time.monotonic() + 5
+    while blocked_count(c) != n:
+        assert time.monotonic() < deadline, f"expected {n} blocked clients"
+        time.sleep(0.01)

@@ -2,24 +2,11 @@
 served by a push on any worker, first blocked first served over the node, each
 element delivered exactly once; timeouts, disconnects and the requests a
 blocked client pipelined behind its blocking command."""
-import re
 import socket
 import time
 
 
-from rawclient import encode
-
-
-def blocked_count(c):
-    """Clients blocked in the node: the registry's entries (INFO blocked_clients)."""
-    return int(re.search(rb'blocked_clients:(\d+)', c.call('INFO', 'clients')).group(1))
-
-
-def wait_blocked(c, n):
-    deadline = time.monotonic() + 5
-    while blocked_count(c) != n:
-        assert time.monotonic() < deadline, f"expected {n} blocked clients"
-        time.sleep(0.01)
+from rawclient import blocked_count, encode, wait_blocked
 
 
 def pending(c):

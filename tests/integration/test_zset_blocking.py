@@ -5,14 +5,7 @@ import re
 import time
 
 
-from rawclient import encode
-
-
-def wait_blocked(c, n):
-    deadline = time.monotonic() + 5
-    while int(re.search(rb'blocked_clients:(\d+)', c.call('INFO', 'clients')).group(1)) != n:
-        assert time.monotonic() < deadline, f"expected {n} blocked clients"
-        time.sleep(0.01)
+from rawclient import encode, wait_blocked
 
 
 def test_zadd_on_other_worker_wakes_in_block_order(conns):

@@ -28,6 +28,7 @@ def core():
     server.NODE = server.Node()
     yield seg
     try:
+        _core.lazyfree_wait()          # UNLINK's frees finish before the walk and the unmap
         assert_core_sound()
     finally:
         seg.close()
