@@ -32,6 +32,16 @@ def mc_node():
     srv.stop()
 
 
+@pytest.fixture(scope='module')
+def node(request):
+    """A node (2 workers) of this test module's own, for tests that change
+    node-wide settings; the module's NODE_KW (e.g. {'memcached_port': True})
+    starts it with options. A module may define its own `node` instead."""
+    srv = CachecytServer(workers=2, **getattr(request.module, 'NODE_KW', {})).start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(scope='session')
 def redis_ref():
     """A real redis-server to compare replies with."""

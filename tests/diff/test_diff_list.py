@@ -6,7 +6,6 @@ commands appear with timeouts that expire at once or bad ones. After each
 example FLUSHALL must give back every byte the lists took."""
 import re
 
-import pytest
 from diff.rawresp import RawConn
 from diff.strategies import INTS
 from hypothesis import HealthCheck, given, settings
@@ -77,11 +76,6 @@ def commands():
         cmd(b'COPY', KEYS, KEYS, st.sampled_from([[], [b'REPLACE']])),
         cmd(b'RENAME', KEYS, KEYS),
     )
-
-
-@pytest.fixture(scope='module')
-def addrs(server, redis_ref):
-    return server, redis_ref
 
 
 EMPTY = {}

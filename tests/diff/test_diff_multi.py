@@ -13,11 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-@pytest.fixture(scope='module')
-def addrs(server, redis_ref):
-    return server, redis_ref
-
-
 def run_steps(addrs, steps):
     """steps: ('a' | 'b', *args), ('sleep', seconds) or ('a?', *args) for a step
     whose reply is not compared (it differs by design, e.g. HELLO's client id)."""

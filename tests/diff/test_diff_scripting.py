@@ -205,11 +205,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope='module')
-def addrs(server, redis_ref):
-    return server, redis_ref
-
-
 def reset(conn):
     for cmd in (['SELECT', '0'], ['FLUSHALL'], ['SCRIPT', 'FLUSH'], ['FUNCTION', 'FLUSH']):
         assert conn.call(*cmd) == b'+OK\r\n'

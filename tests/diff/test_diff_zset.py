@@ -12,7 +12,6 @@ skiplist's hash table is Redis's own). ZRANDMEMBER only asks for more members
 than the key holds, which returns all of them, compared as a set. Plain sets
 (intset or hashtable) join the set operations as inputs (Redis 7.0: each member
 scores 1) and as destinations they get overwritten."""
-import pytest
 from diff.rawresp import RawConn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -181,11 +180,6 @@ def setop_commands():
         st.tuples(st.sampled_from([b'TYPE', b'OBJECT']), st.sampled_from(ZKEYS + SKEYS)).map(
             lambda a: [a[0], b'ENCODING', a[1]] if a[0] == b'OBJECT' else list(a)),
     )
-
-
-@pytest.fixture(scope='module')
-def addrs(server, redis_ref):
-    return server, redis_ref
 
 
 def _parse(buf, pos=0):

@@ -5,16 +5,10 @@ clock (TTL, PTTL, EXPIRETIME, PEXPIRETIME) may differ, by a small tolerance.
 Between examples, FLUSHALL must bring cachecyt's used_memory back to empty."""
 import re
 
-import pytest
 from diff.rawresp import RawConn
 from diff.strategies import TIME_TOLERANCE, commands
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-
-@pytest.fixture(scope='module')
-def addrs(server, redis_ref):
-    return server, redis_ref
 
 
 def reset(conn):

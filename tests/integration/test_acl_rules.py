@@ -11,17 +11,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from servers import CachecytServer
 
 NOPERM_KEY = "this user has no permissions to access one of the keys used as arguments"
 WRONGPASS = "invalid username-password pair or user is disabled."
-
-
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

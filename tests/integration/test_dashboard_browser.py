@@ -11,16 +11,11 @@ import urllib.request
 
 import pytest
 import redis
-from servers import CachecytServer
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
 
 
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2, metrics_port=True).start()
-    yield srv
-    srv.stop()
+NODE_KW = {'metrics_port': True}
 
 
 def dump_dom(url, budget_ms=4000):

@@ -3,17 +3,9 @@ allkeys policies, used memory stays at the limit, INFO counts evictions, and a
 node that cannot evict answers with Redis's OOM error."""
 import pytest
 import redis
-from servers import CachecytServer
 
 LIMIT_EXTRA = 2 * 1024 * 1024
 VALUE = b'x' * 1000
-
-
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2).start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -5,18 +5,10 @@ import threading
 
 import pytest
 import redis
-from servers import CachecytServer
 
 VALUE = b'x' * 1000
 SLACK = 64 * 1024               # writes in flight on each worker, plus table growth
 THREADS = 4
-
-
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2).start()
-    yield srv
-    srv.stop()
 
 
 def _writer(port, prefix, n, ttl, errors):

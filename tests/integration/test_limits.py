@@ -4,23 +4,13 @@ CONFIG SET for clients already connected to any worker), read-only databases."""
 import re
 import time
 
-import pytest
 
 from rawclient import Raw, one_per_worker
 from servers import CachecytServer
 
 
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2).start()
-    yield srv
-    srv.stop()
-
-
 def addr(srv):
     return ('127.0.0.1', srv.port)
-
-
 
 
 def test_maxclients_counts_every_worker():

@@ -8,14 +8,10 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from servers import CachecytServer, MemcachedServer
+from servers import MemcachedServer
 
 
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2, memcached_port=True).start()
-    yield srv
-    srv.stop()
+NODE_KW = {'memcached_port': True}
 
 
 def until_mn(port, data, timeout=5):

@@ -6,18 +6,13 @@ import subprocess
 import sys
 import threading
 
-import pytest
 import redis
 from servers import ROOT, CachecytServer, free_port
 
 NKEYS = 100
 
 
-@pytest.fixture(scope='module')
-def node():
-    srv = CachecytServer(workers=2, metrics_port=True).start()
-    yield srv
-    srv.stop()
+NODE_KW = {'metrics_port': True}
 
 
 def run_top(*args, timeout=30):
