@@ -1,0 +1,170 @@
+"""Scheduled backups, retention and restores with real nodes and real files:
+a node taking a backup every second prunes to its retention and reports
+its status (INFO persistence, metrics, an alert rule); a backup directory it
+cannot write is a counted, logged failure; restore refuses a running node's
+directory unless --force (which stops the node); restoring to an instant of
+a pruned window names what is still restorable."""
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import redis
+import yaml
+from servers import ROOT, CachecytServer
+
+from cachecyt.metrics import promtext
+
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def stop_nodes():
+    yield
+    while STARTED:
+        STARTED.pop().stop()
+
+
+def start(*flags, **kw):
+    srv = CachecytServer(*flags, workers=1, **kw)
+    STARTED.append(srv)
+    srv.start()
+    return srv, redis.Redis(port=srv.port, socket_timeout=10)
+
+
+def wait_until(cond, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def cli(*args, ok=True):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    p = subprocess.run([sys.executable, '-m', 'cachecyt.cli', 'backup', *map(str, args)],
+                       capture_output=True, text=True, env=env)
+    assert (p.returncode == 0) == ok, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def metrics(srv):
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics", timeout=5) as resp:
+        return {n: v for n, labels, v in promtext.parse(resp.read().decode()) if not labels}
+
+
+def backups(folder):
+    return sorted(glob.glob(os.path.join(folder, 'backup-*')))
+
+
+def test_scheduled_backups_keep_to_the_retention(tmp_path):
+    store = tmp_path / 'backups'
+    srv, r = start('--dir', tmp_path / 'data', '--save', '', '--appendonly', 'yes',
+                   '--appendfsync', 'always', '--backup-dir', store, '--backup-every', '1s',
+                   '--backup-keep-last', 2, '--backup-keep-wal', 0, '--backup-keep-daily', 0,
+                   metrics_port=True)
+    t0 = time.time()
+    for i in range(50):
+        r.set(f"k{i}", i)
+    wait_until(lambda: srv.log_text().count(' written in ') >= 3, 'three backups')
+    wait_until(lambda: len(backups(store)) == 2, 'retention to keep two')
+    info = r.info('persistence')
+    assert info['backup_interval_sec'] == 1 and info['backup_last_status'] == 'ok'
+    assert info['backups_kept'] == 2 and info['backup_failures'] == 0
+    assert info['backup_last_success_time'] >= int(t0)
+    m = metrics(srv)
+    assert m['cachecyt_backup_failures_total'] == 0 and m['cachecyt_backups_kept'] == 2
+    assert m['cachecyt_backup_last_success'] == 1 and m['cachecyt_backup_interval_seconds'] == 1
+    assert m['cachecyt_backup_last_success_time_seconds'] >= t0
+    newest = backups(store)[-1]
+    assert cli('verify', newest).strip().endswith('ok')
+    out = cli('list', '--to', store)
+    assert out.count('restores to: LSN') == 2 and 'restorable: LSN' in out
+    assert 'deleted (retention)' in srv.log_text()
+
+
+def test_failed_backup_is_logged_counted_and_alerts(tmp_path):
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('a file where the backup directory should be')
+    store = blocker / 'backups'
+    conf = tmp_path / 'node.yaml'
+    conf.write_text(yaml.safe_dump({'alerts': [{
+        'name': 'BackupFailed', 'expr': 'increase(cachecyt_backup_failures_total[1m])',
+        'threshold': 0, 'severity': 'critical'}]}))
+    srv, r = start('--config', conf, '--dir', tmp_path / 'data', '--save', '',
+                   '--backup-dir', store, '--backup-every', '1s', metrics_port=True)
+    r.set('k', 'v')
+    wait_until(lambda: r.info('persistence')['backup_failures'] >= 2, 'two failed backups')
+    info = r.info('persistence')
+    assert info['backup_last_status'] == 'err' and info['backup_last_success_time'] == 0
+    assert re.search(r'ERROR backup into \S+ failed: .*Not a directory', srv.log_text())
+    m = metrics(srv)
+    assert m['cachecyt_backup_failures_total'] >= 2 and m['cachecyt_backup_last_success'] == 0
+    wait_until(lambda: any(a[b'name'] == b'BackupFailed' and a[b'state'] == b'firing'
+                           for a in map(_pairs, r.execute_command('ALERTS'))), 'the alert')
+    # the directory becomes writable: the next backup succeeds, the count stays
+    blocker.unlink()
+    wait_until(lambda: r.info('persistence')['backup_last_status'] == 'ok', 'a good backup')
+    failures = r.info('persistence')['backup_failures']
+    assert failures >= 2 and metrics(srv)['cachecyt_backup_failures_total'] == failures
+    assert len(backups(store)) >= 1
+
+
+def _pairs(row):
+    return dict(zip(row[0::2], row[1::2])) if isinstance(row, list) else row
+
+
+def test_restore_into_a_running_node_needs_force(tmp_path):
+    data, store = tmp_path / 'data', tmp_path / 'backups'
+    srv, r = start('--dir', data, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always')
+    r.set('gen', 'one')
+    cli('create', '--port', srv.port, '--to', store)
+    r.set('gen', 'two')
+    out = cli('restore', '--from', store, '--into', data, ok=False)
+    assert f"a running node uses {data}: stop it first (or use --force" in out
+    assert r.get('gen') == b'two' and srv.proc.poll() is None
+    out = cli('restore', '--from', store, '--into', data, '--force')
+    assert f"stopped the node (pid {srv.proc.pid})" in out
+    srv.proc.wait(10)
+    srv2, r2 = start('--dir', data, '--save', '', '--appendonly', 'yes')
+    assert r2.get('gen') == b'one'
+
+
+def test_pitr_across_a_pruned_window_names_the_restorable_range(tmp_path):
+    data, store = tmp_path / 'data', tmp_path / 'backups'
+    # 1 MB WAL segments, and more than that written between backups: each
+    # backup's snapshot lets the node delete the segments before the previous one
+    srv, r = start('--dir', data, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always',
+                   '--wal-segment-size', '1mb')
+    when = []
+    for i in range(3):
+        r.set('v', i)
+        when.append(time.time())
+        time.sleep(0.05)
+        pipe = r.pipeline(transaction=False)
+        for n in range(300):
+            pipe.set(f"junk:{i}:{n}", b'x' * 4000)
+        pipe.execute()
+        cli('create', '--port', srv.port, '--to', store)
+    srv.stop()
+    assert len(backups(store)) == 3
+    # before pruning, every instant is restorable, from the directory of backups
+    into = tmp_path / 'early'
+    cli('restore', '--from', store, '--into', into, '--until', f"{when[0] + 0.01:.3f}")
+    _, rr = start('--dir', into, '--save', '')
+    assert rr.get('v') == b'0'
+    out = cli('prune', '--to', store, '--keep-last', 1, '--keep-wal', 0, '--keep-daily', 0)
+    assert out.count('delete ') == 2 and len(backups(store)) == 1
+    out = cli('list', '--to', store)
+    (span,) = re.findall(r'restorable: (LSN \d+\.\.\d+, \S+ \.\. \S+)', out)
+    refused = cli('restore', '--from', store, '--into', tmp_path / 'x', '--until',
+                  f"{when[0] + 0.01:.3f}", ok=False)
+    assert 'no backup restores to ' in refused and f"restorable are {span}" in refused
+    into = tmp_path / 'late'
+    cli('restore', '--from', store, '--into', into, '--until', f"{when[2] + 0.01:.3f}")
+    _, rr = start('--dir', into, '--save', '')
+    assert rr.get('v') == b'2'
