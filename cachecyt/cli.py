@@ -127,7 +127,8 @@ def _backup_config(config_file, to=None):
     if to:
         cfg['backup-dir'] = to
     if not cfg['backup-dir']:
-        raise click.UsageError("give --to DIR, or --config FILE with a backup-dir")
+        raise click.UsageError("name the backups directory (--to / --from DIR), or give "
+                               "--config FILE with a backup-dir")
     return cfg
 
 

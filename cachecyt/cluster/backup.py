@@ -3,17 +3,22 @@
 A backup is a directory `backup-<UTC time>` holding a copy of the node's
 snapshots (`dump.ccyt`, and `dump.ccyt.prev` when there is one) and of its
 WAL segments, plus `manifest.json` (creation time, snapshot LSNs and times,
-every file's size and CRC-32). It is taken from a running node: BGSAVE, wait
-for it, then copy (the WAL segment being written may end in a torn record;
-restore stops at its last good one, as recovery does).
+every file's size and CRC-32, the LSNs and times of each WAL segment and the
+ranges the backup restores to). It is taken from a running node: a snapshot
+(BGSAVE, or the supervisor's scheduler asking its snapshotter), then a copy
+into `<name>.partial`, renamed when whole (the WAL segment being written may
+end in a torn record; restore stops at its last good one, as recovery does).
 
 Restore writes a data directory a node can start from: the newest snapshot
 taken at or before the target, and one WAL segment with the records after it
 up to the target (`--lsn N`: records up to LSN N; `--until T`: records whose
 time is at most T, the unix time in seconds or ISO 8601). Records carry the
 time their write ran at, so the restored state is what the node had applied
-at that instant. A directory a running node holds (its lock file) is refused;
-a non-empty one only with --force."""
+at that instant. Given a directory of backups, restore takes the newest one
+whose ranges hold the target, and names every restorable range when none
+does. A directory a running node holds (its lock file) is refused, and a
+non-empty one; --force replaces the data, stopping the node first.
+Retention is cluster/retention.py's, the schedule cluster/backup_schedule.py's."""
 import datetime
 import fcntl
 import json
@@ -133,9 +138,14 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
     manifest = {"created": time.time(), "node_dir": data_dir, "snapshots": [], "files": {}}
     for i, (src, rel) in enumerate(files):
         dst = os.path.join(work, rel)
-        shutil.copyfile(src, dst)
-        _fsync_file(dst)
-        manifest["files"][rel] = {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}
+        try:
+            shutil.copyfile(src, dst)
+            _fsync_file(dst)
+            manifest["files"][rel] = {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}
+        except FileNotFoundError:
+            if not rel.startswith("wal"):
+                raise
+            # compacted away meanwhile: the ranges say what the rest restores
         if progress:
             progress(i + 1, len(files), rel)
     persist._fsync_dir(os.path.join(work, "wal"))

@@ -5,7 +5,6 @@ cannot write is a counted, logged failure; restore refuses a running node's
 directory unless --force (which stops the node); restoring to an instant of
 a pruned window names what is still restorable."""
 import glob
-import json
 import os
 import re
 import subprocess
