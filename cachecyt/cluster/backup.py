@@ -135,13 +135,12 @@ def _node_files(data_dir, dbfilename, walname):
 
 def _copy_files(data_dir, dbfilename, walname, work, progress):
     files = _node_files(data_dir, dbfilename, walname)
+    found = list_backups(os.path.dirname(work))
+    prev = found[-1] if found else None
     manifest = {"created": time.time(), "node_dir": data_dir, "snapshots": [], "files": {}}
     for i, (src, rel) in enumerate(files):
-        dst = os.path.join(work, rel)
         try:
-            shutil.copyfile(src, dst)
-            _fsync_file(dst)
-            manifest["files"][rel] = {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}
+            manifest["files"][rel] = _place(src, rel, os.path.join(work, rel), prev)
         except FileNotFoundError:
             if not rel.startswith("wal"):
                 raise
@@ -157,6 +156,45 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
                        if rel.startswith("wal")]
     manifest["ranges"] = restorable_ranges(manifest)
     return manifest
+
+
+def _place(src, rel, dst, prev):
+    """Copy src to dst, or hard-link dst to the previous backup's copy when src
+    has not changed since: a backup directory then holds each closed WAL
+    segment and each snapshot once. Returns dst's manifest entry."""
+    same = _unchanged_in(prev, src, rel)
+    if same is not None:
+        try:
+            os.link(os.path.join(prev[0], same[0]), dst)
+            return dict(same[1])
+        except OSError:
+            pass                          # another file system, or no links: copy
+    shutil.copyfile(src, dst)
+    _fsync_file(dst)
+    return {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}
+
+
+def _unchanged_in(prev, src, rel):
+    """(name, entry) in the previous backup of a copy of src that is still
+    whole: a WAL segment of the same name and size last written before that
+    backup began; a snapshot of the same size and checksum."""
+    if prev is None:
+        return None
+    path, m = prev
+    st = os.stat(src)
+    if rel.startswith("wal"):
+        e = m["files"].get(rel)
+        if e and e["size"] == st.st_size and st.st_mtime < m["created"] and \
+                os.path.exists(os.path.join(path, rel)):
+            return rel, e
+        return None
+    same = [(r, e) for r, e in m["files"].items()
+            if not r.startswith("wal") and e["size"] == st.st_size and os.path.exists(os.path.join(path, r))]
+    crc = _crc_file(src) if same else None
+    for r, e in same:
+        if e["crc32"] == crc:
+            return r, e
+    return None
 
 
 def _fsync_file(path):

@@ -149,15 +149,21 @@ def test_pitr_across_a_pruned_window_names_the_restorable_range(tmp_path):
             pipe.set(f"junk:{i}:{n}", b'x' * 4000)
         pipe.execute()
         cli('create', '--port', srv.port, '--to', store)
+    cli('create', '--port', srv.port, '--to', store)      # nothing written since the last one
     srv.stop()
-    assert len(backups(store)) == 3
+    assert len(backups(store)) == 4
+    # files unchanged since the backup before are links to its copies, not copies
+    first, second, third, fourth = backups(store)
+    assert os.stat(f"{first}/dump.ccyt").st_ino == os.stat(f"{second}/dump.ccyt.prev").st_ino
+    (seg,) = os.listdir(f"{fourth}/wal")
+    assert os.stat(f"{third}/wal/{seg}").st_ino == os.stat(f"{fourth}/wal/{seg}").st_ino
     # before pruning, every instant is restorable, from the directory of backups
     into = tmp_path / 'early'
     cli('restore', '--from', store, '--into', into, '--until', f"{when[0] + 0.01:.3f}")
     _, rr = start('--dir', into, '--save', '')
     assert rr.get('v') == b'0'
-    out = cli('prune', '--to', store, '--keep-last', 1, '--keep-wal', 0, '--keep-daily', 0)
-    assert out.count('delete ') == 2 and len(backups(store)) == 1
+    out = cli('prune', '--to', store, '--keep-last', 2, '--keep-wal', 0, '--keep-daily', 0)
+    assert out.count('delete ') == 2 and backups(store) == [third, fourth]
     out = cli('list', '--to', store)
     (span,) = re.findall(r'restorable: (LSN \d+\.\.\d+, \S+ \.\. \S+)', out)
     refused = cli('restore', '--from', store, '--into', tmp_path / 'x', '--until',

@@ -133,3 +133,30 @@ def test_restore_names_the_restorable_ranges(tmp_path):
     assert path.endswith(f"{NOW - HOUR:016d}")
     path, _ = bk.pick_backup(folder, lsn=131)
     assert path.endswith(f"{NOW:016d}")
+
+
+def test_prune_by_hand_reads_the_node_configuration(tmp_path):
+    from click.testing import CliRunner
+    from cachecyt import cli
+    folder = str(tmp_path / "store")
+    os.makedirs(folder)
+    paths = chain(folder, 3, HOUR, NOW)
+    conf = tmp_path / "node.yaml"
+    conf.write_text(f"backup:\n  backup-dir: {folder}\n  backup-keep-last: 2\n"
+                    f"  backup-keep-wal: 0\n  backup-keep-daily: 0\n")
+    run = CliRunner().invoke
+    out = run(cli.main, ["backup", "prune", "--config", str(conf), "--dry-run"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == [f"keep   {paths[1]}", f"keep   {paths[2]}",
+                                       f"would delete {paths[0]}"]
+    assert len(bk.list_backups(folder)) == 3
+    out = run(cli.main, ["backup", "prune", "--config", str(conf), "--keep-last", "1"])
+    assert out.exit_code == 0 and out.output.splitlines()[-2:] == [
+        f"delete {paths[0]}", f"delete {paths[1]}"]
+    assert [p for p, _ in bk.list_backups(folder)] == paths[2:]
+    out = run(cli.main, ["backup", "list", "--config", str(conf)])
+    assert paths[2] in out.output and "restorable: LSN 120..132" in out.output
+    out = run(cli.main, ["backup", "prune", "--keep-wal", "soon"])
+    assert out.exit_code == 2 and "backup-dir" in out.output
+    out = run(cli.main, ["backup", "prune", "--config", str(conf), "--keep-wal", "soon"])
+    assert out.exit_code == 2 and "argument must be a duration" in out.output
