@@ -22,6 +22,7 @@ Retention is cluster/retention.py's, the schedule cluster/backup_schedule.py's."
 import datetime
 import fcntl
 import json
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ import time
 import zlib
 
 from cachecyt.cluster import persist
+
+log = logging.getLogger("cachecyt.backup")
 
 LOCK_NAME = ".cachecyt.lock"
 MANIFEST = "manifest.json"
@@ -177,7 +180,7 @@ def _place(src, rel, dst, prev):
 def _unchanged_in(prev, src, rel):
     """(name, entry) in the previous backup of a copy of src that is still
     whole: a WAL segment of the same name and size last written before that
-    backup began; a snapshot of the same size and checksum."""
+    backup began; the snapshot of the same LSN, time, size and checksum."""
     if prev is None:
         return None
     path, m = prev
@@ -188,12 +191,19 @@ def _unchanged_in(prev, src, rel):
                 os.path.exists(os.path.join(path, rel)):
             return rel, e
         return None
-    same = [(r, e) for r, e in m["files"].items()
-            if not r.startswith("wal") and e["size"] == st.st_size and os.path.exists(os.path.join(path, r))]
-    crc = _crc_file(src) if same else None
-    for r, e in same:
-        if e["crc32"] == crc:
-            return r, e
+    same = [(s["file"], (s["lsn"], s["ts_ms"])) for s in m["snapshots"]
+            if m["files"][s["file"]]["size"] == st.st_size and os.path.exists(os.path.join(path, s["file"]))]
+    if not same:
+        return None
+    try:
+        # by LSN and time: a file checksum cannot tell two snapshots apart
+        # whose data are equal (the header's own CRC cancels its difference)
+        point, crc = persist.verify_snapshot(src), _crc_file(src)
+    except (persist.CorruptFile, OSError):
+        return None
+    for r, key in same:
+        if key == point and m["files"][r]["crc32"] == crc:
+            return r, m["files"][r]
     return None
 
 
@@ -218,8 +228,9 @@ def _write_manifest(folder, manifest):
 # the manifest lists those stretches as {from_lsn, to_lsn, from_ms, to_ms}:
 # one per snapshot whose records follow it without a gap (merged when they
 # overlap), plus one from LSN 0 (the empty node, from_ms 0) when the WAL
-# starts at LSN 1. A backup trimmed by retention keeps one snapshot and no
-# WAL: its range is that one point.
+# starts at LSN 1 and no snapshot of LSN 0 (data written before the WAL was
+# turned on) is in the backup. A backup trimmed by retention keeps one
+# snapshot and no WAL: its range is that one point.
 
 def _wal_summary(folder, rel):
     """{file, first_lsn, last_lsn, first_ms, last_ms} of a WAL segment's good records."""
@@ -249,8 +260,8 @@ def restorable_ranges(manifest):
     """The stretches of LSNs and times the backup can restore to (see above)."""
     bases = [(s["lsn"], s["ts_ms"]) for s in manifest["snapshots"]]
     runs = _chains(manifest.get("wal", []))
-    if runs and runs[0][0] == 1:
-        bases.append((0, 0))
+    if runs and runs[0][0] == 1 and not any(lsn == 0 for lsn, _ in bases):
+        bases.append((0, 0))              # the WAL from its first record: the empty node
     out = []
     for lsn, ts in sorted(bases):
         end_lsn, end_ms = lsn, ts
@@ -304,8 +315,12 @@ def list_backups(folder):
         for name in sorted(os.listdir(folder)):
             m = os.path.join(folder, name, MANIFEST)
             if name.startswith("backup-") and not name.endswith(PARTIAL) and os.path.exists(m):
-                with open(m) as f:
-                    out.append((os.path.join(folder, name), json.load(f)))
+                try:
+                    with open(m) as f:
+                        out.append((os.path.join(folder, name), json.load(f)))
+                except (OSError, ValueError) as e:
+                    log.warning("backup %s is left out: its manifest cannot be read (%s)",
+                                os.path.join(folder, name), e)
     return out
 
 

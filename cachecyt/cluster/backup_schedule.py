@@ -116,5 +116,5 @@ class BackupScheduler:
         try:
             whole, trimmed, _ = retention.prune(self.folder, retention.policy_of(self.cfg))
             _core.backup_status_set('kept', len(whole) + len(trimmed))
-        except OSError as e:
+        except Exception as e:            # OSError, a manifest edited by hand ...
             log.error("backup retention in %s failed: %s", self.folder, e)

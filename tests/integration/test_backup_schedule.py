@@ -155,6 +155,9 @@ def test_pitr_across_a_pruned_window_names_the_restorable_range(tmp_path):
     # files unchanged since the backup before are links to its copies, not copies
     first, second, third, fourth = backups(store)
     assert os.stat(f"{first}/dump.ccyt").st_ino == os.stat(f"{second}/dump.ccyt.prev").st_ino
+    # a new snapshot of the same data is a new file (its LSN and time differ)
+    assert os.stat(f"{third}/dump.ccyt").st_ino == os.stat(f"{fourth}/dump.ccyt.prev").st_ino
+    assert os.stat(f"{third}/dump.ccyt").st_ino != os.stat(f"{fourth}/dump.ccyt").st_ino
     (seg,) = os.listdir(f"{fourth}/wal")
     assert os.stat(f"{third}/wal/{seg}").st_ino == os.stat(f"{fourth}/wal/{seg}").st_ino
     # before pruning, every instant is restorable, from the directory of backups

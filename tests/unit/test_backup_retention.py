@@ -66,6 +66,9 @@ def test_ranges_of_a_backup():
     # a WAL from LSN 1 restores from the empty node on
     m = {"snapshots": [], "wal": [{"first_lsn": 1, "last_lsn": 4, "first_ms": 5, "last_ms": 9}]}
     assert bk.restorable_ranges(m) == [{"from_lsn": 0, "to_lsn": 4, "from_ms": 0, "to_ms": 9}]
+    # ... unless a snapshot of LSN 0 holds data written before the WAL was on
+    m["snapshots"] = [{"lsn": 0, "ts_ms": 3}]
+    assert bk.restorable_ranges(m) == [{"from_lsn": 0, "to_lsn": 4, "from_ms": 3, "to_ms": 9}]
 
 
 def test_the_window_keeps_the_backups_that_cover_it(tmp_path):
