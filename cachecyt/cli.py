@@ -134,18 +134,22 @@ def _backup_config(config_file, to=None):
 
 @backup.command('create')
 @click.option('--host', default='127.0.0.1')
-@click.option('--port', default=6379, type=int)
+@click.option('--port', default=None, type=int, help='default: port of --config, else 6379')
+@click.option('--user', default=None, help='ACL user (default: the default user)')
+@click.option('--password', default=None, help='default: requirepass of --config')
 @click.option('--to', 'to', type=click.Path(file_okay=False), help=_TO_HELP)
 @_CONFIG
-def backup_create(host, port, to, config_file):
+def backup_create(host, port, user, password, to, config_file):
     """Snapshot the node now and copy its snapshots and WAL into TO."""
     import redis
     from cachecyt.cluster import backup as bk
-    to = _backup_config(config_file, to)['backup-dir']
-    os.makedirs(to, exist_ok=True)
+    cfg = _backup_config(config_file, to)
+    os.makedirs(cfg['backup-dir'], exist_ok=True)
+    node = redis.Redis(host=host, port=port or cfg['port'], username=user,
+                       password=password or cfg['requirepass'] or None)
     try:
-        path = bk.create(redis.Redis(host=host, port=port), to, progress=_bar('copying'))
-    except (bk.BackupError, OSError) as e:
+        path = bk.create(node, cfg['backup-dir'], progress=_bar('copying'))
+    except (bk.BackupError, OSError, redis.RedisError) as e:
         raise click.ClickException(f"backup failed: {e}")
     click.echo(path)
 
