@@ -176,3 +176,31 @@ def test_pitr_across_a_pruned_window_names_the_restorable_range(tmp_path):
     cli('restore', '--from', store, '--into', into, '--until', f"{when[2] + 0.01:.3f}")
     _, rr = start('--dir', into, '--save', '')
     assert rr.get('v') == b'2'
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (needs the right to mount; skipped without it)."""
+    where = tmp_path / 'small'
+    where.mkdir()
+    p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', str(where)],
+                       capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"cannot mount a tmpfs: {p.stderr.strip()}")
+    yield where
+    subprocess.run(['umount', '-l', str(where)])
+
+
+def test_disk_full_backup_fails_cleanly_then_recovers(tmp_path, small_disk):
+    srv, r = start('--dir', tmp_path / 'data', '--save', '', '--backup-dir', small_disk,
+                   '--backup-every', '1s', '--backup-keep-last', 1, '--backup-keep-wal', 0,
+                   '--backup-keep-daily', 0)
+    r.mset({f"big:{i}": b'v' * 8000 for i in range(64)})        # 512 KB: no room for it
+    wait_until(lambda: r.info('persistence')['backup_failures'] >= 1, 'a failed backup')
+    assert 'No space left on device' in srv.log_text()
+    wait_until(lambda: not glob.glob(f"{small_disk}/*.partial"), 'the partial copy removed',
+               timeout=5)
+    r.flushall()
+    wait_until(lambda: r.info('persistence')['backup_last_status'] == 'ok', 'a good backup')
+    wait_until(lambda: len(backups(small_disk)) == 1, 'retention to keep one')
+    assert not glob.glob(f"{small_disk}/*.partial")
