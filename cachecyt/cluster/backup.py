@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import struct
+import sys
 import time
 import zlib
 
@@ -483,3 +484,27 @@ def _write_data_dir(backup, manifest, into, until_ms, lsn, dbfilename, walname, 
         out.flush()
         os.fsync(out.fileno())
     return base_lsn, last, n
+
+
+def main(argv):
+    """`python -m cachecyt.cluster.backup copy DATA_DIR DBFILENAME WALNAME TO`:
+    the copy of a scheduled backup, in a process of its own (at a lower CPU
+    priority) so that reading and checksumming files never holds the
+    supervisor's GIL. Prints the backup's path; on failure the reason, exit 1."""
+    if len(argv) != 5 or argv[0] != "copy":
+        print("usage: python -m cachecyt.cluster.backup copy DATA_DIR DBFILENAME WALNAME TO",
+              file=sys.stderr)
+        return 2
+    # the supervisor blocks the signals it waits for, and a child inherits that
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    os.nice(10)
+    try:
+        print(copy_node_files(*argv[1:]))
+    except (OSError, BackupError, persist.CorruptFile) as e:
+        print(e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

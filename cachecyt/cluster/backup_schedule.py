@@ -11,6 +11,8 @@ restarted in the middle of an interval takes its next backup when the
 interval ends, and at once when the newest backup is older than that."""
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -59,7 +61,7 @@ class BackupScheduler:
         self.thread.start()
         log.info("backups into %s every %ds", self.folder, self.every)
 
-    def stop(self, timeout=10.0):
+    def stop(self, timeout=5.0):
         self.stop_event.set()
         if self.thread is not None:
             self.thread.join(timeout)
@@ -80,8 +82,7 @@ class BackupScheduler:
         try:
             os.makedirs(self.folder, exist_ok=True)
             self.snapshot()
-            path = bk.copy_node_files(self.cfg['dir'], self.cfg['dbfilename'],
-                                      self.cfg['appenddirname'], self.folder)
+            path = self.copy()
         except Stopped:
             raise
         except Exception as e:          # OSError (ENOSPC, EACCES), BackupError, a bad file
@@ -107,6 +108,27 @@ class BackupScheduler:
             self.pause()
         if not _core.persist_get('last_bgsave_ok'):
             raise bk.BackupError("the snapshot failed (see the snapshot error above)")
+
+    def copy(self):
+        """The copy (cluster/backup.py copy_node_files) in a child process:
+        reading and checksumming files there never holds this process's GIL,
+        which the WAL writer and the metrics endpoint need."""
+        cmd = [sys.executable, '-m', 'cachecyt.cluster.backup', 'copy', self.cfg['dir'],
+               self.cfg['dbfilename'], self.cfg['appenddirname'], self.folder]
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while True:
+            try:
+                out, err = child.communicate(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if self.stop_event.is_set():
+                    child.terminate()
+                    child.communicate()
+                    raise Stopped() from None
+        if child.returncode:
+            lines = err.strip().splitlines() or [f"the copy ended with {child.returncode}"]
+            raise bk.BackupError(lines[-1])
+        return out.strip()
 
     def pause(self):
         if self.stop_event.wait(POLL_S):
