@@ -142,9 +142,12 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
     found = list_backups(os.path.dirname(work))
     prev = found[-1] if found else None
     manifest = {"created": time.time(), "node_dir": data_dir, "snapshots": [], "files": {}}
+    linked = set()
     for i, (src, rel) in enumerate(files):
         try:
-            manifest["files"][rel] = _place(src, rel, os.path.join(work, rel), prev)
+            manifest["files"][rel], same = _place(src, rel, os.path.join(work, rel), prev)
+            if same:
+                linked.add(rel)
         except FileNotFoundError:
             if not rel.startswith("wal"):
                 raise
@@ -156,8 +159,9 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
         if snap in manifest["files"]:
             lsn, ts = persist.verify_snapshot(os.path.join(work, snap))
             manifest["snapshots"].append({"file": snap, "lsn": lsn, "ts_ms": ts})
-    manifest["wal"] = [_wal_summary(work, rel) for rel in sorted(manifest["files"])
-                       if rel.startswith("wal")]
+    known = {w["file"]: w for w in prev[1].get("wal", [])} if prev else {}
+    manifest["wal"] = [known[rel] if rel in linked and rel in known else _wal_summary(work, rel)
+                       for rel in sorted(manifest["files"]) if rel.startswith("wal")]
     manifest["ranges"] = restorable_ranges(manifest)
     return manifest
 
@@ -165,17 +169,17 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
 def _place(src, rel, dst, prev):
     """Copy src to dst, or hard-link dst to the previous backup's copy when src
     has not changed since: a backup directory then holds each closed WAL
-    segment and each snapshot once. Returns dst's manifest entry."""
+    segment and each snapshot once. Returns (dst's manifest entry, linked)."""
     same = _unchanged_in(prev, src, rel)
     if same is not None:
         try:
             os.link(os.path.join(prev[0], same[0]), dst)
-            return dict(same[1])
+            return dict(same[1]), True
         except OSError:
             pass                          # another file system, or no links: copy
     shutil.copyfile(src, dst)
     _fsync_file(dst)
-    return {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}
+    return {"size": os.path.getsize(dst), "crc32": _crc_file(dst)}, False
 
 
 def _unchanged_in(prev, src, rel):

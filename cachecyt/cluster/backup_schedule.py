@@ -11,6 +11,7 @@ restarted in the middle of an interval takes its next backup when the
 interval ends, and at once when the newest backup is older than that."""
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -115,6 +116,8 @@ class BackupScheduler:
         which the WAL writer and the metrics endpoint need."""
         cmd = [sys.executable, '-m', 'cachecyt.cluster.backup', 'copy', self.cfg['dir'],
                self.cfg['dbfilename'], self.cfg['appenddirname'], self.folder]
+        if shutil.which('ionice'):
+            cmd = ['ionice', '-c', '3', '-t'] + cmd    # idle I/O class: the WAL's fsyncs go first
         child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while True:
             try:
