@@ -177,12 +177,22 @@ def backup_list(to, config_file):
 @backup.command('verify')
 @click.argument('path', type=click.Path(exists=True, file_okay=False))
 def backup_verify(path):
-    """Check every file of a backup against its manifest and formats."""
+    """Check every file of a backup (or of every backup of a directory)
+    against its manifest and formats."""
     from cachecyt.cluster import backup as bk
-    problems = bk.verify(path, progress=_bar('verifying'))
-    for p in problems:
-        click.echo(p, err=True)
-    if problems:
+    if os.path.exists(os.path.join(path, bk.MANIFEST)):
+        paths = [path]
+    else:
+        paths = [p for p, _ in bk.list_backups(path)]
+        if not paths:
+            raise click.ClickException(f"no backup in {path}")
+    bad = 0
+    for one in paths:
+        problems = bk.verify(one, progress=_bar('verifying'))
+        for p in problems:
+            click.echo(f"{one}: {p}" if len(paths) > 1 else p, err=True)
+        bad += bool(problems)
+    if bad:
         sys.exit(1)
     click.echo("ok")
 

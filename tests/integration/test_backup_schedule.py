@@ -79,11 +79,12 @@ def test_scheduled_backups_keep_to_the_retention(tmp_path):
     assert m['cachecyt_backup_failures_total'] == 0 and m['cachecyt_backups_kept'] == 2
     assert m['cachecyt_backup_last_success'] == 1 and m['cachecyt_backup_interval_seconds'] == 1
     assert m['cachecyt_backup_last_success_time_seconds'] >= t0
-    newest = backups(store)[-1]
-    assert cli('verify', newest).strip().endswith('ok')
+    assert 'deleted (retention)' in srv.log_text()
+    srv.stop()                                   # the directory holds still from here on
+    assert cli('verify', backups(store)[-1]).strip().endswith('ok')
+    assert cli('verify', store).strip().endswith('ok')       # every backup of the directory
     out = cli('list', '--to', store)
     assert out.count('restores to: LSN') == 2 and 'restorable: LSN' in out
-    assert 'deleted (retention)' in srv.log_text()
 
 
 def test_failed_backup_is_logged_counted_and_alerts(tmp_path):
