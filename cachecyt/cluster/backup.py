@@ -499,6 +499,8 @@ def main(argv):
         print("usage: python -m cachecyt.cluster.backup copy DATA_DIR DBFILENAME WALNAME TO",
               file=sys.stderr)
         return 2
+    # stopped (the node shuts down): the partial copy is removed on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     # the supervisor blocks the signals it waits for, and a child inherits that
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     os.nice(10)

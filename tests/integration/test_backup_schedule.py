@@ -57,7 +57,7 @@ def metrics(srv):
 
 
 def backups(folder):
-    return sorted(glob.glob(os.path.join(folder, 'backup-*')))
+    return sorted(p for p in glob.glob(os.path.join(folder, 'backup-*')) if not p.endswith('.partial'))
 
 
 def test_scheduled_backups_keep_to_the_retention(tmp_path):
