@@ -56,6 +56,12 @@ def metrics(srv):
         return {n: v for n, labels, v in promtext.parse(resp.read().decode()) if not labels}
 
 
+def full_log(srv):
+    """The node's whole log (log_text() is its tail)."""
+    with open(srv.log_path, errors='replace') as f:
+        return f.read()
+
+
 def backups(folder):
     return sorted(p for p in glob.glob(os.path.join(folder, 'backup-*')) if not p.endswith('.partial'))
 
@@ -69,7 +75,7 @@ def test_scheduled_backups_keep_to_the_retention(tmp_path):
     t0 = time.time()
     for i in range(50):
         r.set(f"k{i}", i)
-    wait_until(lambda: srv.log_text().count(' written in ') >= 3, 'three backups')
+    wait_until(lambda: full_log(srv).count(' written in ') >= 3, 'three backups')
     wait_until(lambda: len(backups(store)) == 2, 'retention to keep two')
     info = r.info('persistence')
     assert info['backup_interval_sec'] == 1 and info['backup_last_status'] == 'ok'
@@ -79,7 +85,7 @@ def test_scheduled_backups_keep_to_the_retention(tmp_path):
     assert m['cachecyt_backup_failures_total'] == 0 and m['cachecyt_backups_kept'] == 2
     assert m['cachecyt_backup_last_success'] == 1 and m['cachecyt_backup_interval_seconds'] == 1
     assert m['cachecyt_backup_last_success_time_seconds'] >= t0
-    assert 'deleted (retention)' in srv.log_text()
+    assert 'deleted (retention)' in full_log(srv)
     srv.stop()                                   # the directory holds still from here on
     assert cli('verify', backups(store)[-1]).strip().endswith('ok')
     assert cli('verify', store).strip().endswith('ok')       # every backup of the directory
@@ -101,7 +107,7 @@ def test_failed_backup_is_logged_counted_and_alerts(tmp_path):
     wait_until(lambda: r.info('persistence')['backup_failures'] >= 2, 'two failed backups')
     info = r.info('persistence')
     assert info['backup_last_status'] == 'err' and info['backup_last_success_time'] == 0
-    assert re.search(r'ERROR backup into \S+ failed: .*Not a directory', srv.log_text())
+    assert re.search(r'ERROR backup into \S+ failed: .*Not a directory', full_log(srv))
     m = metrics(srv)
     assert m['cachecyt_backup_failures_total'] >= 2 and m['cachecyt_backup_last_success'] == 0
     wait_until(lambda: any(a[b'name'] == b'BackupFailed' and a[b'state'] == b'firing'
@@ -198,7 +204,7 @@ def test_disk_full_backup_fails_cleanly_then_recovers(tmp_path, small_disk):
                    '--backup-keep-daily', 0)
     r.mset({f"big:{i}": b'v' * 8000 for i in range(64)})        # 512 KB: no room for it
     wait_until(lambda: r.info('persistence')['backup_failures'] >= 1, 'a failed backup')
-    assert 'No space left on device' in srv.log_text()
+    assert 'No space left on device' in full_log(srv)
     wait_until(lambda: not glob.glob(f"{small_disk}/*.partial"), 'the partial copy removed',
                timeout=5)
     r.flushall()
