@@ -7,7 +7,11 @@ every configuration option is accepted as a flag under its flat name.
 
   cachecyt top [--host H] [--port P | --metrics-port M] [--interval S] [--iterations N]
 
-shows a live view of a node from its metrics endpoint."""
+shows a live view of a node from its metrics endpoint.
+
+  cachecyt backup create|list|verify|restore|prune ...
+
+takes, lists, checks, restores (to an instant or an LSN) and prunes backups."""
 import logging
 import os
 import sys
@@ -111,63 +115,146 @@ def _bar(label):
     return step
 
 
+_TO_HELP = "backups directory (default: backup-dir of --config)"
+_CONFIG = click.option('--config', 'config_file', type=click.Path(exists=True, dir_okay=False),
+                       help="the node's YAML configuration (backup-dir, retention, file names)")
+
+
+def _backup_config(config_file, to=None):
+    """The configuration of --config (defaults without it), with backup-dir
+    replaced by --to when given; a usage error when neither names one."""
+    cfg = build_config(config_file, [])
+    if to:
+        cfg['backup-dir'] = to
+    if not cfg['backup-dir']:
+        raise click.UsageError("name the backups directory (--to / --from DIR), or give "
+                               "--config FILE with a backup-dir")
+    return cfg
+
+
 @backup.command('create')
 @click.option('--host', default='127.0.0.1')
-@click.option('--port', default=6379, type=int)
-@click.option('--to', 'to', required=True, type=click.Path(file_okay=False), help='backups directory')
-def backup_create(host, port, to):
+@click.option('--port', default=None, type=int, help='default: port of --config, else 6379')
+@click.option('--user', default=None, help='ACL user (default: the default user)')
+@click.option('--password', default=None, help='default: requirepass of --config')
+@click.option('--to', 'to', type=click.Path(file_okay=False), help=_TO_HELP)
+@_CONFIG
+def backup_create(host, port, user, password, to, config_file):
     """Snapshot the node now and copy its snapshots and WAL into TO."""
     import redis
     from cachecyt.cluster import backup as bk
-    os.makedirs(to, exist_ok=True)
-    path = bk.create(redis.Redis(host=host, port=port), to, progress=_bar('copying'))
+    cfg = _backup_config(config_file, to)
+    os.makedirs(cfg['backup-dir'], exist_ok=True)
+    node = redis.Redis(host=host, port=port or cfg['port'], username=user,
+                       password=password or cfg['requirepass'] or None)
+    try:
+        path = bk.create(node, cfg['backup-dir'], progress=_bar('copying'))
+    except (bk.BackupError, OSError, redis.RedisError) as e:
+        raise click.ClickException(f"backup failed: {e}")
     click.echo(path)
 
 
 @backup.command('list')
-@click.option('--to', 'to', required=True, type=click.Path(file_okay=False), help='backups directory')
-def backup_list(to):
-    """The backups in a directory, oldest first."""
-    import datetime
+@click.option('--to', 'to', type=click.Path(file_okay=False), help=_TO_HELP)
+@_CONFIG
+def backup_list(to, config_file):
+    """The backups in a directory, oldest first, with what each can restore
+    to; then the restorable ranges of all of them together."""
     from cachecyt.cluster import backup as bk
-    for path, m in bk.list_backups(to):
+    to = _backup_config(config_file, to)['backup-dir']
+    found = bk.list_backups(to)
+    for path, m in found:
         size = sum(f['size'] for f in m['files'].values())
-        snaps = ', '.join(f"LSN {s['lsn']}" for s in m['snapshots']) or 'no snapshot'
-        when = datetime.datetime.fromtimestamp(m['created'], datetime.timezone.utc).isoformat()
-        click.echo(f"{path}  {when}  {size} bytes  snapshots: {snaps}")
+        spans = '; '.join(bk.fmt_range(r) for r in bk.ranges_of(path, m)) or 'nothing'
+        click.echo(f"{path}  created {bk.fmt_ms(int(m['created'] * 1000))}  {size} bytes  "
+                   f"restores to: {spans}")
+    if found:
+        click.echo("restorable: " + '; '.join(bk.fmt_range(r) for r in bk.merged_ranges(found)))
+    else:
+        click.echo(f"no backup in {to}")
 
 
 @backup.command('verify')
 @click.argument('path', type=click.Path(exists=True, file_okay=False))
 def backup_verify(path):
-    """Check every file of a backup against its manifest and formats."""
+    """Check every file of a backup (or of every backup of a directory)
+    against its manifest and formats."""
     from cachecyt.cluster import backup as bk
-    problems = bk.verify(path, progress=_bar('verifying'))
-    for p in problems:
-        click.echo(p, err=True)
-    if problems:
+    if os.path.exists(os.path.join(path, bk.MANIFEST)):
+        paths = [path]
+    else:
+        paths = [p for p, _ in bk.list_backups(path)]
+        if not paths:
+            raise click.ClickException(f"no backup in {path}")
+    bad = 0
+    for one in paths:
+        problems = bk.verify(one, progress=_bar('verifying'))
+        for p in problems:
+            click.echo(f"{one}: {p}" if len(paths) > 1 else p, err=True)
+        bad += bool(problems)
+    if bad:
         sys.exit(1)
     click.echo("ok")
 
 
 @backup.command('restore')
-@click.option('--from', 'src', required=True, type=click.Path(exists=True, file_okay=False))
+@click.option('--from', 'src', type=click.Path(exists=True, file_okay=False),
+              help='a backup, or a directory of backups (default: backup-dir of --config): '
+                   'the newest backup holding the target is used')
 @click.option('--into', required=True, type=click.Path(file_okay=False), help='data directory to write')
 @click.option('--until', default=None, help='unix time (s) or ISO 8601: state as of that instant')
 @click.option('--lsn', default=None, type=int, help='state after the record with this LSN')
-@click.option('--force', is_flag=True, help='replace the data of a non-empty directory')
-def backup_restore(src, into, until, lsn, force):
+@click.option('--force', is_flag=True,
+              help='replace the data of a non-empty directory; stop the node running on it first')
+@_CONFIG
+def backup_restore(src, into, until, lsn, force, config_file):
     """Write a data directory with the backup's state (a node started on it
     serves that state)."""
     from cachecyt.cluster import backup as bk
+    cfg = _backup_config(config_file, src)
     os.makedirs(into, exist_ok=True)
     try:
         until_ms = bk.parse_until(until) if until else None
-        base, last, n = bk.restore(src, into, until_ms=until_ms, lsn=lsn, force=force,
-                                   progress=_bar('restoring'))
-    except (bk.BackupError, ValueError) as e:
+        done = bk.restore(cfg['backup-dir'], into, until_ms=until_ms, lsn=lsn, force=force,
+                          dbfilename=cfg['dbfilename'], walname=cfg['appenddirname'],
+                          progress=_bar('restoring'))
+    except (bk.BackupError, ValueError, OSError) as e:
         raise click.ClickException(str(e))
-    click.echo(f"restored: snapshot LSN {base}, {n} WAL records, state as of LSN {last}")
+    if done['stopped_pid']:
+        click.echo(f"stopped the node (pid {done['stopped_pid']}) that used {into}; "
+                   f"start it again to serve the restored state")
+    click.echo(f"restored from {done['backup']}: snapshot LSN {done['base_lsn']}, "
+               f"{done['records']} WAL records, state as of LSN {done['last_lsn']}")
+
+
+@backup.command('prune')
+@click.option('--to', 'to', type=click.Path(exists=True, file_okay=False), help=_TO_HELP)
+@_CONFIG
+@click.option('--keep-last', type=click.IntRange(0), help='default: backup-keep-last')
+@click.option('--keep-daily', type=click.IntRange(0), help='default: backup-keep-daily')
+@click.option('--keep-wal', help='a duration such as 24h (default: backup-keep-wal)')
+@click.option('--dry-run', is_flag=True, help='say what would go, delete nothing')
+def backup_prune(to, config_file, keep_last, keep_daily, keep_wal, dry_run):
+    """Apply the retention rules (conf/cachecyt.yaml, backup section) to the
+    backups of a directory, as the node does after each scheduled backup."""
+    from cachecyt.cluster import retention
+    cfg = _backup_config(config_file, to)
+    try:
+        for name, value in (('backup-keep-last', keep_last), ('backup-keep-daily', keep_daily),
+                            ('backup-keep-wal', keep_wal)):
+            if value is not None:
+                cfg.set(name, value)
+    except cfgmod.ConfigError as e:
+        raise click.UsageError(str(e))
+    whole, trimmed, deleted = retention.prune(cfg['backup-dir'], retention.policy_of(cfg),
+                                              dry_run=dry_run)
+    verb = 'would ' if dry_run else ''
+    for path in whole:
+        click.echo(f"keep   {path}")
+    for path in trimmed:
+        click.echo(f"{verb}trim   {path} (to its newest snapshot)")
+    for path in deleted:
+        click.echo(f"{verb}delete {path}")
 
 
 if __name__ == '__main__':

@@ -109,6 +109,20 @@ def parse_save(value) -> str:
     return ' '.join(str(int(p)) for p in parts)
 
 
+_DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
+
+
+def parse_duration(value) -> int:
+    """Seconds of a duration: 900, 30s, 15m, 24h, 7d, 2w (0 = off)."""
+    s = str(value).strip().lower()
+    digits = s.rstrip('smhdw')
+    unit = s[len(digits):]
+    if isinstance(value, bool) or not digits.isascii() or not digits.isdigit() \
+            or unit not in _DURATION_UNITS:
+        raise ConfigError("argument must be a duration such as 30s, 15m, 24h or 7d")
+    return int(digits) * _DURATION_UNITS[unit]
+
+
 def save_rules(value: str):
     """[(seconds, changes)] of a parsed save option."""
     parts = [int(p) for p in value.split()]
@@ -294,6 +308,12 @@ OPTIONS = {o.name: o for o in [
     Option('auto-aof-rewrite-min-size', 64 * MB, parse_memory, True, 'persist:rewrite_min_size'),
     Option('wal-segment-size', 64 * MB, parse_memory_in(MB, LL_MAX), False),
     Option('wal-ring-size', 16 * MB, parse_memory_in(MB, 1024 * MB), False),
+    # scheduled backups and their retention (cluster/backup_schedule.py, cluster/retention.py)
+    Option('backup-dir', '', parse_str, False),
+    Option('backup-every', 15 * 60, parse_duration, False),
+    Option('backup-keep-last', 1, parse_int(0, INT_MAX), False),
+    Option('backup-keep-wal', 24 * 3600, parse_duration, False),
+    Option('backup-keep-daily', 7, parse_int(0, INT_MAX), False),
 ]}
 
 # Settable options that live in the segment's security area, not the header.

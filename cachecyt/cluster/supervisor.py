@@ -16,6 +16,7 @@ from cachecyt import config as cfgmod
 from cachecyt.security import startup as security_startup
 from cachecyt.scripting import store as scripts
 from cachecyt.cluster import persist
+from cachecyt.cluster.backup_schedule import BackupScheduler
 from cachecyt.workers.main import check_ports_free
 
 log = logging.getLogger("cachecyt.supervisor")
@@ -115,6 +116,7 @@ class Supervisor:
         # workers wake the WAL writer and snapshotter (cluster/persist.py) with this one
         self.persist_efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self.persist = None
+        self.backups = BackupScheduler(cfg)
 
     def create_segment(self):
         remove_stale_segment(self.name)
@@ -219,6 +221,7 @@ class Supervisor:
             for slot in range(self.nworkers):
                 self.spawn(slot)
             log.info("cachecyt ready: port %d, %d workers", self.cfg['port'], self.nworkers)
+            self.backups.start()              # scheduled backups (cluster/backup_schedule.py)
             while True:
                 info = signal.sigtimedwait(sigs, self.wait_timeout())
                 if info is None or info.si_signo == signal.SIGCHLD:
@@ -230,6 +233,7 @@ class Supervisor:
         finally:
             if self.observer:
                 self.observer.stop()
+            self.backups.stop()
             self.stop_workers()
             if self.persist is not None:
                 flags = _core.get_setting('shutdown_flags')     # SHUTDOWN NOSAVE (1) / SAVE (2)

@@ -91,12 +91,27 @@ def info_persistence():
            ('aof_last_write_status', 'err' if _get('wal_error') else 'ok'),
            ('aof_last_cow_size', 0), ('module_fork_in_progress', 0),
            ('module_fork_last_cow_size', 0)]
+    out += backup_info()
     if aof:
         out += [('aof_current_size', _get('wal_bytes')), ('aof_base_size', _get('wal_base_bytes')),
                 ('aof_pending_rewrite', 0), ('aof_buffer_length', _get('ring_used')),
                 ('aof_pending_bio_fsync', 0), ('aof_delayed_fsync', 0),
                 ('wal_next_lsn', _get('next_lsn')), ('wal_durable_lsn', _get('durable_lsn'))]
     return out
+
+
+def backup_info():
+    """Scheduled backups (cluster/backup_schedule.py): none unless backup-dir
+    and backup-every are set."""
+    st = _core.backup_status()
+    if not st or not st['every']:
+        return []
+    status = 'ok' if st['last_ok'] else 'err'
+    if not st['last_try_ms']:
+        status = 'ok' if st['last_ok_ms'] else 'none'
+    return [('backup_interval_sec', st['every']), ('backup_last_status', status),
+            ('backup_last_success_time', st['last_ok_ms'] // 1000),
+            ('backup_failures', st['failures']), ('backups_kept', st['kept'])]
 
 
 HANDLERS = {'save': save, 'bgsave': bgsave, 'bgrewriteaof': bgrewriteaof, 'lastsave': lastsave}

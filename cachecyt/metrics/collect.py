@@ -127,6 +127,7 @@ def collect(workers=(), alerts=()):
     _memory(fam, hdr, workers)
     _connections(fam, hdr)
     _persistence(fam)
+    _backups(fam)
     _workers(fam, workers)
     hk = fam('cachecyt_hot_key_accesses', 'gauge',
              'Estimated recent accesses of each hot key (sampled sketch).')
@@ -238,6 +239,24 @@ def _persistence(fam):
         get('ring_used') or 0)
     fam('cachecyt_wal_write_error', 'gauge', '1 while the log cannot be written (writes refused).').add(
         1 if get('wal_error') else 0)
+
+
+def _backups(fam):
+    """Scheduled backups (cluster/backup_schedule.py, shm/backupstat.pxi)."""
+    st = _core.backup_status()
+    if st is None:
+        return
+    fam('cachecyt_backup_interval_seconds', 'gauge',
+        'Seconds between scheduled backups (0: none scheduled).').add(st['every'])
+    fam('cachecyt_backup_failures_total', 'counter',
+        'Scheduled backups that failed since the start (see the log).').add(st['failures'])
+    fam('cachecyt_backup_last_success_time_seconds', 'gauge',
+        'Unix time of the newest good backup (0: none).').add(st['last_ok_ms'] / 1000)
+    fam('cachecyt_backup_last_success', 'gauge',
+        '1 when the last scheduled backup succeeded (or none failed yet).').add(
+        1 if st['last_ok'] or not st['last_try_ms'] else 0)
+    fam('cachecyt_backups_kept', 'gauge', 'Backups in backup-dir after the last retention pass.').add(
+        st['kept'])
 
 
 def _connections(fam, hdr):

@@ -121,6 +121,13 @@ ctypedef struct header_t:
     uint64_t notify_flags        # notify-keyspace-events, NK_* bits; CONFIG SET
     uint64_t obl[9]              # client-output-buffer-limit: normal, replica, pubsub x
                                  # (hard bytes, soft bytes, soft seconds); CONFIG SET
+    # scheduled backups (cluster/backup_schedule.py, shm/backupstat.pxi): the supervisor writes, INFO reads
+    int64_t backup_last_ok_ms    # unix ms the last good backup finished, 0 = none yet
+    int64_t backup_last_try_ms   # unix ms the last backup (good or not) finished, 0 = none yet
+    int64_t backup_last_ok       # 1 when the last backup succeeded, 0 when it failed or none ran
+    uint64_t backup_failures     # failed backups since the node started
+    uint64_t backup_kept         # backups in backup-dir after the last prune
+    uint64_t backup_every        # s between scheduled backups, 0 = none scheduled; set at start
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
