@@ -238,14 +238,12 @@ def mc_check(c, name, keys):
     if u.unrestricted:
         _core.client_acl_fast(c)
         return True
-    if not u.may_run(name, [name.encode()]):
-        log_denial(c, 'command', name, c.user)
-        return False
-    for key in keys:
-        if not u.may_access_key(key, MC_NEED.get(name, 0)):
-            log_denial(c, 'key', key, c.user)
-            return False
-    return True
+    need = MC_NEED.get(name, 0)
+    denial = judge(u, name, [name.encode()], [(i, k, need) for i, k in enumerate(keys, 1)], [])
+    if denial is None:
+        return True
+    log_denial(c, denial[0], denial[1], c.user)
+    return False
 
 
 def user_of(c):
@@ -304,14 +302,41 @@ AUDITED = {'acl', 'config', 'flushdb', 'flushall', 'shutdown', 'client', 'debug'
 def verdict(u, name, args):
     """None when u may run args, else (reason, object for the ACL LOG, full name)."""
     fullname = full_name(name, args)
-    if not u.may_run(fullname, args):
-        return ('command', fullname, fullname)
-    for key, need in keys_of(name, args, fullname):
-        if not u.may_access_key(key, need):
-            return ('key', key, fullname)
-    for channel, is_pattern in channels_of(name, args):
-        if not u.may_use_channel(channel, is_pattern):
-            return ('channel', channel, fullname)
+    keys = keys_of(name, args, fullname)
+    free = 'noauth' in S.flags.get(name, ())      # AUTH, HELLO ...: every user may run them
+    denial = judge(u, fullname, args, keys, channels_of(name, args), free)
+    return None if denial is None else denial + (fullname,)
+
+
+# Which denial of several selectors is reported, as Redis picks it: a channel
+# over a key over a command, then the one at the later argument.
+_RANK = {'command': 1, 'key': 2, 'channel': 4}
+
+
+def judge(u, fullname, args, keys, channels, free=False):
+    """None when one of u's selectors allows the command with all its keys
+    [(index, key, need)] and channels [(index, channel, is_pattern)] (free:
+    any command passes); else (reason, object) of the denial Redis would report."""
+    best = None
+    for sel in u.all_selectors():
+        denial = _selector_denial(sel, fullname, args, keys, channels, free)
+        if denial is None:
+            return None
+        if best is None or (_RANK[denial[0]], denial[2]) > (_RANK[best[0]], best[2]):
+            best = denial
+    return best[:2]
+
+
+def _selector_denial(sel, fullname, args, keys, channels, free):
+    """None, or (reason, object, argument index) of what sel refuses first."""
+    if not free and not sel.may_run(fullname, args):
+        return ('command', fullname, 0)
+    for i, key, need in keys:
+        if not sel.may_access_key(key, need):
+            return ('key', key, i)
+    for i, channel, is_pattern in channels:
+        if not sel.may_use_channel(channel, is_pattern):
+            return ('channel', channel, i)
     return None
 
 
@@ -334,34 +359,36 @@ SUB_POSITIONS = {'memory|usage': (2, 2, 1)}
 
 
 def keys_of(name, args, fullname=None):
-    """[(key, READ|WRITE needed)] of a request (fullname: 'container|sub')."""
+    """[(argument index, key, READ|WRITE needed)] of a request (fullname:
+    'container|sub')."""
     fullname = fullname or name
     specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
     if not specs:
         return []
-    keys = _key_args(fullname if fullname in SUB_POSITIONS else name, args)
+    at = _key_indexes(fullname if fullname in SUB_POSITIONS else name, args)
     out = []
-    for i, key in enumerate(keys):
+    for i, pos in enumerate(at):
         need = _access(specs[min(i, len(specs) - 1)])
         if name == 'set':                   # RW only with the GET option
             need = WRITE | (READ if any(a.lower() == b'get' for a in args[3:]) else 0)
-        out.append((key, need))
+        out.append((pos, args[pos], need))
     return out
 
 
-def _key_args(name, args):
+def _key_indexes(name, args):
     if name in NUMKEYS:
         at, before = NUMKEYS[name]
         try:
             n = int(args[at])
         except (ValueError, IndexError):
             return []
-        return args[1:1 + before] + args[at + 1:at + 1 + max(n, 0)]
+        return [i for i in [*range(1, 1 + before), *range(at + 1, at + 1 + max(n, 0))]
+                if i < len(args)]
     first, last, step = SUB_POSITIONS.get(name) or S.positions.get(name, (0, 0, 0))
     if not first or first >= len(args):
         return []
     end = last if last >= 0 else len(args) + last
-    return args[first:end + 1:step]
+    return list(range(first, min(end, len(args) - 1) + 1, step))
 
 
 CHANNEL_COMMANDS = {'publish': (1, 2, False), 'spublish': (1, 2, False),
@@ -374,7 +401,8 @@ def channels_of(name, args):
     if spec is None:
         return []
     start, end, is_pattern = spec
-    return [(ch, is_pattern) for ch in args[start:end]]
+    end = len(args) if end is None else min(end, len(args))
+    return [(i, args[i], is_pattern) for i in range(start, end)]
 
 
 # ---- ACL LOG ---------------------------------------------------------------------

@@ -95,6 +95,10 @@ def setuser(c, args):
         users.check_username(name)
     except users.RuleError as e:
         raise CommandError(f"ERR {e}") from None
+    rules, bad = users.merge_selectors(rules)
+    if bad is not None:
+        raise CommandError(f"ERR Unmatched parenthesis in acl selector starting at "
+                           f"'{_text(args[1 + bad])}'.")
 
     def apply(us):
         u = us[name].copy() if name in us else users.User(name)
@@ -118,7 +122,12 @@ def getuser(c, args):
             'commands': u.describe_commands(),
             'keys': u.describe_keys(),
             'channels': u.describe_channels(False),
-            'selectors': []}
+            'selectors': [_selector_fields(sel) for sel in u.selectors]}
+
+
+def _selector_fields(sel):
+    return {'commands': sel.describe_commands(), 'keys': sel.describe_keys(),
+            'channels': sel.describe_channels(False)}
 
 
 def deluser(c, args):

@@ -37,7 +37,8 @@ def test_requirepass_at_start():
 def test_aclfile_load_save(tmp_path):
     path = tmp_path / 'users.acl'
     path.write_text("user default on nopass ~* &* +@all\n"
-                    "user alice on >apw ~a:* resetchannels -@all +get +set\n")
+                    "user alice on >apw ~a:* resetchannels -@all +get +set\n"
+                    "user sel on >spw ~a:* +get (~b:* +set)\n")
     with CachecytServer('--aclfile', str(path), workers=2) as srv:
         admin = redis.Redis(port=srv.port)
         alice = redis.Redis(port=srv.port, username='alice', password='apw')
@@ -50,6 +51,14 @@ def test_aclfile_load_save(tmp_path):
         assert lines[0] == 'user alice on #' + __import__('hashlib').sha256(b'apw').hexdigest() + \
             ' ~a:* resetchannels -@all +get +set'
         assert lines[1].startswith('user bob on #') and lines[2].startswith('user default on nopass')
+        assert lines[3] == 'user sel on #' + __import__('hashlib').sha256(b'spw').hexdigest() + \
+            ' ~a:* resetchannels -@all +get (~b:* resetchannels -@all +set)'
+        sel = redis.Redis(port=srv.port, username='sel', password='spw')
+        assert sel.set('b:1', 'y') and sel.get('a:1') == b'x'       # the selector, the root
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            sel.get('b:1')                                          # neither allows both
+        assert admin.execute_command('ACL', 'LOAD') == b'OK'          # the saved file loads back
+        assert admin.execute_command('ACL', 'LIST')[3].decode() == lines[3]
         # edit the file: ACL LOAD replaces every user and closes the deleted ones' connections
         path.write_text("user default on nopass ~* &* +@all\nuser carol on >cpw +@all ~*\n")
         bob = redis.Redis(port=srv.port, username='bob', password='bpw', single_connection_client=True)

@@ -65,7 +65,7 @@ def test_passwords():
 @pytest.mark.parametrize('rule, message', [
     ('+nosuch', users.UNKNOWN), ('+@nosuch', users.UNKNOWN), ('-select|0', users.UNKNOWN),
     ('+config|get|x', users.SUB_FIRSTARG), ('#zz', users.BAD_HASH), ('%Q~x', users.SYNTAX),
-    ('what', users.SYNTAX), ('(~x +get)', users.SYNTAX),
+    ('what', users.SYNTAX), ('(on)', users.SYNTAX), ('(~x +nosuch)', users.UNKNOWN),
 ])
 def test_bad_rules(rule, message):
     with pytest.raises(RuleError) as e:
@@ -78,7 +78,8 @@ RULES = st.sampled_from(
      '%W~w*', 'allchannels', 'resetchannels', '&c*', '+@all', '-@all', '+@read', '-@write',
      '+@hash', '-@dangerous', '+@admin', '-@slow', '+get', '-get', '+config', '-config|set',
      '+config|get', '+client|list', '+select|0', '+debug|x', '-hget', 'reset',
-     'skip-sanitize-payload'])
+     'skip-sanitize-payload', '(~s* +get)', '(+@hash %R~h* &c*)', '(+@all -@admin +select|0)',
+     'clearselectors', '()'])
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,7 +97,27 @@ def test_acl_list_form_round_trips(rules):
     assert (again.allkeys, again.patterns) == (u.allkeys, u.patterns)
     assert (again.allchannels, again.channels) == (u.allchannels, u.channels)
     assert (again.enabled, again.nopass, again.passwords) == (u.enabled, u.nopass, u.passwords)
+    assert [s.describe_body() for s in again.selectors] == [s.describe_body() for s in u.selectors]
     assert again.describe() == u.describe()
+
+
+def test_selector_rules_split_like_redis():
+    assert users.split_args(b' ~a  "~b c" \'~d\\\'e\' "\\x41\\n" ') == \
+        [b'~a', b'~b c', b"~d'e", b'A\n']
+    assert users.split_args(b'"a"b') is None and users.split_args(b'"a') is None
+    assert users.merge_selectors([b'on', b'(~a', b'+get)', b'(+set)']) == \
+        ([b'on', b'(~a +get)', b'(+set)'], None)
+    assert users.merge_selectors([b'on', b'(~a', b'+get']) == (None, 1)
+
+
+def test_a_selector_allows_on_its_own():
+    u = user('on', '~a*', '+get', '(~b* +set)')
+    assert u.may_run('get', []) and not u.may_run('set', [])      # the root alone
+    sel = u.selectors[0]
+    assert sel.may_run('set', []) and sel.may_access_key(b'b1', WRITE)
+    assert not sel.may_access_key(b'a1', WRITE) and not sel.may_run('get', [])
+    u.apply(b'clearselectors')
+    assert u.selectors == []
 
 
 def test_default_user_takes_the_fast_path(client):
