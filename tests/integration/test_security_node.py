@@ -114,6 +114,47 @@ def test_protected_mode():
         assert local.config_get('protected-mode') == {'protected-mode': 'no'}
 
 
+def mc_line(host, port, request=b"version\r\n", wrap=None):
+    """The first reply line a memcached client at host gets, and whether the
+    server closed the connection after it."""
+    with socket.create_connection((host, port), timeout=5) as raw_sock:
+        s = wrap(raw_sock) if wrap else raw_sock
+        s.sendall(request)
+        got = b''
+        while b'\r\n' not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        line = got.split(b'\r\n')[0]
+        s.settimeout(0.5)
+        try:
+            closed = s.recv(1) == b''
+        except socket.timeout:
+            closed = False                          # still open
+        except OSError:
+            closed = True                           # reset
+        return line, closed
+
+
+def test_protected_mode_on_the_memcached_port():
+    addr = _outside_address()
+    if addr is None:
+        pytest.skip("this host has no non-loopback address")
+    with CachecytServer('--bind', '0.0.0.0', workers=2, memcached_port=True) as srv:
+        line, closed = mc_line(addr, srv.memcached_port)
+        assert line.startswith(b"SERVER_ERROR protected mode is enabled and no password is set "
+                               b"for the default user") and closed
+        assert mc_line('127.0.0.1', srv.memcached_port)[0].startswith(b"VERSION ")
+        local = redis.Redis(port=srv.port)
+        local.config_set('requirepass', 'pw')       # a password: served, must authenticate
+        assert mc_line(addr, srv.memcached_port, b"get k\r\n") == \
+            (b"CLIENT_ERROR unauthenticated", False)
+        local.config_set('requirepass', '')
+        local.config_set('protected-mode', 'no')
+        assert mc_line(addr, srv.memcached_port)[0].startswith(b"VERSION ")
+
+
 def _events(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
