@@ -7,7 +7,7 @@ import time
 from cachecyt import _core
 from cachecyt._core import OK, CommandError, Status
 from cachecyt.commands import server
-from cachecyt.security import acl, catalog, users
+from cachecyt.security import acl, catalog, throttle, users
 from cachecyt.security.acl import S
 
 NO_ACLFILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to "
@@ -70,16 +70,28 @@ def auth(c, args):
         name, password = args[1], args[2]
     err = acl.login(c, name, password, 'AUTH')
     if err:
-        raise CommandError(err)
+        return _refuse(c, err)
+    throttle.succeeded(c)
     _core.client_slot_sync(c)
     return OK
 
 
 def hello_auth(c, name, password):
-    """HELLO ... AUTH name password: raises on a wrong pair."""
+    """HELLO ... AUTH name password: raises on a wrong pair, or returns
+    NO_REPLY when the error goes out later (security/throttle.py)."""
     err = acl.login(c, name, password, 'HELLO')
     if err:
-        raise CommandError(err)
+        return _refuse(c, err)
+    throttle.succeeded(c)
+    return None
+
+
+def _refuse(c, err):
+    """A failed AUTH: the error now, or NO_REPLY when it is held back."""
+    wait = throttle.failed(c)
+    if wait and throttle.hold(c, wait, err):
+        return _core.NO_REPLY
+    raise CommandError(err)
 
 
 # ---- ACL ---------------------------------------------------------------------------
