@@ -317,6 +317,9 @@ def judge(u, fullname, args, keys, channels, free=False):
     """None when one of u's selectors allows the command with all its keys
     [(index, key, need)] and channels [(index, channel, is_pattern)] (free:
     any command passes); else (reason, object) of the denial Redis would report."""
+    if not u.selectors:
+        denial = _selector_denial(u, fullname, args, keys, channels, free)
+        return None if denial is None else denial[:2]
     best = None
     for sel in u.all_selectors():
         denial = _selector_denial(sel, fullname, args, keys, channels, free)
@@ -362,17 +365,32 @@ def keys_of(name, args, fullname=None):
     """[(argument index, key, READ|WRITE needed)] of a request (fullname:
     'container|sub')."""
     fullname = fullname or name
-    specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
-    if not specs:
+    plan = _key_plans.get(fullname, False)
+    if plan is False:
+        plan = _key_plans[fullname] = _key_plan(name, fullname)
+    if plan is None:
         return []
-    at = _key_indexes(fullname if fullname in SUB_POSITIONS else name, args)
+    needs, where = plan
+    last = len(needs) - 1
     out = []
-    for i, pos in enumerate(at):
-        need = _access(specs[min(i, len(specs) - 1)])
+    for i, pos in enumerate(_key_indexes(where, args)):
+        need = needs[i if i < last else last]
         if name == 'set':                   # RW only with the GET option
             need = WRITE | (READ if any(a.lower() == b'get' for a in args[3:]) else 0)
         out.append((pos, args[pos], need))
     return out
+
+
+_key_plans = {}                 # full name -> _key_plan(), once asked
+
+
+def _key_plan(name, fullname):
+    """None for a command without keys, else (access needed by each key spec,
+    the name whose key positions apply)."""
+    specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
+    if not specs:
+        return None
+    return [_access(s) for s in specs], (fullname if fullname in SUB_POSITIONS else name)
 
 
 def _key_indexes(name, args):

@@ -278,7 +278,8 @@ class Selector:
 class User(Selector):
     """A user: on/off, passwords, its root selector (the rules outside
     parentheses) and its other selectors, in the order added."""
-    __slots__ = ('name', 'enabled', 'nopass', 'sanitize', 'passwords', 'selectors', '_line')
+    __slots__ = ('name', 'enabled', 'nopass', 'sanitize', 'passwords', 'selectors', '_line',
+                 '_open')
 
     def __init__(self, name: bytes):
         super().__init__()
@@ -289,6 +290,7 @@ class User(Selector):
         self.passwords = []           # sha256 hex digests (bytes), in the order added
         self.selectors = []           # Selector of each `(...)` rule
         self._line = None             # describe() of the current state, once computed
+        self._open = None             # unrestricted, once computed
 
     def copy(self):
         u = self.copy_into(User(self.name))
@@ -303,7 +305,7 @@ class User(Selector):
         """One ACL SETUSER rule; raises RuleError."""
         if not op:
             return
-        self._line = None
+        self._line = self._open = None
         low = op.lower()
         if low == b'on':
             self.enabled = True
@@ -376,7 +378,9 @@ class User(Selector):
 
     @property
     def unrestricted(self):
-        return any(Selector.unrestricted.fget(sel) for sel in self.all_selectors())
+        if self._open is None:
+            self._open = any(Selector.unrestricted.fget(sel) for sel in self.all_selectors())
+        return self._open
 
     def all_selectors(self):
         """The root selector (the user itself), then the others in order."""
