@@ -138,3 +138,24 @@ def test_restricted_user_is_checked_each_time(client):
     assert client.acl_ok != _core.acl_version()
     assert client.call([b'GET', b'b1']) == \
         b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+
+
+@pytest.mark.parametrize('rules', [
+    ['~k*', '+@all'], ['%R~k*', '%W~w*', '+@read', '+set'], ['allkeys', '+get'], ['+@all'],
+    ['~k*', '+@all', '-set', '+select|0'],
+])
+def test_one_step_check_agrees_with_the_full_one(client, rules):
+    from cachecyt.security import acl
+    client.call([b'ACL', b'SETUSER', b'p', b'on', *[r.encode() for r in rules]])
+    acl.sync()
+    u = acl.S.users[b'p']
+    for req in ('GET k1', 'GET x', 'SET k1 v', 'SET w1 v', 'SET k1 v GET', 'SET w1 v GET',
+                'MGET k1 k2', 'MGET k1 x', 'MSET k1 v w1 v', 'PING', 'SELECT 0', 'SELECT 1',
+                'DEL k1 x', 'LPUSH k1 a', 'HGET k1 f', 'GETRANGE k1 0 1', 'EXISTS'):
+        args = req.encode().split()
+        name = args[0].decode().lower()
+        if acl.plain_ok(u, name, args):
+            assert acl.verdict(u, name, args) is None, req
+        elif name not in acl.catalog.CONTAINERS and name not in acl.NUMKEYS:
+            assert acl.verdict(u, name, args) is not None or name == 'select' or \
+                acl._plain_plans[name] is False, req
