@@ -68,6 +68,8 @@ def sync():
     finally:
         _core.acl_unlock()
     before = set(S.users)
+    _core.acl_key_plans_clear()
+    _registered.clear()
     S.users = compile_text(text)
     S.settings = json.loads(settings) if settings else {}
     S.version = version
@@ -280,6 +282,8 @@ def check(c, idx):
         return None
     args = c.args()
     if not audit and not u.selectors and plain_ok(u, name, args):
+        if c.authenticated and c.user not in _registered:
+            register_key_plan(u)
         return None
     denial = verdict(u, name, args)
     if audit:
@@ -318,6 +322,23 @@ def plain_ok(u, name, args):
 
 
 _plain_plans = {}               # command name -> (first, last, step, needs) or False
+
+
+_registered = set()             # users whose key plan shm/acl.pxi holds (this version)
+
+
+def register_key_plan(u):
+    """Hand a user with every command, restricted by key patterns, to the
+    core's check (shm/acl.pxi), which then lets its plain commands (never
+    channel ones) on matching keys through without calling check()."""
+    _registered.add(u.name)
+    if not (u.future and not u.allkeys and not u.selectors
+            and not u.firstargs and len(u.allowed) == len(users.ALL_SET)
+            and all(f == READ | WRITE for _p, f in u.patterns)):
+        return
+    plain = bytes(1 if _plain_plans.setdefault(n, _plain_plan(n)) is not False
+                  and n not in AUDITED else 0 for n in S.command_names)
+    _core.acl_key_plan_set(u.name, S.version, [p for p, _f in u.patterns], plain)
 
 
 def _plain_plan(name):

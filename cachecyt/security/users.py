@@ -7,7 +7,11 @@ names ('get', 'config|get') over the catalog of every Redis 7.0 command (so a
 rule may name a command this server does not serve yet), a 'future' flag set
 only by +@all (the user may also run commands added later), and per-command
 allowed first arguments (+select|0). Allowing a command allows its
-subcommands; a category applies to each command and subcommand in it.
+subcommands; a category applies to each command and subcommand in it. Those
+permissions, with the key and channel patterns, form a Selector: a User is its
+root selector (the rules outside parentheses) plus flags, passwords and the
+selectors its `(...)` rules added (Redis 7.0); acl.py lets a request through
+when one of them allows all of it.
 
 The ACL LIST form is derived from that state, not kept from the rules typed:
 it starts with +@all or -@all (the future flag), then greedily picks the

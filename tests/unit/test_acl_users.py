@@ -159,3 +159,37 @@ def test_one_step_check_agrees_with_the_full_one(client, rules):
         elif name not in acl.catalog.CONTAINERS and name not in acl.NUMKEYS:
             assert acl.verdict(u, name, args) is not None or name == 'select' or \
                 acl._plain_plans[name] is False, req
+
+
+def test_key_pattern_user_is_checked_in_the_core(client):
+    """A user limited only by ~patterns: its plain commands on matching keys
+    pass without the Python check; the rest still gets it (and its errors)."""
+    from cachecyt import _core
+    from cachecyt.security import acl
+    client.call([b'ACL', b'SETUSER', b't', b'on', b'>pw', b'+@all', b'~t:*', b'~u:*'])
+    assert client.call([b'AUTH', b't', b'pw']) == b'+OK\r\n'
+    assert client.call([b'SET', b't:1', b'v']) == b'+OK\r\n'       # registers the plan
+    calls = []
+
+    def counting(c, idx):
+        calls.append(acl.S.command_names[idx])
+        return acl.check(c, idx)
+    _core.set_acl_hook(counting)
+    try:
+        assert client.call([b'GET', b't:1']) == b'$1\r\nv\r\n'
+        assert client.call([b'MSET', b't:2', b'a', b'u:3', b'b']) == b'+OK\r\n'
+        assert client.call([b'PING']) == b'+PONG\r\n'
+        assert calls == []
+        assert client.call([b'GET', b'x:1']) == \
+            b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+        assert client.call([b'MSET', b't:2', b'a', b'x', b'b']).startswith(b'-NOPERM')
+        assert client.call([b'CONFIG', b'GET', b'maxmemory'])[:1] == b'*'     # audited class
+        assert calls == ['get', 'mset', 'config']
+        assert acl.log_entries(1)[0]['object'] == 'x'
+        client.call([b'ACL', b'SETUSER', b't', b'resetkeys', b'~x:*'])     # a change: stale plan
+        calls.clear()
+        assert client.call([b'GET', b't:1']).startswith(b'-NOPERM')
+        assert client.call([b'GET', b'x:1']) == b'$-1\r\n'
+        assert calls == ['get', 'get']
+    finally:
+        _core.set_acl_hook(acl.check)
