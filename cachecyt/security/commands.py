@@ -129,12 +129,24 @@ def getuser(c, args):
     u = S.users.get(args[0])
     if u is None:
         return None
-    return {'flags': u.flags(),
+    return {'flags': _Flags(u.flags()),
             'passwords': list(u.passwords),
             'commands': u.describe_commands(),
             'keys': u.describe_keys(),
             'channels': u.describe_channels(False),
             'selectors': [_selector_fields(sel) for sel in u.selectors]}
+
+
+class _Flags(frozenset):
+    """GETUSER's flags: a set in RESP3, as Redis answers, in Redis's order."""
+
+    def __new__(cls, items):
+        self = super().__new__(cls, items)
+        self.order = list(items)
+        return self
+
+    def __iter__(self):
+        return iter(self.order)
 
 
 def _selector_fields(sel):

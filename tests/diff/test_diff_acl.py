@@ -80,7 +80,7 @@ def read_reply(f):
     if kind == b'$':
         n = int(rest)
         return line if n < 0 else line + f.read(n + 2)
-    if kind in b'*%':
+    if kind in b'*%~':
         n = int(rest) * (2 if kind == b'%' else 1)
         return line + b''.join(read_reply(f) for _ in range(max(n, 0)))
     raise AssertionError(f"unexpected reply {line!r}")
@@ -217,6 +217,21 @@ def test_selector_refusals_and_log_equal(both):
         got = log_fields(ours('ACL', 'LOG'))
         assert got == log_fields(ref('ACL', 'LOG'))
         assert (b'key', b'a1', b's1') in got and (b'command', b'publish', b's1') in got
+    finally:
+        ours.close()
+        ref.close()
+
+
+def test_getuser_in_resp3_equal(both):
+    """RESP3: flags are a set, each selector a map."""
+    _, _, our_port, ref_port = both
+    ours, ref = Raw(our_port), Raw(ref_port)
+    try:
+        ours('HELLO', '3')
+        ref('HELLO', '3')
+        for name in ('s1', 'u6', 'u8', 'default'):
+            assert single_commands_sorted(ours('ACL', 'GETUSER', name)) == \
+                single_commands_sorted(ref('ACL', 'GETUSER', name)), name
     finally:
         ours.close()
         ref.close()
