@@ -278,6 +278,11 @@ OPTIONS = {o.name: o for o in [
     Option('requirepass', '', parse_str, True),
     Option('aclfile', '', parse_str, False),
     Option('acllog-max-len', 128, parse_int(0, LL_MAX), True),
+    # failed AUTH from one address, past the limit, answered slowly (security/throttle.py)
+    Option('auth-fail-limit', 10, parse_int(0, INT_MAX), True),
+    Option('auth-fail-window', 60, parse_int(1, INT_MAX), True),
+    Option('auth-fail-delay', 100, parse_int(0, INT_MAX), True),
+    Option('auth-fail-delay-max', 5000, parse_int(0, INT_MAX), True),
     Option('protected-mode', True, parse_bool, True, 'protected_mode'),
     Option('tls-port', 0, parse_int(0, 65535), False),
     Option('memcached-tls-port', 0, parse_int(0, 65535), False),
@@ -319,7 +324,8 @@ OPTIONS = {o.name: o for o in [
 # Settable options that live in the segment's security area, not the header.
 SECURITY_SETTINGS = ('requirepass', 'acllog-max-len', 'tls-cert-file', 'tls-key-file',
                      'tls-ca-cert-file', 'tls-auth-clients', 'audit-log-file',
-                     'audit-log-max-size', 'audit-log-max-files')
+                     'audit-log-max-size', 'audit-log-max-files', 'auth-fail-limit',
+                     'auth-fail-window', 'auth-fail-delay', 'auth-fail-delay-max')
 
 
 def parse_alerts(value) -> list:

@@ -2,6 +2,7 @@
 
     python tools/bench.py [--rounds 3] [--quick] [--workers N] [--markdown] [--memcached]
                           [--baseline DIR [--baseline-args ARGS]] [--cachecyt-args ARGS]
+                          [--tls] [--acl]
 
 Starts cachecyt (the default configuration on a free loopback port) and
 redis-server (no persistence) on free loopback ports, stores the same keyspace in
@@ -30,6 +31,15 @@ the one in DIR (a checkout built in place, e.g. `git archive` of an earlier
 commit plus `python setup.py build_ext --inplace`) named "base", and this one;
 --cachecyt-args and --baseline-args add server flags to either (e.g. a feature
 switched off), so an overhead is measured in one interleaved run.
+
+With --tls the load goes to each server's TLS port (a self-signed P-256
+certificate made with openssl for the run, no client certificates) through
+redis-benchmark --tls; the keyspace is preloaded over the plain ports.
+
+With --acl each server is measured twice in the same run: as the default user
+(every permission: cachecyt skips its check) and as a user restricted by key
+patterns (`+@all ~key:* ~other:*`, so every command is checked: its keys
+against the patterns). The table gives both and their ratio per server.
 
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
 tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
@@ -84,6 +94,47 @@ def wait_for_ping(port, proc, timeout=20.0, probe=PING):
     raise RuntimeError(f"server on port {port} did not answer {probe[0].strip().decode()} within {timeout}s")
 
 
+def make_certificate(tmp):
+    """A self-signed certificate and key for 127.0.0.1 in tmp: (cert, key)."""
+    cert, key = os.path.join(tmp, 'cert.pem'), os.path.join(tmp, 'key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+                    '-days', '2', '-subj', '/CN=127.0.0.1'], check=True, capture_output=True)
+    return cert, key
+
+
+def tls_flags(port, cert, key):
+    """Server flags of a TLS port (the same for cachecyt and redis-server)."""
+    return ['--tls-port', str(port), '--tls-cert-file', cert, '--tls-key-file', key,
+            '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']
+
+
+ACL_USER = ['bench', 'benchpw']
+ACL_RULES = ['on', '>' + ACL_USER[1], '+@all', '~key:*', '~other:*']
+
+
+class AsUser:
+    """The same server, with the load authenticated as the restricted user."""
+
+    def __init__(self, server):
+        self.server = server
+        self.name = server.name + '+acl'
+        self.port = server.port
+        self.auth = ['--user', ACL_USER[0], '-a', ACL_USER[1]]
+        with socket.create_connection(('127.0.0.1', server.preload_port)) as s:
+            words = [w.encode() for w in ['ACL', 'SETUSER', ACL_USER[0], *ACL_RULES]]
+            s.sendall(b'*%d\r\n' % len(words) +
+                      b''.join(b'$%d\r\n%s\r\n' % (len(w), w) for w in words))
+            if not s.recv(64).startswith(b'+OK'):
+                raise RuntimeError(f"{server.name}: ACL SETUSER failed")
+
+    def cpu_seconds(self):
+        return self.server.cpu_seconds()
+
+    def stop(self):
+        pass
+
+
 class Server:
     """A server child process in its own session, so it and its children stop together."""
 
@@ -96,6 +147,9 @@ class Server:
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix=f'bench-{name}-')
         self.log_path = os.path.join(self.dir, 'server.log')
+        self.preload_port = port      # the plain port (port may become a TLS port)
+        self.tls = False
+        self.auth = []
 
     def start(self):
         with open(self.log_path, 'w') as log:
@@ -337,7 +391,9 @@ def run_benchmark(server, test, pipeline, args):
     n = args.requests_pipelined if pipeline > 1 else args.requests
     cmd = ['redis-benchmark', '-h', '127.0.0.1', '-p', str(server.port),
            '-d', str(args.data_size), '-c', str(args.clients), '-r', str(args.keyspace),
-           '-n', str(n), '-P', str(pipeline), '--csv']
+           '-n', str(n), '-P', str(pipeline), '--csv', *server.auth]
+    if args.tls:
+        cmd += ['--tls', '--insecure']
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     cmd += CUSTOM[test](args) if test in CUSTOM else ['-t', test]
@@ -415,6 +471,24 @@ def columns(other):
             f'{other} p50/p99 ms', 'cachecyt CPU µs/req', f'{other} CPU µs/req', 'CPU ratio']
 
 
+def acl_rows(results, args, names):
+    """Per server: default user vs the restricted user, ops/s and CPU."""
+    rows = []
+    for pipeline in args.pipelines:
+        for test in args.tests:
+            for name in names:
+                d = medians(results[(name, test, pipeline)])
+                a = medians(results[(name + '+acl', test, pipeline)])
+                rows.append([test.upper(), str(pipeline), name, f"{d['rps']:,.0f}",
+                             f"{a['rps']:,.0f}", ratio(a['rps'], d['rps']), f"{d['cpu_us']:.2f}",
+                             f"{a['cpu_us']:.2f}", ratio(a['cpu_us'], d['cpu_us'])])
+    return rows
+
+
+ACL_COLUMNS = ['test', 'P', 'server', 'default ops/s', 'restricted ops/s', 'ratio',
+               'default CPU µs/req', 'restricted CPU µs/req', 'CPU ratio']
+
+
 def table_rows(results, args, other='redis'):
     rows = []
     for pipeline in args.pipelines:
@@ -474,6 +548,10 @@ def parse_args(argv=None):
     ap.add_argument('--cachecyt-args', default='', help='server flags for this cachecyt')
     ap.add_argument('--persistence', action='store_true',
                     help='SET with the WAL off/everysec/always next to redis appendonly no/everysec/always')
+    ap.add_argument('--tls', action='store_true',
+                    help="the load over each server's TLS port (redis-benchmark --tls)")
+    ap.add_argument('--acl', action='store_true',
+                    help='each server as the default user and as a user restricted by key patterns')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
     if args.persistence and '--tests' not in ' '.join(argv or sys.argv):
@@ -507,8 +585,16 @@ def main(argv=None):
             start_cachecyt(args.workers, started=servers, root=os.path.abspath(args.baseline),
                            name='base', extra=shlex.split(args.baseline_args))
         else:
+            theirs = ['--appendonly', 'no']
+            if args.tls:
+                cert, key = make_certificate(tmp)
+                mine += tls_flags(free_port(), cert, key)
+                theirs += tls_flags(free_port(), cert, key)
             servers.append(start_cachecyt(args.workers, extra=mine))
-            servers.append(start_redis())
+            servers.append(start_redis(theirs))
+            if args.tls:
+                for s, flags in zip(servers, (mine, theirs)):
+                    s.port = int(flags[flags.index('--tls-port') + 1])
         if args.verbose:
             for s in servers:
                 print(f"{s.name} on port {s.port}, pid {s.proc.pid}", file=sys.stderr)
@@ -516,7 +602,9 @@ def main(argv=None):
             if args.memcached:
                 mcload.preload('127.0.0.1', s.port, 'memcached', args.keyspace, args.data_size)
             else:
-                preload(s.port, args.keyspace, args.data_size)
+                preload(s.preload_port, args.keyspace, args.data_size)
+        if args.acl:
+            servers += [AsUser(s) for s in servers]
         results = run_all(servers, args)
     finally:
         for s in servers:
@@ -528,8 +616,13 @@ def main(argv=None):
     print(f"{tool} -c {args.clients} -d {args.data_size} -r {args.keyspace}, "
           f"{args.requests} requests (P1) / {args.requests_pipelined} (pipelined), "
           f"median of {args.rounds} round(s)")
+    if args.tls:
+        print("over TLS (redis-benchmark --tls, self-signed P-256 certificate)")
     if args.persistence:
         print_rows(PERSISTENCE_COLUMNS, persistence_rows(results, args), args.markdown)
+    elif args.acl:
+        print("restricted user: ACL SETUSER " + ' '.join([ACL_USER[0]] + ACL_RULES))
+        print_rows(ACL_COLUMNS, acl_rows(results, args, ['cachecyt', 'redis']), args.markdown)
     else:
         print_table(table_rows(results, args, other), args.markdown, other)
     return 0

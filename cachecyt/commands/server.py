@@ -334,7 +334,8 @@ def hello(c, args):
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{_text(args[i])}'")
     if user is not None:
-        security.hello_auth(c, user, password)
+        if security.hello_auth(c, user, password) is _core.NO_REPLY:
+            return _core.NO_REPLY               # a failure answered later (security/throttle.py)
     elif not c.authenticated and security.auth_required(c):
         raise CommandError(HELLO_NOAUTH)
     if name is not None:

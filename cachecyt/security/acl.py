@@ -68,6 +68,8 @@ def sync():
     finally:
         _core.acl_unlock()
     before = set(S.users)
+    _core.acl_key_plans_clear()
+    _registered.clear()
     S.users = compile_text(text)
     S.settings = json.loads(settings) if settings else {}
     S.version = version
@@ -238,14 +240,12 @@ def mc_check(c, name, keys):
     if u.unrestricted:
         _core.client_acl_fast(c)
         return True
-    if not u.may_run(name, [name.encode()]):
-        log_denial(c, 'command', name, c.user)
-        return False
-    for key in keys:
-        if not u.may_access_key(key, MC_NEED.get(name, 0)):
-            log_denial(c, 'key', key, c.user)
-            return False
-    return True
+    need = MC_NEED.get(name, 0)
+    denial = judge(u, name, [name.encode()], [(i, k, need) for i, k in enumerate(keys, 1)], [])
+    if denial is None:
+        return True
+    log_denial(c, denial[0], denial[1], c.user)
+    return False
 
 
 def user_of(c):
@@ -281,6 +281,10 @@ def check(c, idx):
         AUDIT_HOOK(c, name, c.args(), None)
         return None
     args = c.args()
+    if not audit and not u.selectors and plain_ok(u, name, args):
+        if c.authenticated and c.user not in _registered:
+            register_key_plan(u)
+        return None
     denial = verdict(u, name, args)
     if audit:
         AUDIT_HOOK(c, name, args, 'denied' if denial else None)
@@ -295,6 +299,58 @@ def check(c, idx):
     return "NOPERM this user has no permissions to access one of the channels used as arguments"
 
 
+def plain_ok(u, name, args):
+    """True when u's root selector allows a plain command (no subcommands, no
+    key count, no channels) with its keys: the common case, checked in one
+    step. False sends the request to verdict(), which also finds the denial."""
+    plan = _plain_plans.get(name)
+    if plan is None:
+        plan = _plain_plans[name] = _plain_plan(name)
+    if plan is False or name not in u.allowed:
+        return False
+    first, last, step, needs = plan
+    if first and first < len(args) and not u.allkeys:
+        end = last if last >= 0 else len(args) + last
+        top = len(needs) - 1
+        for k, pos in enumerate(range(first, min(end, len(args) - 1) + 1, step)):
+            need = needs[k if k < top else top]
+            if name == 'set':               # RW only with the GET option
+                need = WRITE | (READ if any(a.lower() == b'get' for a in args[3:]) else 0)
+            if not u.may_access_key(args[pos], need):
+                return False
+    return True
+
+
+_plain_plans = {}               # command name -> (first, last, step, needs) or False
+
+
+_registered = set()             # users whose key plan shm/acl.pxi holds (this version)
+
+
+def register_key_plan(u):
+    """Hand a user with every command, restricted by key patterns, to the
+    core's check (shm/acl.pxi), which then lets its plain commands (never
+    channel ones) on matching keys through without calling check()."""
+    _registered.add(u.name)
+    if not (u.future and not u.allkeys and not u.selectors
+            and not u.firstargs and len(u.allowed) == len(users.ALL_SET)
+            and all(f == READ | WRITE for _p, f in u.patterns)):
+        return
+    plain = bytes(1 if _plain_plans.setdefault(n, _plain_plan(n)) is not False
+                  and n not in AUDITED else 0 for n in S.command_names)
+    _core.acl_key_plan_set(u.name, S.version, [p for p, _f in u.patterns], plain)
+
+
+def _plain_plan(name):
+    if name in catalog.CONTAINERS or name in NUMKEYS or name in CHANNEL_COMMANDS:
+        return False
+    first, last, step = S.positions.get(name, (0, 0, 0))
+    needs = [_access(s) for s in catalog.KEY_ACCESS.get(name) or ()]
+    if first and not needs:
+        return False
+    return first, last, step, needs
+
+
 # Commands the audit log records when it is on (besides AUTH and ACL changes).
 AUDITED = {'acl', 'config', 'flushdb', 'flushall', 'shutdown', 'client', 'debug', 'swapdb',
            'save', 'bgsave', 'bgrewriteaof', 'replicaof', 'slaveof', 'failover', 'module',
@@ -304,14 +360,44 @@ AUDITED = {'acl', 'config', 'flushdb', 'flushall', 'shutdown', 'client', 'debug'
 def verdict(u, name, args):
     """None when u may run args, else (reason, object for the ACL LOG, full name)."""
     fullname = full_name(name, args)
-    if not u.may_run(fullname, args):
-        return ('command', fullname, fullname)
-    for key, need in keys_of(name, args, fullname):
-        if not u.may_access_key(key, need):
-            return ('key', key, fullname)
-    for channel, is_pattern in channels_of(name, args):
-        if not u.may_use_channel(channel, is_pattern):
-            return ('channel', channel, fullname)
+    keys = keys_of(name, args, fullname)
+    free = 'noauth' in S.flags.get(name, ())      # AUTH, HELLO ...: every user may run them
+    denial = judge(u, fullname, args, keys, channels_of(name, args), free)
+    return None if denial is None else denial + (fullname,)
+
+
+# Which denial of several selectors is reported, as Redis picks it: a channel
+# over a key over a command, then the one at the later argument.
+_RANK = {'command': 1, 'key': 2, 'channel': 4}
+
+
+def judge(u, fullname, args, keys, channels, free=False):
+    """None when one of u's selectors allows the command with all its keys
+    [(index, key, need)] and channels [(index, channel, is_pattern)] (free:
+    any command passes); else (reason, object) of the denial Redis would report."""
+    if not u.selectors:
+        denial = _selector_denial(u, fullname, args, keys, channels, free)
+        return None if denial is None else denial[:2]
+    best = None
+    for sel in u.all_selectors():
+        denial = _selector_denial(sel, fullname, args, keys, channels, free)
+        if denial is None:
+            return None
+        if best is None or (_RANK[denial[0]], denial[2]) > (_RANK[best[0]], best[2]):
+            best = denial
+    return best[:2]
+
+
+def _selector_denial(sel, fullname, args, keys, channels, free):
+    """None, or (reason, object, argument index) of what sel refuses first."""
+    if not free and not sel.may_run(fullname, args):
+        return ('command', fullname, 0)
+    for i, key, need in keys:
+        if not sel.may_access_key(key, need):
+            return ('key', key, i)
+    for i, channel, is_pattern in channels:
+        if not sel.may_use_channel(channel, is_pattern):
+            return ('channel', channel, i)
     return None
 
 
@@ -334,34 +420,51 @@ SUB_POSITIONS = {'memory|usage': (2, 2, 1)}
 
 
 def keys_of(name, args, fullname=None):
-    """[(key, READ|WRITE needed)] of a request (fullname: 'container|sub')."""
+    """[(argument index, key, READ|WRITE needed)] of a request (fullname:
+    'container|sub')."""
     fullname = fullname or name
-    specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
-    if not specs:
+    plan = _key_plans.get(fullname, False)
+    if plan is False:
+        plan = _key_plans[fullname] = _key_plan(name, fullname)
+    if plan is None:
         return []
-    keys = _key_args(fullname if fullname in SUB_POSITIONS else name, args)
+    needs, where = plan
+    last = len(needs) - 1
     out = []
-    for i, key in enumerate(keys):
-        need = _access(specs[min(i, len(specs) - 1)])
+    for i, pos in enumerate(_key_indexes(where, args)):
+        need = needs[i if i < last else last]
         if name == 'set':                   # RW only with the GET option
             need = WRITE | (READ if any(a.lower() == b'get' for a in args[3:]) else 0)
-        out.append((key, need))
+        out.append((pos, args[pos], need))
     return out
 
 
-def _key_args(name, args):
+_key_plans = {}                 # full name -> _key_plan(), once asked
+
+
+def _key_plan(name, fullname):
+    """None for a command without keys, else (access needed by each key spec,
+    the name whose key positions apply)."""
+    specs = catalog.KEY_ACCESS.get(fullname) or catalog.KEY_ACCESS.get(name)
+    if not specs:
+        return None
+    return [_access(s) for s in specs], (fullname if fullname in SUB_POSITIONS else name)
+
+
+def _key_indexes(name, args):
     if name in NUMKEYS:
         at, before = NUMKEYS[name]
         try:
             n = int(args[at])
         except (ValueError, IndexError):
             return []
-        return args[1:1 + before] + args[at + 1:at + 1 + max(n, 0)]
+        return [i for i in [*range(1, 1 + before), *range(at + 1, at + 1 + max(n, 0))]
+                if i < len(args)]
     first, last, step = SUB_POSITIONS.get(name) or S.positions.get(name, (0, 0, 0))
     if not first or first >= len(args):
         return []
     end = last if last >= 0 else len(args) + last
-    return args[first:end + 1:step]
+    return list(range(first, min(end, len(args) - 1) + 1, step))
 
 
 CHANNEL_COMMANDS = {'publish': (1, 2, False), 'spublish': (1, 2, False),
@@ -374,7 +477,8 @@ def channels_of(name, args):
     if spec is None:
         return []
     start, end, is_pattern = spec
-    return [(ch, is_pattern) for ch in args[start:end]]
+    end = len(args) if end is None else min(end, len(args))
+    return [(i, args[i], is_pattern) for i in range(start, end)]
 
 
 # ---- ACL LOG ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 from cachecyt import _core
 from cachecyt._core import OK, CommandError, Status
 from cachecyt.commands import server
-from cachecyt.security import acl, catalog, users
+from cachecyt.security import acl, catalog, throttle, users
 from cachecyt.security.acl import S
 
 NO_ACLFILE = ("ERR This Redis instance is not configured to use an ACL file. You may want to "
@@ -70,16 +70,28 @@ def auth(c, args):
         name, password = args[1], args[2]
     err = acl.login(c, name, password, 'AUTH')
     if err:
-        raise CommandError(err)
+        return _refuse(c, err)
+    throttle.succeeded(c)
     _core.client_slot_sync(c)
     return OK
 
 
 def hello_auth(c, name, password):
-    """HELLO ... AUTH name password: raises on a wrong pair."""
+    """HELLO ... AUTH name password: raises on a wrong pair, or returns
+    NO_REPLY when the error goes out later (security/throttle.py)."""
     err = acl.login(c, name, password, 'HELLO')
     if err:
-        raise CommandError(err)
+        return _refuse(c, err)
+    throttle.succeeded(c)
+    return None
+
+
+def _refuse(c, err):
+    """A failed AUTH: the error now, or NO_REPLY when it is held back."""
+    wait = throttle.failed(c)
+    if wait and throttle.hold(c, wait, err):
+        return _core.NO_REPLY
+    raise CommandError(err)
 
 
 # ---- ACL ---------------------------------------------------------------------------
@@ -95,6 +107,10 @@ def setuser(c, args):
         users.check_username(name)
     except users.RuleError as e:
         raise CommandError(f"ERR {e}") from None
+    rules, bad = users.merge_selectors(rules)
+    if bad is not None:
+        raise CommandError(f"ERR Unmatched parenthesis in acl selector starting at "
+                           f"'{_text(args[1 + bad])}'.")
 
     def apply(us):
         u = us[name].copy() if name in us else users.User(name)
@@ -113,12 +129,29 @@ def getuser(c, args):
     u = S.users.get(args[0])
     if u is None:
         return None
-    return {'flags': u.flags(),
+    return {'flags': _Flags(u.flags()),
             'passwords': list(u.passwords),
             'commands': u.describe_commands(),
             'keys': u.describe_keys(),
             'channels': u.describe_channels(False),
-            'selectors': []}
+            'selectors': [_selector_fields(sel) for sel in u.selectors]}
+
+
+class _Flags(frozenset):
+    """GETUSER's flags: a set in RESP3, as Redis answers, in Redis's order."""
+
+    def __new__(cls, items):
+        self = super().__new__(cls, items)
+        self.order = list(items)
+        return self
+
+    def __iter__(self):
+        return iter(self.order)
+
+
+def _selector_fields(sel):
+    return {'commands': sel.describe_commands(), 'keys': sel.describe_keys(),
+            'channels': sel.describe_channels(False)}
 
 
 def deluser(c, args):

@@ -1,6 +1,7 @@
 """The checks of a new connection: protected mode (no password for the default
-user: only loopback clients are served, as Redis words it) and the binding of
-the connection to the default user."""
+user: only loopback clients are served, as Redis words it; the memcached
+listeners answer a SERVER_ERROR line instead) and the binding of the
+connection to the default user."""
 import ipaddress
 
 from cachecyt import _core
@@ -21,6 +22,11 @@ DENIED = (b"-DENIED Redis is running in protected mode because protected mode is
           b"start accepting connections from the outside.\r\n")
 
 
+MC_DENIED = (b"SERVER_ERROR protected mode is enabled and no password is set for the default "
+             b"user: only connections from the loopback interface are accepted. Set a password "
+             b"for the default user or CONFIG SET protected-mode no from the loopback interface\r\n")
+
+
 def is_loopback(peer):
     if not peer or isinstance(peer, str):            # unix socket
         return True
@@ -34,8 +40,18 @@ def admit(c, peer):
     """Bind a new connection to the default user; False (reply written, to be
     closed) when protected mode refuses it."""
     acl.bind_new(c)
-    if _core.get_setting('protected_mode') and not is_loopback(peer):
-        d = acl.S.users[b'default']
-        if d.nopass:
-            return False
-    return True
+    return not refused(peer)
+
+
+def refused(peer):
+    """Whether protected mode refuses a client from peer."""
+    if not _core.get_setting('protected_mode') or is_loopback(peer):
+        return False
+    acl.sync()
+    return acl.S.users[b'default'].nopass
+
+
+def mc_admit(c, peer):
+    """A new memcached connection: False (to be answered MC_DENIED and closed)
+    when protected mode refuses it."""
+    return not refused(peer)

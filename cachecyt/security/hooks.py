@@ -22,8 +22,9 @@ def auth_required(c):
 
 
 def hello_auth(c, name, password):
+    """None, or NO_REPLY when the failure's error goes out later."""
     from cachecyt.security import commands
-    commands.hello_auth(c, name, password)
+    return commands.hello_auth(c, name, password)
 
 
 def user_exists(name: bytes):

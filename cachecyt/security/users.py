@@ -7,7 +7,11 @@ names ('get', 'config|get') over the catalog of every Redis 7.0 command (so a
 rule may name a command this server does not serve yet), a 'future' flag set
 only by +@all (the user may also run commands added later), and per-command
 allowed first arguments (+select|0). Allowing a command allows its
-subcommands; a category applies to each command and subcommand in it.
+subcommands; a category applies to each command and subcommand in it. Those
+permissions, with the key and channel patterns, form a Selector: a User is its
+root selector (the rules outside parentheses) plus flags, passwords and the
+selectors its `(...)` rules added (Redis 7.0); acl.py lets a request through
+when one of them allows all of it.
 
 The ACL LIST form is derived from that state, not kept from the rules typed:
 it starts with +@all or -@all (the future flag), then greedily picks the
@@ -68,16 +72,15 @@ def lookup(name: bytes):
     return n if n in ALL_SET else None
 
 
-class User:
-    __slots__ = ('name', 'enabled', 'nopass', 'sanitize', 'passwords', 'allowed', 'future',
-                 'firstargs', 'allkeys', 'patterns', 'allchannels', 'channels', '_line')
+class Selector:
+    """What a user may run: commands, keys, channels. A user is its root
+    selector plus flags and passwords; each `(...)` rule adds another selector,
+    and a request passes when one selector allows its command, keys and
+    channels together."""
+    __slots__ = ('allowed', 'future', 'firstargs', 'allkeys', 'patterns', 'allchannels',
+                 'channels')
 
-    def __init__(self, name: bytes):
-        self.name = name
-        self.enabled = False
-        self.nopass = False
-        self.sanitize = None          # None, b'sanitize-payload' or b'skip-sanitize-payload'
-        self.passwords = []           # sha256 hex digests (bytes), in the order added
+    def __init__(self):
         self.allowed = set()          # full command names allowed
         self.future = False           # +@all: commands added later are allowed too
         self.firstargs = {}           # command -> [first argument (lowercase bytes)]
@@ -85,63 +88,21 @@ class User:
         self.patterns = []            # [pattern bytes, READ|WRITE]
         self.allchannels = False
         self.channels = []            # channel patterns (bytes)
-        self._line = None             # describe() of the current state, once computed
+
+    def copy_into(self, other):
+        other.allowed = set(self.allowed)
+        other.future = self.future
+        other.firstargs = {k: list(v) for k, v in self.firstargs.items()}
+        other.allkeys, other.patterns = self.allkeys, [list(p) for p in self.patterns]
+        other.allchannels, other.channels = self.allchannels, list(self.channels)
+        return other
 
     def copy(self):
-        u = User(self.name)
-        u.enabled, u.nopass, u.sanitize = self.enabled, self.nopass, self.sanitize
-        u.passwords = list(self.passwords)
-        u.allowed = set(self.allowed)
-        u.future = self.future
-        u.firstargs = {k: list(v) for k, v in self.firstargs.items()}
-        u.allkeys, u.patterns = self.allkeys, [list(p) for p in self.patterns]
-        u.allchannels, u.channels = self.allchannels, list(self.channels)
-        return u
-
-    # ---- rules ------------------------------------------------------------------
+        return self.copy_into(Selector())
 
     def apply(self, op: bytes):
-        """One ACL SETUSER rule; raises RuleError."""
-        if not op:
-            return
-        self._line = None
-        low = op.lower()
-        if low == b'on':
-            self.enabled = True
-        elif low == b'off':
-            self.enabled = False
-        elif low in (b'sanitize-payload', b'skip-sanitize-payload'):
-            self.sanitize = low
-        elif low == b'nopass':
-            self.nopass = True
-            self.passwords = []
-        elif low == b'resetpass':
-            self.nopass = False
-            self.passwords = []
-        elif op[:1] in (b'>', b'#'):
-            self._add_password(op)
-        elif op[:1] in (b'<', b'!'):
-            self._remove_password(op)
-        elif low == b'reset':
-            for rule in (b'resetpass', b'resetkeys', b'resetchannels', b'off', b'-@all'):
-                self.apply(rule)
-            self.sanitize = b'sanitize-payload'
-        elif op[:1] == b'(' or low == b'clearselectors':
-            raise RuleError(SYNTAX)     # selectors are not supported (docs/adr/0010)
-        else:
-            self._apply_selector(op, low)
-
-    def _add_password(self, op):
-        digest = _rule_digest(op, b'>')
-        if digest not in self.passwords:
-            self.passwords.append(digest)
-        self.nopass = False
-
-    def _remove_password(self, op):
-        digest = _rule_digest(op, b'<')
-        if digest not in self.passwords:
-            raise RuleError(NO_SUCH_PASS)
-        self.passwords.remove(digest)
+        """One command, key or channel rule; raises RuleError."""
+        self._apply_selector(op, op.lower())
 
     def _apply_selector(self, op, low):
         if low in (b'allkeys', b'~*'):
@@ -296,6 +257,100 @@ class User:
                 return True
         return False
 
+    def describe_keys(self):
+        if self.allkeys:
+            return b'~*'
+        return b' '.join(_pattern_text(p, f) for p, f in self.patterns)
+
+    def describe_channels(self, for_list):
+        if self.allchannels:
+            return b'&*'
+        chans = [b'&' + c for c in self.channels]
+        return b' '.join(([b'resetchannels'] if for_list else []) + chans)
+
+    def describe_commands(self):
+        return ' '.join(_command_rules(self)).encode()
+
+    def describe_body(self):
+        """Keys, channels and commands as ACL LIST writes them (inside the
+        parentheses for a selector)."""
+        keys = self.describe_keys()
+        return b' '.join(([keys] if keys else []) +
+                         [self.describe_channels(True), self.describe_commands()])
+
+
+class User(Selector):
+    """A user: on/off, passwords, its root selector (the rules outside
+    parentheses) and its other selectors, in the order added."""
+    __slots__ = ('name', 'enabled', 'nopass', 'sanitize', 'passwords', 'selectors', '_line',
+                 '_open')
+
+    def __init__(self, name: bytes):
+        super().__init__()
+        self.name = name
+        self.enabled = False
+        self.nopass = False
+        self.sanitize = None          # None, b'sanitize-payload' or b'skip-sanitize-payload'
+        self.passwords = []           # sha256 hex digests (bytes), in the order added
+        self.selectors = []           # Selector of each `(...)` rule
+        self._line = None             # describe() of the current state, once computed
+        self._open = None             # unrestricted, once computed
+
+    def copy(self):
+        u = self.copy_into(User(self.name))
+        u.enabled, u.nopass, u.sanitize = self.enabled, self.nopass, self.sanitize
+        u.passwords = list(self.passwords)
+        u.selectors = [sel.copy() for sel in self.selectors]
+        return u
+
+    # ---- rules ------------------------------------------------------------------
+
+    def apply(self, op: bytes):
+        """One ACL SETUSER rule; raises RuleError."""
+        if not op:
+            return
+        self._line = self._open = None
+        low = op.lower()
+        if low == b'on':
+            self.enabled = True
+        elif low == b'off':
+            self.enabled = False
+        elif low in (b'sanitize-payload', b'skip-sanitize-payload'):
+            self.sanitize = low
+        elif low == b'nopass':
+            self.nopass = True
+            self.passwords = []
+        elif low == b'resetpass':
+            self.nopass = False
+            self.passwords = []
+        elif op[:1] in (b'>', b'#'):
+            self._add_password(op)
+        elif op[:1] in (b'<', b'!'):
+            self._remove_password(op)
+        elif low == b'reset':
+            for rule in (b'resetpass', b'resetkeys', b'resetchannels', b'off', b'clearselectors',
+                         b'-@all'):
+                self.apply(rule)
+            self.sanitize = b'sanitize-payload'
+        elif low == b'clearselectors':
+            self.selectors = []
+        elif op[:1] == b'(' and op[-1:] == b')':
+            self.selectors.append(parse_selector(op))
+        else:
+            self._apply_selector(op, low)
+
+    def _add_password(self, op):
+        digest = _rule_digest(op, b'>')
+        if digest not in self.passwords:
+            self.passwords.append(digest)
+        self.nopass = False
+
+    def _remove_password(self, op):
+        digest = _rule_digest(op, b'<')
+        if digest not in self.passwords:
+            raise RuleError(NO_SUCH_PASS)
+        self.passwords.remove(digest)
+
     def password_ok(self, password: bytes):
         digest = hash_password(password)
         found = False
@@ -313,32 +368,27 @@ class User:
             out.append(self.sanitize)
         return out
 
-    def describe_keys(self):
-        if self.allkeys:
-            return b'~*'
-        return b' '.join(_pattern_text(p, f) for p, f in self.patterns)
-
-    def describe_channels(self, for_list):
-        if self.allchannels:
-            return b'&*'
-        chans = [b'&' + c for c in self.channels]
-        return b' '.join(([b'resetchannels'] if for_list else []) + chans)
-
-    def describe_commands(self):
-        return ' '.join(_command_rules(self)).encode()
-
     def describe(self):
         """The ACL LIST line of this user."""
         if self._line is not None:
             return self._line
         parts = [b'user', self.name] + self.flags() + [b'#' + p for p in self.passwords]
-        keys = self.describe_keys()
-        if keys:
-            parts.append(keys)
-        parts.append(self.describe_channels(True))
-        parts.append(self.describe_commands())
+        parts.append(self.describe_body())
+        parts += [b'(' + sel.describe_body() + b')' for sel in self.selectors]
         self._line = b' '.join(parts)
         return self._line
+
+    # ---- permission test ------------------------------------------------------------
+
+    @property
+    def unrestricted(self):
+        if self._open is None:
+            self._open = any(Selector.unrestricted.fget(sel) for sel in self.all_selectors())
+        return self._open
+
+    def all_selectors(self):
+        """The root selector (the user itself), then the others in order."""
+        return [self] + self.selectors
 
 
 def _pattern_text(pattern, flags):
@@ -370,14 +420,14 @@ def _command_rules(user):
             break
         applied.add(best)
         rules.append(('+@' if additive else '-@') + best)
-        probe = User(b'')
+        probe = Selector()
         probe.allowed = fake
         probe._category(best, additive)
         fake = probe.allowed
         probe.allowed = temp
         probe._category(best, not additive)
         temp = probe.allowed
-    probe = User(b'')
+    probe = Selector()
     probe.allowed = fake
     for name in ALL_NAMES:
         mine = name in user.allowed
@@ -402,10 +452,93 @@ def parse_line(line: bytes):
     words = line.split()
     if len(words) < 2 or words[0] != b'user':
         raise RuleError("line should start with user keyword")
+    rules, bad = merge_selectors(words[2:])
+    if bad is not None:
+        raise RuleError("Unmatched parenthesis in selector definition.")
     u = User(words[1])
-    for w in words[2:]:
+    for w in rules:
         u.apply(w)
     return u
+
+
+def merge_selectors(args):
+    """Join the words of a selector typed over several arguments ('(~a*',
+    '+get)') into one rule. Returns (rules, None), or (None, index of the
+    argument whose '(' is never closed)."""
+    out, start = [], None
+    for i, arg in enumerate(args):
+        if start is not None:
+            out[-1] += b' ' + arg
+            if arg[-1:] == b')':
+                start = None
+        elif arg[:1] == b'(' and arg[-1:] != b')':
+            out.append(arg)
+            start = i
+        else:
+            out.append(arg)
+    return (None, start) if start is not None else (out, None)
+
+
+def parse_selector(op: bytes):
+    """The Selector of a `(rule rule ...)` rule; raises RuleError. The rules
+    are split as Redis splits a command line (quotes, escapes); text that does
+    not split gives a selector with no rules, as in Redis."""
+    sel = Selector()
+    for rule in split_args(op[1:-1]) or ():
+        sel.apply(rule)
+    return sel
+
+
+_ESCAPES = {ord('n'): b'\n', ord('r'): b'\r', ord('t'): b'\t', ord('b'): b'\b', ord('a'): b'\a'}
+_SPACE = b' \n\r\t\v\f\0'
+
+
+def split_args(text: bytes):
+    """Words of a line with Redis's quoting rules ("..." with escapes, '...'),
+    or None when a quote is not closed or is followed by a non-space."""
+    words, i, n = [], 0, len(text)
+    while True:
+        while i < n and text[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return words
+        word = bytearray()
+        while i < n and text[i] not in _SPACE:
+            if text[i] in b'"\'':
+                i = _quoted(text, i, word)
+                if i is None or (i < n and text[i] not in _SPACE):
+                    return None
+            else:
+                word.append(text[i])
+                i += 1
+        words.append(bytes(word))
+
+
+def _quoted(text, i, word):
+    """Append the quoted part starting at text[i] to word; the index after
+    its closing quote, or None when it is not closed."""
+    quote, i, n = text[i], i + 1, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == quote:
+            return i + 1
+        if quote == ord('"') and ch == ord('\\') and i + 1 < n:
+            hexpart = text[i + 2:i + 4]
+            if text[i + 1] == ord('x') and len(hexpart) == 2 and \
+                    all(h in b'0123456789abcdefABCDEF' for h in hexpart):
+                word.append(int(hexpart, 16))
+                i += 4
+                continue
+            word += _ESCAPES.get(text[i + 1], text[i + 1:i + 2])
+            i += 2
+            continue
+        if quote == ord("'") and ch == ord('\\') and text[i + 1:i + 2] == b"'":
+            word.append(ord("'"))
+            i += 2
+            continue
+        word.append(ch)
+        i += 1
+    return None
 
 
 def check_username(name: bytes):

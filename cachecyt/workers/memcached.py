@@ -5,6 +5,7 @@ import asyncio
 
 from cachecyt import _core
 from cachecyt.commands.server import NODE
+from cachecyt.security import gate
 from cachecyt.workers.connection import Connection, _fileno, _fmt_addr
 
 
@@ -16,6 +17,11 @@ class McConnection(_core.McClient):
         self.laddr = _fmt_addr(transport.get_extra_info('sockname'))
         if not NODE.client_opened(self, _fileno(transport)):
             transport.write(b"SERVER_ERROR too many open connections\r\n")
+            transport.close()
+            self.transport = None
+            return
+        if not gate.mc_admit(self, transport.get_extra_info('peername')):
+            transport.write(gate.MC_DENIED)
             transport.close()
             self.transport = None
 

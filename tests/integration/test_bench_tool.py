@@ -47,3 +47,16 @@ def test_servers_stopped_when_a_run_fails():
     pids = server_pids(out.stderr)
     assert len(pids) == 2
     assert not any(alive(p) for p in pids)
+
+
+def test_tls_and_acl_modes_print_their_tables():
+    out = run_bench('--markdown', '--tls', '--acl', '--pipelines', '16', '--tests', 'get')
+    assert out.returncode == 0, out.stderr
+    assert 'over TLS' in out.stdout and 'restricted user: ACL SETUSER bench' in out.stdout
+    rows = [line.split('|')[1:4] for line in out.stdout.splitlines()
+            if re.match(r'\| GET \| 16 \|', line)]
+    assert rows == [[' GET ', ' 16 ', ' cachecyt '], [' GET ', ' 16 ', ' redis ']]
+    # the load went through TLS as the restricted user: each server saw it
+    assert re.search(r'round 1 cachecyt\+acl get', out.stderr) and re.search(r'round 1 redis\+acl', out.stderr)
+    pids = server_pids(out.stderr)
+    assert len(pids) == 2 and not any(alive(p) for p in pids)

@@ -37,7 +37,8 @@ def test_requirepass_at_start():
 def test_aclfile_load_save(tmp_path):
     path = tmp_path / 'users.acl'
     path.write_text("user default on nopass ~* &* +@all\n"
-                    "user alice on >apw ~a:* resetchannels -@all +get +set\n")
+                    "user alice on >apw ~a:* resetchannels -@all +get +set\n"
+                    "user sel on >spw ~a:* +get (~b:* +set)\n")
     with CachecytServer('--aclfile', str(path), workers=2) as srv:
         admin = redis.Redis(port=srv.port)
         alice = redis.Redis(port=srv.port, username='alice', password='apw')
@@ -50,6 +51,14 @@ def test_aclfile_load_save(tmp_path):
         assert lines[0] == 'user alice on #' + __import__('hashlib').sha256(b'apw').hexdigest() + \
             ' ~a:* resetchannels -@all +get +set'
         assert lines[1].startswith('user bob on #') and lines[2].startswith('user default on nopass')
+        assert lines[3] == 'user sel on #' + __import__('hashlib').sha256(b'spw').hexdigest() + \
+            ' ~a:* resetchannels -@all +get (~b:* resetchannels -@all +set)'
+        sel = redis.Redis(port=srv.port, username='sel', password='spw')
+        assert sel.set('b:1', 'y') and sel.get('a:1') == b'x'       # the selector, the root
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            sel.get('b:1')                                          # neither allows both
+        assert admin.execute_command('ACL', 'LOAD') == b'OK'          # the saved file loads back
+        assert admin.execute_command('ACL', 'LIST')[3].decode() == lines[3]
         # edit the file: ACL LOAD replaces every user and closes the deleted ones' connections
         path.write_text("user default on nopass ~* &* +@all\nuser carol on >cpw +@all ~*\n")
         bob = redis.Redis(port=srv.port, username='bob', password='bpw', single_connection_client=True)
@@ -103,6 +112,47 @@ def test_protected_mode():
         local.config_set('protected-mode', 'no')
         assert raw(srv.port, b"PING\r\n", 1, host=addr) == b"+PONG\r\n"
         assert local.config_get('protected-mode') == {'protected-mode': 'no'}
+
+
+def mc_line(host, port, request=b"version\r\n", wrap=None):
+    """The first reply line a memcached client at host gets, and whether the
+    server closed the connection after it."""
+    with socket.create_connection((host, port), timeout=5) as raw_sock:
+        s = wrap(raw_sock) if wrap else raw_sock
+        s.sendall(request)
+        got = b''
+        while b'\r\n' not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        line = got.split(b'\r\n')[0]
+        s.settimeout(0.5)
+        try:
+            closed = s.recv(1) == b''
+        except socket.timeout:
+            closed = False                          # still open
+        except OSError:
+            closed = True                           # reset
+        return line, closed
+
+
+def test_protected_mode_on_the_memcached_port():
+    addr = _outside_address()
+    if addr is None:
+        pytest.skip("this host has no non-loopback address")
+    with CachecytServer('--bind', '0.0.0.0', workers=2, memcached_port=True) as srv:
+        line, closed = mc_line(addr, srv.memcached_port)
+        assert line.startswith(b"SERVER_ERROR protected mode is enabled and no password is set "
+                               b"for the default user") and closed
+        assert mc_line('127.0.0.1', srv.memcached_port)[0].startswith(b"VERSION ")
+        local = redis.Redis(port=srv.port)
+        local.config_set('requirepass', 'pw')       # a password: served, must authenticate
+        assert mc_line(addr, srv.memcached_port, b"get k\r\n") == \
+            (b"CLIENT_ERROR unauthenticated", False)
+        local.config_set('requirepass', '')
+        local.config_set('protected-mode', 'no')
+        assert mc_line(addr, srv.memcached_port)[0].startswith(b"VERSION ")
 
 
 def _events(path):

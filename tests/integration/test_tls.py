@@ -174,3 +174,20 @@ def test_unusable_certificate_stops_the_start(tmp_path, pki):
                           '--tls-ca-cert-file', pki['ca']],
                          capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode != 0 and "cannot load the TLS certificates" in out.stderr
+
+
+def test_memcached_tls_port_in_protected_mode(pki):
+    from test_security_node import _outside_address, mc_line
+    addr = _outside_address()
+    if addr is None:
+        pytest.skip("this host has no non-loopback address")
+    port = free_port()
+    ctx = ssl.create_default_context(cafile=pki['ca'])
+    ctx.check_hostname = False
+    ctx.load_cert_chain(pki['client'], pki['client-key'])
+    with CachecytServer('--bind', '0.0.0.0', '--memcached-tls-port', port,
+                        '--tls-cert-file', pki['server'], '--tls-key-file', pki['server-key'],
+                        '--tls-ca-cert-file', pki['ca'], workers=1):
+        line, closed = mc_line(addr, port, wrap=ctx.wrap_socket)
+        assert line.startswith(b"SERVER_ERROR protected mode is enabled") and closed
+        assert mc_line('127.0.0.1', port, wrap=ctx.wrap_socket)[0].startswith(b"VERSION ")

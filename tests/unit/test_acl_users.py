@@ -65,7 +65,7 @@ def test_passwords():
 @pytest.mark.parametrize('rule, message', [
     ('+nosuch', users.UNKNOWN), ('+@nosuch', users.UNKNOWN), ('-select|0', users.UNKNOWN),
     ('+config|get|x', users.SUB_FIRSTARG), ('#zz', users.BAD_HASH), ('%Q~x', users.SYNTAX),
-    ('what', users.SYNTAX), ('(~x +get)', users.SYNTAX),
+    ('what', users.SYNTAX), ('(on)', users.SYNTAX), ('(~x +nosuch)', users.UNKNOWN),
 ])
 def test_bad_rules(rule, message):
     with pytest.raises(RuleError) as e:
@@ -78,7 +78,8 @@ RULES = st.sampled_from(
      '%W~w*', 'allchannels', 'resetchannels', '&c*', '+@all', '-@all', '+@read', '-@write',
      '+@hash', '-@dangerous', '+@admin', '-@slow', '+get', '-get', '+config', '-config|set',
      '+config|get', '+client|list', '+select|0', '+debug|x', '-hget', 'reset',
-     'skip-sanitize-payload'])
+     'skip-sanitize-payload', '(~s* +get)', '(+@hash %R~h* &c*)', '(+@all -@admin +select|0)',
+     'clearselectors', '()'])
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,7 +97,27 @@ def test_acl_list_form_round_trips(rules):
     assert (again.allkeys, again.patterns) == (u.allkeys, u.patterns)
     assert (again.allchannels, again.channels) == (u.allchannels, u.channels)
     assert (again.enabled, again.nopass, again.passwords) == (u.enabled, u.nopass, u.passwords)
+    assert [s.describe_body() for s in again.selectors] == [s.describe_body() for s in u.selectors]
     assert again.describe() == u.describe()
+
+
+def test_selector_rules_split_like_redis():
+    assert users.split_args(b' ~a  "~b c" \'~d\\\'e\' "\\x41\\n" ') == \
+        [b'~a', b'~b c', b"~d'e", b'A\n']
+    assert users.split_args(b'"a"b') is None and users.split_args(b'"a') is None
+    assert users.merge_selectors([b'on', b'(~a', b'+get)', b'(+set)']) == \
+        ([b'on', b'(~a +get)', b'(+set)'], None)
+    assert users.merge_selectors([b'on', b'(~a', b'+get']) == (None, 1)
+
+
+def test_a_selector_allows_on_its_own():
+    u = user('on', '~a*', '+get', '(~b* +set)')
+    assert u.may_run('get', []) and not u.may_run('set', [])      # the root alone
+    sel = u.selectors[0]
+    assert sel.may_run('set', []) and sel.may_access_key(b'b1', WRITE)
+    assert not sel.may_access_key(b'a1', WRITE) and not sel.may_run('get', [])
+    u.apply(b'clearselectors')
+    assert u.selectors == []
 
 
 def test_default_user_takes_the_fast_path(client):
@@ -117,3 +138,58 @@ def test_restricted_user_is_checked_each_time(client):
     assert client.acl_ok != _core.acl_version()
     assert client.call([b'GET', b'b1']) == \
         b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+
+
+@pytest.mark.parametrize('rules', [
+    ['~k*', '+@all'], ['%R~k*', '%W~w*', '+@read', '+set'], ['allkeys', '+get'], ['+@all'],
+    ['~k*', '+@all', '-set', '+select|0'],
+])
+def test_one_step_check_agrees_with_the_full_one(client, rules):
+    from cachecyt.security import acl
+    client.call([b'ACL', b'SETUSER', b'p', b'on', *[r.encode() for r in rules]])
+    acl.sync()
+    u = acl.S.users[b'p']
+    for req in ('GET k1', 'GET x', 'SET k1 v', 'SET w1 v', 'SET k1 v GET', 'SET w1 v GET',
+                'MGET k1 k2', 'MGET k1 x', 'MSET k1 v w1 v', 'PING', 'SELECT 0', 'SELECT 1',
+                'DEL k1 x', 'LPUSH k1 a', 'HGET k1 f', 'GETRANGE k1 0 1', 'EXISTS'):
+        args = req.encode().split()
+        name = args[0].decode().lower()
+        if acl.plain_ok(u, name, args):
+            assert acl.verdict(u, name, args) is None, req
+        elif name not in acl.catalog.CONTAINERS and name not in acl.NUMKEYS:
+            assert acl.verdict(u, name, args) is not None or name == 'select' or \
+                acl._plain_plans[name] is False, req
+
+
+def test_key_pattern_user_is_checked_in_the_core(client):
+    """A user limited only by ~patterns: its plain commands on matching keys
+    pass without the Python check; the rest still gets it (and its errors)."""
+    from cachecyt import _core
+    from cachecyt.security import acl
+    client.call([b'ACL', b'SETUSER', b't', b'on', b'>pw', b'+@all', b'~t:*', b'~u:*'])
+    assert client.call([b'AUTH', b't', b'pw']) == b'+OK\r\n'
+    assert client.call([b'SET', b't:1', b'v']) == b'+OK\r\n'       # registers the plan
+    calls = []
+
+    def counting(c, idx):
+        calls.append(acl.S.command_names[idx])
+        return acl.check(c, idx)
+    _core.set_acl_hook(counting)
+    try:
+        assert client.call([b'GET', b't:1']) == b'$1\r\nv\r\n'
+        assert client.call([b'MSET', b't:2', b'a', b'u:3', b'b']) == b'+OK\r\n'
+        assert client.call([b'PING']) == b'+PONG\r\n'
+        assert calls == []
+        assert client.call([b'GET', b'x:1']) == \
+            b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+        assert client.call([b'MSET', b't:2', b'a', b'x', b'b']).startswith(b'-NOPERM')
+        assert client.call([b'CONFIG', b'GET', b'maxmemory'])[:1] == b'*'     # audited class
+        assert calls == ['get', 'mset', 'config']
+        assert acl.log_entries(1)[0]['object'] == 'x'
+        client.call([b'ACL', b'SETUSER', b't', b'resetkeys', b'~x:*'])     # a change: stale plan
+        calls.clear()
+        assert client.call([b'GET', b't:1']).startswith(b'-NOPERM')
+        assert client.call([b'GET', b'x:1']) == b'$-1\r\n'
+        assert calls == ['get', 'get']
+    finally:
+        _core.set_acl_hook(acl.check)
