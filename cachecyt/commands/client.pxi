@@ -87,6 +87,7 @@ cdef class Client:
     cdef public int tenant                    # tenant slot, -1 = none, TN_SYSTEM = replay (shm/tenants.pxi)
     cdef public object tn_prefix              # bytes: the tenant's hidden channel prefix, or None
     cdef public list tn_keep                  # rewritten arguments of the running command
+    cdef public bint tn_counted               # counted in its tenant's connections (not a script's client)
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)

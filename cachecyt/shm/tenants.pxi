@@ -61,6 +61,7 @@ cdef int tenant_bind(Client c, int t, bytes prefix) except -1:
         c.authenticated = False
         raise CommandError(f"ERR tenant '{tt.name.decode()}' over its connection quota")
     c.tenant = t
+    c.tn_counted = True
     c.db = <int>(g_hdr.tenant_base + <uint32_t>t)
     c.tn_prefix = prefix
     return 0
@@ -73,6 +74,8 @@ cdef int tenant_on_user(Client c, bytes user) except -1:
     """The client is now authenticated as `user`: join that user's tenant (or leave one)."""
     if not g_hdr.tenants_off or g_tn_member_of is None:
         return 0
+    if c.tenant >= 0 and not c.tn_counted:
+        return 0                         # a script's client keeps its caller's tenant
     t, prefix = g_tn_member_of(user)
     return tenant_bind(c, t, prefix)
 
@@ -80,7 +83,9 @@ cdef int tenant_on_user(Client c, bytes user) except -1:
 cdef int tenant_unbind(Client c) except -1:
     """Leave the client's tenant (connection closed, or another user)."""
     if c.tenant >= 0:
-        cc_atomic_add_i(&tn_at(c.tenant).conns, -1)
+        if c.tn_counted:
+            cc_atomic_add_i(&tn_at(c.tenant).conns, -1)
+        c.tn_counted = False
         c.tenant = -1
         c.db = 0
         c.tn_prefix = None
@@ -441,6 +446,7 @@ def tenant_unbind_client(Client c):
 
 def tenant_share(Client dst, Client src):
     """A script's client runs as its caller's tenant (no connection counted)."""
+    dst.tn_counted = False
     dst.tenant = src.tenant
     dst.tn_prefix = src.tn_prefix
 
