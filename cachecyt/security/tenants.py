@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod

@@ -104,6 +104,14 @@ cdef inline uint64_t tn_skip(Client c, const char *p, uint64_t n) noexcept:
     return 0
 
 
+cdef bytes tn_channel_prefix(int pdb):
+    """The hidden channel prefix of the tenant owning physical db pdb."""
+    cdef int t = tn_of_pdb(<uint32_t>pdb)
+    if t < 0:
+        return b''
+    return b"\x00" + tn_at(t).name + b"\x00"
+
+
 # ---- the gate ---------------------------------------------------------------------
 
 cdef int tenant_gate(Client c, int idx) except -2:

@@ -3,6 +3,7 @@ isolation of keys, channels and node-wide commands; quotas (memory, keys,
 ops/s, connections) under load from both workers; run-time changes; the
 `cachecyt tenant` CLI; INFO and metrics figures; recovery after a restart."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -170,6 +171,27 @@ def test_channels_are_separate(node, ta, tb, admin):
     sb.close()
 
 
+def test_keyspace_notifications_stay_inside(node, ta, tb, admin):
+    admin.config_set('notify-keyspace-events', 'KEA')
+    try:
+        pa = login(node, 'alex').pubsub()
+        pb = tb.pubsub()
+        pad = admin.pubsub()
+        for p in (pa, pb, pad):
+            p.psubscribe('__key*__:*')
+            assert p.get_message(timeout=2)['type'] == 'psubscribe'
+        ta.set('evkey', 'v')
+        got = [pa.get_message(timeout=2) for _ in range(2)]
+        assert {(m['channel'], m['data']) for m in got} == {
+            (b'__keyspace@0__:evkey', b'set'), (b'__keyevent@0__:set', b'evkey')}
+        assert pb.get_message(timeout=0.3) is None     # tenant b hears nothing of a
+        assert pad.get_message(timeout=0.3) is None    # nor do the admins' db patterns
+        for p in (pa, pb, pad):
+            p.close()
+    finally:
+        admin.config_set('notify-keyspace-events', '')
+
+
 def test_scripts_stay_in_the_tenant(ta, tb, admin):
     fill(ta, tb, admin)
     assert ta.eval("return redis.call('GET', 'shared')", 0) == b'A'
@@ -277,7 +299,6 @@ def test_ops_quota_with_retry_hint(node, admin, tb):
         errors = _hammer(node, 'alice', 3, pinger)
         elapsed = time.monotonic() - t0
         assert errors
-        import re
         assert all(re.fullmatch(r"tenant 'a' over its ops/s quota, retry in \d+ ms", e) for e in errors)
         served = 180 - len(errors)
         assert served <= 50 + 50 * elapsed + 10
