@@ -77,6 +77,9 @@ cdef int tenant_on_user(Client c, bytes user) except -1:
     if c.tenant >= 0 and not c.tn_counted:
         return 0                         # a script's client keeps its caller's tenant
     t, prefix = g_tn_member_of(user)
+    if t >= 0 and isinstance(c, McClient):
+        c.authenticated = False          # memcached clients see memcached-db only: not for tenants
+        return 0
     return tenant_bind(c, t, prefix)
 
 
@@ -243,6 +246,8 @@ cdef int _tn_special(Client c, int idx, uint8_t kind) except -2:
             wb_error(&c.out, E_NOTINT)
         return -1
     if kind == TNC_FLUSHALL:
+        c.argv[0] = "FLUSHDB"            # also what the WAL records and replays
+        c.argl[0] = 7
         return g_tn_flushdb
     if kind == TNC_CHAN_ALL:
         for i in range(1, c.argc):

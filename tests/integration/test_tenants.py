@@ -427,12 +427,15 @@ def test_tenant_data_survives_restart(tmp_path):
                     "tenants:\n  - name: t1\n    users: [zed]\n    maxkeys: 100\n")
     with CachecytServer('--config', conf, workers=2) as s:
         z = redis.Redis(port=s.port, username='zed', password=PW)
-        z.set('persisted', 'yes')
         redis.Redis(port=s.port).set('plain', 'p')
+        z.set('flushed', 'x')
+        z.flushall()                                  # logged as the tenant's FLUSHDB
+        z.set('persisted', 'yes')
         redis.Redis(port=s.port).execute_command('TENANT', 'CREATE', 'rt', 'MAXKEYS', 5)
     with CachecytServer('--config', conf, workers=2) as s:
         z = redis.Redis(port=s.port, username='zed', password=PW)
         assert z.get('persisted') == b'yes' and z.get('plain') is None
+        assert z.get('flushed') is None
         admin = redis.Redis(port=s.port)
         assert admin.get('persisted') is None and admin.get('plain') == b'p'
         assert admin.execute_command('TENANT', 'LIST') == [b'rt', b't1']
