@@ -439,3 +439,22 @@ def test_tenant_data_survives_restart(tmp_path):
         admin = redis.Redis(port=s.port)
         assert admin.get('persisted') is None and admin.get('plain') == b'p'
         assert admin.execute_command('TENANT', 'LIST') == [b'rt', b't1']
+
+
+def test_memcached_login_of_a_tenant_member_is_not_served():
+    """memcached clients work in memcached-db, outside any tenant: a member's
+    login over memcached leaves the connection unauthenticated."""
+    with CachecytServer('--requirepass', 'pw', workers=1, memcached_port=True) as s:
+        admin = redis.Redis(port=s.port, password='pw')
+        admin.execute_command('ACL', 'SETUSER', 'mt', 'on', '>' + PW, '+@all', '~*')
+        admin.execute_command('TENANT', 'CREATE', 'mct', 'USERS', 'mt')
+        admin.set('a', 'admin-value')
+        with socket.create_connection(('127.0.0.1', s.memcached_port), timeout=5) as m:
+            m.sendall(b"set x 0 0 5\r\nmt pw\r\nget a\r\n")
+            got = b''
+            while got.count(b'\r\n') < 2:
+                chunk = m.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        assert got == b"STORED\r\nCLIENT_ERROR unauthenticated\r\n"
