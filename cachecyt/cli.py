@@ -11,7 +11,11 @@ shows a live view of a node from its metrics endpoint.
 
   cachecyt backup create|list|verify|restore|prune ...
 
-takes, lists, checks, restores (to an instant or an LSN) and prunes backups."""
+takes, lists, checks, restores (to an instant or an LSN) and prunes backups.
+
+  cachecyt tenant [--host H] [--port P] [--user U --password W] create|set|delete|list|info ...
+
+defines and inspects tenants on a running node (the TENANT command)."""
 import logging
 import os
 import sys
@@ -255,6 +259,97 @@ def backup_prune(to, config_file, keep_last, keep_daily, keep_wal, dry_run):
         click.echo(f"{verb}trim   {path} (to its newest snapshot)")
     for path in deleted:
         click.echo(f"{verb}delete {path}")
+
+
+# ---- tenants (security/tenants.py): the TENANT command of a running node --------------
+
+@main.group()
+@click.option('--host', default='127.0.0.1', show_default=True, help='node address')
+@click.option('--port', default=6379, show_default=True, type=click.IntRange(1, 65535))
+@click.option('--user', default=None, help='ACL user allowed TENANT')
+@click.option('--password', default=None)
+@click.pass_context
+def tenant(ctx, host, port, user, password):
+    """Define, change, delete and inspect tenants."""
+    ctx.obj = {'host': host, 'port': port, 'user': user, 'password': password}
+
+
+def _tenant_call(ctx, *args):
+    import redis
+    o = ctx.obj
+    r = redis.Redis(host=o['host'], port=o['port'], username=o['user'], password=o['password'])
+    try:
+        return r.execute_command('TENANT', *args)
+    except redis.RedisError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+
+
+def _tenant_options(f):
+    for name, kind in (('policy', str), ('maxconns', int), ('maxops', int), ('maxkeys', int),
+                       ('maxmemory', str), ('users', str)):
+        f = click.option(f'--{name}', default=None, type=kind,
+                         help={'users': 'member users, comma-separated',
+                               'maxmemory': 'bytes (10mb ...), 0 = none',
+                               'policy': 'maxmemory-policy, or node'}.get(name, '0 = none'))(f)
+    return f
+
+
+def _option_words(kw):
+    words = []
+    for k, v in kw.items():
+        if v is not None:
+            words += [k, str(v)]
+    return words
+
+
+@tenant.command('create')
+@click.argument('name')
+@_tenant_options
+@click.pass_context
+def tenant_create(ctx, name, **kw):
+    """Define tenant NAME."""
+    _tenant_call(ctx, 'CREATE', name, *_option_words(kw))
+    click.echo('OK')
+
+
+@tenant.command('set')
+@click.argument('name')
+@_tenant_options
+@click.pass_context
+def tenant_set(ctx, name, **kw):
+    """Change the members or quotas of tenant NAME."""
+    _tenant_call(ctx, 'SET', name, *_option_words(kw))
+    click.echo('OK')
+
+
+@tenant.command('delete')
+@click.argument('name')
+@click.pass_context
+def tenant_delete(ctx, name):
+    """Delete tenant NAME and all of its keys."""
+    _tenant_call(ctx, 'DELETE', name)
+    click.echo('OK')
+
+
+@tenant.command('list')
+@click.pass_context
+def tenant_list(ctx):
+    """Names of the tenants."""
+    for name in _tenant_call(ctx, 'LIST'):
+        click.echo(name.decode())
+
+
+@tenant.command('info')
+@click.argument('name', required=False)
+@click.pass_context
+def tenant_info(ctx, name):
+    """Quotas and figures of tenant NAME (or of every tenant)."""
+    rows = [[name.encode(), _tenant_call(ctx, 'INFO', name)]] if name else _tenant_call(ctx, 'INFO')
+    for tname, flat in rows:
+        click.echo(f"{tname.decode()}:")
+        for k, v in zip(flat[::2], flat[1::2]):
+            click.echo(f"  {k.decode()}: {v.decode() if isinstance(v, bytes) else v}")
 
 
 if __name__ == '__main__':

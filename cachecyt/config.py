@@ -235,6 +235,9 @@ OPTIONS = {o.name: o for o in [
     # processes and layout
     Option('workers', 0, parse_int(0, 64), False),
     Option('databases', 16, parse_int(1, 256), False),
+    # tenants (security/tenants.py): each holds one hidden database past `databases`
+    Option('max-tenants', 16, parse_int(0, 240), False),
+    Option('tenants', [], lambda v: parse_tenants(v), False),
     Option('shards', 64, parse_int(1, 65536), False),
     Option('segment-size', 0, parse_memory, False),
     Option('hz', 10, parse_hz, True, 'hz'),
@@ -328,6 +331,11 @@ SECURITY_SETTINGS = ('requirepass', 'acllog-max-len', 'tls-cert-file', 'tls-key-
                      'auth-fail-window', 'auth-fail-delay', 'auth-fail-delay-max')
 
 
+def parse_tenants(value) -> list:
+    from cachecyt.security.tenants import parse_config
+    return parse_config(value)
+
+
 def parse_alerts(value) -> list:
     """The alert rules (cachecyt/metrics/alerts.py checks each one)."""
     from cachecyt.metrics.alerts import RuleError, parse_rules
@@ -396,6 +404,10 @@ def validate_shape(cfg: dict):
         raise ConfigError("'shards' must be a power of two")
     if cfg['memcached-db'] >= cfg['databases']:
         raise ConfigError("'memcached-db' must be below 'databases'")
+    if cfg['databases'] + cfg['max-tenants'] > 256:
+        raise ConfigError("'databases' plus 'max-tenants' must be at most 256")
+    if len(cfg['tenants']) > cfg['max-tenants']:
+        raise ConfigError("more 'tenants' than 'max-tenants'")
     if cfg['memcached-port'] and cfg['memcached-port'] == cfg['port']:
         raise ConfigError("'memcached-port' must differ from 'port'")
     ports = [cfg[n] for n in ('port', 'memcached-port', 'tls-port', 'memcached-tls-port') if cfg[n]]

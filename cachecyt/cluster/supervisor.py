@@ -13,7 +13,7 @@ import time
 
 from cachecyt import _core
 from cachecyt import config as cfgmod
-from cachecyt.security import startup as security_startup
+from cachecyt.security import startup as security_startup, tenants
 from cachecyt.scripting import store as scripts
 from cachecyt.cluster import persist
 from cachecyt.cluster.backup_schedule import BackupScheduler
@@ -123,6 +123,7 @@ class Supervisor:
         scripts.remove_files(self.name)
         shape = {
             'shards': self.cfg['shards'], 'databases': self.cfg['databases'],
+            'tenants': self.cfg['max-tenants'],
             'pages': pages_for(self.cfg),
             'settings': cfgmod.header_settings(self.cfg),
         }
@@ -130,6 +131,7 @@ class Supervisor:
         self.seg.activate(0)
         _core.init_shards()
         security_startup.init_segment(self.cfg)  # users from the aclfile or requirepass
+        tenants.init_segment(self.cfg)           # tenants.json in dir, then the configured ones
         self.start_persistence()
         log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
                  shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])

@@ -84,6 +84,10 @@ cdef class Client:
     cdef bint clock_frozen                    # a script's client: now_ms stays at the script's start
     cdef public uint64_t wal_lsn              # LSN of this client's last effect record (shm/wal.pxi)
     cdef public object wal_held               # replies waiting for that record to be durable, or None
+    cdef public int tenant                    # tenant slot, -1 = none, TN_SYSTEM = replay (shm/tenants.pxi)
+    cdef public object tn_prefix              # bytes: the tenant's hidden channel prefix, or None
+    cdef public list tn_keep                  # rewritten arguments of the running command
+    cdef public bint tn_counted               # counted in its tenant's connections (not a script's client)
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -94,6 +98,7 @@ cdef class Client:
         self.argl = <uint64_t *>malloc(8 * self.argcap)
         self.actions = []
         self.db = 0
+        self.tenant = -1
         self.name = None
         self.addr = "?"
         self.laddr = "?"
@@ -494,6 +499,13 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
+        if self.db >= <int>g_hdr.tenant_base:          # a tenant's db (shm/tenants.pxi)
+            idx = tenant_gate(self, idx)
+            if idx < 0:
+                tenant_answered(self, cs, before)
+                return 0
+            cmd = &g_cmds[idx]
+            cs = cmdstat_at(g_worker, idx)
         if g_hdr.script_owner and script_gate(self, idx):     # a script runs (shm/script.pxi)
             cs.rejected += 1
             count_error_reply(self, before)
@@ -540,6 +552,8 @@ cdef class Client:
             snap_flush_parts()                        # shm/snapshot.pxi
         if g_nk_len:
             nk_flush()                        # keyspace events of the command (commands/notify.pxi)
+        if tn_charge != -1:
+            tenant_done(self)
         cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)

@@ -492,7 +492,7 @@ cdef int cmd_copy(Client c) except -1:
         elif arg_eq(c, i, "db") and i + 1 < c.argc:
             if arg_int32(c, i + 1, &db):
                 return 0
-            if db < 0 or db >= g_hdr.ndbs:
+            if db < 0 or db >= g_hdr.tenant_base:
                 wb_error(&c.out, E_DBINDEX)
                 return 0
             i += 1

@@ -302,8 +302,8 @@ cdef int cmd_select(Client c) except -1:
         wb_error(&c.out, E_NOTINT)
     elif v < -2147483648LL or v > 2147483647LL:
         wb_error(&c.out, "ERR value is out of range, value must between -2147483648 and 2147483647")
-    elif v < 0 or v >= g_hdr.ndbs:
-        wb_error(&c.out, E_DBINDEX)
+    elif v < 0 or v >= (g_hdr.ndbs if c.tenant == TN_SYSTEM else g_hdr.tenant_base):
+        wb_error(&c.out, E_DBINDEX)          # tenants' dbs lie past tenant_base (shm/tenantmem.pxi)
     else:
         c.db = <int>v
         wb_ok(&c.out)
@@ -316,7 +316,7 @@ cdef int cmd_swapdb(Client c) except -1:
         wb_error(&c.out, "ERR invalid first DB index")
     elif not _arg_int32(c, 2, &b):
         wb_error(&c.out, "ERR invalid second DB index")
-    elif a < 0 or a >= <int>g_hdr.ndbs or b < 0 or b >= <int>g_hdr.ndbs:
+    elif a < 0 or a >= <int>g_hdr.tenant_base or b < 0 or b >= <int>g_hdr.tenant_base:
         wb_error(&c.out, E_DBINDEX)
     else:
         with nogil:

@@ -97,7 +97,7 @@ cdef int nk_flush() except -1:
     """Publish the queued events (no lock held)."""
     cdef uint64_t pos = 0, end = g_nk_len
     cdef nkrec_t *r
-    cdef bytes key, ev, db
+    cdef bytes key, ev, db, pre
     cdef uint64_t flags = g_hdr.notify_flags
     _nk_set_len(0)
     while pos < end:
@@ -105,11 +105,15 @@ cdef int nk_flush() except -1:
         key = (g_nk + pos + sizeof(nkrec_t))[:r.klen]
         ev = <bytes>r.event
         db = b'%d' % r.db
+        pre = b''
+        if r.db >= <int>g_hdr.tenant_base:       # a tenant's key: its channels, its db 0
+            pre = tn_channel_prefix(r.db)
+            db = b'0'
         pos += _pad8(sizeof(nkrec_t) + r.klen)
         if flags & NK_KEYSPACE:
-            pubsub_publish(b'__keyspace@' + db + b'__:' + key, ev)
+            pubsub_publish(pre + b'__keyspace@' + db + b'__:' + key, ev)
         if flags & NK_KEYEVENT:
-            pubsub_publish(b'__keyevent@' + db + b'__:' + ev, key)
+            pubsub_publish(pre + b'__keyevent@' + db + b'__:' + ev, key)
     if g_nk_cap > 1048576:
         free(g_nk)
         _nk_set_buf(NULL, 0)

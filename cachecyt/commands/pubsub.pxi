@@ -114,12 +114,14 @@ PS_UNSUB_NAMES[:] = [b"unsubscribe", b"sunsubscribe", b"punsubscribe"]
 
 cdef void ps_reply(Client c, const char *what, const char *name, uint64_t n, bint null_name,
                    int64_t count) noexcept:
+    cdef uint64_t k
     wb_push(&c.out, 3)
     wb_bulk(&c.out, what, strlen(what))
     if null_name:
         wb_null(&c.out)
     else:
-        wb_bulk(&c.out, name, n)
+        k = tn_skip(c, name, n)              # a tenant's hidden prefix (shm/tenants.pxi)
+        wb_bulk(&c.out, name + k, n - k)
     wb_int(&c.out, count)
 
 
@@ -271,11 +273,14 @@ def pubsub_publish(bytes channel, bytes message):
 cdef inline void ps_frame(Client t, const char *what, uint64_t wn, int nparts, const char *pat,
                           uint64_t patlen, const char *ch, uint64_t chlen, const char *msg,
                           uint64_t msglen) noexcept:
+    cdef uint64_t k
     wb_push(&t.out, nparts)
     wb_bulk(&t.out, what, wn)
     if nparts == 4:
-        wb_bulk(&t.out, pat, patlen)
-    wb_bulk(&t.out, ch, chlen)
+        k = tn_skip(t, pat, patlen)
+        wb_bulk(&t.out, pat + k, patlen - k)
+    k = tn_skip(t, ch, chlen)
+    wb_bulk(&t.out, ch + k, chlen - k)
     wb_bulk(&t.out, msg, msglen)
 
 
@@ -505,8 +510,9 @@ cdef void ps_ping(Client c) noexcept:
 # ---- PUBSUB ----------------------------------------------------------------------
 
 cdef void _ps_collect(int kind, const char *pat, uint64_t patlen, bint all_names,
-                      wbuf_t *tmp, int64_t *count) noexcept nogil:
-    """Bulk strings of every registered name (matching pat) into tmp."""
+                      wbuf_t *tmp, int64_t *count, uint64_t strip) noexcept nogil:
+    """Bulk strings of every registered name (matching pat) into tmp, less
+    their first `strip` bytes (a tenant's hidden prefix, which pat holds)."""
     cdef uint64_t doff, i, elem, cap = 0
     cdef char *buf = NULL
     cdef dict_t *d
@@ -519,7 +525,7 @@ cdef void _ps_collect(int kind, const char *pat, uint64_t patlen, bint all_names
             if not elem or _ps_name(elem, &buf, &cap) < 0:
                 continue
             if all_names or glob_matchlen(pat, patlen, buf, elem_klen(elem)):
-                wb_bulk(tmp, buf, elem_klen(elem))
+                wb_bulk(tmp, buf + strip, elem_klen(elem) - strip)
                 count[0] += 1
     cc_unlock(ps_mutex())
     free(buf)
@@ -563,7 +569,7 @@ cdef int cmd_pubsub(Client c) except -1:
     cdef uint64_t i, n
     cdef wbuf_t tmp
     cdef const char *pat = NULL
-    cdef uint64_t patlen = 0
+    cdef uint64_t patlen = 0, strip
     cdef bint all_names
     arity = {b'channels': -2, b'shardchannels': -2, b'numsub': -2, b'shardnumsub': -2,
              b'numpat': 2, b'help': 2}.get(sub, 0)
@@ -599,8 +605,9 @@ cdef int cmd_pubsub(Client c) except -1:
             pat = c.argv[2]
             patlen = c.argl[2]
         wb_init(&tmp)
+        strip = tn_skip(c, pat, patlen) if pat != NULL else 0
         with nogil:
-            _ps_collect(kind, pat, patlen, all_names, &tmp, &count)
+            _ps_collect(kind, pat, patlen, all_names, &tmp, &count, strip)
         wb_array(&c.out, count)
         wb_put(&c.out, tmp.p, tmp.len)
         free(tmp.p)
@@ -608,7 +615,8 @@ cdef int cmd_pubsub(Client c) except -1:
         kind = PS_CHANNEL if sub == b'numsub' else PS_SHARD
         wb_array(&c.out, <int64_t>(2 * (c.argc - 2)))
         for i in range(2, c.argc):
-            wb_bulk(&c.out, c.argv[i], c.argl[i])
+            strip = tn_skip(c, c.argv[i], c.argl[i])
+            wb_bulk(&c.out, c.argv[i] + strip, c.argl[i] - strip)
             with nogil:
                 n = ps_total(kind, c.argv[i], c.argl[i])
             wb_int(&c.out, <int64_t>n)

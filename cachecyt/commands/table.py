@@ -178,6 +178,7 @@ COMMANDS = [
     ('bgsave', -1, 'admin noscript', 0, 0, 0, V),
     ('bgrewriteaof', 1, 'admin noscript', 0, 0, 0, V),
     ('lastsave', 1, 'loading stale fast random', 0, 0, 0, V),
+    ('tenant', -2, 'admin noscript loading stale', 0, 0, 0, V),    # security/tenants.py
     # sorted sets (types/zset.pxi)
     ('zadd', -4, 'write denyoom fast', 1, 1, 1, Z),
     ('zincrby', 4, 'write denyoom fast', 1, 1, 1, Z),

@@ -129,6 +129,7 @@ def collect(workers=(), alerts=()):
     _persistence(fam)
     _backups(fam)
     _workers(fam, workers)
+    _tenants(fam)
     hk = fam('cachecyt_hot_key_accesses', 'gauge',
              'Estimated recent accesses of each hot key (sampled sketch).')
     for db, key, n in hot_keys():
@@ -138,6 +139,34 @@ def collect(workers=(), alerts=()):
     for name, severity, state in alerts:
         active.add(1 if state == 'firing' else 0, alert=name, severity=severity)
     return fams
+
+
+TENANT_FAMILIES = [     # (metric, type, help, field of security.tenants.all_tenants())
+    ('cachecyt_tenant_used_memory_bytes', 'gauge', 'Bytes allocated for a tenant\'s keys.', 'used'),
+    ('cachecyt_tenant_maxmemory_bytes', 'gauge', 'A tenant\'s memory quota (0 = none).', 'maxmemory'),
+    ('cachecyt_tenant_keys', 'gauge', 'Keys of a tenant.', 'keys'),
+    ('cachecyt_tenant_maxkeys', 'gauge', 'A tenant\'s key quota (0 = none).', 'maxkeys'),
+    ('cachecyt_tenant_connected_clients', 'gauge', 'Connections of a tenant\'s users.', 'conns'),
+    ('cachecyt_tenant_commands_total', 'counter', 'Commands a tenant\'s clients ran.', 'ops'),
+    ('cachecyt_tenant_hits_total', 'counter', 'Key lookups of a tenant that found the key.', 'hits'),
+    ('cachecyt_tenant_misses_total', 'counter', 'Key lookups of a tenant that found no key.', 'misses'),
+    ('cachecyt_tenant_evicted_keys_total', 'counter', 'Keys evicted under a tenant\'s memory quota.',
+     'evicted'),
+]
+
+
+def _tenants(fam):
+    from cachecyt.security import tenants
+    rows = sorted(tenants.all_tenants().items())
+    for name, type_, help_, field in TENANT_FAMILIES:
+        f = fam(name, type_, help_)
+        for tname, (_slot, d) in rows:
+            f.add(d[field], tenant=tname)
+    rej = fam('cachecyt_tenant_rejected_total', 'counter',
+              'Commands or connections of a tenant refused over a quota, by quota.')
+    for tname, (_slot, d) in rows:
+        for quota in ('memory', 'keys', 'ops', 'conns'):
+            rej.add(d['rej_' + quota], tenant=tname, quota=quota)
 
 
 def _commands(fam):

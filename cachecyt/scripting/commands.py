@@ -114,6 +114,7 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
         raise CommandError(busy)
     try:
         eng.prepare(c.db, readonly, name)
+        _core.tenant_share(eng.client, c)          # a tenant's script stays in its tenant
         if is_function:
             out = eng.call_function(fn, c.resp, nkeys, args)
         else:

@@ -41,8 +41,9 @@ def on_signal(kind, arg, data):
     """A worker's signal ring message of the security package."""
     if kind == _core.SIGNAL_ACL:
         _acl().sync()
-        from cachecyt.security import settings
+        from cachecyt.security import settings, tenants
         settings.apply()
+        tenants.recheck()
 
 
 def config_set(values):

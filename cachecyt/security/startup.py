@@ -22,7 +22,8 @@ def init_segment(cfg):
 
 
 def start_worker(cfg):
-    from cachecyt.security import audit, tls
+    from cachecyt.security import audit, tenants, tls
+    tenants.start_worker(cfg)
     init_segment(cfg)                   # no-op unless the segment was made without it (tests)
     if tls.reload not in settings._appliers:
         settings._appliers += [tls.reload, audit.configure]

@@ -225,6 +225,7 @@ def client_acl_fast(Client c):
 
 def client_slot_set_user(Client c, bytes user):
     """Publish the client's user in its row of the shared client table."""
+    tenant_on_user(c, user)                  # shm/tenants.pxi: the user's tenant, if any
     if c.cslot != NULL:
         _copy_text(c.cslot.user, sizeof(c.cslot.user), user)
 

@@ -155,6 +155,7 @@ cdef uint64_t slab_alloc(uint64_t size) noexcept nogil:
     cl.chunks += 1
     cc_atomic_max_i(&g_hdr.peak_memory, cc_atomic_add_i(&g_hdr.used_memory, cl.size))
     cc_unlock(class_mutex(c))
+    tn_charge_bytes(<int64_t>cl.size)        # shm/tenantmem.pxi
     return off
 
 
@@ -181,6 +182,7 @@ cdef void slab_free(uint64_t off) noexcept nogil:
         _page_give(p)
     cc_atomic_add_i(&g_hdr.used_memory, -<int64_t>cl.size)
     cc_unlock(class_mutex(c))
+    tn_charge_bytes(-<int64_t>cl.size)
 
 
 cdef void _debug_check_free(uint64_t off, uint64_t p, page_t *pg) noexcept nogil:

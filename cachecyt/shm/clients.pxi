@@ -102,6 +102,7 @@ def client_slot_claim(Client c, int fd=-1):
 def client_slot_release(Client c):
     global g_cslot_hint
     cdef uint32_t i
+    tenant_unbind(c)                         # shm/tenants.pxi
     if c.cslot != NULL:
         i = <uint32_t>(c.cslot - cslot_at(0))
         if i < g_cslot_hint:

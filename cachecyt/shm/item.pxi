@@ -112,17 +112,21 @@ cdef uint64_t item_new(uint32_t pdb, const char *key, uint64_t klen, uint64_t vl
 
 cdef void item_free(uint64_t off) noexcept nogil:
     """Free the item and everything its value owns (a collection's chunks)."""
+    cdef int saved = tn_charge_item(off)     # the bytes go back to the item's tenant
     if IT(off).type != T_STRING:
         value_release(IT(off))
     item_free_shell(off)
+    tn_charge_restore(saved)
 
 
 cdef void item_free_shell(uint64_t off) noexcept nogil:
     """Free the item's own chunk and extents only: its value, if a collection,
     lives on in another item (RENAME moves values this way)."""
+    cdef int saved = tn_charge_item(off)
     if IT(off).iflags & IF_EXTENTS:
         _item_release_data(IT(off))
     slab_free(off)
+    tn_charge_restore(saved)
 
 
 cdef uint64_t item_capacity(uint64_t off) noexcept nogil:

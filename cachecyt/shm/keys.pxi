@@ -257,10 +257,10 @@ cdef void db_swap(uint32_t a, uint32_t b) noexcept nogil:
 
 
 def keyspace_info():
-    """[(logical db, keys, expires)] for the dbs that hold keys."""
+    """[(logical db, keys, expires)] for the visible dbs that hold keys."""
     cdef uint32_t db
     out = []
-    for db in range(g_hdr.ndbs):
+    for db in range(g_hdr.tenant_base):
         n = db_size(db)
         if n:
             out.append((db, n, db_expires(db)))

@@ -7,7 +7,7 @@
 #   [wstat_t x MAX_WORKERS][cmdstat_t x MAX_WORKERS*MAX_COMMANDS]
 #   [cslot_t x MAX_CLIENT_SLOTS][sigring_t x MAX_WORKERS][errstat_t x MAX_WORKERS*MAX_ERRSTATS]
 #   [acl_area_t][blocked registry][observability: obs_t, histograms, sketches, slowlog, monitor ring]
-#   [pub/sub: lock, psreg_t, then per worker: lock, msgring_t, bytes]
+#   [pub/sub: lock, psreg_t, then per worker: lock, msgring_t, bytes][tenant_t x tenant_slots]
 #   [page_t x npages][config json][pad to PAGE_SIZE][arena: npages pages]
 
 cdef extern from *:
@@ -128,6 +128,11 @@ ctypedef struct header_t:
     uint64_t backup_failures     # failed backups since the node started
     uint64_t backup_kept         # backups in backup-dir after the last prune
     uint64_t backup_every        # s between scheduled backups, 0 = none scheduled; set at start
+    # tenants (shm/tenantmem.pxi, shm/tenants.pxi)
+    uint64_t tenants_off         # tenant_t[tenant_slots], 0 = none
+    uint32_t tenant_base         # first hidden db = the visible databases; dbs past it are tenants'
+    uint32_t tenant_slots        # tenants the segment can hold (hidden dbs)
+    uint64_t tenant_version      # bumped by every change of a tenant's definition; atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock

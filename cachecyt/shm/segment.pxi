@@ -80,7 +80,8 @@ cdef void _fill_class_lookup() noexcept:
         g_cls_of[i] = c
 
 
-def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t config_len):
+def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t config_len,
+                   uint32_t tenants=0):
     """Byte offsets of every region for the given shape; pure arithmetic."""
     cdef uint64_t off = _align(sizeof(header_t), 64)
     lay = {}
@@ -99,6 +100,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['acl_off'] = off; off = _align(off + sizeof(acl_area_t), 64)
     lay['obs_off'] = off; off = _align(off + obs_region_size(), 64)
     lay['pubsub_off'] = off; off = _align(off + pubsub_region_size(), 64)
+    lay['tenants_off'] = off; off = _align(off + tenant_region_size(tenants), 64)
     lay['pages_off'] = off; off = _align(off + sizeof(page_t) * npages, 64)
     lay['config_off'] = off; off = _align(off + config_len + 1, PAGE_SIZE)
     lay['arena_off'] = off
@@ -119,9 +121,10 @@ cdef class Segment:
     @staticmethod
     def create(str name, dict shape, bytes config_json):
         import posix_ipc
-        cdef uint32_t nshards = shape['shards'], ndbs = shape['databases']
+        cdef uint32_t nshards = shape['shards'], tenants = shape.get('tenants', 0)
+        cdef uint32_t ndbs = shape['databases'] + tenants     # a hidden db per tenant
         cdef uint64_t npages = shape['pages']
-        lay = segment_layout(nshards, ndbs, npages, len(config_json))
+        lay = segment_layout(nshards, ndbs, npages, len(config_json), tenants)
         shm = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, mode=0o600, size=lay['seg_size'])
         cdef Segment seg = Segment._map(name, shm.fd, lay['seg_size'])
         shm.close_fd()
@@ -170,7 +173,10 @@ cdef class Segment:
         h.start_ms = cc_now_ms()
         h.nshards = shape['shards']
         h.shard_bits = (h.nshards - 1).bit_length()
-        h.ndbs = shape['databases']
+        h.ndbs = shape['databases'] + shape.get('tenants', 0)
+        h.tenant_base = shape['databases']
+        h.tenant_slots = shape.get('tenants', 0)
+        h.tenants_off = lay['tenants_off'] if h.tenant_slots else 0
         h.npages = shape['pages']
         for k in ('db_map_off', 'locks_off', 'shards_off', 'dbstats_off', 'classes_off',
                   'wstats_off', 'cmdstats_off', 'pages_off', 'config_off', 'arena_off',

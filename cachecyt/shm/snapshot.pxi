@@ -328,6 +328,7 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
     rp.max_bulk = 1 << 62
     try:
         rp_feed(&rp, <const char *>data, len(data))
+        c.tenant = TN_SYSTEM                 # may select the tenants' hidden dbs
         c.db = db
         while True:
             r = rp_next(&rp)
