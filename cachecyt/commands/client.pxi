@@ -494,7 +494,7 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
-        if g_hdr.script_owner and script_gate(self, idx):     # a script runs (shm/script.pxi)
+        if cc_atomic_load(&g_hdr.script_owner) and script_gate(self, idx):   # shm/script.pxi
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
