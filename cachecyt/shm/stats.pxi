@@ -174,11 +174,24 @@ cdef inline int lat_bucket(uint64_t us) noexcept nogil:
     return 8 + (e - 3) * 4 + <int>((us >> (e - 2)) & 3)
 
 
+cdef inline bint hot_due() noexcept nogil:
+    """One more command with keys: True when its keys are this worker's next
+    hot-key sample (the caller re-arms the countdown with hot_rearm)."""
+    global g_hot_countdown
+    g_hot_countdown -= 1
+    return g_hot_countdown <= 0
+
+
+cdef inline void hot_rearm(uint64_t rate) noexcept nogil:
+    """The gap to the next sample: random, rate commands on average."""
+    global g_hot_countdown
+    g_hot_countdown = <int>(1 + cc_rand() % (2 * rate - 1)) if rate > 1 else 1
+
+
 cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
     """Account one command that ran for usec (Client.execute, after cmdstats):
     its histogram bucket, then the slowlog, latency monitor, hot-key sample and
     MONITOR feed when each is switched on."""
-    global g_hot_countdown
     cdef header_t *h = g_hdr
     if usec < 0:
         usec = 0
@@ -188,10 +201,8 @@ cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
     if h.latency_monitor_threshold and <uint64_t>usec >= h.latency_monitor_threshold * 1000:
         latency_add("fast-command" if g_cmds[idx].flags & CF_FAST else "command",
                     <uint64_t>usec // 1000)
-    if h.hotkeys_sample_rate:
-        g_hot_countdown -= 1
-        if g_hot_countdown <= 0:
-            hot_sample(c, idx)
+    if h.hotkeys_sample_rate and hot_due():
+        hot_sample(c, idx)
     if h.monitors and not (g_cmds[idx].flags & CF_ADMIN):
         monitor_feed(c)
 
@@ -245,9 +256,11 @@ g_sub_names = []                 # names of the subcommand rows (commands/server
 
 
 def set_substat_names(list names):
-    """Name the rows substat_add uses (row MAX_COMMANDS-1-k is names[k])."""
+    """Name the rows substat_add uses (row MAX_COMMANDS-1-k is names[k]); the
+    memcached commands find theirs among them (commands/memcached.pxi)."""
     global g_sub_names
     g_sub_names = list(names)
+    mc_find_stat_rows(g_sub_names)
 
 
 def substat_latency(int k, uint64_t usec):
@@ -332,8 +345,7 @@ cdef void hot_sample(Client c, int idx) noexcept:
     cdef uint64_t rate = g_hdr.hotkeys_sample_rate
     cdef int first = g_cmds[idx].first, last = g_cmds[idx].last, step = g_cmds[idx].step
     cdef int64_t i, end
-    global g_hot_countdown
-    g_hot_countdown = <int>(1 + cc_rand() % (2 * rate - 1)) if rate > 1 else 1
+    hot_rearm(rate)
     if first <= 0 or <int64_t>c.argc <= first or step <= 0:
         return
     end = last if last >= 0 else <int64_t>c.argc + last
