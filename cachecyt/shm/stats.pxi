@@ -183,9 +183,10 @@ cdef inline bint hot_due() noexcept nogil:
 
 
 cdef inline void hot_rearm(uint64_t rate) noexcept nogil:
-    """The gap to the next sample: random, rate commands on average."""
+    """The gap to the next sample: uniform in 1 .. 2 * rate - 1, rate commands
+    on average (a multiply and a shift of 32 random bits, not a division)."""
     global g_hot_countdown
-    g_hot_countdown = <int>(1 + cc_rand() % (2 * rate - 1)) if rate > 1 else 1
+    g_hot_countdown = <int>(1 + (((cc_rand() >> 32) * (2 * rate - 1)) >> 32)) if rate > 1 else 1
 
 
 cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
@@ -357,13 +358,22 @@ cdef void hot_sample(Client c, int idx) noexcept:
         i += step
 
 
-cdef void hot_age(hotsketch_t *sk) noexcept nogil:
+# A lower bound of the smallest candidate count of each sketch this process
+# writes (a worker writes only its own). A sampled key whose new estimate is not
+# above it can neither be a candidate (a candidate's estimate only grows past the
+# count it was given) nor replace one, so the candidate scan is skipped: under a
+# flat load, where most sampled keys are seen once or twice, that is most samples.
+cdef uint32_t g_hot_floor[MAX_WORKERS]
+
+
+cdef void hot_age(int worker, hotsketch_t *sk) noexcept nogil:
     cdef int i
     for i in range(HOT_DEPTH * HOT_WIDTH):
         sk.cms[i] >>= 1
     for i in range(HOT_TOP):
         sk.tcount[i] >>= 1
     sk.samples >>= 1
+    g_hot_floor[worker] >>= 1
 
 
 cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t rate) noexcept nogil:
@@ -384,6 +394,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
         memset(sk.tcount, 0, sizeof(sk.tcount))
         sk.samples = 0
         sk.rate = rate
+        g_hot_floor[worker] = 0
     for r in range(HOT_DEPTH):
         cell[r] = &sk.cms[r * HOT_WIDTH + ((h >> (r * 16)) & (HOT_WIDTH - 1))]
         if cell[r][0] < est:
@@ -393,7 +404,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
         if cell[r][0] < est:
             cell[r][0] = est
     sk.samples += 1
-    if 0 < klen <= HOT_KEY_MAX:
+    if 0 < klen <= HOT_KEY_MAX and est > g_hot_floor[worker]:
         for i in range(HOT_TOP):
             if sk.thash[i] == h:
                 e = &sk.top[i]
@@ -403,6 +414,8 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
                     break
             if sk.tcount[i] < sk.tcount[victim]:
                 victim = i
+        if victim >= 0:
+            g_hot_floor[worker] = sk.tcount[victim]     # the smallest; a replacement only raises it
         if victim >= 0 and est > sk.tcount[victim]:
             e = &sk.top[victim]
             cc_store_u32(&e.ver, e.ver + 1)      # odd: being rewritten
@@ -414,7 +427,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
             sk.tcount[victim] = est
             cc_store_u32(&e.ver, e.ver + 1)
     if sk.samples >= HOT_WINDOW:
-        hot_age(sk)
+        hot_age(worker, sk)
 
 
 def hotkeys(int count=10, int min_permille=10):
