@@ -506,7 +506,7 @@ cdef class Client:
                 return 0
             cmd = &g_cmds[idx]
             cs = cmdstat_at(g_worker, idx)
-        if g_hdr.script_owner and script_gate(self, idx):     # a script runs (shm/script.pxi)
+        if cc_atomic_load(&g_hdr.script_owner) and script_gate(self, idx):   # shm/script.pxi
             cs.rejected += 1
             count_error_reply(self, before)
             return 0

@@ -36,6 +36,41 @@ META_FLAGS = {MC_MG: _META_ALL, MC_MS: _META_ALL, MC_MD: _META_ALL, MC_MA: _META
 
 
 
+# ---- per-command accounting ---------------------------------------------------------
+#
+# Each memcached command has rows of its own beside the RESP commands': calls,
+# µs, failures (cmdstats) and the latency histogram, named mc_<command> in INFO
+# commandstats and latencystats, LATENCY HISTOGRAM and the metrics endpoint
+# (commands/server.py lists them after the subcommand rows). Its keys go into
+# the hot-key sketch on the same sampling countdown as RESP commands, under
+# memcached-db, so HOTKEYS shows the keys memcached clients make hot.
+
+MC_STAT_NAMES = ['mc_' + n for n in (
+    'get', 'gets', 'gat', 'gats', 'set', 'add', 'replace', 'append', 'prepend', 'cas',
+    'incr', 'decr', 'delete', 'touch', 'flush_all', 'version', 'verbosity', 'quit',
+    'stats', 'mg', 'ms', 'md', 'ma', 'mn', 'me')]          # MC_GET (1) .. MC_ME (25)
+cdef int g_mc_row[MC_ERRLINE]         # cmdstat row of each MC_* command, 0 = none (a RESP row)
+
+
+cdef void mc_find_stat_rows(list names) noexcept:
+    """Rows of the memcached commands among the subcommand rows (set_substat_names)."""
+    cdef int cmd, row
+    for cmd in range(MC_ERRLINE):
+        g_mc_row[cmd] = 0
+        if 1 <= cmd <= len(MC_STAT_NAMES) and MC_STAT_NAMES[cmd - 1] in names:
+            row = MAX_COMMANDS - 1 - names.index(MC_STAT_NAMES[cmd - 1])
+            if row >= g_ncmds:
+                g_mc_row[cmd] = row
+
+
+cdef inline bint mc_failed(wbuf_t *w, uint64_t before) noexcept nogil:
+    """The reply from `before` is an error line (ERROR, CLIENT_ERROR, SERVER_ERROR)."""
+    cdef uint64_t n = w.len - before
+    cdef const char *p = w.p + before
+    return ((n >= 5 and memcmp(p, "ERROR", 5) == 0) or
+            (n >= 12 and (memcmp(p, "CLIENT_ERROR", 12) == 0 or memcmp(p, "SERVER_ERROR", 12) == 0)))
+
+
 cdef inline mcstat_t *mcs() noexcept nogil:
     """This worker's memcached counters (in the segment; `stats` sums every worker's)."""
     return &my_wstat().mc
@@ -326,6 +361,7 @@ cdef class McClient(Client):
                 self.flags |= CL_CLOSE_AFTER_REPLY
             if held:
                 persist_mc_end(self, before, held)
+            self.mc_account(before)
             if self.mp.noreply:
                 self.out.len = before
         batch_leave()
@@ -340,6 +376,45 @@ cdef class McClient(Client):
             free(self.out.p)
             self._reset_out()
         return result
+
+    cdef void mc_account(self, uint64_t before) noexcept:
+        """The command just run: its cmdstat and histogram rows (its time runs
+        from the end of the command before it, as a RESP command's), then, on
+        the hot-key countdown, its keys into this worker's sketch."""
+        cdef int cmd = self.mp.cmd
+        cdef int64_t t1 = cc_mono_us()
+        cdef uint64_t usec = <uint64_t>(t1 - self.t_mark) if t1 > self.t_mark else 0
+        cdef cmdstat_t *cs
+        self.t_mark = t1
+        if cmd <= 0 or cmd >= MC_ERRLINE or g_mc_row[cmd] == 0 or g_hdr == NULL:
+            return
+        cs = cmdstat_at(g_worker, g_mc_row[cmd])
+        cs.calls += 1
+        cs.usec += usec
+        if mc_failed(&self.out, before):
+            cs.failed += 1
+        hist_row(g_worker, g_mc_row[cmd])[lat_bucket(usec)] += 1
+        if g_hdr.hotkeys_sample_rate and hot_due():
+            self.mc_hot_sample(cmd)
+
+    cdef void mc_hot_sample(self, int cmd) noexcept:
+        """The countdown ran out: the keys of this command are one sample."""
+        cdef uint64_t rate = g_hdr.hotkeys_sample_rate, i, first = 1
+        hot_rearm(rate)
+        if cmd >= MC_MG and cmd != MC_MN:
+            if self.mklen:                      # the key as stored (base64 decoded)
+                hot_touch(g_worker, self.db, self.mkey, self.mklen, rate)
+            return
+        if cmd == MC_GAT or cmd == MC_GATS:
+            first = 2
+        elif cmd > MC_TOUCH:                    # flush_all, version, stats ...: no key
+            return
+        elif cmd != MC_GET and cmd != MC_GETS:  # storage, incr/decr, delete, touch: one key
+            if self.mp.ntok > 1:
+                hot_touch(g_worker, self.db, self.tok(1), self.tlen(1), rate)
+            return
+        for i in range(first, self.mp.ntok):
+            hot_touch(g_worker, self.db, self.tok(i), self.tlen(i), rate)
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -650,6 +725,7 @@ cdef class McClient(Client):
         cdef uint64_t i
         cdef char f
         mcs().cmd_meta += 1
+        self.mklen = 0                          # no key yet (the hot-key sample reads it)
         if self.mp.ntok < 2:
             self.line("ERROR")
             return 0

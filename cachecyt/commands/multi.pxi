@@ -233,11 +233,17 @@ cdef int cmd_exec(Client c) except -1:
 
 
 cdef int _exec_held(Client c, TxState tx) except -1:
-    """Hold the shards of the transaction, check the watches, run the queue."""
+    """Hold the shards of the transaction, check the watches, run the queue.
+    The queued commands are accounted one by one (their own times, MONITOR
+    lines); then the client's request is EXEC again, and EXEC's time runs from
+    its start, as Redis's covers the commands it ran."""
     cdef uint64_t cap = len(tx.watched) + 1, n = 0
     cdef uint32_t *shards
     cdef bint everything = False
     cdef list args
+    cdef const char *exec_name = c.argv[0]       # EXEC: no arguments (arity 1)
+    cdef uint64_t exec_len = c.argl[0]
+    cdef int64_t exec_start = c.t_mark
     for args in tx.queued:
         cap += len(args)
     shards = <uint32_t *>malloc(4 * cap)
@@ -256,12 +262,17 @@ cdef int _exec_held(Client c, TxState tx) except -1:
                 return 0
             wb_array(&c.out, len(tx.queued))
             c.flags |= CL_EXEC
+            c.t_mark = cc_mono_us()
             for args in tx.queued:
                 c._load_list(args)
                 c.execute()
         finally:
             c.flags &= ~CL_EXEC
             shards_release()
+            c.argv[0] = exec_name
+            c.argl[0] = exec_len
+            c.argc = 1
+            c.t_mark = exec_start
     finally:
         free(shards)
     return 0

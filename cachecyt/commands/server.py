@@ -253,8 +253,10 @@ class Rejected(CommandError):
 
 
 # Row of each subcommand's counters (and of a container run with no subcommand,
-# e.g. plain COMMAND, under its own name): stable indexes for substat_add.
-STAT_NAMES = [f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs] + ['command']
+# e.g. plain COMMAND, under its own name): stable indexes for substat_add; then
+# the rows of the memcached commands (mc_get ..., commands/memcached.pxi).
+STAT_NAMES = ([f"{c}|{s}" for c, subs in SUBCOMMANDS.items() for s in subs] + ['command']
+              + _core.MC_STAT_NAMES)
 STAT_INDEX = {name: k for k, name in enumerate(STAT_NAMES)}
 
 

@@ -10,7 +10,7 @@
 #   none; a worker claims it by CAS. Each worker also publishes whether it is
 #   inside a batch of requests (wstat_t.batch_seq: odd while inside, bumped on
 #   entering and on leaving). A batch checks script_owner before each command
-#   (one load); entering a batch is seq_cst (store, fence, then the load), so
+#   (one acquire load); entering a batch is seq_cst (an exchange, then the load), so
 #   either the batch sees the record, or the owner, which publishes the record
 #   and then reads every batch_seq, sees the batch inside and waits until it
 #   leaves (its seq changes). Only then does the owner lock the shards: no
@@ -43,6 +43,7 @@ cdef extern from *:
         return __atomic_compare_exchange_n(p, &expect, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     }
     static inline void scr_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    static inline void scr_publish(uint64_t *p, uint64_t v) { __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
     static inline void scr_sleep_us(unsigned us) { usleep(us); }
     #include <sched.h>
     static inline void scr_yield(void) { sched_yield(); }
@@ -61,6 +62,7 @@ cdef extern from *:
     """
     bint scr_cas(uint64_t *p, uint64_t expect, uint64_t v) nogil
     void scr_fence() nogil
+    void scr_publish(uint64_t *p, uint64_t v) nogil
     void scr_sleep_us(unsigned us) nogil
     void scr_yield() nogil
     void scr_futex_wait(uint64_t *p, uint64_t v, long us) nogil
@@ -102,16 +104,22 @@ cdef inline wstat_t *wstat_of(int w) noexcept nogil:
 
 
 cdef inline void batch_enter() noexcept nogil:
-    """This worker may lock shards from now on: publish it, then (fenced) the
-    caller reads script_owner."""
+    """This worker may lock shards from now on: publish it, then the caller
+    reads script_owner (an acquire load). Only this worker writes its
+    batch_seq, so the increment needs no atomic add: one seq_cst exchange
+    publishes it and orders the load after it (every batch pays this, so no
+    separate fence)."""
+    cdef wstat_t *ws
     if g_hdr != NULL:
-        cc_atomic_add(&my_wstat().batch_seq, 1)
-        scr_fence()
+        ws = my_wstat()
+        scr_publish(&ws.batch_seq, ws.batch_seq + 1)
 
 
 cdef inline void batch_leave() noexcept nogil:
+    cdef wstat_t *ws
     if g_hdr != NULL:
-        cc_atomic_add(&my_wstat().batch_seq, 1)
+        ws = my_wstat()
+        cc_atomic_store(&ws.batch_seq, ws.batch_seq + 1)
 
 
 cdef inline bint script_elsewhere() noexcept nogil:

@@ -174,11 +174,25 @@ cdef inline int lat_bucket(uint64_t us) noexcept nogil:
     return 8 + (e - 3) * 4 + <int>((us >> (e - 2)) & 3)
 
 
+cdef inline bint hot_due() noexcept nogil:
+    """One more command with keys: True when its keys are this worker's next
+    hot-key sample (the caller re-arms the countdown with hot_rearm)."""
+    global g_hot_countdown
+    g_hot_countdown -= 1
+    return g_hot_countdown <= 0
+
+
+cdef inline void hot_rearm(uint64_t rate) noexcept nogil:
+    """The gap to the next sample: uniform in 1 .. 2 * rate - 1, rate commands
+    on average (a multiply and a shift of 32 random bits, not a division)."""
+    global g_hot_countdown
+    g_hot_countdown = <int>(1 + (((cc_rand() >> 32) * (2 * rate - 1)) >> 32)) if rate > 1 else 1
+
+
 cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
     """Account one command that ran for usec (Client.execute, after cmdstats):
     its histogram bucket, then the slowlog, latency monitor, hot-key sample and
     MONITOR feed when each is switched on."""
-    global g_hot_countdown
     cdef header_t *h = g_hdr
     if usec < 0:
         usec = 0
@@ -188,10 +202,8 @@ cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
     if h.latency_monitor_threshold and <uint64_t>usec >= h.latency_monitor_threshold * 1000:
         latency_add("fast-command" if g_cmds[idx].flags & CF_FAST else "command",
                     <uint64_t>usec // 1000)
-    if h.hotkeys_sample_rate:
-        g_hot_countdown -= 1
-        if g_hot_countdown <= 0:
-            hot_sample(c, idx)
+    if h.hotkeys_sample_rate and hot_due():
+        hot_sample(c, idx)
     if h.monitors and not (g_cmds[idx].flags & CF_ADMIN):
         monitor_feed(c)
 
@@ -245,9 +257,11 @@ g_sub_names = []                 # names of the subcommand rows (commands/server
 
 
 def set_substat_names(list names):
-    """Name the rows substat_add uses (row MAX_COMMANDS-1-k is names[k])."""
+    """Name the rows substat_add uses (row MAX_COMMANDS-1-k is names[k]); the
+    memcached commands find theirs among them (commands/memcached.pxi)."""
     global g_sub_names
     g_sub_names = list(names)
+    mc_find_stat_rows(g_sub_names)
 
 
 def substat_latency(int k, uint64_t usec):
@@ -332,8 +346,7 @@ cdef void hot_sample(Client c, int idx) noexcept:
     cdef uint64_t rate = g_hdr.hotkeys_sample_rate
     cdef int first = g_cmds[idx].first, last = g_cmds[idx].last, step = g_cmds[idx].step
     cdef int64_t i, end
-    global g_hot_countdown
-    g_hot_countdown = <int>(1 + cc_rand() % (2 * rate - 1)) if rate > 1 else 1
+    hot_rearm(rate)
     if first <= 0 or <int64_t>c.argc <= first or step <= 0:
         return
     end = last if last >= 0 else <int64_t>c.argc + last
@@ -345,13 +358,22 @@ cdef void hot_sample(Client c, int idx) noexcept:
         i += step
 
 
-cdef void hot_age(hotsketch_t *sk) noexcept nogil:
+# A lower bound of the smallest candidate count of each sketch this process
+# writes (a worker writes only its own). A sampled key whose new estimate is not
+# above it can neither be a candidate (a candidate's estimate only grows past the
+# count it was given) nor replace one, so the candidate scan is skipped: under a
+# flat load, where most sampled keys are seen once or twice, that is most samples.
+cdef uint32_t g_hot_floor[MAX_WORKERS]
+
+
+cdef void hot_age(int worker, hotsketch_t *sk) noexcept nogil:
     cdef int i
     for i in range(HOT_DEPTH * HOT_WIDTH):
         sk.cms[i] >>= 1
     for i in range(HOT_TOP):
         sk.tcount[i] >>= 1
     sk.samples >>= 1
+    g_hot_floor[worker] >>= 1
 
 
 cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t rate) noexcept nogil:
@@ -372,6 +394,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
         memset(sk.tcount, 0, sizeof(sk.tcount))
         sk.samples = 0
         sk.rate = rate
+        g_hot_floor[worker] = 0
     for r in range(HOT_DEPTH):
         cell[r] = &sk.cms[r * HOT_WIDTH + ((h >> (r * 16)) & (HOT_WIDTH - 1))]
         if cell[r][0] < est:
@@ -381,7 +404,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
         if cell[r][0] < est:
             cell[r][0] = est
     sk.samples += 1
-    if 0 < klen <= HOT_KEY_MAX:
+    if 0 < klen <= HOT_KEY_MAX and est > g_hot_floor[worker]:
         for i in range(HOT_TOP):
             if sk.thash[i] == h:
                 e = &sk.top[i]
@@ -391,6 +414,8 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
                     break
             if sk.tcount[i] < sk.tcount[victim]:
                 victim = i
+        if victim >= 0:
+            g_hot_floor[worker] = sk.tcount[victim]     # the smallest; a replacement only raises it
         if victim >= 0 and est > sk.tcount[victim]:
             e = &sk.top[victim]
             cc_store_u32(&e.ver, e.ver + 1)      # odd: being rewritten
@@ -402,7 +427,7 @@ cdef void hot_touch(int worker, int db, const char *key, uint64_t klen, uint64_t
             sk.tcount[victim] = est
             cc_store_u32(&e.ver, e.ver + 1)
     if sk.samples >= HOT_WINDOW:
-        hot_age(sk)
+        hot_age(worker, sk)
 
 
 def hotkeys(int count=10, int min_permille=10):

@@ -221,6 +221,10 @@ def persist_set(str k, v):
             # writes made while it was off are in no record: a snapshot covers them
             g_pp.rewrite_running = 1
             g_pp.bgsave_request = 1
+            g_pp.appendonly = v
+            cc_atomic_store(&g_pp.sleeping, 1)     # the writer's idle sleep is long
+            with nogil:
+                wake_supervisor()
         g_pp.appendonly = v
     elif k == 'appendfsync': g_pp.appendfsync = v
     elif k == 'next_lsn': g_pp.next_lsn = v

@@ -119,10 +119,10 @@ def test_latency_percentiles_match_client_timings(node, rn):
     for i in range(60000):
         pipe.set(f'key:{i}', 'x')
     pipe.execute()
-    rn.config_resetstat()
     took = []
     c = Raw(node)
     size = len(c.call('KEYS', '*'))
+    rn.config_resetstat()                     # the server counts the 12 timed calls only
     for _ in range(12):
         t0 = time.perf_counter()
         c.send(b'KEYS *\r\n')
@@ -133,11 +133,45 @@ def test_latency_percentiles_match_client_timings(node, rn):
     c.close()
     took.sort()
     lat = rn.info('latencystats')['latency_percentiles_usec_keys']
-    # the server's time is part of what the client waited and a bucket is < 25%
-    # wide; on a loaded 2-CPU machine the two clocks see different stalls, so
-    # "within reason" is a factor of 3 (a wrong unit or bucket would be 1000x)
-    assert took[0] * 0.3 <= lat['p50'] <= took[-1] * 3
-    assert lat['p99'] <= took[-1] * 3
+    # A call's server time runs from the read that brought it to the end of the
+    # command: inside what the client waited, whatever stalls either side saw.
+    # So the server's k-th smallest time is at most the client's k-th smallest,
+    # and a percentile (the upper bound of its bucket) is under 1.25x the time:
+    # p50 (the 6th of 12) and p99 (the 12th) are bounded by the client's 6th and
+    # 12th. Below, the server's work is most of a round trip (the rest is moving
+    # the reply); 0.3 leaves room for a client slowed by a loaded machine.
+    assert took[0] * 0.3 <= lat['p50'] <= took[5] * 1.25
+    assert lat['p99'] <= took[-1] * 1.25
+
+
+def test_exec_is_accounted_as_exec(node, rn):
+    """The commands of a transaction are counted one by one, and EXEC itself
+    after them: its time covers theirs (as Redis's), SLOWLOG and MONITOR name
+    EXEC, not the last queued command."""
+    pipe = rn.pipeline(transaction=False)
+    for i in range(30000):
+        pipe.set(f'key:{i}', 'x')
+    pipe.execute()
+    rn.config_resetstat()
+    rn.config_set('slowlog-log-slower-than', 0)
+    mon, c = Raw(node), Raw(node)
+    try:
+        mon.call('MONITOR')
+        for cmd in (('MULTI',), ('KEYS', 'key:1*'), ('GET', 'key:7'), ('EXEC',)):
+            c.call(*cmd)
+        lines = _read_lines(mon.sock, b'"EXEC"')
+    finally:
+        rn.config_set('slowlog-log-slower-than', 10000)
+        mon.close()
+        c.close()
+    shown = [LINE.match(x).group(5) for x in lines]
+    assert [x for x in shown if b'INFO' not in x] == [
+        b'"MULTI"', b'"KEYS" "key:1*"', b'"GET" "key:7"', b'"EXEC"']
+    stats = rn.info('commandstats')
+    assert stats['cmdstat_exec']['calls'] == stats['cmdstat_keys']['calls'] == 1
+    assert stats['cmdstat_exec']['usec'] >= stats['cmdstat_keys']['usec'] + stats['cmdstat_get']['usec']
+    slow = [e for e in rn.slowlog_get(10) if e['command'] in (b'EXEC', b'GET key:7')]
+    assert [e['command'] for e in slow] == [b'EXEC', b'GET key:7']
 
 
 # ---- SLOWLOG ------------------------------------------------------------------------------
