@@ -60,6 +60,7 @@ include "shm/snapshot.pxi"
 include "shm/pubsub.pxi"
 include "commands/pubsub.pxi"
 include "commands/notify.pxi"
+include "scripting/luacall.pxi"
 
 
 cdef void _register_core_handlers():
@@ -74,3 +75,4 @@ cdef void _register_core_handlers():
     register_blocking_commands()
     register_multi_commands()
     register_pubsub_commands()
+    register_lua_commands()
