@@ -85,7 +85,7 @@ class Engine:
         self.call_function_ = self.M.call_function
         self.load_library_ = self.M.load_library
         self.parse_ = self.M.parse
-        setup(self.run_, self.run3_, self.parse_)
+        setup(self.parse_, self.M.env, self.M.err_handler, self.M.S, self.M.finish)
 
     # ---- entry points -----------------------------------------------------------
 

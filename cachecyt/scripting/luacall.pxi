@@ -15,9 +15,16 @@
 #   worker's Lua state is lupa's: the Engine (lua.py) asks Lua itself to load
 #   cachecyt_lua_open from this extension (package.loadlib, in the state's own
 #   globals, never the scripts'); called, it hands Lua the C functions below.
-#   setup() records the state and registry references to the prelude's `run`,
-#   `run3` and `parse`, and two cache tables (script body -> {function, sha}
-#   and sha -> the same) that remember() fills.
+#   setup() records the state and registry references to what the fast path
+#   uses of the prelude (the RESP parser, the scripts' globals, the error
+#   handler, its state table, `finish`) and makes two cache tables (script body
+#   -> {function, sha}, and sha -> the same) that remember() fills.
+#
+#   A fast EVAL sets KEYS and ARGV in the scripts' globals, calls the function
+#   under the prelude's error handler (lua_pcall, the GIL kept: the worker has
+#   nothing else to run meanwhile) and writes a scalar result as RESP itself;
+#   a table result or an error goes through the prelude's `finish`, the same
+#   encoder the Python path uses.
 #
 #   redis.call runs the command through the Engine's private Client (the same
 #   checks, dispatch and handlers as any client) and turns the reply into Lua
@@ -27,8 +34,8 @@
 #   longjmp: lua_error never crosses a frame that owns a Python reference or
 #   the GIL. The C functions are plain C: they take the GIL, call the Cython
 #   half (which leaves the reply or the error value on the Lua stack and
-#   returns), give the GIL back, and only then raise. The fast EVAL calls Lua
-#   with lua_pcall (the prelude's run wraps the script in xpcall as well).
+#   returns), give the GIL back, and only then raise. Lua is entered only
+#   through lua_pcall (the fast EVAL) or lupa, whose frames catch it.
 
 cdef extern from *:
     """
@@ -37,6 +44,7 @@ cdef extern from *:
     typedef int (*ccl_cfunction)(lua_State *L);
     #define CCL_REGISTRYINDEX (-10000)
     #define CCL_TNIL 0
+    #define CCL_TBOOLEAN 1
     #define CCL_TNUMBER 3
     #define CCL_TSTRING 4
     #define CCL_TTABLE 5
@@ -47,6 +55,10 @@ cdef extern from *:
     static int (*ccl_type)(lua_State *, int);
     static const char *(*ccl_tolstring)(lua_State *, int, size_t *);
     static void (*ccl_pushnil)(lua_State *);
+    static double (*ccl_tonumber)(lua_State *, int);
+    static int (*ccl_toboolean)(lua_State *, int);
+    static inline double ccl_tonumber_(lua_State *L, int i) { return ccl_tonumber(L, i); }
+    static inline int ccl_toboolean_(lua_State *L, int i) { return ccl_toboolean(L, i); }
     static void (*ccl_pushnumber)(lua_State *, double);
     static void (*ccl_pushlstring)(lua_State *, const char *, size_t);
     static void (*ccl_pushboolean)(lua_State *, int);
@@ -63,7 +75,8 @@ cdef extern from *:
     static void (*ccl_unref)(lua_State *, int, int);
 
     static lua_State *ccl_L;                 /* the worker's state, once setup() ran */
-    static int ccl_ref_run, ccl_ref_run3, ccl_ref_parse, ccl_ref_bodies, ccl_ref_shas;
+    static int ccl_ref_parse, ccl_ref_env, ccl_ref_handler, ccl_ref_state, ccl_ref_finish;
+    static int ccl_ref_bodies, ccl_ref_shas;
     static int ccl_cached;                   /* entries remembered in the cache tables */
     static int (*ccl_call_inner)(lua_State *L, int raise_);
 
@@ -76,6 +89,7 @@ cdef extern from *:
         CCL_SYM(ccl_gettop, "lua_gettop") CCL_SYM(ccl_settop, "lua_settop")
         CCL_SYM(ccl_pushvalue, "lua_pushvalue") CCL_SYM(ccl_type, "lua_type")
         CCL_SYM(ccl_tolstring, "lua_tolstring") CCL_SYM(ccl_pushnil, "lua_pushnil")
+        CCL_SYM(ccl_tonumber, "lua_tonumber") CCL_SYM(ccl_toboolean, "lua_toboolean")
         CCL_SYM(ccl_pushnumber, "lua_pushnumber") CCL_SYM(ccl_pushlstring, "lua_pushlstring")
         CCL_SYM(ccl_pushboolean, "lua_pushboolean") CCL_SYM(ccl_pushcclosure, "lua_pushcclosure")
         CCL_SYM(ccl_createtable, "lua_createtable") CCL_SYM(ccl_rawget, "lua_rawget")
@@ -113,12 +127,15 @@ cdef extern from *:
         ccl_cached = 0;
     }
 
-    /* setup(run, run3, parse): the prelude's functions the fast path calls. */
+    /* setup(parse, env, err_handler, S, finish): what the fast path uses of the
+       prelude (refs pop the stack from the top). */
     static int ccl_setup(lua_State *L) {
-        ccl_settop(L, 3);
+        ccl_settop(L, 5);
+        ccl_ref_finish = ccl_ref(L, CCL_REGISTRYINDEX);
+        ccl_ref_state = ccl_ref(L, CCL_REGISTRYINDEX);
+        ccl_ref_handler = ccl_ref(L, CCL_REGISTRYINDEX);
+        ccl_ref_env = ccl_ref(L, CCL_REGISTRYINDEX);
         ccl_ref_parse = ccl_ref(L, CCL_REGISTRYINDEX);
-        ccl_ref_run3 = ccl_ref(L, CCL_REGISTRYINDEX);
-        ccl_ref_run = ccl_ref(L, CCL_REGISTRYINDEX);
         ccl_new_caches(L);
         ccl_L = L;
         return 0;
@@ -157,9 +174,10 @@ cdef extern from *:
     """
     ctypedef struct lua_State:
         pass
-    int CCL_REGISTRYINDEX, CCL_TNIL, CCL_TNUMBER, CCL_TSTRING, CCL_TTABLE
+    int CCL_REGISTRYINDEX, CCL_TNIL, CCL_TBOOLEAN, CCL_TNUMBER, CCL_TSTRING, CCL_TTABLE
     lua_State *ccl_L
-    int ccl_ref_run, ccl_ref_run3, ccl_ref_parse, ccl_ref_bodies, ccl_ref_shas
+    int ccl_ref_parse, ccl_ref_env, ccl_ref_handler, ccl_ref_state, ccl_ref_finish
+    int ccl_ref_bodies, ccl_ref_shas
     int (*ccl_call_inner)(lua_State *L, int raise_) noexcept
     int ccl_bind(const char *path)
     void ccl_new_caches(lua_State *L)
@@ -168,6 +186,9 @@ cdef extern from *:
     int ccl_type(lua_State *L, int i) nogil
     const char *ccl_tolstring(lua_State *L, int i, size_t *n) nogil
     void ccl_pushnil(lua_State *L) nogil
+    void ccl_pushvalue(lua_State *L, int i) nogil
+    double ccl_tonumber "ccl_tonumber_"(lua_State *L, int i) nogil
+    int ccl_toboolean "ccl_toboolean_"(lua_State *L, int i) nogil
     void ccl_pushnumber(lua_State *L, double v) nogil
     void ccl_pushlstring(lua_State *L, const char *s, size_t n) nogil
     void ccl_pushboolean(lua_State *L, int b) nogil
@@ -438,7 +459,6 @@ cdef int _lua_eval(Client c, bint by_sha, bint readonly) except -1:
     cdef lua_State *L = ccl_L
     cdef int64_t nkeys
     cdef int top, rc
-    cdef uint64_t i
     cdef size_t ln
     cdef const char *s
     cdef const char *busy
@@ -459,26 +479,78 @@ cdef int _lua_eval(Client c, bint by_sha, bint readonly) except -1:
         ccl_settop(L, top)
         wb_error(&c.out, busy)
         return 0
+    if g_lua_client.out.resp != 2:              # the last script's redis.setresp
+        ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_state)
+        ccl_pushlstring(L, "resp", 4)
+        ccl_pushnumber(L, 2)
+        ccl_rawset(L, -3)
+        ccl_settop(L, -2)
     _lua_prepare(c.db, readonly)
-    ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_run3 if c.out.resp == 3 else ccl_ref_run)
-    ccl_rawgeti(L, top + 2, 1)                     # the function
-    ccl_rawgeti(L, top + 2, 2)                     # its sha (error texts)
-    ccl_pushnumber(L, <double>nkeys)
-    for i in range(3, c.argc):
-        ccl_pushlstring(L, c.argv[i], c.argl[i])
-    with nogil:
-        rc = ccl_pcall(L, <int>c.argc, 1, 0)
+    _lua_set_args(L, c, 3, <uint64_t>nkeys, b"KEYS", 4)
+    _lua_set_args(L, c, 3 + <uint64_t>nkeys, c.argc - 3 - <uint64_t>nkeys, b"ARGV", 4)
+    ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_handler)      # top + 3
+    ccl_rawgeti(L, top + 2, 1)                              # the function
+    rc = ccl_pcall(L, 0, 1, top + 3)
     script_end_c()
-    if rc == 0:
-        s = ccl_tolstring(L, -1, &ln)
-        if s != NULL:
+    if rc != 0 or not _lua_encode_simple(L, c):
+        ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_finish)   # finish(ok, value, r3, name)
+        ccl_pushboolean(L, rc == 0)
+        ccl_pushvalue(L, top + 4)
+        ccl_pushboolean(L, c.out.resp == 3)
+        ccl_rawgeti(L, top + 2, 2)
+        if ccl_pcall(L, 4, 1, 0) == 0 and ccl_type(L, -1) == CCL_TSTRING:
+            s = ccl_tolstring(L, -1, &ln)
             wb_put(&c.out, s, ln)
         else:
             wb_error(&c.out, LE_INTERNAL)
-    else:
-        wb_error(&c.out, LE_INTERNAL)
     ccl_settop(L, top)
     return 0
+
+
+cdef void _lua_set_args(lua_State *L, Client c, uint64_t first, uint64_t n,
+                        const char *name, size_t nlen) noexcept:
+    """env[name] = the n arguments from first on, as a Lua array (KEYS, ARGV)."""
+    cdef uint64_t i
+    ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_env)
+    ccl_pushlstring(L, name, nlen)
+    ccl_createtable(L, <int>n, 0)
+    for i in range(n):
+        ccl_pushlstring(L, c.argv[first + i], c.argl[first + i])
+        ccl_rawseti(L, -2, <int>(i + 1))
+    ccl_rawset(L, -3)
+    ccl_settop(L, -2)
+
+
+cdef bint _lua_encode_simple(lua_State *L, Client c) noexcept:
+    """The script's result (top of the stack) as RESP when it is a scalar; False
+    for a table (the prelude's encoder does those). As prelude.encode: numbers
+    are truncated to integers; booleans follow the script's redis.setresp."""
+    cdef int t = ccl_type(L, -1)
+    cdef size_t ln
+    cdef const char *s
+    cdef double d
+    cdef bint r3 = c.out.resp == 3
+    if t == CCL_TSTRING:
+        s = ccl_tolstring(L, -1, &ln)
+        wb_bulk(&c.out, s, ln)
+    elif t == CCL_TNUMBER:
+        d = ccl_tonumber(L, -1)
+        if d != d or d >= 9223372036854775807.0 or d < -9223372036854775808.0:
+            wb_int(&c.out, <int64_t>(-9223372036854775807 - 1))
+        else:
+            wb_int(&c.out, <int64_t>d)
+    elif t == CCL_TNIL:
+        wb_put(&c.out, "_\r\n" if r3 else "$-1\r\n", 3 if r3 else 5)
+    elif t == CCL_TBOOLEAN:
+        if ccl_toboolean(L, -1):
+            wb_put(&c.out, "#t\r\n" if r3 and g_lua_client.out.resp == 3 else ":1\r\n", 4)
+        elif g_lua_client.out.resp == 2:
+            wb_put(&c.out, "_\r\n" if r3 else "$-1\r\n", 3 if r3 else 5)
+        else:
+            wb_put(&c.out, "#f\r\n" if r3 else ":0\r\n", 4)
+    else:
+        return False
+    return True
 
 
 cdef int cmd_eval(Client c) except -1:

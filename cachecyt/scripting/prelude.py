@@ -547,6 +547,13 @@ local function run(f, r3, name, nkeys, ...)
   local ok, res = xpcall(f, err_handler)
   return reply_of(ok, res, r3)
 end
+-- The end of a script the fast path (scripting/luacall.pxi) ran: the reply of a
+-- table result or of an error.
+function M.finish(ok, res, r3, name)
+  S.name = name
+  return reply_of(ok, res, r3)
+end
+M.env, M.err_handler, M.S = env, err_handler, S
 function M.run(f, name, nkeys, ...) return run(f, false, name, nkeys, ...) end
 function M.run3(f, name, nkeys, ...) return run(f, true, name, nkeys, ...) end
 
