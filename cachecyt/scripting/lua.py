@@ -9,7 +9,6 @@ coming here; the Engine hands them its private Client and the state.
 
 Must not be imported by the supervisor (it loads Lua)."""
 import hashlib
-import json
 import logging
 import math
 import struct as pystruct
@@ -19,6 +18,7 @@ import msgpack
 from lupa import lua51
 
 from cachecyt import _core
+from cachecyt.scripting import jsondecode
 from cachecyt.scripting.prelude import PRELUDE
 
 log = logging.getLogger("cachecyt.worker")
@@ -146,17 +146,24 @@ class Engine:
         return self.rand.next()
 
     def _to_lua(self, v):
-        if isinstance(v, dict):
-            t = self.lua.table()
-            for k, x in v.items():
-                t[self._to_lua(k)] = self._to_lua(x)
-            return t
-        if isinstance(v, list):
-            t = self.lua.table()
-            for i, x in enumerate(v):
-                t[i + 1] = self._to_lua(x)
-            return t
-        if v is None:
+        """A decoded JSON value as Lua values; iterative, so the 1000 levels
+        cjson allows need no Python recursion."""
+        if not isinstance(v, (dict, list)):
+            return self._scalar_to_lua(v)
+        root = self.lua.table()
+        stack = [(v, root)]
+        while stack:
+            src, dst = stack.pop()
+            for k, x in (src.items() if isinstance(src, dict) else enumerate(src, 1)):
+                if isinstance(x, (dict, list)):
+                    t = dst[k] = self.lua.table()
+                    stack.append((x, t))
+                else:
+                    dst[k] = self._scalar_to_lua(x)
+        return root
+
+    def _scalar_to_lua(self, v):
+        if v is jsondecode.NULL or v is None:
             return self.json_null
         if isinstance(v, str):
             return v.encode()
@@ -164,10 +171,9 @@ class Engine:
 
     def _json_decode(self, s):
         try:
-            value = json.loads(s)
-        except (ValueError, RecursionError) as e:
-            pos = getattr(e, 'pos', 0) + 1
-            return False, b'Expected value but found invalid token at character %d' % pos
+            value = jsondecode.decode(s)
+        except jsondecode.DecodeError as e:
+            return False, str(e).encode()
         return True, self._to_lua(value)
 
     def _from_lua(self, v, depth=0):

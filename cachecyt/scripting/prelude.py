@@ -349,8 +349,14 @@ cjson.encode = function(...)
   if not ok then error(res, 0) end
   return res
 end
-cjson.decode = function(s)
-  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected)", 0) end
+cjson.decode = function(...)
+  if select('#', ...) ~= 1 then error("bad argument #1 to 'decode' (expected 1 argument)", 0) end
+  local s = ...
+  if type(s) == 'number' then
+    s = tostring(s)
+  elseif type(s) ~= 'string' then
+    error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ")", 0)
+  end
   local ok, res = pyjson_decode(s)
   if not ok then error(res, 0) end
   return res

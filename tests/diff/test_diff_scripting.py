@@ -205,6 +205,21 @@ CASES = [
 ]
 
 
+# cjson.decode as lua-cjson: what it accepts beyond JSON, and its error texts
+JSON_TEXTS = ['{', '[1,2', '{"a":}', 'nul', 'tru', '"abc', '[1,]', '{"a" 1}', '', '   ', '1 2',
+              '[1] x', '{1:2}', '"\\x"', '"\\u12"', '-', '01', '1.', '1e', '[', ']', '{"a":1,}',
+              'abc', '"a\nb"', '[1,2]]', 'NaN', '-Infinity', '0x10', '"\\ud800"',
+              '"\\ud800\\u0041"', '"\\udc00"', '"\\ud83d\\ude00"', '"\\u00e9\\/\\b"', '+1',
+              '.5', '-.5', '1e+', 'inf', 'trues', 'true false', '[true', 'nulla', '{"a":1 "b":2}',
+              '"a\tb"', '0x', '00', '-01', '1.5e3x', '[1 2]', '{"a":1,"a":2}', ' [ 1 , { "b" : null } ] ',
+              '1e400', '123456789012345678', '"\xff\xfe"', 'a\0b', '\0ab', '[1]\0x',
+              '[' * 1001, '{"a":' * 1001, '[' * 300 + ']' * 300]
+CASES += [[['EVAL', 'return cjson.decode(ARGV[1])', '0', text]] for text in JSON_TEXTS]
+CASES += [[['EVAL', 'return cjson.encode({cjson.decode(ARGV[1])})', '0', text]] for text in JSON_TEXTS]
+CASES += [[['EVAL', 'return cjson.decode()', '0']], [['EVAL', 'return cjson.decode(1, 2)', '0']],
+          [['EVAL', 'return cjson.decode({})', '0']], [['EVAL', 'return cjson.decode(nil)', '0']],
+          [['EVAL', 'return cjson.decode(12)', '0']]]
+
 @pytest.fixture(scope='module')
 def addrs(server, redis_ref):
     return server, redis_ref
