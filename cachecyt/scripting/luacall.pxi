@@ -522,9 +522,10 @@ cdef void _lua_set_args(lua_State *L, Client c, uint64_t first, uint64_t n,
 
 
 cdef bint _lua_encode_simple(lua_State *L, Client c) noexcept:
-    """The script's result (top of the stack) as RESP when it is a scalar; False
-    for a table (the prelude's encoder does those). As prelude.encode: numbers
-    are truncated to integers; booleans follow the script's redis.setresp."""
+    """The script's result (top of the stack) as RESP when it is a scalar or a
+    status/error table; False for other tables (the prelude's encoder does
+    those). As prelude.encode: numbers are truncated to integers; booleans
+    follow the script's redis.setresp."""
     cdef int t = ccl_type(L, -1)
     cdef size_t ln
     cdef const char *s
@@ -548,8 +549,44 @@ cdef bint _lua_encode_simple(lua_State *L, Client c) noexcept:
             wb_put(&c.out, "_\r\n" if r3 else "$-1\r\n", 3 if r3 else 5)
         else:
             wb_put(&c.out, "#f\r\n" if r3 else ":0\r\n", 4)
+    elif t == CCL_TTABLE:
+        return _lua_encode_status(L, c)
     else:
         return False
+    return True
+
+
+cdef bint _lua_encode_status(lua_State *L, Client c) noexcept:
+    """A result {err = text} or {ok = text} (redis.call's replies of SET, PING
+    ...) as an error or status line, CR and LF made spaces; False for any
+    other table."""
+    cdef int top = ccl_gettop(L)
+    cdef size_t ln, i
+    cdef const char *s
+    cdef char ch
+    ccl_pushlstring(L, "err", 3)
+    ccl_rawget(L, top)
+    if ccl_type(L, -1) == CCL_TSTRING:
+        wb_put(&c.out, "-", 1)
+    else:
+        ccl_settop(L, top)
+        ccl_pushlstring(L, "ok", 2)
+        ccl_rawget(L, top)
+        if ccl_type(L, -1) != CCL_TSTRING:
+            ccl_settop(L, top)
+            return False
+        wb_put(&c.out, "+", 1)
+    s = ccl_tolstring(L, -1, &ln)
+    if memchr(s, 13, ln) == NULL and memchr(s, 10, ln) == NULL:
+        wb_put(&c.out, s, ln)
+    else:
+        for i in range(ln):
+            ch = s[i]
+            if ch == 13 or ch == 10:
+                ch = 32
+            wb_put(&c.out, &ch, 1)
+    wb_put(&c.out, "\r\n", 2)
+    ccl_settop(L, top)
     return True
 
 
