@@ -130,14 +130,18 @@ def _sha(body: bytes) -> bytes:
 
 
 def _compile_script(sha: bytes, body: bytes):
+    """The compiled function; also handed to the fast path (scripting/luacall.pxi),
+    which runs it without Python next time. Only a request the fast path did not
+    know comes here, so it is handed over again even when compiled already (the
+    fast path's tables are bounded and start over when full)."""
+    eng = engine()
     fn = COMPILED.get(sha)
     if fn is None:
-        eng = engine()
         fn, err = eng.compile(body)
         if fn is None:
             raise CommandError(f"ERR Error compiling script (new function): {err}")
         COMPILED[sha] = fn
-        eng.remember(body, sha, fn)          # EVAL / EVALSHA run it without Python next time
+    eng.remember(body, sha, fn)
     return fn
 
 
@@ -157,7 +161,9 @@ def _known(body: bytes):
     st = store()
     _sync_cache(st)
     hit = BY_BODY.get(body)
-    if hit is None:
+    if hit is not None:
+        engine().remember(body, hit[0], hit[1])
+    else:
         sha = _sha(body)
         fn = _compile_script(sha, body)
         st.add(sha, body)
