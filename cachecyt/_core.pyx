@@ -63,6 +63,7 @@ include "shm/backupstat.pxi"
 include "shm/pubsub.pxi"
 include "commands/pubsub.pxi"
 include "commands/notify.pxi"
+include "scripting/luacall.pxi"
 
 
 cdef void _register_core_handlers():
@@ -77,3 +78,4 @@ cdef void _register_core_handlers():
     register_blocking_commands()
     register_multi_commands()
     register_pubsub_commands()
+    register_lua_commands()

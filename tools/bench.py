@@ -354,7 +354,12 @@ def preload(port, nkeys, size, batch=1000):
 # and measures delivery too.
 CUSTOM = {'publish': lambda args: ['PUBLISH', 'bench:channel', 'x' * args.data_size],
           'publish-fanout': lambda args: ['PUBLISH', 'bench:fanout', 'x' * args.data_size],
-          'eval': lambda args: ['eval', 'return redis.call("ping")', '0']}   # the EVAL case of its --help
+          'eval': lambda args: ['eval', 'return redis.call("ping")', '0'],   # the EVAL case of its --help
+          # a script per call that writes / reads one key of the keyspace
+          'eval-set': lambda args: ['EVAL', "return redis.call('SET',KEYS[1],ARGV[1])", '1',
+                                    'key:__rand_int__', 'x' * args.data_size],
+          'eval-get': lambda args: ['EVAL', "return redis.call('GET',KEYS[1])", '1',
+                                    'key:__rand_int__']}
 FANOUT = 4
 _READER = (
     "import socket, sys\n"
@@ -534,7 +539,7 @@ def parse_args(argv=None):
     ap.add_argument('--data-size', type=int, default=100, help='value bytes (-d)')
     ap.add_argument('--pipelines', default='1,16', help='pipeline depths, comma separated')
     ap.add_argument('--tests', default='get,set',
-                    help='redis-benchmark tests, comma separated; also eval, and multi: '
+                    help='redis-benchmark tests, comma separated; also eval, eval-set, eval-get, and multi: '
                          'transactions (MULTI, SET, GET, EXEC, one request) from tools/mcload.py')
     ap.add_argument('--workers', type=int, default=0, help='cachecyt workers (0: its default)')
     ap.add_argument('--threads', type=int, default=0, help='redis-benchmark --threads (0: off)')

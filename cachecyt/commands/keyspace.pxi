@@ -239,6 +239,9 @@ cdef int _ttl(Client c, bint ms, bint absolute) except -1:
     """TTL PTTL EXPIRETIME PEXPIRETIME: -2 no key, -1 no TTL."""
     cdef kref_t k
     cdef int64_t r = -2, e
+    # a script's clock stands still for expiry, but its TTL/PTTL read the real
+    # clock, as Redis 7.0's do
+    cdef int64_t now = cc_now_ms() if c.clock_frozen else c.now_ms
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
         shard_lock(k.shard)
@@ -247,7 +250,7 @@ cdef int _ttl(Client c, bint ms, bint absolute) except -1:
             if not e:
                 r = -1
             else:
-                r = e if absolute else e - c.now_ms
+                r = e if absolute else e - now
                 if r < 0:
                     r = 0
                 if not ms:

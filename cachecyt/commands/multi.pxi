@@ -96,6 +96,7 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
     if _runs_in_multi(cmd, True):
         return 0
     tx.queued.append(c.args())
+    cslot_set_multi(c.cslot, <int32_t>len(tx.queued))
     if cmd.flags & CF_DENYOOM:
         tx.denyoom = True
     wb_put(&c.out, "+QUEUED\r\n", 9)
@@ -114,6 +115,7 @@ cdef void tx_discard(Client c) noexcept:
     """Leave MULTI and forget the watches (EXEC, DISCARD, RESET)."""
     c.flags &= ~CL_MULTI
     c.tx = None
+    cslot_set_multi(c.cslot, -1)
 
 
 def tx_reset(Client c):
@@ -148,6 +150,7 @@ cdef int cmd_multi(Client c) except -1:
     if c.tx is None:
         c.tx = TxState()
     c.flags |= CL_MULTI
+    cslot_set_multi(c.cslot, 0)
     wb_ok(&c.out)
     return 0
 

@@ -60,6 +60,9 @@ cdef inline Py_ssize_t ps_subs_count(PsState st):
 
 
 cdef int ps_update_flag(Client c, PsState st) except -1:
+    cslot_set_subs(c.cslot, <int32_t>len((<dict>st.names[PS_CHANNEL])),
+                   <int32_t>len((<dict>st.names[PS_PATTERN])),
+                   <int32_t>len((<dict>st.names[PS_SHARD])))
     if len((<dict>st.names[0])) + len((<dict>st.names[1])) + len((<dict>st.names[2])):
         c.flags |= CL_PUBSUB
     else:

@@ -373,13 +373,14 @@ class Row:
     """One client as CLIENT LIST shows it, from this worker's object or from
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
-                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user', 'flags', 'mem')
+                 'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user', 'flags', 'mem',
+                 'nsub', 'npsub', 'nssub', 'multi')
 
     @classmethod
     def from_table(cls, t, monitors=frozenset()):
         r = cls()
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
-         r.cmd, r.resp, r.no_evict, r.fd) = t
+         r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi) = t
         r.qbuf = 0
         r.user = 'default'
         r.flags = ''
@@ -405,18 +406,22 @@ class Row:
                 f"obl={obl} oll=0 omem={max(obl - 16384, 0)} tot-mem={tot}")
 
     def flag_letters(self, in_multi):
-        """Redis's letters in its order: O monitor, x in MULTI, b blocked, e no-evict."""
+        """Redis's letters in its order: O monitor, P subscriber, x in MULTI,
+        b blocked, e no-evict."""
         blocked = _core.block_owner(self.id) >= 0
-        return (self.flags + ('x' if in_multi else '') + ('b' if blocked else '')
+        subscribed = bool(self.nsub or self.npsub or self.nssub)
+        return (self.flags + ('P' if subscribed else '') + ('x' if in_multi else '')
+                + ('b' if blocked else '')
                 + ('e' if self.no_evict else '')) or 'N'
 
     def line(self, now_ms):
-        # MULTI state is known for this worker's clients only (commands/multi.pxi)
-        in_multi, queued, _watched = _core.tx_info(self.local)
+        # subscriptions and MULTI come from the shared table: the owning worker
+        # publishes them (shm/clients.pxi), so they show for every worker's clients
         return (f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
                 f"name={_text(self.name or b'')} age={(now_ms - self.created_ms) // 1000} "
-                f"idle={max(0, now_ms - self.last_ms) // 1000} flags={self.flag_letters(in_multi)} "
-                f"db={self.db} sub=0 psub=0 ssub=0 multi={queued} {self.buffers()} "
+                f"idle={max(0, now_ms - self.last_ms) // 1000} "
+                f"flags={self.flag_letters(self.multi >= 0)} db={self.db} sub={self.nsub} "
+                f"psub={self.npsub} ssub={self.nssub} multi={self.multi} {self.buffers()} "
                 f"events=r cmd={self.cmd} user={self.user} redir=-1 resp={self.resp}\n")
 
 
@@ -435,8 +440,9 @@ def own_row(c):
     for r in all_clients():
         if r.id == c.id:
             return r
+    _in_multi, queued, _watched = _core.tx_info(c)
     t = (c.id, NODE.worker, c.addr, c.laddr, c.name, c.db, c.created_ms, c.last_ms,
-         'NULL', c.resp, c.no_evict, -1)
+         'NULL', c.resp, c.no_evict, -1, 0, 0, 0, queued)      # no row: no subscription counts
     return Row.from_table(t)
 
 

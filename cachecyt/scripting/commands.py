@@ -131,26 +131,40 @@ def _sha(body: bytes) -> bytes:
 
 
 def _compile_script(sha: bytes, body: bytes):
+    """The compiled function; also handed to the fast path (scripting/luacall.pxi),
+    which runs it without Python next time. Only a request the fast path did not
+    know comes here, so it is handed over again even when compiled already (the
+    fast path's tables are bounded and start over when full)."""
+    eng = engine()
     fn = COMPILED.get(sha)
     if fn is None:
-        fn, err = engine().compile(body)
+        fn, err = eng.compile(body)
         if fn is None:
             raise CommandError(f"ERR Error compiling script (new function): {err}")
         COMPILED[sha] = fn
+    eng.remember(body, sha, fn)
     return fn
 
 
-def _known(body: bytes):
-    """(sha, function) of a script body, compiled and in the shared cache."""
+def _sync_cache(st):
+    """Forget the compiled scripts when the shared cache changed (SCRIPT FLUSH)."""
     global _by_body_gen
-    st = store()
     st.sync()
     if _by_body_gen != st.gen:
         BY_BODY.clear()
         COMPILED.clear()
+        _core.lua_forget(st.gen)
         _by_body_gen = st.gen
+
+
+def _known(body: bytes):
+    """(sha, function) of a script body, compiled and in the shared cache."""
+    st = store()
+    _sync_cache(st)
     hit = BY_BODY.get(body)
-    if hit is None:
+    if hit is not None:
+        engine().remember(body, hit[0], hit[1])
+    else:
         sha = _sha(body)
         fn = _compile_script(sha, body)
         st.add(sha, body)
@@ -169,7 +183,9 @@ def eval_(c, args, readonly=False):
 def evalsha(c, args, readonly=False):
     sha = args[1].lower()
     nkeys = _numkeys(args[2], len(args) - 3)
-    body = store().get(sha) if len(sha) == 40 else None
+    st = store()
+    _sync_cache(st)
+    body = st.get(sha) if len(sha) == 40 else None
     if body is None:
         raise CommandError("NOSCRIPT No matching script. Please use EVAL.")
     fn = _compile_script(sha, body)

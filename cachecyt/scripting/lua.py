@@ -2,13 +2,13 @@
 5.1 rather than LuaJIT keeps its semantics: the same number formatting, error
 texts and table iteration order). The state runs prelude.PRELUDE once, which
 builds the redis library and closes the sandbox; this module supplies the
-Python halves: running a command for redis.call through a private Client of
-this worker, and the parts of cjson, cmsgpack, bit and struct that are simpler
-in Python.
+Python halves: the parts of cjson, cmsgpack, bit and struct that are simpler
+in Python. redis.call and redis.pcall are C functions of the core extension
+(scripting/luacall.pxi), which also runs scripts already compiled without
+coming here; the Engine hands them its private Client and the state.
 
 Must not be imported by the supervisor (it loads Lua)."""
 import hashlib
-import json
 import logging
 import math
 import struct as pystruct
@@ -18,7 +18,7 @@ import msgpack
 from lupa import lua51
 
 from cachecyt import _core
-from cachecyt.commands import table
+from cachecyt.scripting import jsondecode
 from cachecyt.scripting.prelude import PRELUDE
 
 log = logging.getLogger("cachecyt.worker")
@@ -31,25 +31,7 @@ NOSCRIPT = {b'hello', b'reset', b'client', b'config', b'shutdown', b'script', b'
             b'ssubscribe', b'unsubscribe', b'punsubscribe', b'sunsubscribe', b'auth', b'quit',
             b'monitor', b'sync', b'psync', b'save', b'bgsave', b'bgrewriteaof', b'debug'}
 
-E_UNKNOWN = b'-ERR Unknown Redis command called from script\r\n'
-E_NOSCRIPT = b'-ERR This Redis command is not allowed from script\r\n'
-E_ARGS = b'-ERR Wrong number of args calling Redis command from script\r\n'
 LOAD_TIMEOUT = 0.5            # seconds a library's code may run in FUNCTION LOAD (as Redis)
-E_READONLY = b'-ERR Write commands are not allowed from read-only scripts.\r\n'
-E_NOARGS = b'-ERR Please specify at least one argument for this redis lib call\r\n'
-E_ARGTYPE = b'-ERR Lua redis lib command arguments must be strings or integers\r\n'
-E_LOADING = b"-ERR redis.call and redis.pcall are not available while loading a library\r\n"
-
-
-def _command_specs():
-    """name (bytes) -> (arity, is_write, allowed)"""
-    out = {}
-    for name, arity, flags, *_ in table.COMMANDS:
-        f = set(flags.split())
-        b = name.encode()
-        allowed = b not in NOSCRIPT and not f & {'noscript', 'blocking'}
-        out[b] = (arity, 'write' in f, allowed)
-    return out
 
 
 class Rand48:
@@ -68,20 +50,6 @@ class Rand48:
         return (r % 2147483647) / 2147483647
 
 
-class RedisCall:
-    """redis.call (raise=True) and redis.pcall: a callable userdata to Lua, so
-    the script's frame stays in place (as with Redis's C function) and an error
-    raised from here keeps the script line."""
-    __slots__ = ('engine', 'raise_')
-
-    def __init__(self, engine, raise_):
-        self.engine = engine
-        self.raise_ = raise_
-
-    def __call__(self, *args):
-        return self.engine.redis_call(self.raise_, args)
-
-
 _NUMBER = (int, float)
 
 
@@ -89,21 +57,25 @@ class Engine:
     """The Lua state of this worker and what runs in it."""
 
     def __init__(self):
-        self.specs = _command_specs()
         self.client = _core.Client()          # runs the commands of redis.call
-        self.readonly = False                  # EVAL_RO / FCALL_RO / no-writes function
-        self.wrote = False
         self.loading = False                   # running a library's code (FUNCTION LOAD)
-        self.resp = 2                          # redis.setresp of the script running
         self.name = b''                        # sha or function name, for error texts
         self.rand = Rand48()
         self.lua = lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True,
                                     register_eval=False, register_builtins=False,
                                     attribute_filter=_no_attributes)
+        if not _core.lua_bind(lua51.__file__.encode()):
+            raise RuntimeError(f"no Lua C API in {lua51.__file__}")
+        # the C functions of the core extension, loaded by Lua itself (it hands them the state)
+        opener = self.lua.eval('package.loadlib')(_core.__file__.encode(), b'cachecyt_lua_open')
+        if opener is None:
+            raise RuntimeError(f"Lua cannot load {_core.__file__}")
+        call, pcall_c, setup, self.remember = opener()
+        _core.lua_attach(self.client, NOSCRIPT)
         self.json_null = _JsonNull()
         pcall = self.lua.eval('pcall')
         self.M = self.lua.execute(
-            PRELUDE, RedisCall(self, True), RedisCall(self, False), self._setresp, self._name,
+            PRELUDE, call, pcall_c, self._setresp,
             self._interrupt, self._log, self._sha1, self._random,
             self._bit, self._json_decode, self._mp_pack, self._mp_unpack, self._struct,
             self.json_null, lambda f: CFunction(f, pcall), _unwrap, name=b'=cachecyt')
@@ -113,8 +85,7 @@ class Engine:
         self.call_function_ = self.M.call_function
         self.load_library_ = self.M.load_library
         self.parse_ = self.M.parse
-        self.ok_ = self.M.ok
-        self.err_ = self.M.err
+        setup(self.parse_, self.M.env, self.M.err_handler, self.M.S, self.M.finish)
 
     # ---- entry points -----------------------------------------------------------
 
@@ -126,27 +97,25 @@ class Engine:
         return res, None
 
     def prepare(self, db: int, readonly: bool, name: bytes):
-        self.client.db = db
-        self.client.freeze_clock(True)                 # the time of the script's start
-        self.readonly = readonly
-        self.wrote = False
-        self.resp = 2
+        _core.lua_prepare(db, readonly)       # the clock of the script's start, no write yet
         self.name = name
 
     def run(self, fn, resp: int, nkeys: int, args) -> bytes:
         if resp == 3:
-            return self.run3_(fn, nkeys, *args)
-        return self.run_(fn, nkeys, *args)
+            return self.run3_(fn, self.name, nkeys, *args)
+        return self.run_(fn, self.name, nkeys, *args)
 
     def call_function(self, fn, resp: int, nkeys: int, args) -> bytes:
-        return self.call_function_(fn, resp == 3, nkeys, *args)
+        return self.call_function_(fn, resp == 3, self.name, nkeys, *args)
 
     def load_library(self, body, register):
         self.loading = time.monotonic()
+        _core.lua_loading(True)
         try:
             return self.load_library_(body, register)
         finally:
             self.loading = False
+            _core.lua_loading(False)
 
     def _interrupt(self):
         """The Lua count hook, every 100000 instructions: why to stop, or None."""
@@ -159,72 +128,7 @@ class Engine:
         return None
 
     def _setresp(self, v):
-        self.resp = int(v)
-
-    def _name(self):
-        return self.name
-
-    # ---- redis.call ---------------------------------------------------------------
-
-    def redis_call(self, raise_, args):
-        """Run a command for the script; its reply as Lua values (an error reply
-        raises when raise_)."""
-        argv = list(args)
-        if not argv:
-            reply = E_NOARGS
-        else:
-            for i, a in enumerate(argv):
-                if type(a) is not bytes:
-                    if type(a) not in _NUMBER:
-                        argv = None
-                        break
-                    argv[i] = b'%.14g' % a
-            if argv is None:
-                reply = E_ARGTYPE
-            elif self.loading:
-                reply = E_LOADING
-            else:
-                reply = self._exec(argv)
-        t = reply[0]
-        if t == 58:                                        # :
-            return int(reply[1:-2])
-        if t == 36:                                        # $
-            if reply[1] == 45:
-                return False
-            return reply[reply.index(b'\r\n') + 2:-2]
-        if t == 43:                                        # +
-            return self.ok_(reply[1:-2])
-        if t == 45:                                        # -
-            e = self.err_(reply[1:-2])
-            if raise_:
-                raise LuaRaise(e)
-            return e
-        if t == 95:                                        # _
-            return None
-        return self.parse_(reply)
-
-    def _exec(self, args):
-        spec = self.specs.get(args[0])
-        if spec is None:
-            spec = self.specs.get(args[0].lower())
-            if spec is None:
-                return E_UNKNOWN
-        arity, is_write, allowed = spec
-        if not allowed:
-            return E_NOSCRIPT
-        n = len(args)
-        if (arity > 0 and n != arity) or n < -arity:
-            return E_ARGS
-        if is_write:
-            if self.readonly:
-                return E_READONLY
-            if not self.wrote:
-                self.wrote = True
-                _core.script_wrote()
-        c = self.client
-        if c.resp != self.resp:
-            c.resp = self.resp
-        return c.call(args)
+        _core.lua_set_resp(int(v))
 
     # ---- small libraries --------------------------------------------------------------
 
@@ -242,17 +146,24 @@ class Engine:
         return self.rand.next()
 
     def _to_lua(self, v):
-        if isinstance(v, dict):
-            t = self.lua.table()
-            for k, x in v.items():
-                t[self._to_lua(k)] = self._to_lua(x)
-            return t
-        if isinstance(v, list):
-            t = self.lua.table()
-            for i, x in enumerate(v):
-                t[i + 1] = self._to_lua(x)
-            return t
-        if v is None:
+        """A decoded JSON value as Lua values; iterative, so the 1000 levels
+        cjson allows need no Python recursion."""
+        if not isinstance(v, (dict, list)):
+            return self._scalar_to_lua(v)
+        root = self.lua.table()
+        stack = [(v, root)]
+        while stack:
+            src, dst = stack.pop()
+            for k, x in (src.items() if isinstance(src, dict) else enumerate(src, 1)):
+                if isinstance(x, (dict, list)):
+                    t = dst[k] = self.lua.table()
+                    stack.append((x, t))
+                else:
+                    dst[k] = self._scalar_to_lua(x)
+        return root
+
+    def _scalar_to_lua(self, v):
+        if v is jsondecode.NULL or v is None:
             return self.json_null
         if isinstance(v, str):
             return v.encode()
@@ -260,10 +171,9 @@ class Engine:
 
     def _json_decode(self, s):
         try:
-            value = json.loads(s)
-        except (ValueError, RecursionError) as e:
-            pos = getattr(e, 'pos', 0) + 1
-            return False, b'Expected value but found invalid token at character %d' % pos
+            value = jsondecode.decode(s)
+        except jsondecode.DecodeError as e:
+            return False, str(e).encode()
         return True, self._to_lua(value)
 
     def _from_lua(self, v, depth=0):

@@ -9,7 +9,7 @@ only what a Redis 7.0 script sees; it and every library table in it are
 read-only."""
 
 PRELUDE = r'''
-local pyredis_call, pyredis_pcall, pysetresp, pyname, pykill, pylog, pysha1, pyrandom, pybit,
+local redis_call, redis_pcall, pysetresp, pykill, pylog, pysha1, pyrandom, pybit,
       pyjson_decode, pymp_pack, pymp_unpack, pystruct, json_null, pycfunction, pyunwrap = ...
 
 local type, tostring, tonumber, select, error, pairs, next, ipairs, unpack, xpcall, pcall,
@@ -23,8 +23,9 @@ local dbg = debug
 local G = _G
 local HERE = '=cachecyt'            -- chunk name of this file: its frames are not the script's
 
--- the RESP version of redis.call replies in the script running now (redis.setresp)
-local S = {resp = 2}
+-- the RESP version of redis.call replies in the script running now (redis.setresp),
+-- and its name (sha or function) for error texts
+local S = {resp = 2, name = ''}
 
 -- ---- RESP reply -> Lua value (what redis.call returns) ---------------------------
 
@@ -219,7 +220,7 @@ local function error_text(e)
   msg = one_line(tostring(msg))
   local src, line = rawget(e, 'source'), rawget(e, 'line')
   if src and line then
-    msg = msg .. ' script: ' .. pyname() .. ', on ' .. tostring(src) .. ':' .. tostring(line) .. '.'
+    msg = msg .. ' script: ' .. S.name .. ', on ' .. tostring(src) .. ':' .. tostring(line) .. '.'
   end
   return '-' .. msg .. '\r\n'
 end
@@ -230,11 +231,7 @@ local function lib_error(msg)
   error({err = msg}, 0)
 end
 
--- redis.call and redis.pcall are Python callables (lua.RedisCall): they run the
--- command and turn its reply into Lua values themselves
 local redis = {}
-redis.call = pyredis_call
-redis.pcall = pyredis_pcall
 -- a wrong argument makes them return an error reply, not raise one (as Redis)
 redis.error_reply = function(msg)
   if type(msg) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
@@ -352,8 +349,14 @@ cjson.encode = function(...)
   if not ok then error(res, 0) end
   return res
 end
-cjson.decode = function(s)
-  if type(s) ~= 'string' then error("bad argument #1 to 'decode' (string expected)", 0) end
+cjson.decode = function(...)
+  if select('#', ...) ~= 1 then error("bad argument #1 to 'decode' (expected 1 argument)", 0) end
+  local s = ...
+  if type(s) == 'number' then
+    s = tostring(s)
+  elseif type(s) ~= 'string' then
+    error("bad argument #1 to 'decode' (string expected, got " .. type(s) .. ")", 0)
+  end
   local ok, res = pyjson_decode(s)
   if not ok then error(res, 0) end
   return res
@@ -428,6 +431,10 @@ local function as_c(lib)
   end
 end
 as_c(redis)
+-- redis.call and redis.pcall are C functions (scripting/luacall.pxi): they run
+-- the command and turn its reply into Lua values themselves
+redis.call = redis_call
+redis.pcall = redis_pcall
 as_c(cjson)
 as_c(cmsgpack)
 as_c(bit)
@@ -532,7 +539,7 @@ end
 
 -- Run a compiled script; returns the RESP reply (errors included). The kill
 -- hook stays installed: it costs nothing while no Lua runs.
-local function run(f, r3, nkeys, ...)
+local function run(f, r3, name, nkeys, ...)
   local keys, argv = {...}, {}
   local n = #keys
   for k = nkeys + 1, n do
@@ -542,14 +549,22 @@ local function run(f, r3, nkeys, ...)
   rawset(env, 'KEYS', keys)
   rawset(env, 'ARGV', argv)
   S.resp = 2
+  S.name = name
   local ok, res = xpcall(f, err_handler)
   return reply_of(ok, res, r3)
 end
-function M.run(f, nkeys, ...) return run(f, false, nkeys, ...) end
-function M.run3(f, nkeys, ...) return run(f, true, nkeys, ...) end
+-- The end of a script the fast path (scripting/luacall.pxi) ran: the reply of a
+-- table result or of an error.
+function M.finish(ok, res, r3, name)
+  S.name = name
+  return reply_of(ok, res, r3)
+end
+M.env, M.err_handler, M.S = env, err_handler, S
+function M.run(f, name, nkeys, ...) return run(f, false, name, nkeys, ...) end
+function M.run3(f, name, nkeys, ...) return run(f, true, name, nkeys, ...) end
 
 -- Call a function of a library with KEYS and ARGV as its two arguments.
-function M.call_function(f, r3, nkeys, ...)
+function M.call_function(f, r3, name, nkeys, ...)
   local keys, argv = {...}, {}
   local n = #keys
   for k = nkeys + 1, n do
@@ -557,6 +572,7 @@ function M.call_function(f, r3, nkeys, ...)
     keys[k] = nil
   end
   S.resp = 2
+  S.name = name
   local ok, res = xpcall(function() return f(keys, argv) end, err_handler)
   return reply_of(ok, res, r3)
 end
@@ -596,7 +612,5 @@ function M.load_library(code, pyregister)
 end
 
 M.parse = function(s) return (parse(s, 1)) end
-M.ok = function(s) return {ok = s} end
-M.err = function(s) return {err = s} end
 return M
 '''

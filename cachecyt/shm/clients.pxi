@@ -44,6 +44,21 @@ cdef inline void cslot_set_db(cslot_t *s, int db) noexcept nogil:
         s.db = db
 
 
+cdef inline void cslot_set_multi(cslot_t *s, int32_t queued) noexcept nogil:
+    """MULTI started (0), queued a command (their count) or ended (-1)."""
+    if s != NULL:
+        s.multi = queued
+
+
+cdef inline void cslot_set_subs(cslot_t *s, int32_t channels, int32_t patterns,
+                                int32_t shard_channels) noexcept nogil:
+    """The client's subscriptions changed (commands/pubsub.pxi)."""
+    if s != NULL:
+        s.nsub = channels
+        s.npsub = patterns
+        s.nssub = shard_channels
+
+
 cdef void _copy_text(char *dst, uint64_t cap, object text) noexcept:
     cdef bytes b = text if isinstance(text, bytes) else str(text or '').encode()
     cdef uint64_t n = len(b)
@@ -90,6 +105,8 @@ def client_slot_claim(Client c, int fd=-1):
             s.cflags = 0
             s.fd = fd
             s.sub[0] = 0
+            s.nsub = s.npsub = s.nssub = 0
+            s.multi = -1
             _copy_text(s.addr, sizeof(s.addr), c.addr)
             _copy_text(s.laddr, sizeof(s.laddr), c.laddr)
             _copy_text(s.name, sizeof(s.name), c.name)
@@ -130,8 +147,8 @@ def client_slot_set_sub(Client c, bytes sub):
 
 def clients_table():
     """Every published row: [(id, worker, addr, laddr, name, db, created_ms,
-    last_ms, cmd, resp, no_evict, fd)], cmd as Redis names it ('get', 'client|list'
-    or 'NULL')."""
+    last_ms, cmd, resp, no_evict, fd, sub, psub, ssub, multi)], cmd as Redis names
+    it ('get', 'client|list' or 'NULL')."""
     cdef uint32_t i
     cdef cslot_t *s
     cdef uint64_t cid
@@ -149,7 +166,8 @@ def clients_table():
             cmd = 'NULL'
         out.append((cid, s.worker, s.addr.decode('utf-8', 'replace'),
                     s.laddr.decode('utf-8', 'replace'), s.name, s.db, s.created_ms,
-                    s.last_ms, cmd, s.resp, bool(s.cflags & CS_NOEVICT), s.fd))
+                    s.last_ms, cmd, s.resp, bool(s.cflags & CS_NOEVICT), s.fd,
+                    s.nsub, s.npsub, s.nssub, s.multi))
     return out
 
 

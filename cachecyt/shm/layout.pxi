@@ -248,6 +248,10 @@ ctypedef struct cslot_t:         # one connected client, written only by the wor
     char laddr[48]               # local "ip:port"
     char name[88]                # CLIENT SETNAME (truncated copy; the owner keeps it whole)
     char user[64]                # ACL user the client is authenticated as ("" = default); shm/acl.pxi
+    int32_t nsub                 # channels subscribed to (CLIENT LIST sub=)
+    int32_t npsub                # patterns (psub=)
+    int32_t nssub                # shard channels (ssub=)
+    int32_t multi                # commands queued in MULTI, -1 = not in MULTI (multi=)
 
 ctypedef struct sigcell_t:       # one message of a signal ring
     uint64_t seq                 # cell sequence (bounded MPSC queue, see shm/ring.pxi)

@@ -188,23 +188,23 @@ cdef void _wait_other_batches() noexcept nogil:
 cdef bint g_script_holds = False             # script_begin took the shards (not EXEC)
 
 
-def script_begin(bint is_function):
-    """Claim the record and hold every shard. Returns None when the script may
-    run, or the -BUSY error text when another worker's script is past the
-    threshold (the caller answers it). Inside EXEC, which already holds its
-    shards, the record is only tried: waiting for it there could deadlock."""
+cdef const char *script_begin_c(bint is_function) noexcept:
+    """Claim the record and hold every shard. NULL when the script may run, or
+    the -BUSY error text when another worker's script is past the threshold
+    (the caller answers it). Inside EXEC, which already holds its shards, the
+    record is only tried: waiting for it there could deadlock."""
     global g_script_holds
     cdef uint64_t me = <uint64_t>g_worker + 1
     cdef bint busy = False
     cdef int64_t since = cc_mono_us()
     if g_holding:
         if not scr_cas(&g_hdr.script_owner, 0, me) and cc_atomic_load(&g_hdr.script_owner) != me:
-            return script_busy_error().decode()
+            return script_busy_error()
         cc_atomic_store(&g_hdr.script_kill, 0)
         cc_atomic_store(&g_hdr.script_flags, SCR_FUNCTION if is_function else 0)
         cc_atomic_store(<uint64_t *>&g_hdr.script_start_ms, <uint64_t>cc_now_ms())
         g_script_holds = False
-        return None
+        return NULL
     g_script_holds = True
     with nogil:
         while not scr_cas(&g_hdr.script_owner, 0, me):
@@ -222,11 +222,11 @@ def script_begin(bint is_function):
             _wait_other_batches()
             shards_hold_all()
     if busy:
-        return script_busy_error().decode()
-    return None
+        return script_busy_error()
+    return NULL
 
 
-def script_end():
+cdef void script_end_c() noexcept:
     """Release the shards (when script_begin took them) and the record."""
     cdef bint held = g_script_holds
     with nogil:
@@ -239,6 +239,16 @@ def script_end():
         scr_fence()
         if cc_atomic_load(&g_hdr.script_waiters):
             scr_wake(&g_hdr.script_owner)
+
+
+def script_begin(bint is_function):
+    """script_begin_c for Python: None, or the -BUSY error text."""
+    cdef const char *busy = script_begin_c(is_function)
+    return None if busy == NULL else busy.decode()
+
+
+def script_end():
+    script_end_c()
 
 
 def script_wrote():

@@ -205,6 +205,22 @@ CASES = [
 ]
 
 
+# cjson.decode as lua-cjson: what it accepts beyond JSON, and its error texts
+JSON_TEXTS = ['{', '[1,2', '{"a":}', 'nul', 'tru', '"abc', '[1,]', '{"a" 1}', '', '   ', '1 2',
+              '[1] x', '{1:2}', '"\\x"', '"\\u12"', '-', '01', '1.', '1e', '[', ']', '{"a":1,}',
+              'abc', '"a\nb"', '[1,2]]', 'NaN', '-Infinity', '0x10', '"\\ud800"',
+              '"\\ud800\\u0041"', '"\\udc00"', '"\\ud83d\\ude00"', '"\\u00e9\\/\\b"', '+1',
+              '.5', '-.5', '1e+', 'inf', 'trues', 'true false', '[true', 'nulla', '{"a":1 "b":2}',
+              '"a\tb"', '0x', '00', '-01', '1.5e3x', '[1 2]', '{"a":1,"a":2}', ' [ 1 , { "b" : null } ] ',
+              '1e400', '123456789012345678', '"\xff\xfe"', 'a\0b', '\0ab', '[1]\0x',
+              '[' * 1001, '{"a":' * 1001, '[' * 300 + ']' * 300]
+CASES += [[['EVAL', 'return cjson.decode(ARGV[1])', '0', text]] for text in JSON_TEXTS]
+CASES += [[['EVAL', 'return cjson.encode({cjson.decode(ARGV[1])})', '0', text]] for text in JSON_TEXTS]
+CASES += [[['EVAL', 'return cjson.decode()', '0']], [['EVAL', 'return cjson.decode(1, 2)', '0']],
+          [['EVAL', 'return cjson.decode({})', '0']], [['EVAL', 'return cjson.decode(nil)', '0']],
+          [['EVAL', 'return cjson.decode(12)', '0']]]
+
+
 def reset(conn):
     for cmd in (['SELECT', '0'], ['FLUSHALL'], ['SCRIPT', 'FLUSH'], ['FUNCTION', 'FLUSH']):
         assert conn.call(*cmd) == b'+OK\r\n'
@@ -221,3 +237,38 @@ def test_same_replies(addrs, case, protocol):
         for args in case:
             got, want = ours.call(*args), ref.call(*args)
             assert got == want, f"{args}: ours {got!r}, redis {want!r}"
+
+
+# A script this worker has already compiled runs on the C fast path
+# (scripting/luacall.pxi): every case again, each script sent twice (the second
+# time it is cached), and sequences where one cached script must not see what
+# the one before it left (redis.setresp, KEYS and ARGV).
+SCRIPT_COMMANDS = {'EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO'}
+SEQUENCES = [
+    [['EVAL', 'redis.setresp(3); return true', '0'], ['EVAL', 'return true', '0'],
+     ['EVAL', 'return false', '0'], ['EVAL', 'redis.setresp(3); return false', '0'],
+     ['EVAL', "return redis.call('get', 'nokey')", '0']],
+    [['EVAL', 'return {KEYS, ARGV}', '3', 'a', 'b', 'c', 'd', 'e'],
+     ['EVAL', 'return {KEYS, ARGV}', '1', 'x'], ['EVAL', 'return {KEYS, ARGV}', '0']],
+    [['RPUSH', 'l', 'a', '', 'c'], ['HSET', 'h', 'f', 'v'],
+     ['EVAL', "return {redis.call('lrange', 'l', 0, -1), redis.call('hgetall', 'h'),"
+              " redis.call('mget', 'l', 'nokey'), redis.call('lpos', 'l', 'c'),"
+              " redis.call('zrange', 'nokey', 0, -1)}", '0']],
+    [['EVAL', "return {1.5, -2.5, 2^63, -2^63, 1e300, 0/0, 'x', true, false}", '0'],
+     ['EVAL', 'return 2^63', '0'], ['EVAL', 'return -2^63', '0'], ['EVAL', 'return -0.5', '0']],
+]
+
+
+@pytest.mark.parametrize('protocol', [2, 3])
+@pytest.mark.parametrize('case', CASES + SEQUENCES,
+                         ids=lambda c: c[-1][1][:40] if len(c[-1]) > 1 else c[-1][0])
+def test_same_replies_cached(addrs, case, protocol):
+    with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
+        for conn in (ours, ref):
+            if protocol == 3:
+                assert conn.call('HELLO', '3').startswith(b'%')
+            reset(conn)
+        for args in case:
+            for _ in range(2 if args[0].upper() in SCRIPT_COMMANDS else 1):
+                got, want = ours.call(*args), ref.call(*args)
+                assert got == want, f"{args}: ours {got!r}, redis {want!r}"

@@ -207,3 +207,32 @@ def test_client_list_shows_the_transaction(server, conns):
     assert b' flags=x ' in reply and b' multi=2 ' in reply, reply
     info = a.call('CLIENT', 'INFO')
     assert b' flags=N ' in info and b' multi=-1 ' in info, info
+
+
+def test_client_list_shows_other_workers_transactions_and_subscriptions(server, conns):
+    """The counts CLIENT LIST shows for a client of one worker (multi=, sub=,
+    psub=, ssub=) are the same when it is listed from the other worker."""
+    (a, sub), (b, _) = conns(2)                 # a and sub on worker 0, b on worker 1
+    a_id, sub_id = a.call('CLIENT', 'ID')[1:-2], sub.call('CLIENT', 'ID')[1:-2]
+
+    def row(cid):
+        rows = [r for r in b.call('CLIENT', 'LIST').split(b'\n') if b'id=%s ' % cid in r]
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    assert b' multi=-1 ' in row(a_id) and b' sub=0 psub=0 ssub=0 ' in row(a_id)
+    a.call('MULTI')
+    a.call('SET', 'k', '1')
+    a.call('GET', 'k')
+    assert b' flags=x ' in row(a_id) and b' multi=2 ' in row(a_id), row(a_id)
+    a.call('DISCARD')
+    assert b' flags=N ' in row(a_id) and b' multi=-1 ' in row(a_id), row(a_id)
+    sub.send(encode('SUBSCRIBE', 'c1', 'c2'))
+    sub.send(encode('PSUBSCRIBE', 'p*'))
+    sub.send(encode('SSUBSCRIBE', 's1', 's2', 's3'))
+    for _ in range(6):
+        sub.reply()
+    assert b' flags=P ' in row(sub_id) and b' sub=2 psub=1 ssub=3 ' in row(sub_id), row(sub_id)
+    sub.send(encode('UNSUBSCRIBE', 'c1'))
+    sub.reply()
+    assert b' sub=1 psub=1 ssub=3 ' in row(sub_id), row(sub_id)

@@ -39,6 +39,33 @@ def test_script_cache_is_shared_by_the_workers(conns):
     assert a.call('SCRIPT', 'EXISTS', SHA1) == b'*1\r\n:0\r\n'
 
 
+def test_cached_scripts_are_forgotten_when_another_worker_flushes(conns):
+    (a,), (b,) = conns(1)
+    a.call('SCRIPT', 'FLUSH')
+    assert a.call('SCRIPT', 'LOAD', 'return 1') == b'$40\r\n' + SHA1 + b'\r\n'
+    for _ in range(3):                                     # compiled, then run from a's cache
+        assert a.call('EVALSHA', SHA1, 0) == b':1\r\n'
+        assert a.call('EVAL', 'return 1', 0) == b':1\r\n'
+    assert b.call('SCRIPT', 'FLUSH') == b'+OK\r\n'
+    assert a.call('EVALSHA', SHA1, 0) == b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
+    assert a.call('EVAL', 'return 1', 0) == b':1\r\n'        # cached again, for every worker
+    assert b.call('EVALSHA', SHA1, 0) == b':1\r\n'
+
+
+def test_ttl_inside_a_script_reads_the_real_clock(conns):
+    """Redis 7.0 freezes the time a script sees for expiry, not for TTL/PTTL."""
+    (a,), _ = conns(1)
+    assert a.call('SET', 'ttlk', 'v', 'PX', '100000') == b'+OK\r\n'
+    script = ("local before = redis.call('pttl', KEYS[1]) local t = redis.call('time') repeat"
+              " local n = redis.call('time') until (n[1] - t[1]) * 1000000 + (n[2] - t[2]) > 30000"
+              " return {before, redis.call('pttl', KEYS[1]), redis.call('ttl', KEYS[1])}")
+    for _ in range(2):                                     # compiled, then cached
+        reply = a.call('EVAL', script, 1, 'ttlk').split(b'\r\n')
+        before, after, secs = int(reply[1][1:]), int(reply[2][1:]), int(reply[3][1:])
+        assert before - after >= 29, reply
+        assert secs == (after + 500) // 1000 or secs == (after - 1 + 500) // 1000
+
+
 def test_function_libraries_are_shared_by_the_workers(conns):
     (a,), (b,) = conns(1)
     a.call('FUNCTION', 'FLUSH')
@@ -56,14 +83,15 @@ def test_busy_script_is_reported_and_killed(conns):
     assert b.call('CONFIG', 'SET', 'busy-reply-threshold', '200') == b'+OK\r\n'
     try:
         assert b.call('CONFIG', 'GET', 'lua-time-limit') == b'*2\r\n$14\r\nlua-time-limit\r\n$3\r\n200\r\n'
-        a.send(encode('EVAL', LOOP, 0))
-        wait_busy(b)                                        # waits for the threshold, then BUSY
-        assert b.call('PING') == BUSY
-        assert b.call('SCRIPT', 'LOAD', 'return 1') == BUSY
-        assert b.call('FUNCTION', 'KILL') == BUSY
-        assert b.call('SCRIPT', 'KILL') == b'+OK\r\n'
-        assert a.reply().startswith(b'-ERR Script killed by user with SCRIPT KILL... script: ')
-        assert a.call('PING') == b'+PONG\r\n'
+        for _ in range(2):                                  # compiled, then cached (fast path)
+            a.send(encode('EVAL', LOOP, 0))
+            wait_busy(b)                                    # waits for the threshold, then BUSY
+            assert b.call('PING') == BUSY
+            assert b.call('SCRIPT', 'LOAD', 'return 1') == BUSY
+            assert b.call('FUNCTION', 'KILL') == BUSY
+            assert b.call('SCRIPT', 'KILL') == b'+OK\r\n'
+            assert a.reply().startswith(b'-ERR Script killed by user with SCRIPT KILL... script: ')
+            assert a.call('PING') == b'+PONG\r\n'
         assert b.call('SET', 'x', '1') == b'+OK\r\n'
         assert b.call('SCRIPT', 'KILL') == b'-NOTBUSY No scripts in execution right now.\r\n'
     finally:

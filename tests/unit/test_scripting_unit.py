@@ -123,3 +123,20 @@ def test_library_that_loops_is_stopped(sc):
     assert call(sc, 'FUNCTION', 'LOAD', code) == (
         b'-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n')
     assert call(sc, 'FUNCTION', 'LIST') == b'*0\r\n'
+
+
+def test_cached_scripts_survive_the_fast_path_starting_over(sc):
+    """The compiled-script tables of the fast path are bounded (4096 bodies):
+    past that they start over, and every script still answers, again from the
+    cache once it ran through the Python path."""
+    for i in range(4200):
+        assert call(sc, 'EVAL', f'return {i}', 0) == b':%d\r\n' % i
+    for i in (0, 1, 4199):
+        for _ in range(3):
+            assert call(sc, 'EVAL', f'return {i}', 0) == b':%d\r\n' % i
+    sha = scripting._sha(b'return 7')
+    assert call(sc, 'EVALSHA', sha, 0) == b':7\r\n'
+    assert call(sc, 'SCRIPT', 'FLUSH') == b'+OK\r\n'
+    assert call(sc, 'EVALSHA', sha, 0) == b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
+    assert call(sc, 'EVAL', 'return 7', 0) == b':7\r\n'
+    assert call(sc, 'EVALSHA', sha, 0) == b':7\r\n'
