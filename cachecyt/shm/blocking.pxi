@@ -328,6 +328,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
     cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
+    cdef bint full = False                         # the wait registry had no room
     cdef lroot_t r
     cdef kref_t dst
     served[0] = False
@@ -356,6 +357,10 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                     hit = <int>j
                     break
                 st = ST_NOTFOUND
+        if hit >= 0 and kind != BL_MOVE and not list_own_span(&r, where, <uint64_t>count):
+            lroot_save(IT(ks[hit].item), &r)        # the nodes made raw so far stay linked
+            hit = -1
+            st = ST_NOMEM
         if hit >= 0:
             if kind == BL_MOVE:
                 st = move_locked(c, &ks[0], &dst, where, wto)
@@ -375,12 +380,13 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                     bw_lock()
                     mask = bw_remove_locked(c.id)
                     bw_unlock()
-        elif st != ST_WRONGTYPE and seq == 0 and may_block:
+        elif st == ST_NOTFOUND and seq == 0 and may_block:
             bw_lock()
             seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_LIST)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
+                full = True
         shards_unlock_many(shards, m)
     free(ks); free(shards); free(hashes)
     wake_workers(mask)
@@ -389,7 +395,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         if kind == BL_MOVE:
             signal_key_ready(c.db, c.argv[2], c.argl[2])
         return 0
-    if st == ST_NOMEM and seq == 0 and may_block:
+    if st == ST_NOMEM and full:
         wb_error(&c.out, E_TOO_MANY_BLOCKED)
         return 1
     if reply_status(c, st):
