@@ -29,6 +29,7 @@ cdef enum:
     CL_BLOCKED = 4                # waiting in a blocking command (shm/blocking.pxi)
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
+    CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -358,11 +359,13 @@ cdef class Client:
             self._unblock()
 
     def block_timeout(self):
-        """The timeout passed: answer null and go on with the buffered requests."""
+        """The timeout passed: answer null (or the reply a push left just before)
+        and go on with the buffered requests."""
         if not self.flags & CL_BLOCKED:
             return
         self._clock()
-        wb_null_array(&self.out)
+        if not block_take_handed(self):
+            wb_null_array(&self.out)
         self._unblock()
 
     def unblock_request(self, bint error):
@@ -371,7 +374,9 @@ cdef class Client:
         if not self.flags & CL_BLOCKED:
             return False
         self._clock()
-        if error:
+        if block_take_handed(self):
+            pass                        # a push served it first: that reply goes out
+        elif error:
             wb_error(&self.out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
         else:
             wb_null_array(&self.out)
@@ -387,7 +392,7 @@ cdef class Client:
 
     cdef int _unblock(self) except -1:
         block_leave(self)
-        self.flags &= ~CL_BLOCKED
+        self.flags &= ~(CL_BLOCKED | CL_HANDED)
         self.blocked_args = None
         self.on_unblocked()
         self._replies_out()

@@ -949,6 +949,7 @@ cdef int push_locked(Client c, kref_t *k, int where, bint only_existing,
             st = ST_NOMEM
             break
     len_out[0] = <int64_t>r.count
+    handover_locked(c, k, &r)                   # blocked clients take theirs now (shm/blocking.pxi)
     list_done_locked(k, &r, True, c.now_ms)
     return st
 
@@ -966,6 +967,7 @@ cdef int _push(Client c, int where, bint only_existing) except -1:
         wb_int(&c.out, n)
         if n:
             notify_arg(c, NK_LIST, "lpush" if where == LIST_HEAD else "rpush", 1)
+            handover_finish()
             signal_key_ready(c.db, c.argv[1], c.argl[1])
     return 0
 
@@ -1431,6 +1433,7 @@ cdef int move_locked(Client c, kref_t *src, kref_t *dst, int wfrom, int wto) noe
         c.out.len = start
         list_done_locked(dst, &rd, True, c.now_ms)
         return ST_NOMEM
+    handover_locked(c, dst, &rd)
     list_done_locked(dst, &rd, True, c.now_ms)
     cur_delete(&rs, &cur, wfrom == LIST_HEAD)
     key_find_locked(src, c.db, c.now_ms)
@@ -1457,6 +1460,7 @@ cdef int do_move(Client c, int wfrom, int wto) except -1:
     if reply_status(c, st):
         return 2
     notify_move(c, wfrom, wto, src.item == 0)
+    handover_finish()
     signal_key_ready(c.db, c.argv[2], c.argl[2])
     return 1
 
