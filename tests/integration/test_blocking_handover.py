@@ -100,3 +100,26 @@ def test_handed_over_reply_beats_the_timeout(conns):
             assert got == b'*2\r\n' + bulk(b'hto') + bulk(b'%d' % i)
         assert pusher.call('EXISTS', 'hto') == b':0\r\n'
     assert blocked_count(pusher) == 0
+
+
+def test_handed_over_pops_are_in_the_log(tmp_path):
+    """The pusher logs the pops it did for blocked clients: after kill -9 and
+    recovery from the WAL, the list holds only what nobody took."""
+    from test_durability import Node
+    from rawclient import Raw
+    node = Node(str(tmp_path), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '')
+    try:
+        node.start()
+        addr = ('127.0.0.1', node.srv.port)
+        waiter, pusher = Raw(addr), Raw(addr)
+        waiter.send(encode('BLMPOP', 0, 1, 'hw', 'LEFT', 'COUNT', 2))
+        wait_blocked(pusher, 1)
+        assert pusher.call('RPUSH', 'hw', 'a', 'b', 'c') == b':3\r\n'
+        assert waiter.reply() == b'*2\r\n' + bulk(b'hw') + b'*2\r\n' + bulk(b'a') + bulk(b'b')
+        waiter.close()
+        pusher.close()
+        node.kill9()
+        r = node.start()
+        assert r.lrange('hw', 0, -1) == [b'c']
+    finally:
+        node.stop()
