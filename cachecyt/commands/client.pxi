@@ -337,7 +337,8 @@ cdef class Client:
         """The transport glue disarms the timeout."""
 
     def retry_blocked(self):
-        """A key this client waits on was pushed to: try the command again. When
+        """A key this client waits on was pushed to: run the command again (its
+        checks passed and it was counted as a request when it first ran). When
         served, its reply and the requests buffered behind it go out."""
         cdef uint64_t before = self.out.len
         if not self.flags & CL_BLOCKED or self.transport is None:
@@ -346,15 +347,10 @@ cdef class Client:
         self._load_list(self.blocked_args)
         batch_enter()
         script_wait_clear()
-        idx = cmd_lookup(self.argv[0], self.argl[0])
-        held = persist_begin(self, idx) if g_pp != NULL else 0
-        if held != 2:
-            g_cmds[idx].cf(self)
-        if g_pp != NULL:
-            persist_end(self, idx, before, held)
-        batch_leave()
-        if g_nk_len:
-            nk_flush()                  # its keyspace events go out before its reply does
+        try:
+            self._run_loaded(cmd_lookup(self.argv[0], self.argl[0]), before, True)
+        finally:
+            batch_leave()
         if self.out.len > before:
             self._unblock()
 
@@ -469,13 +465,11 @@ cdef class Client:
         return 0
 
     cdef int execute(self) except -1:
-        """Run the loaded request. The caller has read the clocks (_clock)."""
+        """Check and run the loaded request. The caller has read the clocks (_clock)."""
         cdef int idx = cmd_lookup(self.argv[0], self.argl[0])
         cdef cmd_t *cmd
-        cdef int64_t t1
         cdef uint64_t before = self.out.len
         cdef cmdstat_t *cs
-        cdef int held = 0
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
@@ -513,6 +507,17 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
+        return self._run_loaded(idx, before, False)
+
+    cdef int _run_loaded(self, int idx, uint64_t before, bint retry) except -1:
+        """Run the handler of the loaded request, every check passed: persistence
+        around it, then its keyspace events and statistics. execute and the retry
+        of a blocked command share it. As Redis, a blocking command counts as a
+        call when it first runs; a retry adds only its time (and an error)."""
+        cdef cmd_t *cmd = &g_cmds[idx]
+        cdef cmdstat_t *cs = cmdstat_at(g_worker, idx)
+        cdef int64_t t1
+        cdef int held = 0
         if cmd.flags & CF_WRITE and g_pp != NULL:
             held = persist_begin(self, idx)           # shm/wal.pxi
         try:
@@ -545,10 +550,11 @@ cdef class Client:
             snap_flush_parts()                        # shm/snapshot.pxi
         if g_nk_len:
             nk_flush()                        # keyspace events of the command (commands/notify.pxi)
-        cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)
-        obs_record(self, idx, t1 - self.t_mark)     # shm/stats.pxi
+        if not retry:
+            cs.calls += 1
+            obs_record(self, idx, t1 - self.t_mark)     # shm/stats.pxi
         self.t_mark = t1
         cslot_set_db(self.cslot, self.db)
         if self.out.len > before and self.out.p[before] == 45:

@@ -123,3 +123,22 @@ def test_handed_over_pops_are_in_the_log(tmp_path):
         assert r.lrange('hw', 0, -1) == [b'c']
     finally:
         node.stop()
+
+
+def test_a_served_wait_counts_as_one_call(conns):
+    """cmdstats count a blocking command once, when it first runs (as Redis
+    7.0); the retries that follow add their time, not calls."""
+    (waiter,), (pusher,) = conns(1)
+    pusher.call('DEL', 'hc')
+    pusher.call('CONFIG', 'RESETSTAT')
+    waiter.send(encode('BLMOVE', 'hc', 'hcd', 'LEFT', 'LEFT', 0))     # served by a retry
+    wait_blocked(pusher, 1)
+    pusher.call('RPUSH', 'hc', 'v')
+    assert waiter.reply() == bulk(b'v')
+    waiter.send(encode('BLPOP', 'hc', 0))                              # served by a hand-over
+    wait_blocked(pusher, 1)
+    pusher.call('RPUSH', 'hc', 'w')
+    assert waiter.reply() == b'*2\r\n' + bulk(b'hc') + bulk(b'w')
+    stats = pusher.call('INFO', 'commandstats')
+    assert b'cmdstat_blmove:calls=1,' in stats
+    assert b'cmdstat_blpop:calls=1,' in stats
