@@ -391,26 +391,26 @@ cdef bint bw_take_handed_locked(Client c) noexcept nogil:
 
 
 cdef bint block_take_handed(Client c) noexcept:
-    """At a timeout or CLIENT UNBLOCK: a reply a pusher left first (the client
-    was served before its wait ended). True when one was taken (and the wait
-    left the registry)."""
+    """At a timeout or CLIENT UNBLOCK: end the wait (leave the registry) and
+    take the reply a pusher left, if one did first (the client was served
+    before its wait ended). Both under one registry lock, so no push can serve
+    it in between. True when a reply was taken."""
     cdef bint taken = False
     cdef uint64_t mask = 0
-    if c.block_seq == 0 or g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+    if c.block_seq == 0 or g_hdr == NULL:
         return False
     with nogil:
         bw_lock()
         taken = bw_take_handed_locked(c)
-        if taken:
-            mask = bw_remove_locked(c.id)
+        mask = bw_remove_locked(c.id)
         bw_unlock()
+    c.block_seq = 0
     if taken:
-        c.block_seq = 0
         c.flags |= CL_HANDED
-        try:
-            wake_workers(mask)
-        except Exception:
-            pass
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
     return taken
 
 
