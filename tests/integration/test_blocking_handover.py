@@ -142,3 +142,37 @@ def test_a_served_wait_counts_as_one_call(conns):
     stats = pusher.call('INFO', 'commandstats')
     assert b'cmdstat_blmove:calls=1,' in stats
     assert b'cmdstat_blpop:calls=1,' in stats
+
+
+def test_hand_over_events_match_redis(server, redis_ref):
+    """The push's event, then one pop event per served client, then `del` when
+    they emptied the list: the order Redis publishes them in."""
+    from rawclient import Raw
+
+    def run(addr):
+        ctl, sub, w1, w2 = Raw(addr), Raw(addr), Raw(addr), Raw(addr)
+        try:
+            ctl.call('FLUSHALL')
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+            sub.call('PSUBSCRIBE', '__keyevent@0__:*')
+            w1.send(encode('BRPOP', 'he', 0))
+            wait_blocked(ctl, 1)
+            w2.send(encode('BLMPOP', 0, 1, 'he', 'LEFT', 'COUNT', 5))
+            wait_blocked(ctl, 2)
+            ctl.call('LPUSH', 'he', 'a', 'b', 'c')
+            replies = (w1.reply(), w2.reply())
+            ctl.call('PUBLISH', '__keyevent@0__:zz-end', 'x')
+            got = []
+            while True:
+                f = sub.reply().split(b'\r\n')
+                if f[6] == b'__keyevent@0__:zz-end':
+                    return replies, got
+                got.append((f[6], f[8]))
+        finally:
+            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+            for c in (ctl, sub, w1, w2):
+                c.close()
+    ours = run(server)
+    assert ours[1] == [(b'__keyevent@0__:lpush', b'he'), (b'__keyevent@0__:rpop', b'he'),
+                       (b'__keyevent@0__:lpop', b'he'), (b'__keyevent@0__:del', b'he')]
+    assert ours == run(redis_ref)
