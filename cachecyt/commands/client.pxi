@@ -29,6 +29,7 @@ cdef enum:
     CL_BLOCKED = 4                # waiting in a blocking command (shm/blocking.pxi)
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
+    CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -341,7 +342,8 @@ cdef class Client:
         """The transport glue disarms the timeout."""
 
     def retry_blocked(self):
-        """A key this client waits on was pushed to: try the command again. When
+        """A key this client waits on was pushed to: run the command again (its
+        checks passed and it was counted as a request when it first ran). When
         served, its reply and the requests buffered behind it go out."""
         cdef uint64_t before = self.out.len
         if not self.flags & CL_BLOCKED or self.transport is None:
@@ -350,24 +352,23 @@ cdef class Client:
         self._load_list(self.blocked_args)
         batch_enter()
         script_wait_clear()
-        idx = cmd_lookup(self.argv[0], self.argl[0])
-        held = persist_begin(self, idx) if g_pp != NULL else 0
-        if held != 2:
-            g_cmds[idx].cf(self)
-        if g_pp != NULL:
-            persist_end(self, idx, before, held)
-        batch_leave()
-        if g_nk_len:
-            nk_flush()                  # its keyspace events go out before its reply does
+        if self.db >= <int>g_hdr.tenant_base:
+            tenant_charge_retry(self)                 # shm/tenants.pxi
+        try:
+            self._run_loaded(cmd_lookup(self.argv[0], self.argl[0]), before, True)
+        finally:
+            batch_leave()
         if self.out.len > before:
             self._unblock()
 
     def block_timeout(self):
-        """The timeout passed: answer null and go on with the buffered requests."""
+        """The timeout passed: answer null (or the reply a push left just before)
+        and go on with the buffered requests."""
         if not self.flags & CL_BLOCKED:
             return
         self._clock()
-        wb_null_array(&self.out)
+        if not block_take_handed(self):
+            wb_null_array(&self.out)
         self._unblock()
 
     def unblock_request(self, bint error):
@@ -376,7 +377,9 @@ cdef class Client:
         if not self.flags & CL_BLOCKED:
             return False
         self._clock()
-        if error:
+        if block_take_handed(self):
+            pass                        # a push served it first: that reply goes out
+        elif error:
             wb_error(&self.out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
         else:
             wb_null_array(&self.out)
@@ -392,7 +395,7 @@ cdef class Client:
 
     cdef int _unblock(self) except -1:
         block_leave(self)
-        self.flags &= ~CL_BLOCKED
+        self.flags &= ~(CL_BLOCKED | CL_HANDED)
         self.blocked_args = None
         self.on_unblocked()
         self._replies_out()
@@ -469,13 +472,11 @@ cdef class Client:
         return 0
 
     cdef int execute(self) except -1:
-        """Run the loaded request. The caller has read the clocks (_clock)."""
+        """Check and run the loaded request. The caller has read the clocks (_clock)."""
         cdef int idx = cmd_lookup(self.argv[0], self.argl[0])
         cdef cmd_t *cmd
-        cdef int64_t t1
         cdef uint64_t before = self.out.len
         cdef cmdstat_t *cs
-        cdef int held = 0
         self.commands += 1
         my_wstat().commands += 1
         cslot_touch(self.cslot, self.now_ms, idx)
@@ -520,6 +521,17 @@ cdef class Client:
             cs.rejected += 1
             count_error_reply(self, before)
             return 0
+        return self._run_loaded(idx, before, False)
+
+    cdef int _run_loaded(self, int idx, uint64_t before, bint retry) except -1:
+        """Run the handler of the loaded request, every check passed: persistence
+        around it, then its keyspace events and statistics. execute and the retry
+        of a blocked command share it. As Redis, a blocking command counts as a
+        call when it first runs; a retry adds only its time (and an error)."""
+        cdef cmd_t *cmd = &g_cmds[idx]
+        cdef cmdstat_t *cs = cmdstat_at(g_worker, idx)
+        cdef int64_t t1
+        cdef int held = 0
         if cmd.flags & CF_WRITE and g_pp != NULL:
             held = persist_begin(self, idx)           # shm/wal.pxi
         try:
@@ -554,10 +566,11 @@ cdef class Client:
             nk_flush()                        # keyspace events of the command (commands/notify.pxi)
         if tn_charge != -1:
             tenant_done(self)
-        cs.calls += 1
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)
-        obs_record(self, idx, t1 - self.t_mark)     # shm/stats.pxi
+        if not retry:
+            cs.calls += 1
+            obs_record(self, idx, t1 - self.t_mark)     # shm/stats.pxi
         self.t_mark = t1
         cslot_set_db(self.cslot, self.db)
         if self.out.len > before and self.out.p[before] == 45:

@@ -3,12 +3,14 @@
 # A node-wide registry in the segment (region blocked_off: a robust mutex, then
 # MAX_WAITERS bwait_t entries) lists every key a blocked client waits on, with
 # the order in which clients blocked (seq). The lock order is: shard locks, then
-# the registry lock; nothing is locked while the registry lock is held.
+# the registry lock; only allocator locks (innermost) are taken while the
+# registry lock is held (a hand-over allocates and frees chunks).
 #
 #   block:  the command finds every key empty while holding the keys' shard
 #           locks, and registers before unlocking: a push either comes before
 #           (and is seen) or after (and finds the entry).
-#   push:   after unlocking its shard, a writer marks the entries of the key
+#   push:   after unlocking its shard (when no waiter could be served in place, see
+#           hand-over below), a writer marks the entries of the key
 #           ready and writes the eventfd of each worker owning one. Nothing is
 #           sent when no client is blocked anywhere (one atomic read).
 #   wake:   the worker takes its ready entries (oldest first) and retries each
@@ -20,6 +22,15 @@
 #   leave:  served, timed out or disconnected, a client's entries are removed
 #           and the other waiters on the same keys are marked ready again, since
 #           their rank may have dropped.
+#   hand-over: a BLPOP / BRPOP / BLMPOP waiter is served by the push itself. Under
+#           the key's shard lock the pusher takes the first-ranked waiters in
+#           turn, pops their elements, and leaves each one's reply in the
+#           registry (a blob item, `handed`; `served` on all its entries). No
+#           other command can see the pushed element in between, as in Redis.
+#           The waiter's worker sends that reply on wake-up (or at its timeout,
+#           which came too late). The pusher logs the pops (WAL) and queues
+#           their keyspace events after its own. A BLMOVE waiter, or any waiter
+#           when the push runs in a transaction or a script, still retries.
 
 cdef extern from *:
     """
@@ -93,6 +104,11 @@ cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int 
         e.db = db
         e.ready = 0
         e.want = want
+        e.kind = 0
+        e.where = 0
+        e.count = 0
+        e.handed = 0
+        e.served = 0
         e.seq = seq
         if idx[i] + 1 > g_hdr.blocked_hiwater:
             g_hdr.blocked_hiwater = idx[i] + 1
@@ -115,6 +131,9 @@ cdef uint64_t bw_remove_locked(uint64_t client) noexcept nogil:
                 hashes[n] = e.hash
                 dbs[n] = e.db
                 n += 1
+            if e.handed:                    # a reply nobody will send (disconnect, dead worker)
+                item_free_shell(e.handed)
+                e.handed = 0
             e.seq = 0
             cc_atomic_add(&g_hdr.blocked_count, -1)
     for i in range(hi):
@@ -140,7 +159,7 @@ cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h, uint32_t want) no
     bw_lock()
     for i in range(g_hdr.blocked_hiwater):
         e = bw_at(i)
-        if (e.seq and e.hash == h and e.db == db and e.want == want
+        if (e.seq and e.hash == h and e.db == db and e.want == want and not e.served
                 and (seq == 0 or e.seq < seq)):
             n += 1
     bw_unlock()
@@ -161,6 +180,238 @@ cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
             mask |= <uint64_t>1 << e.worker
     bw_unlock()
     return mask
+
+
+# ---- hand-over: a push serves the first-ranked waiters in place ------------------------
+
+cdef enum:
+    HO_POP = 1                   # BLPOP / BRPOP: reply [key, element]
+    HO_MPOP = 2                  # BLMPOP: reply [key, [elements]]
+    HO_EVENTS = 256              # keyspace events of one command's hand-overs, at most
+
+cdef uint8_t g_ho_where[HO_EVENTS]     # the pops a hand-over did, for their events
+cdef int g_ho_n = 0
+cdef bint g_ho_gone = False            # the hand-overs emptied the list
+cdef const char *g_ho_key = NULL       # the key (the running command's argument)
+cdef uint64_t g_ho_klen = 0
+cdef int g_ho_db = 0
+cdef wbuf_t g_ho_rec                   # WAL records of the hand-over pops (wal_on only)
+cdef bint g_ho_rec_ready = False
+cdef uint64_t g_ho_ends[HO_EVENTS]     # where each of those records ends in g_ho_rec
+cdef int g_ho_nrec = 0
+cdef uint64_t g_ho_mask = 0            # worker slots to wake for the hand-overs
+
+
+cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where,
+                                   int64_t count) noexcept nogil:
+    """Let pushes serve the client registered as seq in place. Registry lock held."""
+    cdef uint64_t i
+    cdef bwait_t *e
+    for i in range(g_hdr.blocked_hiwater):
+        e = bw_at(i)
+        if e.seq == seq:
+            e.kind = kind
+            e.where = <uint32_t>where
+            e.count = count
+
+
+cdef int64_t bw_first_waiter_locked(int db, uint64_t h) noexcept nogil:
+    """Index of the earliest unserved list waiter on key (db, h), or -1."""
+    cdef uint64_t i, best_seq = 0
+    cdef int64_t best = -1
+    cdef bwait_t *e
+    for i in range(g_hdr.blocked_hiwater):
+        e = bw_at(i)
+        if (e.seq and e.hash == h and e.db == db and e.want == T_LIST and not e.served
+                and (best < 0 or e.seq < best_seq)):
+            best = <int64_t>i
+            best_seq = e.seq
+    return best
+
+
+cdef uint64_t ho_reply(kref_t *k, lroot_t *r, bwait_t *e, uint64_t *n) noexcept nogil:
+    """The reply of waiter e for the list r at k, read (not popped) into a new
+    blob item: its offset, or 0 (no memory). n = elements it takes."""
+    cdef wbuf_t w
+    cdef lcur_t cur
+    cdef uint64_t i, blob = 0
+    n[0] = 1 if e.kind == HO_POP else (<uint64_t>e.count if <uint64_t>e.count < r.count else r.count)
+    w.cap = 256
+    w.len = 0
+    w.resp = 2                    # the same bytes in RESP3: arrays and bulk strings
+    w.oom = False
+    w.p = <char *>malloc(w.cap)
+    if w.p == NULL:
+        return 0
+    wb_array(&w, 2)
+    wb_bulk(&w, k.key, k.klen)
+    if e.kind == HO_MPOP:
+        wb_array(&w, <int64_t>n[0])
+    if e.where == LIST_HEAD:
+        cur_first(r, &cur)
+    else:
+        cur_last(r, &cur)
+    for i in range(n[0]):
+        if i:
+            if e.where == LIST_HEAD:
+                cur_next(&cur)
+            else:
+                cur_prev(&cur)
+        cur_reply(&w, &cur)
+    if not w.oom:
+        blob = item_new(0, w.p, w.len, 0, T_STRING, ENC_RAW, 0)
+    free(w.p)
+    return blob
+
+
+cdef void ho_record(kref_t *k, int where, uint64_t n, uint32_t kind) noexcept nogil:
+    """The WAL record of a hand-over's pops: LPOP/RPOP key [count]."""
+    cdef char num[24]
+    global g_ho_rec_ready, g_ho_nrec
+    if not g_ho_rec_ready:
+        g_ho_rec.cap = 256
+        g_ho_rec.p = <char *>malloc(g_ho_rec.cap)
+        g_ho_rec.len = 0
+        g_ho_rec.resp = 2
+        g_ho_rec.oom = g_ho_rec.p == NULL
+        if g_ho_rec.oom:
+            return
+        g_ho_rec_ready = True
+    wb_array(&g_ho_rec, 3 if kind == HO_MPOP else 2)
+    wb_bulk(&g_ho_rec, "LPOP" if where == LIST_HEAD else "RPOP", 4)
+    wb_bulk(&g_ho_rec, k.key, k.klen)
+    if kind == HO_MPOP:
+        snprintf(num, 24, "%llu", <unsigned long long>n)
+        wb_bulk(&g_ho_rec, num, strlen(num))
+    g_ho_ends[g_ho_nrec] = g_ho_rec.len
+    g_ho_nrec += 1
+
+
+cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
+    """After a push onto the list r at k (its shard locked): serve the waiters
+    on k in block order while elements remain, stopping at one that must retry
+    (BLMOVE). handover_finish() then sends the events and wake-ups."""
+    cdef int64_t i
+    cdef bwait_t *e
+    cdef uint64_t blob, n, j, seq
+    global g_ho_n, g_ho_gone, g_ho_key, g_ho_klen, g_ho_db, g_ho_mask
+    if cc_atomic_load(&g_hdr.blocked_count) == 0 or c.flags & CL_EXEC or c.clock_frozen:
+        return
+    bw_lock()
+    while r.count and g_ho_n < HO_EVENTS:
+        i = bw_first_waiter_locked(c.db, k.h)
+        if i < 0 or bw_at(i).kind == 0:
+            break
+        e = bw_at(i)
+        if not list_own_span(r, e.where, 1 if e.kind == HO_POP else <uint64_t>e.count):
+            break
+        blob = ho_reply(k, r, e, &n)
+        if blob == 0:
+            break
+        list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
+        e.handed = blob
+        seq = e.seq
+        for j in range(g_hdr.blocked_hiwater):
+            if bw_at(j).seq == seq:
+                bw_at(j).served = 1
+                bw_at(j).ready = 1
+        g_ho_mask |= <uint64_t>1 << e.worker
+        if wal_on():
+            ho_record(k, e.where, n, e.kind)
+        g_ho_where[g_ho_n] = <uint8_t>e.where
+        g_ho_n += 1
+        g_ho_key = k.key
+        g_ho_klen = k.klen
+        g_ho_db = c.db
+        g_ho_gone = r.count == 0
+    bw_unlock()
+
+
+cdef void handover_finish() noexcept:
+    """After the pushing command's own keyspace events: those of its hand-overs
+    (as Redis: the push, then the pops of the clients it served), then wake the
+    served clients' workers."""
+    global g_ho_n, g_ho_mask
+    cdef int i
+    cdef uint64_t mask = g_ho_mask
+    if g_ho_n == 0:
+        return
+    for i in range(g_ho_n):
+        notify(NK_LIST, "lpop" if g_ho_where[i] == LIST_HEAD else "rpop", g_ho_key, g_ho_klen, g_ho_db)
+    if g_ho_gone:
+        notify(NK_GENERIC, "del", g_ho_key, g_ho_klen, g_ho_db)
+    g_ho_n = 0
+    g_ho_mask = 0
+    try:
+        if g_nk_len:
+            nk_flush()          # the events go out before the served clients' replies
+        wake_workers(mask)
+    except Exception:
+        pass
+
+
+cdef void handover_log(Client c) noexcept:
+    """Append the hand-over pops' WAL records after the pusher's own (called by
+    persist_end once that one is in); the reply then waits for the last."""
+    cdef uint64_t lsn, pos = 0
+    cdef int i
+    global g_ho_nrec
+    if not g_ho_rec_ready or g_ho_nrec == 0:
+        return
+    if not g_ho_rec.oom:
+        for i in range(g_ho_nrec):
+            lsn = wal_append(g_ho_rec.p + pos, g_ho_ends[i] - pos, <uint32_t>g_ho_db, c.now_ms)
+            if lsn:
+                c.wal_lsn = lsn
+            pos = g_ho_ends[i]
+    g_ho_rec.len = 0
+    g_ho_rec.oom = False
+    g_ho_nrec = 0
+
+
+cdef bint bw_take_handed_locked(Client c) noexcept nogil:
+    """If a pusher served this client, move its reply to the client's output and
+    leave the registry; True then. Registry lock held."""
+    cdef uint64_t i, blob = 0, n
+    cdef bwait_t *e
+    for i in range(g_hdr.blocked_hiwater):
+        e = bw_at(i)
+        if e.seq and e.client == c.id and e.handed:
+            blob = e.handed
+            e.handed = 0
+            break
+    if blob == 0:
+        return False
+    n = IT(blob).klen
+    if wb_reserve(&c.out, n):
+        item_read(IT(blob), 0, c.out.p + c.out.len, n)
+        c.out.len += n
+    item_free_shell(blob)
+    return True
+
+
+cdef bint block_take_handed(Client c) noexcept:
+    """At a timeout or CLIENT UNBLOCK: end the wait (leave the registry) and
+    take the reply a pusher left, if one did first (the client was served
+    before its wait ended). Both under one registry lock, so no push can serve
+    it in between. True when a reply was taken."""
+    cdef bint taken = False
+    cdef uint64_t mask = 0
+    if c.block_seq == 0 or g_hdr == NULL:
+        return False
+    with nogil:
+        bw_lock()
+        taken = bw_take_handed_locked(c)
+        mask = bw_remove_locked(c.id)
+        bw_unlock()
+    c.block_seq = 0
+    if taken:
+        c.flags |= CL_HANDED
+    try:
+        wake_workers(mask)
+    except Exception:
+        pass
+    return taken
 
 
 cdef void wake_workers(uint64_t mask):
@@ -328,6 +579,8 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
     cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
+    cdef bint full = False                         # the wait registry had no room
+    cdef bint handed = False                       # served by a push (hand-over)
     cdef lroot_t r
     cdef kref_t dst
     served[0] = False
@@ -343,7 +596,13 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         shards[nkeys] = dst.shard
     with nogil:
         m = shards_lock_many(shards, <int>nkeys + (1 if kind == BL_MOVE else 0))
-        for j in range(nkeys):
+        if seq:
+            bw_lock()
+            handed = bw_take_handed_locked(c)       # a push served it already
+            if handed:
+                mask = bw_remove_locked(c.id)
+            bw_unlock()
+        for j in range(0 if handed else nkeys):
             st = list_find_locked(&ks[j], c.db, c.now_ms)
             if st == ST_WRONGTYPE:
                 if seq:                            # while blocked: not a list yet, keep waiting
@@ -356,6 +615,10 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                     hit = <int>j
                     break
                 st = ST_NOTFOUND
+        if hit >= 0 and kind != BL_MOVE and not list_own_span(&r, where, <uint64_t>count):
+            lroot_save(IT(ks[hit].item), &r)        # the nodes made raw so far stay linked
+            hit = -1
+            st = ST_NOMEM
         if hit >= 0:
             if kind == BL_MOVE:
                 st = move_locked(c, &ks[0], &dst, where, wto)
@@ -375,21 +638,30 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
                     bw_lock()
                     mask = bw_remove_locked(c.id)
                     bw_unlock()
-        elif st != ST_WRONGTYPE and seq == 0 and may_block:
+        elif st == ST_NOTFOUND and seq == 0 and may_block:
             bw_lock()
             seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_LIST)
+            if seq and kind != BL_MOVE:
+                bw_allow_handover_locked(seq, HO_MPOP if kind == BL_MPOP else HO_POP, where, count)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
+                full = True
         shards_unlock_many(shards, m)
     free(ks); free(shards); free(hashes)
     wake_workers(mask)
+    if handed:
+        served[0] = True
+        c.block_seq = 0
+        c.flags |= CL_HANDED                    # the pusher logged the pops (shm/wal.pxi)
+        return 0
     if served[0]:
         c.block_seq = 0
         if kind == BL_MOVE:
+            handover_finish()
             signal_key_ready(c.db, c.argv[2], c.argl[2])
         return 0
-    if st == ST_NOMEM and seq == 0 and may_block:
+    if st == ST_NOMEM and full:
         wb_error(&c.out, E_TOO_MANY_BLOCKED)
         return 1
     if reply_status(c, st):

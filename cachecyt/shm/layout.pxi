@@ -280,6 +280,12 @@ ctypedef struct bwait_t:         # one key a blocked client waits on (shm/blocki
     int32_t db                   # logical db of the key
     uint32_t ready               # a push made the key non-empty: the owner retries
     uint32_t want                # the type the client waits for (T_LIST, T_ZSET)
+    uint32_t kind                # HO_POP / HO_MPOP: a push may serve it in place; 0 = it retries
+    uint32_t where               # LIST_HEAD / LIST_TAIL (hand-over)
+    int64_t count                # elements BLMPOP takes (hand-over)
+    uint64_t handed              # reply a pusher built for it: blob item offset, 0 = none
+    uint32_t served              # a pusher served the client (on every entry of it)
+    uint32_t pad
 
 
 # ---- observability (shm/stats.pxi) ---------------------------------------------------

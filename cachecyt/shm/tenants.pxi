@@ -150,6 +150,13 @@ cdef int tenant_gate(Client c, int idx) except -2:
     return idx
 
 
+cdef void tenant_charge_retry(Client c) noexcept:
+    """A blocked tenant client's command runs again (Client.retry_blocked): its
+    allocations are charged as the gate charged them the first time."""
+    global tn_charge
+    tn_charge = tn_of_pdb(<uint32_t>c.db)
+
+
 cdef void tenant_answered(Client c, cmdstat_t *cs, uint64_t before) noexcept:
     """The gate wrote the reply: count it as a refusal when it is an error."""
     if c.out.len > before and c.out.p[before] == 45:

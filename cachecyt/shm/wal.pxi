@@ -471,7 +471,8 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     record, then release the shards persist_begin held."""
     cdef uint64_t lsn
     try:
-        if g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45:
+        if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
+                and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
             cc_atomic_add(&g_pp.dirty, 1)
             if wal_on():
                 _build_record(c, idx)
@@ -482,6 +483,8 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
                     wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
                 else:
                     c.wal_lsn = lsn
+        if g_ho_nrec:
+            handover_log(c)                     # the pops a push did for blocked clients
     finally:
         if held == 1:
             shards_release()

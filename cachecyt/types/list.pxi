@@ -8,6 +8,18 @@
 # KiB) and never more than one page; an element too big for any node lives in a
 # "plain" node whose data is the offset of a blob item (key bytes = element).
 # Redis 7.0 reports every list as "quicklist", whatever its size.
+#
+# Compression (list-compress-depth d > 0, as Redis's quicklist): the d nodes at
+# each end stay raw, inner nodes are stored packed (types/listlz.pxi) when that
+# moves them to a smaller slab class. Readers see a packed node through a view:
+# the cursor's `d` points at the node's entries, or at a per-process buffer the
+# node was unpacked into (one cursor reads a packed node at a time). Writers
+# first make the node they change raw for good (node_own: a new chunk), and
+# every write ends by settling the ends (list_done_locked: O(d) nodes), and a
+# write in the middle by settling every node it changed (list_compact). A node
+# found not worth packing is flagged, until its entries change, so walks do
+# not pack it again. CONFIG SET of the depth affects the nodes later writes
+# settle; readers take any node packed or raw.
 
 # ================================ List type API ================================
 
@@ -21,12 +33,15 @@ ctypedef struct lnode_t:         # header of a node chunk; entries follow
     uint64_t prev                # node offsets, 0 at the ends
     uint64_t next
     uint32_t count               # entries
-    uint32_t used                # bytes of entries
-    uint32_t plain               # 1: data is the uint64 offset of a blob item
-    uint32_t pad
+    uint32_t used                # bytes of entries (unpacked)
+    uint8_t plain                # 1: data is the uint64 offset of a blob item
+    uint8_t lz_tried             # raw, and packing these entries did not pay
+    uint16_t pad
+    uint32_t zlen                # bytes of the packed entries; 0 = raw
 
 ctypedef struct lcur_t:          # a position in a list
     uint64_t node
+    char *d                      # the node's entries (its own, or unpacked in cc_lz_view)
     uint32_t pos                 # byte offset of the entry in the node's data
     uint32_t i                   # entry index in the node
 
@@ -36,6 +51,8 @@ cdef enum:
     LIST_SAFETY = 8192                   # bytes cap of a node limited by count
     LIST_HEAD = 0
     LIST_TAIL = 1
+    LZ_MIN_BYTES = 48                    # smaller nodes are never packed
+    LZ_MIN_GAIN = 8                      # packing must save at least this much
 
 
 cdef inline lnode_t *LN(uint64_t off) noexcept nogil:
@@ -43,6 +60,144 @@ cdef inline lnode_t *LN(uint64_t off) noexcept nogil:
 
 cdef inline char *ln_data(uint64_t off) noexcept nogil:
     return <char *>(g_base + off + LNODE_HDR)
+
+cdef inline uint32_t ln_stored(lnode_t *nd) noexcept nogil:
+    """Bytes the node's data takes in its chunk (packed or raw)."""
+    return nd.zlen if nd.zlen else nd.used
+
+
+# ---- packed nodes (list-compress-depth) ----------------------------------------------
+
+cdef char *node_view(uint64_t node) noexcept nogil:
+    """The entries of a node: its own bytes, or (packed) unpacked into the
+    process's view buffer, valid until the next packed node is viewed."""
+    cdef lnode_t *nd = LN(node)
+    if nd.zlen == 0:
+        return ln_data(node)
+    cc_lz_unpack(ln_data(node), nd.zlen, cc_lz_view, nd.used)
+    return cc_lz_view
+
+
+cdef void node_relink(lroot_t *r, uint64_t old, uint64_t node) noexcept nogil:
+    """The chunk at `node` replaces `old` (same header) in the chain."""
+    cdef lnode_t *nd = LN(node)
+    if nd.prev:
+        LN(nd.prev).next = node
+    else:
+        r.head = node
+    if nd.next:
+        LN(nd.next).prev = node
+    else:
+        r.tail = node
+
+
+cdef uint64_t node_own(lroot_t *r, uint64_t node) noexcept nogil:
+    """Make a node raw before it is changed: the node itself, its unpacked copy
+    (the packed chunk is freed), or 0 when there is no memory (node untouched)."""
+    cdef lnode_t *nd = LN(node)
+    cdef uint64_t raw
+    if nd.zlen == 0:
+        return node
+    raw = slab_alloc(LNODE_HDR + nd.used)
+    if raw == 0:
+        return 0
+    memcpy(LN(raw), nd, LNODE_HDR)
+    cc_lz_unpack(ln_data(node), nd.zlen, ln_data(raw), nd.used)
+    LN(raw).zlen = 0
+    LN(raw).lz_tried = 0
+    node_relink(r, node, raw)
+    slab_free(node)
+    return raw
+
+
+cdef bint cur_own(lroot_t *r, lcur_t *cur) noexcept nogil:
+    """Make the cursor's node raw (see node_own); False when there is no memory."""
+    cdef uint64_t node = node_own(r, cur.node)
+    if node == 0:
+        return False
+    cur.node = node
+    cur.d = ln_data(node)
+    return True
+
+
+cdef bint list_own_span(lroot_t *r, int where, uint64_t count) noexcept nogil:
+    """Make raw the nodes holding the `count` elements at one end, before they
+    are popped (so that popping cannot fail half way). False: no memory."""
+    cdef uint64_t node = r.head if where == LIST_HEAD else r.tail, seen = 0, own
+    while node and seen < count:
+        own = node_own(r, node)
+        if own == 0:
+            return False
+        seen += LN(own).count
+        node = LN(own).next if where == LIST_HEAD else LN(own).prev
+    return True
+
+
+cdef uint64_t node_pack(lroot_t *r, uint64_t node) noexcept nogil:
+    """Store a raw inner node packed when that saves LZ_MIN_GAIN bytes and a
+    smaller slab class; else flag it as tried. Returns the node's offset."""
+    cdef lnode_t *nd = LN(node)
+    cdef uint64_t z, packed
+    if nd.zlen or nd.plain or nd.lz_tried:
+        return node
+    if nd.used < LZ_MIN_BYTES:
+        nd.lz_tried = 1
+        return node
+    z = cc_lz_pack(ln_data(node), nd.used, cc_lz_view, nd.used - LZ_MIN_GAIN)
+    if z == 0 or class_at(slab_class_of(LNODE_HDR + z)).size >= slab_chunk_size(node):
+        nd.lz_tried = 1
+        return node
+    packed = slab_alloc(LNODE_HDR + z)
+    if packed == 0:
+        return node
+    memcpy(LN(packed), nd, LNODE_HDR)
+    memcpy(ln_data(packed), cc_lz_view, z)
+    LN(packed).zlen = <uint32_t>z
+    node_relink(r, node, packed)
+    slab_free(node)
+    return packed
+
+
+cdef uint64_t g_list_linked = 0     # nodes linked since the last settle (this process)
+
+
+cdef void list_settle_ends(lroot_t *r) noexcept nogil:
+    """After a write: the depth nodes at each end raw, and packed the nodes just
+    inward of them that may have moved in from an end (one, plus one for each
+    node this write linked). O(depth + new nodes)."""
+    cdef uint64_t d = g_hdr.list_compress_depth, i, node, own, extra = g_list_linked
+    cdef int side
+    global g_list_linked
+    g_list_linked = 0
+    if d == 0 or r.nodes == 0:
+        return
+    for side in range(2):
+        node = r.head if side == 0 else r.tail
+        i = 0
+        while node and i < d:
+            own = node_own(r, node)
+            if own:
+                node = own
+            node = LN(node).next if side == 0 else LN(node).prev
+            i += 1
+        while node and i < r.nodes - d and i <= d + extra:
+            node = node_pack(r, node)
+            node = LN(node).next if side == 0 else LN(node).prev
+            i += 1
+
+
+cdef void list_settle_inner(lroot_t *r) noexcept nogil:
+    """After a write in the middle: pack every inner node not yet tried."""
+    cdef uint64_t d = g_hdr.list_compress_depth, i = 0, node = r.head
+    global g_list_linked
+    g_list_linked = 0
+    if d == 0 or r.nodes <= 2 * d:
+        return
+    while node:
+        if i >= d and i < r.nodes - d:
+            node = node_pack(r, node)
+        node = LN(node).next
+        i += 1
 
 
 # ---- entries -----------------------------------------------------------------------
@@ -113,15 +268,15 @@ cdef inline uint64_t cur_elem(lcur_t *cur, const char **p) noexcept nogil:
     if LN(cur.node).plain:
         p[0] = NULL
         return IT(ln_blob(cur.node)).klen
-    n = entry_len_at(ln_data(cur.node) + cur.pos, &vs)
-    p[0] = ln_data(cur.node) + cur.pos + vs
+    n = entry_len_at(cur.d + cur.pos, &vs)
+    p[0] = cur.d + cur.pos + vs
     return n
 
 cdef inline uint64_t cur_esize(lcur_t *cur) noexcept nogil:
     cdef uint32_t vs
     if LN(cur.node).plain:
         return 8
-    return entry_size(entry_len_at(ln_data(cur.node) + cur.pos, &vs))
+    return entry_size(entry_len_at(cur.d + cur.pos, &vs))
 
 
 cdef void cur_reply(wbuf_t *w, lcur_t *cur) noexcept nogil:
@@ -152,20 +307,27 @@ cdef bint cur_eq(lcur_t *cur, const char *s, uint64_t n) noexcept nogil:
 
 # ---- cursor movement ------------------------------------------------------------
 
+cdef inline void cur_at(lcur_t *cur, uint64_t node) noexcept nogil:
+    """Put the cursor on a node (0: off the list), seeing its entries."""
+    cur.node = node
+    cur.d = node_view(node) if node else NULL
+
+cdef inline void cur_at_last_entry(lcur_t *cur) noexcept nogil:
+    cdef lnode_t *nd = LN(cur.node)
+    cur.i = nd.count - 1
+    cur.pos = 0 if nd.plain else <uint32_t>(nd.used - entry_len_before(cur.d + nd.used))
+
 cdef inline bint cur_first(lroot_t *r, lcur_t *cur) noexcept nogil:
-    cur.node = r.head
+    cur_at(cur, r.head)
     cur.pos = 0
     cur.i = 0
     return r.head != 0
 
 cdef bint cur_last(lroot_t *r, lcur_t *cur) noexcept nogil:
-    cdef lnode_t *nd
-    cur.node = r.tail
+    cur_at(cur, r.tail)
     if r.tail == 0:
         return False
-    nd = LN(r.tail)
-    cur.i = nd.count - 1
-    cur.pos = 0 if nd.plain else <uint32_t>(nd.used - entry_len_before(ln_data(r.tail) + nd.used))
+    cur_at_last_entry(cur)
     return True
 
 cdef bint cur_next(lcur_t *cur) noexcept nogil:
@@ -175,23 +337,20 @@ cdef bint cur_next(lcur_t *cur) noexcept nogil:
         cur.pos += <uint32_t>cur_esize(cur)
         cur.i += 1
         return True
-    cur.node = nd.next
+    cur_at(cur, nd.next)
     cur.pos = 0
     cur.i = 0
     return cur.node != 0
 
 cdef bint cur_prev(lcur_t *cur) noexcept nogil:
-    cdef lnode_t *nd
     if cur.i > 0:
-        cur.pos -= <uint32_t>entry_len_before(ln_data(cur.node) + cur.pos)
+        cur.pos -= <uint32_t>entry_len_before(cur.d + cur.pos)
         cur.i -= 1
         return True
-    cur.node = LN(cur.node).prev
+    cur_at(cur, LN(cur.node).prev)
     if cur.node == 0:
         return False
-    nd = LN(cur.node)
-    cur.i = nd.count - 1
-    cur.pos = 0 if nd.plain else <uint32_t>(nd.used - entry_len_before(ln_data(cur.node) + nd.used))
+    cur_at_last_entry(cur)
     return True
 
 
@@ -219,7 +378,7 @@ cdef bint list_seek(lroot_t *r, int64_t index, lcur_t *cur) noexcept nogil:
             acc -= LN(node).count
     nd = LN(node)
     i -= acc                                   # index within the node
-    cur.node = node
+    cur_at(cur, node)
     if i < nd.count // 2 or nd.plain:
         cur.pos = 0
         cur.i = 0
@@ -227,10 +386,9 @@ cdef bint list_seek(lroot_t *r, int64_t index, lcur_t *cur) noexcept nogil:
             cur.pos += <uint32_t>cur_esize(cur)
             cur.i += 1
     else:
-        cur.i = nd.count - 1
-        cur.pos = <uint32_t>(nd.used - entry_len_before(ln_data(node) + nd.used))
+        cur_at_last_entry(cur)
         while cur.i > i:
-            cur.pos -= <uint32_t>entry_len_before(ln_data(node) + cur.pos)
+            cur.pos -= <uint32_t>entry_len_before(cur.d + cur.pos)
             cur.i -= 1
     return True
 
@@ -275,6 +433,7 @@ cdef uint64_t node_new(uint64_t room) noexcept nogil:
 
 cdef void node_link(lroot_t *r, uint64_t node, uint64_t prev, uint64_t next) noexcept nogil:
     """Put a node between prev and next (either 0 at an end)."""
+    global g_list_linked
     LN(node).prev = prev
     LN(node).next = next
     if prev:
@@ -286,6 +445,7 @@ cdef void node_link(lroot_t *r, uint64_t node, uint64_t prev, uint64_t next) noe
     else:
         r.tail = node
     r.nodes += 1
+    g_list_linked += 1
 
 
 cdef void node_unlink_free(lroot_t *r, uint64_t node) noexcept nogil:
@@ -309,7 +469,8 @@ cdef void node_free(uint64_t node) noexcept nogil:
 
 
 cdef uint64_t node_reserve(lroot_t *r, uint64_t node, uint64_t more) noexcept nogil:
-    """Make room for `more` entry bytes: the node itself or its moved copy, or 0."""
+    """Make room for `more` entry bytes in a raw node: the node itself or its
+    moved copy, or 0."""
     cdef lnode_t *nd = LN(node)
     cdef uint64_t need = nd.used + more, room, noff
     if LNODE_HDR + need <= slab_chunk_size(node):
@@ -340,9 +501,12 @@ cdef int node_insert(lroot_t *r, uint64_t *node, uint32_t pos, const char *s,
     """Insert s[:n] at byte `pos` of a packed node with room in its limit
     (node_allows). ST_OK or ST_NOMEM; *node may move."""
     cdef uint64_t esz = entry_size(n)
-    cdef uint64_t nn = node_reserve(r, node[0], esz)
+    cdef uint64_t nn = node_own(r, node[0])
     cdef lnode_t *nd
     cdef char *d
+    if nn == 0:
+        return ST_NOMEM
+    nn = node_reserve(r, nn, esz)
     if nn == 0:
         return ST_NOMEM
     node[0] = nn
@@ -352,6 +516,7 @@ cdef int node_insert(lroot_t *r, uint64_t *node, uint32_t pos, const char *s,
     entry_write(d + pos, s, n)
     nd.count += 1
     nd.used += <uint32_t>esz
+    nd.lz_tried = 0
     r.count += 1
     return ST_OK
 
@@ -398,34 +563,38 @@ cdef int list_push(lroot_t *r, int where, const char *s, uint64_t n) noexcept no
 
 cdef int cur_delete(lroot_t *r, lcur_t *cur, bint forward) noexcept nogil:
     """Delete the element at the cursor; the cursor moves to the next element
-    (forward) or the previous one. 1 when the cursor is still valid, else 0."""
+    (forward) or the previous one. 1 when the cursor is still valid, else 0;
+    -1 when a packed node could not be made raw (no memory, nothing deleted)."""
     cdef lnode_t *nd = LN(cur.node)
     cdef uint64_t esz, node = cur.node
     cdef char *d
-    r.count -= 1
     if nd.count == 1:
+        r.count -= 1
         if forward:
-            cur.node = nd.next
+            cur_at(cur, nd.next)
             cur.pos = 0
             cur.i = 0
         else:
-            cur.node = nd.prev
+            cur_at(cur, nd.prev)
             if cur.node:
-                nd = LN(cur.node)
-                cur.i = nd.count - 1
-                cur.pos = 0 if nd.plain else <uint32_t>(
-                    nd.used - entry_len_before(ln_data(cur.node) + nd.used))
+                cur_at_last_entry(cur)
         node_unlink_free(r, node)
         return cur.node != 0
+    if not cur_own(r, cur):
+        return -1
+    r.count -= 1
+    node = cur.node
+    nd = LN(node)
     esz = cur_esize(cur)
     d = ln_data(node)
     memmove(d + cur.pos, d + cur.pos + esz, nd.used - cur.pos - esz)
     nd.used -= <uint32_t>esz
     nd.count -= 1
+    nd.lz_tried = 0
     if forward:
         if cur.i < nd.count:
             return True
-        cur.node = nd.next
+        cur_at(cur, nd.next)
         cur.pos = 0
         cur.i = 0
         return cur.node != 0
@@ -448,7 +617,9 @@ cdef int list_insert_at(lroot_t *r, int64_t index, const char *s, uint64_t n) no
     if <uint64_t>index >= r.count:
         return list_push(r, LIST_TAIL, s, n)
     list_seek(r, index, &cur)
-    node = cur.node
+    node = node_own(r, cur.node)
+    if node == 0:
+        return ST_NOMEM
     nd = LN(node)
     if cur.i == 0:                             # between two nodes: try the previous one
         if nd.prev and esz <= LNODE_MAX and node_allows(LN(nd.prev), esz):
@@ -469,6 +640,7 @@ cdef int list_insert_at(lroot_t *r, int64_t index, const char *s, uint64_t n) no
     LN(right).used = tail_bytes
     nd.count = cur.i
     nd.used = cur.pos
+    nd.lz_tried = 0
     node_link(r, right, node, nd.next)
     if esz <= LNODE_MAX and node_allows(nd, esz):
         return node_insert(r, &node, nd.used, s, n)
@@ -488,25 +660,34 @@ cdef bint nodes_mergeable(lnode_t *a, lnode_t *b) noexcept nogil:
 
 cdef void list_compact(lroot_t *r) noexcept nogil:
     """Merge neighbouring nodes whose entries fit in one (after removals and
-    splits in the middle), so that a list keeps few, full nodes."""
+    splits in the middle), so that a list keeps few, full nodes; then pack the
+    inner nodes that changed."""
     cdef uint64_t node = r.head, nxt, merged
     while node and LN(node).next:
         nxt = LN(node).next
         if not nodes_mergeable(LN(node), LN(nxt)):
             node = nxt
             continue
-        merged = node_reserve(r, node, LN(nxt).used)
+        merged = node_own(r, node)
+        if merged:
+            node = merged
+            nxt = node_own(r, nxt)
+        if merged:
+            merged = node_reserve(r, node, LN(nxt).used) if nxt else 0
         if merged == 0:
-            return                               # no memory: the list stays valid as it is
+            break                                # no memory: the list stays valid as it is
         node = merged
         memcpy(ln_data(node) + LN(node).used, ln_data(nxt), LN(nxt).used)
         LN(node).used += LN(nxt).used
         LN(node).count += LN(nxt).count
+        LN(node).lz_tried = 0
         node_unlink_free(r, nxt)
+    list_settle_inner(r)
 
 
-cdef void list_trim(lroot_t *r, uint64_t from_head, uint64_t from_tail) noexcept nogil:
-    """Remove elements at both ends, whole nodes at a time where possible."""
+cdef int list_trim(lroot_t *r, uint64_t from_head, uint64_t from_tail) noexcept nogil:
+    """Remove elements at both ends, whole nodes at a time where possible.
+    ST_OK, or ST_NOMEM when a packed end node could not be made raw."""
     cdef lcur_t cur
     while from_head and r.head:
         if LN(r.head).count <= from_head:
@@ -516,7 +697,8 @@ cdef void list_trim(lroot_t *r, uint64_t from_head, uint64_t from_tail) noexcept
         else:
             cur_first(r, &cur)
             while from_head:
-                cur_delete(r, &cur, True)
+                if cur_delete(r, &cur, True) < 0:
+                    return ST_NOMEM
                 from_head -= 1
     while from_tail and r.tail:
         if LN(r.tail).count <= from_tail:
@@ -526,8 +708,10 @@ cdef void list_trim(lroot_t *r, uint64_t from_head, uint64_t from_tail) noexcept
         else:
             cur_last(r, &cur)
             while from_tail:
-                cur_delete(r, &cur, False)
+                if cur_delete(r, &cur, False) < 0:
+                    return ST_NOMEM
                 from_tail -= 1
+    return ST_OK
 
 
 cdef void list_release(lroot_t *r) noexcept nogil:
@@ -548,11 +732,11 @@ cdef int list_dup(lroot_t *dst, lroot_t *src) noexcept nogil:
     memset(dst, 0, sizeof(lroot_t))
     while node:
         nd = LN(node)
-        copy = slab_alloc(LNODE_HDR + nd.used)
+        copy = slab_alloc(LNODE_HDR + ln_stored(nd))
         if copy == 0:
             list_release(dst)
             return ST_NOMEM
-        memcpy(LN(copy), nd, LNODE_HDR + nd.used)
+        memcpy(LN(copy), nd, LNODE_HDR + ln_stored(nd))
         if nd.plain:
             blob = item_dup_blob(ln_blob(node))
             if blob == 0:
@@ -606,7 +790,7 @@ cdef walk_list(item_t *it, list errors, dict live, set reached, str where):
     lroot_load(it, &r)
     node = r.head
     while node:
-        if node in reached or not _chunk_live(live, node, LNODE_HDR + LN(node).used, errors, where):
+        if node in reached or not _chunk_live(live, node, LNODE_HDR + ln_stored(LN(node)), errors, where):
             errors.append(f"{where}: list node {node} is bad or shared")
             return
         reached.add(node)
@@ -614,6 +798,8 @@ cdef walk_list(item_t *it, list errors, dict live, set reached, str where):
             errors.append(f"{where}: list node {node} links back to {LN(node).prev}, not {prev}")
         if LN(node).count == 0:
             errors.append(f"{where}: empty list node {node}")
+        if LN(node).zlen:
+            _check_packed_node(node, errors, where)
         if LN(node).plain:
             b = ln_blob(node)
             if _chunk_live(live, b, ITEM_HDR, errors, where + " blob"):
@@ -629,6 +815,26 @@ cdef walk_list(item_t *it, list errors, dict live, set reached, str where):
     if prev != r.tail or count != r.count or nodes != r.nodes:
         errors.append(f"{where}: list root says tail {r.tail}, {r.count} elements, {r.nodes} "
                       f"nodes; the chain has {prev}, {count}, {nodes}")
+
+
+cdef _check_packed_node(uint64_t node, list errors, str where):
+    """A packed node unpacks to exactly `used` bytes holding `count` entries."""
+    cdef lnode_t *nd = LN(node)
+    cdef size_t u
+    cdef uint64_t pos = 0, n = 0
+    cdef uint32_t vs
+    if nd.plain or nd.zlen >= nd.used:
+        errors.append(f"{where}: list node {node} is packed but plain or not smaller")
+        return
+    u = cc_lz_unpack(ln_data(node), nd.zlen, cc_lz_view, LNODE_MAX)
+    if u != nd.used:
+        errors.append(f"{where}: packed list node {node} unpacks to {<int64_t>u} bytes, not {nd.used}")
+        return
+    while pos < u:
+        pos += entry_size(entry_len_at(cc_lz_view + pos, &vs))
+        n += 1
+    if pos != u or n != nd.count:
+        errors.append(f"{where}: packed list node {node} holds {n} entries, not {nd.count}")
 
 
 # ---- the root record in an item ----------------------------------------------------
@@ -663,8 +869,10 @@ cdef int list_find_locked(kref_t *k, int db, int64_t now_ms) noexcept nogil:
 
 
 cdef void list_done_locked(kref_t *k, lroot_t *r, bint changed, int64_t now_ms) noexcept nogil:
-    """After an operation on the list at k: save the root, or delete the key when
-    the list is empty."""
+    """After an operation on the list at k: settle packed nodes at the ends,
+    save the root, or delete the key when the list is empty."""
+    if changed:
+        list_settle_ends(r)
     lroot_save(IT(k.item), r)
     if r.count == 0:
         key_remove_locked(k)
@@ -675,7 +883,8 @@ cdef void list_done_locked(kref_t *k, lroot_t *r, bint changed, int64_t now_ms) 
 
 
 cdef void list_pop_reply(wbuf_t *w, lroot_t *r, int where) noexcept nogil:
-    """Pop one element from an end and reply it as a bulk string."""
+    """Pop one element from an end and reply it as a bulk string. The caller
+    has made that end raw (list_own_span)."""
     cdef lcur_t cur
     if where == LIST_HEAD:
         cur_first(r, &cur)
@@ -740,6 +949,7 @@ cdef int push_locked(Client c, kref_t *k, int where, bint only_existing,
             st = ST_NOMEM
             break
     len_out[0] = <int64_t>r.count
+    handover_locked(c, k, &r)                   # blocked clients take theirs now (shm/blocking.pxi)
     list_done_locked(k, &r, True, c.now_ms)
     return st
 
@@ -757,6 +967,7 @@ cdef int _push(Client c, int where, bint only_existing) except -1:
         wb_int(&c.out, n)
         if n:
             notify_arg(c, NK_LIST, "lpush" if where == LIST_HEAD else "rpush", 1)
+            handover_finish()
             signal_key_ready(c.db, c.argv[1], c.argl[1])
     return 0
 
@@ -775,7 +986,8 @@ cdef int cmd_rpushx(Client c) except -1:
 
 
 cdef void pop_many_reply(wbuf_t *w, lroot_t *r, int where, int64_t count) noexcept nogil:
-    """An array of up to `count` elements popped from one end."""
+    """An array of up to `count` elements popped from one end (made raw by the
+    caller: list_own_span)."""
     cdef int64_t i
     if count > <int64_t>r.count:
         count = <int64_t>r.count
@@ -807,11 +1019,13 @@ cdef int _pop(Client c, int where) except -1:
                 wb_null_array(&c.out)
         elif st == ST_OK:
             lroot_load(IT(k.item), &r)
-            if count < 0:
+            if not list_own_span(&r, where, 1 if count < 0 else <uint64_t>count):
+                st = ST_NOMEM
+            elif count < 0:
                 list_pop_reply(&c.out, &r, where)
             else:
                 pop_many_reply(&c.out, &r, where, count)
-            list_done_locked(&k, &r, count != 0, c.now_ms)
+            list_done_locked(&k, &r, count != 0 and st == ST_OK, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK: notify_removed(c, NK_LIST, "lpop" if where == LIST_HEAD else "rpop", count != 0, k.item == 0)
     reply_status(c, st)
@@ -925,8 +1139,10 @@ cdef int cmd_lset(Client c) except -1:
             if list_seek(&r, index, &cur):
                 if index < 0:
                     index += <int64_t>r.count
-                cur_delete(&r, &cur, True)
-                st = list_insert_at(&r, index, c.argv[3], c.argl[3])
+                if cur_delete(&r, &cur, True) < 0:
+                    st = ST_NOMEM
+                else:
+                    st = list_insert_at(&r, index, c.argv[3], c.argl[3])
                 list_compact(&r)
                 if st == ST_OK:
                     wb_ok(&c.out)
@@ -998,6 +1214,7 @@ cdef int cmd_lrem(Client c) except -1:
     cdef lroot_t r
     cdef lcur_t cur
     cdef bint forward, valid
+    cdef int m
     if not arg_i64(c, 2, &count):
         wb_error(&c.out, E_NOTINT)
         return 0
@@ -1013,7 +1230,11 @@ cdef int cmd_lrem(Client c) except -1:
             valid = cur_first(&r, &cur) if forward else cur_last(&r, &cur)
             while valid:
                 if cur_eq(&cur, c.argv[3], c.argl[3]):
-                    valid = cur_delete(&r, &cur, forward)
+                    m = cur_delete(&r, &cur, forward)
+                    if m < 0:
+                        st = ST_NOMEM
+                        break
+                    valid = m != 0
                     removed += 1
                     if count and removed == count:
                         break
@@ -1023,7 +1244,7 @@ cdef int cmd_lrem(Client c) except -1:
                 list_compact(&r)
             list_done_locked(&k, &r, removed != 0, c.now_ms)
         shard_unlock(k.shard)
-    if st == ST_OK: notify_removed(c, NK_LIST, "lrem", removed != 0, k.item == 0)
+    if st == ST_OK or removed: notify_removed(c, NK_LIST, "lrem", removed != 0, k.item == 0)
     if st == ST_NOTFOUND:
         wb_int(&c.out, 0)
     elif not reply_status(c, st):
@@ -1053,11 +1274,11 @@ cdef int cmd_ltrim(Client c) except -1:
             if start < 0:
                 start = 0
             if start > stop or start >= n:
-                list_trim(&r, <uint64_t>n, 0)
+                st = list_trim(&r, <uint64_t>n, 0)
             else:
                 if stop >= n:
                     stop = n - 1
-                list_trim(&r, <uint64_t>start, <uint64_t>(n - stop - 1))
+                st = list_trim(&r, <uint64_t>start, <uint64_t>(n - stop - 1))
             list_done_locked(&k, &r, True, c.now_ms)
         shard_unlock(k.shard)
     if st == ST_OK: notify_removed(c, NK_LIST, "ltrim", True, k.item == 0)
@@ -1182,6 +1403,8 @@ cdef int move_locked(Client c, kref_t *src, kref_t *dst, int wfrom, int wto) noe
         cur_first(&rs, &cur)
     else:
         cur_last(&rs, &cur)
+    if not cur_own(&rs, &cur):
+        return ST_NOMEM
     # the reply is the element: it is also the copy pushed onto dst
     start = c.out.len
     cur_reply(&c.out, &cur)
@@ -1210,6 +1433,7 @@ cdef int move_locked(Client c, kref_t *src, kref_t *dst, int wfrom, int wto) noe
         c.out.len = start
         list_done_locked(dst, &rd, True, c.now_ms)
         return ST_NOMEM
+    handover_locked(c, dst, &rd)
     list_done_locked(dst, &rd, True, c.now_ms)
     cur_delete(&rs, &cur, wfrom == LIST_HEAD)
     key_find_locked(src, c.db, c.now_ms)
@@ -1236,6 +1460,7 @@ cdef int do_move(Client c, int wfrom, int wto) except -1:
     if reply_status(c, st):
         return 2
     notify_move(c, wfrom, wto, src.item == 0)
+    handover_finish()
     signal_key_ready(c.db, c.argv[2], c.argl[2])
     return 1
 
@@ -1301,6 +1526,10 @@ cdef int mpop_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t c
             st = list_find_locked(&k, c.db, c.now_ms)
             if st == ST_OK:
                 lroot_load(IT(k.item), &r)
+                if not list_own_span(&r, where, <uint64_t>count):
+                    lroot_save(IT(k.item), &r)          # the nodes made raw so far stay linked
+                    st = ST_NOMEM
+            if st == ST_OK:
                 wb_array(&c.out, 2)
                 wb_bulk(&c.out, c.argv[j], c.argl[j])
                 pop_many_reply(&c.out, &r, where, count)
@@ -1309,8 +1538,8 @@ cdef int mpop_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t c
             shard_unlock(k.shard)
         if st == ST_OK:
             return 1
-        if st == ST_WRONGTYPE:
-            wb_error(&c.out, E_WRONGTYPE)
+        if st == ST_WRONGTYPE or st == ST_NOMEM:
+            reply_status(c, st)
             return 2
     return 0
 

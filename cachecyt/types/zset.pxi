@@ -219,15 +219,32 @@ cdef int zsl_init(zroot_t *r) noexcept nogil:
 
 cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noexcept nogil:
     """Insert a member known absent. ST_OK or ST_NOMEM."""
-    cdef uint64_t update[ZS_MAXLEVEL]
-    cdef uint64_t rank[ZS_MAXLEVEL]
-    cdef uint64_t x = r.lp, off, f
-    cdef znode_t *xn
-    cdef znode_t *nn
-    cdef int i
-    cdef uint32_t level
+    cdef uint64_t off
     if mlen > ZS_MAX_MEMBER:
         return ST_TOOBIG
+    off = zn_new(zsl_random_level(), score, m, mlen)
+    if off == 0:
+        return ST_NOMEM
+    if dict_insert(&r.idx, cc_hash(m, mlen), off) != ST_OK:   # before linking: nothing to undo
+        slab_free(off)
+        return ST_NOMEM
+    zsl_link(r, off)
+    return ST_OK
+
+
+cdef void zsl_link(zroot_t *r, uint64_t off) noexcept nogil:
+    """Link the unlinked node at off (its score, member and level set) in its
+    place."""
+    cdef uint64_t update[ZS_MAXLEVEL]
+    cdef uint64_t rank[ZS_MAXLEVEL]
+    cdef uint64_t x = r.lp, f
+    cdef znode_t *xn
+    cdef znode_t *nn = ZN(off)
+    cdef int i
+    cdef uint32_t level = nn.level
+    cdef double score = nn.score
+    cdef const char *m = zn_member(nn)
+    cdef uint64_t mlen = nn.mlen
     i = <int>r.level - 1
     while i >= 0:
         rank[i] = 0 if i == <int>r.level - 1 else rank[i + 1]
@@ -239,20 +256,12 @@ cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noex
             x = f
         update[i] = x
         i -= 1
-    level = zsl_random_level()
-    off = zn_new(level, score, m, mlen)
-    if off == 0:
-        return ST_NOMEM
-    if dict_insert(&r.idx, cc_hash(m, mlen), off) != ST_OK:   # before linking: nothing to undo
-        slab_free(off)
-        return ST_NOMEM
     if level > r.level:
         for i in range(r.level, level):
             rank[i] = 0
             update[i] = r.lp
             zn_lv(ZN(r.lp))[i].span = r.length
         r.level = level
-    nn = ZN(off)
     for i in range(level):
         xn = ZN(update[i])
         zn_lv(nn)[i].forward = zn_lv(xn)[i].forward
@@ -268,7 +277,24 @@ cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noex
     else:
         r.tail = off
     r.length += 1
-    return ST_OK
+
+
+cdef void zsl_update_score(zroot_t *r, uint64_t off, double score) noexcept nogil:
+    """Give a linked node a new score, reusing the node (the member index still
+    points at it): in place when its neighbours still frame the new score, else
+    unlinked and linked again at its new place (as Redis's zslUpdateScore)."""
+    cdef uint64_t update[ZS_MAXLEVEL]
+    cdef znode_t *n = ZN(off)
+    cdef uint64_t b = n.backward, f = zn_lv(n)[0].forward
+    if (b == 0 or ZN(b).score < score) and (f == 0 or ZN(f).score > score):
+        n.score = score
+        return
+    zsl_find_update(r, n.score, zn_member(n), n.mlen, update)
+    zsl_unlink(r, off, update)
+    n.score = score
+    n.backward = 0
+    memset(zn_lv(n), 0, n.level * sizeof(zlevel_t))
+    zsl_link(r, off)
 
 
 cdef void zsl_unlink(zroot_t *r, uint64_t off, uint64_t *update) noexcept nogil:
@@ -462,7 +488,14 @@ cdef bint zs_remove(item_t *it, zroot_t *r, const char *m, uint64_t mlen) noexce
 
 
 cdef int zs_set_score(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double score) noexcept nogil:
-    """Change the score of a present member (remove + insert). ST_OK or ST_NOMEM."""
+    """Change the score of a present member: a listpack's entry is removed and
+    inserted again, a skiplist node moves. ST_OK or ST_NOMEM."""
+    cdef int64_t slot
+    if not zs_is_lp(it):
+        slot = dict_find(DT(r.idx), cc_hash(m, mlen), m, mlen)
+        if slot >= 0:
+            zsl_update_score(r, dict_elem(DT(r.idx), <uint64_t>slot), score)
+            return ST_OK
     zs_remove(it, r, m, mlen)
     return zs_insert(it, r, m, mlen, score)
 
