@@ -1,6 +1,6 @@
 # Frequency sketch of the adaptive eviction policy: how often each key hash was
 # seen lately, in a few bits per key, shared by every worker. Owns the sketch
-# pages and nothing else; never takes a lock.
+# pages and nothing else; takes no lock but when it is resized (every shard's).
 #
 # How it works. A count-min sketch of 4-bit counters, grouped in 64-byte blocks
 # (one cache line): a key hash picks one block and, in each of the block's four
@@ -9,12 +9,11 @@
 # update, fewer overestimates). After `sketch_period` increments every counter
 # is halved, so old popularity fades (the "reset" of TinyLFU).
 #
-# The sketch is sized once, when the adaptive policy first needs it, to about
-# 4 bytes per key the memory left can hold (8 counters a key), from page-sized
-# chunks listed in a directory chunk (header.sketch_dir, set by CAS: the first
-# worker wins, a loser frees its copy). It is never freed or resized while the
-# segment lives, so a racing reader or writer can never touch a freed chunk.
-# Counters are updated without atomics: two workers bumping one counter at once
+# The sketch is made when the adaptive policy first needs it, at about 4 bytes
+# per key the memory left can hold (8 counters a key), from page-sized chunks
+# listed in a directory chunk (header.sketch_dir, set by CAS: the first worker
+# wins, a loser frees its copy). It is read and written only under some shard
+# lock, which lets sketch_fit ("resizing" below) replace it. Counters are updated without atomics: two workers bumping one counter at once
 # may lose one increment, which an estimate can afford.
 
 cdef enum:
