@@ -67,7 +67,6 @@ def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_acces
         _core.init_shards()
         hits, failed = _core._test_replay(trace, size, ms_per_access, window_permille=window,
                                           climb_step=climb, seed=seed)
-
         if failed:
             raise RuntimeError(f'{policy}: {failed} evictions failed at {size} keys')
     finally:

@@ -524,7 +524,7 @@ cdef void evict_climb() noexcept nogil:
     cdef int64_t step, pm, change
     cdef uint32_t w, s
     g_hdr.climb_evictions += 1
-    if g_hdr.climb_evictions & 63 or g_hdr.climb_step == 0 :
+    if g_hdr.climb_evictions & 63 or g_hdr.climb_step == 0:
         return
     for w in range(MAX_WORKERS):
         hits += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).hits
