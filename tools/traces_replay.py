@@ -53,7 +53,7 @@ def load_trace(name: str, length: int = 200_000) -> array.array:
 # ---- offline ------------------------------------------------------------------------
 
 def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_access: int = 10,
-                   shards: int = 16, window=-1, climb=0, **settings) -> float:
+                   shards: int = 16, window=-1, climb=0, seed=1, **settings) -> float:
     """Hit ratio (percent) of a maxmemory-policy of the core at `size` keys."""
     from cachecyt import _core, config
     base = config.header_settings(config.Config())
@@ -66,7 +66,7 @@ def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_acces
         seg.activate(0)
         _core.init_shards()
         hits, failed = _core._test_replay(trace, size, ms_per_access, window_permille=window,
-                                          climb_step=climb)
+                                          climb_step=climb, seed=seed)
         if failed:
             raise RuntimeError(f'{policy}: {failed} evictions failed at {size} keys')
     finally:

@@ -368,7 +368,8 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
     sketch_add(h)
 
 
-cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept nogil:
+cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce, uint32_t *freq,
+                            int64_t now_ms, bint force) noexcept nogil:
     """The oldest key that has fallen out of the window, popped from its queue.
     Reads the queue heads of a few shards from a random one on, without their
     locks, to find the oldest (a hint: queues fill evenly, since keys spread
@@ -400,7 +401,7 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
                     best_s = s
                     found = True
         w = total * g_hdr.nshards // n * g_hdr.window_permille // 1000
-        if w == 0:
+        if w == 0 or force:
             w = 1                        # the latest write is never the next one's victim
         if not found or best_seq + w > cc_atomic_load(&g_hdr.window_seq):
             if n < g_hdr.nshards:
@@ -419,6 +420,9 @@ cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce) noexcept 
                     continue
                 if volatile and IT(ce.item).expire_ms == 0:
                     continue             # volatile-adaptive: it cannot go, so it stays
+                freq[0] = sketch_estimate(ce.hash)   # under a shard lock (sketch_fit)
+                if 0 < IT(ce.item).expire_ms <= now_ms:
+                    freq[0] = 0
                 shard_unlock(best_s)
                 cs[0] = best_s
                 return True
@@ -452,12 +456,14 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
     cdef slot_t *sl
     cdef item_t *it
     cdef wentry_t ce
+    cdef uint32_t cfreq = 0
     cdef bint have_c
     cdef int attempt
     for attempt in range(8):
         start = <uint32_t>(cc_rand() & (g_hdr.nshards - 1))
         found = 0
         visits = 0
+        best_score = 1
         best_item = 0
         for k in range(g_hdr.nshards):
             if found >= samples:
@@ -485,11 +491,15 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
                 i = (i + 1) & t.mask
                 seen += 1
             shard_unlock(s)
-        have_c = (best_item == 0 or best_score != 0) and _window_candidate(volatile, &cs, &ce)
+        have_c = (best_item == 0 or best_score != 0) and _window_candidate(volatile, &cs, &ce, &cfreq,
+                                                                           now_ms, False)
+        if not have_c and best_item == 0:
+            # no main key in the sample: the window's oldest, even inside the window
+            have_c = _window_candidate(volatile, &cs, &ce, &cfreq, now_ms, True)
         if have_c and best_item == 0 and found == 0 and attempt < 7:
             continue                     # no main key yet: the candidate joins the main part
-        if have_c and (best_item == 0 or sketch_estimate(ce.hash) <= sketch_estimate(best_hash)
-                       or 0 < IT(ce.item).expire_ms <= now_ms):
+        # the victim's frequency is in its score (taken under its shard's lock)
+        if have_c and (best_item == 0 or cfreq <= (best_score >> 40) - 1):
             best_shard = cs
             best_hash = ce.hash
             best_item = ce.item
@@ -568,11 +578,13 @@ cdef void window_chunks(list out) except *:
 # ms_per_access per access, so LRU clocks and LFU decay see the trace's time.
 
 def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access=1000,
-                 int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0):
+                 int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0,
+                 uint64_t seed=1):
     """Replay integer keys (8-byte keys in db 0) with room for `capacity` keys;
     returns (hits, evictions that failed). Uses the current segment, whose policy applies.
     window_permille >= 0 fixes the adaptive window (no hill climbing unless
-    climb_step is given too)."""
+    climb_step is given too). `seed` seeds this process's sampling, so a replay
+    gives the same numbers every run (0 keeps the current state)."""
     global g_evict_maxkeys, g_sketch_keys
     cdef Py_ssize_t n = keys.shape[0], i
     cdef uint64_t hits = 0, off, failed = 0
@@ -581,6 +593,8 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
     cdef char v = 120
     g_evict_maxkeys = capacity
     g_sketch_keys = capacity
+    if seed:
+        cc_seed(seed)
     global g_window_fixed
     if window_permille >= 0:
         g_window_fixed = True

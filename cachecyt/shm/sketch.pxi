@@ -1,6 +1,6 @@
 # Frequency sketch of the adaptive eviction policy: how often each key hash was
 # seen lately, in a few bits per key, shared by every worker. Owns the sketch
-# pages and nothing else; never takes a lock.
+# pages and nothing else; takes no lock but when it is resized (every shard's).
 #
 # How it works. A count-min sketch of 4-bit counters, grouped in 64-byte blocks
 # (one cache line): a key hash picks one block and, in each of the block's four
@@ -9,19 +9,19 @@
 # update, fewer overestimates). After `sketch_period` increments every counter
 # is halved, so old popularity fades (the "reset" of TinyLFU).
 #
-# The sketch is sized once, when the adaptive policy first needs it, to about
-# 4 bytes per key the memory left can hold (8 counters a key), from page-sized
-# chunks listed in a directory chunk (header.sketch_dir, set by CAS: the first
-# worker wins, a loser frees its copy). It is never freed or resized while the
-# segment lives, so a racing reader or writer can never touch a freed chunk.
-# Counters are updated without atomics: two workers bumping one counter at once
+# The sketch is made when the adaptive policy first needs it, at about 4 bytes
+# per key the memory left can hold (8 counters a key), from page-sized chunks
+# listed in a directory chunk (header.sketch_dir, set by CAS: the first worker
+# wins, a loser frees its copy). It is read and written only under some shard
+# lock, which lets sketch_fit ("resizing" below) replace it. Counters are updated without atomics: two workers bumping one counter at once
 # may lose one increment, which an estimate can afford.
 
 cdef enum:
     SKETCH_BLOCK = 64            # bytes per block: 128 counters, 4 rows of 32
     SKETCH_BLOCKS_PER_PAGE = 1024
-    SKETCH_MAX_PAGES = 8191      # one directory chunk: the block count, then page offsets
     SKETCH_MAX = 15              # largest counter value
+    SKETCH_MAX_BLOCKS = 1 << 22  # 64 Mi keys: 4096 pages, listed in one directory chunk
+    SKETCH_PERIOD = 10           # halve after this many increments per key of capacity
 
 cdef uint64_t g_sketch_keys = 0  # this process: size the sketch for this many keys (offline replay)
 
@@ -117,43 +117,154 @@ cdef uint64_t _sketch_keys_wanted() noexcept nogil:
     return keys if keys > 1024 else 1024
 
 
+cdef inline uint64_t _sketch_pages(uint64_t blocks) noexcept nogil:
+    return (blocks + SKETCH_BLOCKS_PER_PAGE - 1) // SKETCH_BLOCKS_PER_PAGE
+
+
+cdef inline uint64_t _chunk_bytes(uint64_t total, uint64_t p) noexcept nogil:
+    """Bytes of page p of an array of `total` bytes cut in page-sized chunks."""
+    return PAGE_SIZE if total - p * PAGE_SIZE >= PAGE_SIZE else total - p * PAGE_SIZE
+
+
 cdef bint sketch_ensure() noexcept nogil:
     """Make the sketch if there is none. True when one exists afterwards. May be
     called under a shard lock (only the allocator's locks are taken)."""
-    cdef uint64_t keys, blocks = 1, pages, p, d, expected
-    cdef uint64_t *dir
+    cdef uint64_t d, expected
     if g_hdr.sketch_dir:
         return True
-    keys = _sketch_keys_wanted()
-    while blocks * 16 < keys and blocks < <uint64_t>SKETCH_MAX_PAGES * SKETCH_BLOCKS_PER_PAGE:
-        blocks <<= 1                 # 16 keys a block: 4 bytes a key
-    pages = (blocks + SKETCH_BLOCKS_PER_PAGE - 1) // SKETCH_BLOCKS_PER_PAGE
-    d = slab_alloc(8 * (pages + 1))
+    d = _sketch_make(_sketch_blocks_for(_sketch_keys_wanted()))
     if d == 0:
         return False
-    dir = <uint64_t *>P(d)
-    dir[0] = blocks
-    for p in range(pages):
-        dir[1 + p] = slab_alloc(PAGE_SIZE if blocks >= SKETCH_BLOCKS_PER_PAGE else blocks * SKETCH_BLOCK)
-        if dir[1 + p] == 0:
-            _sketch_free(d, p)
-            return False
-        memset(P(dir[1 + p]), 0, PAGE_SIZE if blocks >= SKETCH_BLOCKS_PER_PAGE else blocks * SKETCH_BLOCK)
-    g_hdr.sketch_period = 10 * blocks * 16
     expected = 0
     if cc_cas_u64(&g_hdr.sketch_dir, &expected, d):     # shm/ring.pxi
-        g_hdr.sketch_blocks = blocks   # for INFO and the walk; readers use dir[0]
+        _sketch_installed(d)
     else:
-        _sketch_free(d, pages)
+        _sketch_free(d)
     return True
 
 
-cdef void _sketch_free(uint64_t d, uint64_t pages) noexcept nogil:
-    cdef uint64_t *dir = <uint64_t *>P(d)
-    cdef uint64_t p
+cdef uint64_t _sketch_blocks_for(uint64_t keys) noexcept nogil:
+    cdef uint64_t blocks = 1
+    while blocks * 16 < keys and blocks < SKETCH_MAX_BLOCKS:
+        blocks <<= 1                 # 16 keys a block: 4 bytes a key
+    return blocks
+
+
+cdef uint64_t _sketch_make(uint64_t blocks) noexcept nogil:
+    """A zeroed sketch of `blocks` blocks: its directory chunk's offset, or 0
+    when memory is short."""
+    cdef uint64_t pages = _sketch_pages(blocks)
+    cdef uint64_t d = slab_alloc(8 * (1 + pages)), p, n
+    cdef uint64_t *dir
+    if d == 0:
+        return 0
+    dir = <uint64_t *>P(d)
+    memset(dir, 0, 8 * (1 + pages))
+    dir[0] = blocks
     for p in range(pages):
-        slab_free(dir[1 + p])
+        n = _chunk_bytes(blocks * SKETCH_BLOCK, p)
+        dir[1 + p] = slab_alloc(n)
+        if dir[1 + p] == 0:
+            _sketch_free(d)
+            return 0
+        memset(P(dir[1 + p]), 0, n)
+    return d
+
+
+cdef void _sketch_installed(uint64_t d) noexcept nogil:
+    """Settings that go with the sketch now in place."""
+    cdef uint64_t blocks = (<uint64_t *>P(d))[0]
+    g_hdr.sketch_blocks = blocks     # for INFO and the walk; readers use dir[0]
+    g_hdr.sketch_period = SKETCH_PERIOD * blocks * 16
+    g_hdr.sketch_adds = 0
+
+
+cdef void _sketch_free(uint64_t d) noexcept nogil:
+    """Free a directory and every page it lists (pages not made yet are 0)."""
+    cdef uint64_t *dir = <uint64_t *>P(d)
+    cdef uint64_t p, pages = _sketch_pages(dir[0])
+    for p in range(pages):
+        if dir[1 + p]:
+            slab_free(dir[1 + p])
     slab_free(d)
+
+
+# ---- resizing ----------------------------------------------------------------------
+#
+# The keys worth counting change with CONFIG SET maxmemory and with the size of
+# the keys stored: sketch_fit (each worker's cron) compares the sketch with what
+# _sketch_keys_wanted asks for now and makes a new one when it is two times too
+# small or four times too big. Every access of the sketch happens under some
+# shard lock (a write or a read of the key, or an eviction's sample), so the
+# swap is made holding every shard: no worker can be inside the old sketch, and
+# after the swap none can reach it; it is freed at once. The counts carry over:
+# a key's counters sit at the same place in its block whichever the block count,
+# and its block in a bigger sketch is one of the copies of its block in the
+# smaller one; shrinking keeps the larger of the counters that fold together
+# (estimates may only err high, as a count-min sketch's do).
+
+cdef inline uint8_t *_sketch_block_at(uint64_t d, uint64_t b) noexcept nogil:
+    return (<uint8_t *>P((<uint64_t *>P(d))[1 + b // SKETCH_BLOCKS_PER_PAGE])) + \
+        (b % SKETCH_BLOCKS_PER_PAGE) * SKETCH_BLOCK
+
+
+cdef void _sketch_fold(uint64_t old, uint64_t new) noexcept nogil:
+    """Carry the counts of sketch `old` into the zeroed sketch `new`."""
+    cdef uint64_t ob = (<uint64_t *>P(old))[0], nb = (<uint64_t *>P(new))[0], b
+    cdef uint8_t *src
+    cdef uint8_t *dst
+    cdef int i
+    cdef uint8_t x, y
+    if nb >= ob:
+        for b in range(nb):
+            memcpy(_sketch_block_at(new, b), _sketch_block_at(old, b & (ob - 1)), SKETCH_BLOCK)
+        return
+    for b in range(ob):
+        src = _sketch_block_at(old, b)
+        dst = _sketch_block_at(new, b & (nb - 1))
+        for i in range(SKETCH_BLOCK):
+            x = src[i]
+            y = dst[i]
+            dst[i] = ((x & 0x0f) if (x & 0x0f) > (y & 0x0f) else (y & 0x0f)) | \
+                ((x & 0xf0) if (x & 0xf0) > (y & 0xf0) else (y & 0xf0))
+
+
+cdef bint _sketch_fit() noexcept nogil:
+    """Resize the sketch if it is far from the size wanted now. Takes every
+    shard lock: the caller holds none. True when it was resized."""
+    cdef uint64_t old = g_hdr.sketch_dir, want, have, d
+    if old == 0 or g_hdr.policy < POL_ALLKEYS_ADAPTIVE or g_hdr.maxmemory == 0:
+        return False
+    want = _sketch_blocks_for(_sketch_keys_wanted())
+    have = (<uint64_t *>P(old))[0]
+    if want < 2 * have and 4 * want > have:
+        return False
+    d = _sketch_make(want)
+    if d == 0:
+        return False
+    shards_hold_all()
+    old = g_hdr.sketch_dir           # another worker may have resized meanwhile
+    if (<uint64_t *>P(old))[0] == have:
+        _sketch_fold(old, d)
+        cc_atomic_store(&g_hdr.sketch_dir, d)
+        _sketch_installed(d)
+        d = old
+    shards_release()
+    _sketch_free(d)                  # the old sketch, or the new one if it came too late
+    return d == old
+
+
+def sketch_fit():
+    """Resize the adaptive policy's frequency sketch when the keys it should
+    count moved far from its size (CONFIG SET maxmemory, smaller keys than
+    assumed); the worker's cron calls it. True when it was resized."""
+    cdef bint done = False
+    with nogil:
+        batch_enter()                # shm/script.pxi: a running script holds its shards
+        if not script_elsewhere():
+            done = _sketch_fit()
+        batch_leave()
+    return done
 
 
 cdef void sketch_chunks(list out) except *:
@@ -163,7 +274,7 @@ cdef void sketch_chunks(list out) except *:
     if g_hdr.sketch_dir == 0:
         return
     dir = <uint64_t *>P(g_hdr.sketch_dir)
-    pages = (dir[0] + SKETCH_BLOCKS_PER_PAGE - 1) // SKETCH_BLOCKS_PER_PAGE
+    pages = _sketch_pages(dir[0])
     out.append(g_hdr.sketch_dir)
     for p in range(pages):
         out.append(dir[1 + p])

@@ -97,3 +97,52 @@ def test_sketch_counts_and_saturates(client):
     assert _core._test_sketch(h) == 0
     assert _core._test_sketch(h, 3) == 3
     assert _core._test_sketch(h, 40) == 15
+
+
+def _maxmemory(client, n):
+    assert client.call([b'CONFIG', b'SET', b'maxmemory', b'%d' % n]) == b'+OK\r\n'
+
+
+def _blocks():
+    return _core._test_adaptive_state()['sketch_blocks']
+
+
+def test_sketch_follows_config_set_maxmemory_and_keeps_its_counts(client):
+    """A sketch made for a small maxmemory grows when maxmemory grows (the
+    worker's cron runs sketch_fit), shrinks when it falls back, and the counts
+    it had survive both; the teardown's walk finds the old pages freed."""
+    assert client.call([b'CONFIG', b'SET', b'maxmemory-policy', b'allkeys-adaptive']) == b'+OK\r\n'
+    _maxmemory(client, _core.get_setting('used_memory') + 256 * 1024)
+    client.call([b'SET', b'x', b'1'])     # makes the sketch
+    small = _blocks()
+    h = 0x5DEECE66D12345
+    assert _core._test_sketch(h, 5) == 5
+    assert not _core.sketch_fit()         # the right size already
+    _maxmemory(client, 256 * 1024 * 1024)
+    assert _core.sketch_fit()
+    assert _blocks() >= 64 * small
+    assert _core._test_sketch(h) == 5
+    assert client.call([b'GET', b'x']) == b'$1\r\n1\r\n'
+    _maxmemory(client, _core.get_setting('used_memory') + 256 * 1024)
+    assert _core.sketch_fit()
+    assert _blocks() == small
+    assert _core._test_sketch(h) >= 5
+
+
+def test_sketch_grows_with_the_key_count(client):
+    """Keys much smaller than the 256 bytes the first sizing assumes: once twice
+    the keys held pass the 16 keys a block the sketch was made for, it is made
+    bigger (and not before)."""
+    assert client.call([b'CONFIG', b'SET', b'maxmemory-policy', b'allkeys-adaptive']) == b'+OK\r\n'
+    _maxmemory(client, _core.get_setting('used_memory') + 1024 * 1024)
+    client.call([b'SET', b'x', b'1'])
+    before = _blocks()
+    n = 0
+    while _blocks() == before and n < 40000:
+        for _ in range(500):
+            client.call([b'SET', b'k%d' % n, b'v'])
+            n += 1
+        _core.sketch_fit()
+    assert _blocks() >= 2 * before
+    assert n >= 8 * before
+    assert int(client.call([b'DBSIZE'])[1:-2]) == n + 1   # nothing was evicted

@@ -55,3 +55,13 @@ def test_synthetic_zipf_is_skewed_by_alpha():
     flat = traces.zipf(1000, 0.6, 20_000)
     steep = traces.zipf(1000, 1.2, 20_000)
     assert traces.lru_hit_ratio(steep, 100) > traces.lru_hit_ratio(flat, 100) + 10
+
+
+@pytest.mark.parametrize('window', [800, 990])
+def test_adaptive_eviction_never_fails_with_a_large_window(window):
+    """With most keys in the window a sample of the main part may find none:
+    the window's oldest goes then (an allkeys policy always frees memory;
+    core_hit_ratio raises when an eviction failed)."""
+    trace = traces.load('zigzag')
+    for seed in (1, 2, 3, 4):
+        assert traces_replay.core_hit_ratio(trace, 100, 'allkeys-adaptive', window=window, seed=seed) > 0
