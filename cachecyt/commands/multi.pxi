@@ -256,9 +256,13 @@ cdef int _exec_held(Client c, TxState tx) except -1:
                 return 0
             wb_array(&c.out, len(tx.queued))
             c.flags |= CL_EXEC
-            for args in tx.queued:
-                c._load_list(args)
-                c.execute()
+            wal_group_open()                  # its writes are one WAL record (shm/wal.pxi)
+            try:
+                for args in tx.queued:
+                    c._load_list(args)
+                    c.execute()
+            finally:
+                wal_group_close(c)
         finally:
             c.flags &= ~CL_EXEC
             shards_release()

@@ -303,6 +303,12 @@ cdef bint _is_mcflags(Client c) noexcept:
     return c.argl[0] == 8 and memcmp(c.argv[0], b"\x00mcflags", 8) == 0
 
 
+cdef bint _is_clock(Client c) noexcept:
+    """`\0clock <ms>`: the commands after it in this stream ran at that time
+    (a transaction's record, shm/wal.pxi groups)."""
+    return c.argl[0] == 6 and memcmp(c.argv[0], b"\x00clock", 6) == 0
+
+
 cdef int _apply_mcflags(Client c) except -1:
     cdef kref_t k
     cdef int64_t v
@@ -324,6 +330,7 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
     cdef int r
     cdef uint64_t n = 0, errors = 0, before
     cdef const char *base
+    cdef int64_t clock = now_ms
     rp_init(&rp)
     rp.max_bulk = 1 << 62
     try:
@@ -348,11 +355,15 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
             for i in range(c.argc):
                 c.argv[i] = base + rp.argoff[i]
                 c.argl[i] = rp.arglen[i]
-            c.now_ms = now_ms
+            c.now_ms = clock
             c.t_mark = cc_mono_us()
             before = c.out.len
             if _is_mcflags(c):
                 _apply_mcflags(c)
+            elif _is_clock(c):
+                if c.argc != 2 or not parse_i64(c.argv[1], c.argl[1], &clock):
+                    raise ValueError("bad clock in a command stream")
+                continue
             else:
                 c.execute()
             if c.out.len > before and c.out.p[before] == 45:
