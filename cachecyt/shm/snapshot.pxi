@@ -12,13 +12,16 @@
 #   writer appends its effect record before unlocking its shards, so every
 #   record below that LSN is in the shards and none above), marks every shard
 #   SNAP_TODO and unlocks. From then on, whoever locks a shard still marked
-#   TODO (shard_lock calls snap_on_lock) serialises it first, into a buffer of
-#   its own process, and marks it SNAP_DUMPED: the supervisor's dumper walking
-#   the shards one by one, or a worker about to read or write it. No write
-#   waits longer than one shard's serialisation. The buffer goes to a part file
-#   after the lock is released (snap_flush_parts: the dumper after each shard,
-#   a worker after each command and in its cron); the part counts as done when
-#   its file is written. The supervisor then joins the parts into one file.
+#   TODO (shard_lock calls snap_on_lock) copies it first, into a buffer of its
+#   own process, and marks it SNAP_DUMPED: the supervisor's dumper walking the
+#   shards one by one, or a worker about to read or write it. The copy is the
+#   cheap half (inline strings are memcpy'd as they lie; other items are
+#   serialised): no write waits longer than one shard's copy. After the lock
+#   is released, snap_flush_parts (the dumper after each shard, a worker after
+#   each command and in its cron) hands the copies to the part writer, which
+#   formats them into commands and writes the part file (in a worker on a
+#   thread of its own, off the event loop); the part counts as done when its
+#   file is written. The supervisor then joins the parts into one file.
 # Expired keys are kept (with their absolute expiry): WAL records after the
 # snapshot LSN replay with their own clock, and must see what they saw.
 

@@ -10,7 +10,8 @@
 # asked when that is deterministic given the state and the clock (relative
 # TTLs then come out the same), blocking pops as their non-blocking forms,
 # and for SPOP (random) the whole resulting value of its key (a state record).
-# Evictions append a DEL.
+# Evictions append a DEL. An EXEC or a script run is one record holding the
+# payloads of all its writes (groups, below).
 #
 # Order: with the WAL on, execute holds the shards of a write's keys (all
 # shards for commands whose keys it cannot list) from before the command until
@@ -367,13 +368,18 @@ def ring_take(uint64_t maxbytes):
     cdef uint64_t head = g_pp.head, tail = cc_atomic_load(&g_pp.tail)
     cdef uint64_t pos = head, last = 0, nrec = 0
     cdef uint32_t rlen
+    cdef char rh[16]
     cdef bytes out
     cdef char *dst
     while pos < tail:
-        ring_copy_out(pos, <char *>&rlen, 4)
+        if (pos & (PAGE_SIZE - 1)) + 16 <= PAGE_SIZE:     # the usual case: in one page
+            memcpy(rh, wring_at(pos), 16)
+        else:
+            ring_copy_out(pos, rh, 16)
+        memcpy(&rlen, rh, 4)
         if pos + rlen - head > maxbytes and pos > head:
             break
-        ring_copy_out(pos + 8, <char *>&last, 8)
+        memcpy(&last, rh + 8, 8)
         pos += rlen
         nrec += 1
     if pos == head:
@@ -464,43 +470,53 @@ cdef int _grow_keyshards(int n) except -1:
 
 cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     """After a write command: count it and, with the WAL on, append its effect
-    record, then release the shards persist_begin held."""
-    cdef uint64_t lsn
-    try:
-        if g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45:
-            cc_atomic_add(&g_pp.dirty, 1)
-            if wal_on():
-                _build_record(c, idx)
-                if g_group_depth:
-                    _group_add(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
-                    return 0
+    record, then release the shards persist_begin held. (No try/finally: on the
+    path every write takes, saving the exception state costs more than the
+    record; nothing here raises before the release.)"""
+    cdef uint64_t lsn = 1
+    cdef bint oom = False
+    if g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45:
+        cc_atomic_add(&g_pp.dirty, 1)
+        if wal_on():
+            oom = _build_record(c, idx)
+            if oom:
+                pass
+            elif g_group_depth:
+                _group_add(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+            else:
                 lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
-                if lsn == 0:
-                    _plog.error("effect record of %d bytes does not fit the WAL ring", g_rec.len)
-                    c.out.len = before
-                    wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
-                else:
+                if lsn:
                     c.wal_lsn = lsn
-    finally:
-        if held == 1:
-            shards_release()
+    if held == 1:
+        shards_release()
+    if oom:
+        raise MemoryError()
+    if lsn == 0:
+        _plog.error("effect record of %d bytes does not fit the WAL ring", g_rec.len)
+        c.out.len = before
+        wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
     return 0
 
 
 cdef void _rec_reset() noexcept:
     global g_rec_ready
     if not g_rec_ready:
-        wb_init(&g_rec)
+        g_rec.cap = 16384
+        g_rec.p = <char *>malloc(g_rec.cap)
+        g_rec.resp = 2
         g_rec_ready = True
     g_rec.len = 0
-    g_rec.oom = False
+    g_rec.oom = g_rec.p == NULL
 
 
-cdef int _build_record(Client c, int idx) except -1:
-    """The payload of the running write's effect record into g_rec."""
+cdef bint _build_record(Client c, int idx) noexcept:
+    """The payload of the running write's effect record into g_rec; True
+    when it did not fit in memory."""
     cdef cmd_t *cmd = &g_cmds[idx]
     cdef uint64_t i
     _rec_reset()
+    if g_rec.oom:
+        return True
     if cmd.flags & CF_BLOCKING:
         _rec_blocking(c, cmd)
     elif cmd.flags & CF_RANDOM:
@@ -509,9 +525,7 @@ cdef int _build_record(Client c, int idx) except -1:
         wb_array(&g_rec, c.argc)
         for i in range(c.argc):
             wb_bulk(&g_rec, c.argv[i], c.argl[i])
-    if g_rec.oom:
-        raise MemoryError()
-    return 0
+    return g_rec.oom
 
 
 cdef void _rec_args(Client c, const char *name, uint64_t first, uint64_t last,
