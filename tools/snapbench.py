@@ -1,7 +1,7 @@
 """What a snapshot of a big keyspace costs the clients of a running node.
 
     python tools/snapbench.py [--keys 5000000] [--mixed 0.1] [--workers 2]
-                              [--clients 2] [--cachecyt-args ARGS]
+                              [--clients 2] [--cachecyt-args ARGS] [--tree DIR]
 
 Starts cachecyt (no save rules, no WAL, its own data directory) on a free
 loopback port, loads --keys keys (`key:N` -> a 100-byte string, and 10000 `probe:N`; a --mixed share
@@ -223,11 +223,13 @@ def main():
     ap.add_argument("--cachecyt-args", default="")
     ap.add_argument("--costs", action="store_true", help="in-process dump and compression figures")
     ap.add_argument("--shards", type=int, default=64, help="with --costs")
+    ap.add_argument("--tree", default=ROOT, help="source tree (built in place) of the cachecyt to run")
     a = ap.parse_args()
     if a.costs:
         return costs(a.keys, a.mixed, a.shards)
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [a.tree] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     srv = Server("cachecyt", [sys.executable, "-m", "cachecyt.cli", "server", "--port", str(port),
                               "--workers", str(a.workers), "--save", "", "--memcached-port", "0",
                               "--metrics-port", "0", *shlex.split(a.cachecyt_args)], port, env=env)
