@@ -91,8 +91,8 @@ def mc_configure(uint64_t item_max, uint32_t db, dict settings=None):
 
 
 def mc_flush_db():
-    """flush_all after its delay: empty the memcached db."""
-    db_flush(g_mc_db)
+    """flush_all after its delay: empty the memcached db (and log it, shm/wal.pxi)."""
+    wal_flush_db(g_mc_db)
 
 
 cdef inline int64_t mc_expire_ms(int64_t exptime, int64_t now_ms) noexcept nogil:

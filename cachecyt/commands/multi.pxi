@@ -266,9 +266,13 @@ cdef int _exec_held(Client c, TxState tx) except -1:
             wb_array(&c.out, len(tx.queued))
             c.flags |= CL_EXEC
             c.t_mark = cc_mono_us()
-            for args in tx.queued:
-                c._load_list(args)
-                c.execute()
+            wal_group_open()                  # its writes are one WAL record (shm/wal.pxi)
+            try:
+                for args in tx.queued:
+                    c._load_list(args)
+                    c.execute()
+            finally:
+                wal_group_close(c)
         finally:
             c.flags &= ~CL_EXEC
             shards_release()

@@ -112,6 +112,7 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
     busy = _core.script_begin(is_function)
     if busy:
         raise CommandError(busy)
+    _core.wal_group_begin()           # the script's writes are one WAL record
     try:
         eng.prepare(c.db, readonly, name)
         _core.tenant_share(eng.client, c)          # a tenant's script stays in its tenant
@@ -120,7 +121,10 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
         else:
             out = eng.run(fn, c.resp, nkeys, args)
     finally:
-        _core.script_end()
+        try:
+            _core.wal_group_end(c)
+        finally:
+            _core.script_end()
     return Raw(out)
 
 

@@ -105,7 +105,7 @@ cdef bint _evict_item(uint32_t s, uint64_t h, uint64_t item) noexcept nogil:
     sl = tbl_slot(t, i)
     while sl.item:
         if sl.item == item:
-            wal_log_evict(item)              # shm/wal.pxi
+            wal_log_evict(item, s)           # shm/wal.pxi
             notify_item(NK_EVICTED, "evicted", IT(item))
             key_delete_locked(s, i)
             done = True

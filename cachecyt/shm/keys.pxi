@@ -160,30 +160,35 @@ cdef int shards_hold(uint32_t *shards, int n) noexcept nogil:
     """Lock these shards (sorted and deduplicated in place) and keep them held
     until shards_release: commands run meanwhile see them locked already."""
     cdef int i, m = shards_lock_many(shards, n)
-    global g_holding
+    global g_holding, g_held_lo, g_held_hi
     for i in range(m):
         g_held[shards[i]] = 1
+    if m:
+        g_held_lo = shards[0]
+        g_held_hi = shards[m - 1]
     g_holding = m
     return m
 
 
 cdef void shards_hold_all() noexcept nogil:
-    global g_holding
+    global g_holding, g_held_lo, g_held_hi
     cdef uint32_t s
     shards_lock_all()
     for s in range(g_hdr.nshards):
         g_held[s] = 1
+    g_held_lo = 0
+    g_held_hi = g_hdr.nshards - 1
     g_holding = <int>g_hdr.nshards
 
 
 cdef void shards_release() noexcept nogil:
     """Unlock every held shard, highest first."""
     global g_holding
-    cdef uint32_t s = g_hdr.nshards
+    cdef uint32_t s = g_held_hi + 1
     if not g_holding:
         return
     g_holding = 0
-    while s > 0:
+    while s > g_held_lo:
         s -= 1
         if g_held[s]:
             g_held[s] = 0

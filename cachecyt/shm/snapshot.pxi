@@ -12,17 +12,22 @@
 #   writer appends its effect record before unlocking its shards, so every
 #   record below that LSN is in the shards and none above), marks every shard
 #   SNAP_TODO and unlocks. From then on, whoever locks a shard still marked
-#   TODO (shard_lock calls snap_on_lock) serialises it first, into a buffer of
-#   its own process, and marks it SNAP_DUMPED: the supervisor's dumper walking
-#   the shards one by one, or a worker about to read or write it. No write
-#   waits longer than one shard's serialisation. The buffer goes to a part file
-#   after the lock is released (snap_flush_parts: the dumper after each shard,
-#   a worker after each command and in its cron); the part counts as done when
-#   its file is written. The supervisor then joins the parts into one file.
+#   TODO (shard_lock calls snap_on_lock) copies it first, into a buffer of its
+#   own process, and marks it SNAP_DUMPED: the supervisor's dumper walking the
+#   shards one by one, or a worker about to read or write it. The copy is the
+#   cheap half (inline strings are memcpy'd as they lie; other items are
+#   serialised): no write waits longer than one shard's copy. After the lock
+#   is released, snap_flush_parts (the dumper after each shard, a worker after
+#   each command and in its cron) hands the copies to the part writer, which
+#   formats them into commands and writes the part file (in a worker on a
+#   thread of its own, off the event loop); the part counts as done when its
+#   file is written. The supervisor then joins the parts into one file.
 # Expired keys are kept (with their absolute expiry): WAL records after the
 # snapshot LSN replay with their own clock, and must see what they saw.
 
-from posix.unistd cimport usleep
+from posix.unistd cimport usleep, close as c_close
+from posix.fcntl cimport open as c_open, O_WRONLY, O_CREAT, O_TRUNC
+from libc.stdint cimport uintptr_t, uint16_t
 
 cdef enum:
     SNAP_TODO = 1
@@ -139,23 +144,95 @@ cdef int _logical_db(uint8_t pdb) noexcept nogil:
     return 0
 
 
-cdef void ser_shard_locked(wbuf_t *w, uint32_t s) noexcept nogil:
-    """Every key of shard s (all dbs), with SELECTs between dbs."""
+# ---- dumping a shard in two steps ----------------------------------------------------
+#
+# Under the shard lock only a copy is taken (ser_shard_copy_locked): a string
+# item held inline (the common case) is copied as it lies, header and bytes,
+# with one memcpy; any other item (lists, hashes, sets, sorted sets, values in
+# extents) is serialised there and then. Turning the copies into commands
+# (copy_to_commands) happens after the lock is released, and in a worker on a
+# thread of its own together with the file write: a write that finds its shard
+# still to be dumped waits for the memcpy pass only, not for the formatting or
+# the disk. The copy buffer is a run of entries, 8-byte aligned:
+#   u32 length | u16 kind (COPY_ITEM, COPY_COMMANDS) | u16 logical db | bytes
+
+cdef enum:
+    COPY_ITEM = 1
+    COPY_COMMANDS = 2
+    COPY_ENTRY_HDR = 8
+
+
+cdef inline uint64_t _copy_pad(uint64_t n) noexcept nogil:
+    return (n + 7) & ~(<uint64_t>7)
+
+
+cdef inline uint64_t _inline_bytes(item_t *it) noexcept nogil:
+    """Bytes of a string item held inline (header, key, value), or 0 when it
+    must be serialised instead."""
+    if it.type != T_STRING or it.iflags & IF_EXTENTS:
+        return 0
+    return ITEM_HDR + it.klen + (8 if it.encoding == ENC_INT else it.vlen)
+
+
+cdef void _copy_entry_hdr(wbuf_t *w, uint64_t at, uint64_t n, uint16_t kind, uint16_t ldb) noexcept nogil:
+    cdef uint32_t n32 = <uint32_t>n
+    memcpy(w.p + at, &n32, 4)
+    memcpy(w.p + at + 4, &kind, 2)
+    memcpy(w.p + at + 6, &ldb, 2)
+
+
+cdef void ser_shard_copy_locked(wbuf_t *w, uint32_t s) noexcept nogil:
+    """Every key of shard s as copy entries (see above)."""
     cdef table_t *t = shard_table(shard_at(s))
-    cdef uint64_t i
+    cdef uint64_t i, n, at
     cdef slot_t *sl
     cdef item_t *it
-    cdef int ldb, cur = -1
+    cdef uint16_t ldb
     for i in range(t.mask + 1):
         sl = tbl_slot(t, i)
         if sl.item == 0:
             continue
         it = IT(sl.item)
-        ldb = _logical_db(it.db)
+        ldb = <uint16_t>_logical_db(it.db)
+        n = _inline_bytes(it)
+        at = w.len
+        if n:
+            if not wb_reserve(w, COPY_ENTRY_HDR + n + 8):
+                return
+            memcpy(w.p + at + COPY_ENTRY_HDR, it, n)
+            _copy_entry_hdr(w, at, n, COPY_ITEM, ldb)
+            w.len = at + COPY_ENTRY_HDR + _copy_pad(n)
+        else:
+            if not wb_reserve(w, COPY_ENTRY_HDR):
+                return
+            w.len = at + COPY_ENTRY_HDR
+            ser_item(w, it)
+            if w.oom or not wb_reserve(w, 8):
+                w.oom = True
+                return
+            n = w.len - at - COPY_ENTRY_HDR
+            _copy_entry_hdr(w, at, n, COPY_COMMANDS, ldb)
+            w.len = at + COPY_ENTRY_HDR + _copy_pad(n)
+
+
+cdef void copy_to_commands(const char *src, uint64_t len, wbuf_t *out) noexcept nogil:
+    """The commands of a shard's copy entries, with SELECT between dbs."""
+    cdef uint64_t pos = 0
+    cdef uint32_t n
+    cdef uint16_t kind, ldb
+    cdef int cur = -1
+    while pos + COPY_ENTRY_HDR <= len:
+        memcpy(&n, src + pos, 4)
+        memcpy(&kind, src + pos + 4, 2)
+        memcpy(&ldb, src + pos + 6, 2)
         if ldb != cur:
-            ser_select(w, ldb)
+            ser_select(out, ldb)
             cur = ldb
-        ser_item(w, it)
+        if kind == COPY_ITEM:
+            ser_item(out, <item_t *>(src + pos + COPY_ENTRY_HDR))   # inline: reads only the copy
+        else:
+            wb_put(out, src + pos + COPY_ENTRY_HDR, n)
+        pos += COPY_ENTRY_HDR + _copy_pad(n)
 
 
 # ---- the snapshot point and the dump-before-write rule --------------------------------
@@ -185,7 +262,7 @@ cdef void snap_on_lock(uint32_t s) noexcept nogil:
     if np.buf.p == NULL:
         return
     t0 = cc_mono_us()
-    ser_shard_locked(&np.buf, s)
+    ser_shard_copy_locked(&np.buf, s)
     g_dump_us += cc_mono_us() - t0
     pend[s] = SNAP_DUMPED
     g_nparts += 1
@@ -208,39 +285,92 @@ cdef uint64_t snap_begin(int64_t now_ms) noexcept nogil:
 
 
 def snap_flush_parts():
-    """Write the parts this process serialised to the snapshot's part files;
-    each counts as done once written. Returns how many were written."""
-    global g_nparts
-    cdef int i, n = g_nparts
-    cdef part_t *pt
-    cdef bytes data
+    """Hand the parts this process copied to the part writer: in a worker a
+    thread of its own (the event loop goes on), in the supervisor this call.
+    Each part counts as done once its file is written. Returns how many."""
+    global g_nparts, g_parts, g_parts_cap, g_dump_us
+    cdef int n = g_nparts
+    cdef part_t *batch
     if n == 0 or g_pp == NULL:
         return 0
-    global g_dump_us
-    t0 = cc_mono_us()
+    batch = g_parts                      # the writer owns these now
+    g_parts = NULL
+    g_parts_cap = 0
+    g_nparts = 0
+    if g_dump_us > 50000 and g_worker >= 0:
+        _plog.warning("snapshot: %d shard(s) copied in %.1f ms by pid %d", n, g_dump_us / 1000, getpid())
+    g_dump_us = 0
     folder = (<bytes>g_pp.snap_dir).decode()
-    for i in range(n):
-        pt = &g_parts[i]
-        data = PyBytes_FromStringAndSize(pt.buf.p, pt.buf.len) if not pt.buf.oom else None
+    if g_worker >= 0:
+        import threading
+        threading.Thread(target=_write_parts, args=(<uintptr_t>batch, n, folder),
+                         name="snapshot-parts", daemon=True).start()
+    else:
+        _write_parts(<uintptr_t>batch, n, folder)
+    return n
+
+
+def _write_parts(uintptr_t addr, int n, str folder):
+    """Turn each copied part into commands and write its part file."""
+    cdef part_t *batch = <part_t *>addr
+    cdef part_t *pt
+    cdef wbuf_t out
+    cdef int i, fd
+    cdef bint ok
+    cdef bytes path
+    cdef int64_t t0 = cc_mono_us()
+    try:
+        for i in range(n):
+            pt = &batch[i]
+            path = f"{folder}/{pt.shard}.part".encode()
+            ok = _write_part(pt, path)
+            if not ok:
+                _plog.error("snapshot part of shard %d not written", pt.shard)
+                cc_atomic_store(&g_pp.snap_active, 2)       # the snapshot fails
+            snap_pending()[pt.shard] = 0
+            cc_atomic_add(&g_pp.snap_remaining, -1)
+    finally:
+        free(batch)
+    if cc_mono_us() - t0 > 200000 and g_worker >= 0:
+        _plog.info("snapshot: %d part(s) formatted and written in %.1f ms (pid %d, off the event loop)",
+                   n, (cc_mono_us() - t0) / 1000, getpid())
+
+
+cdef bint _write_part(part_t *pt, bytes path) noexcept:
+    """Format one copied part and write it to path; frees the copy."""
+    cdef wbuf_t out
+    cdef const char *cpath = path
+    cdef bint ok = not pt.buf.oom
+    cdef uint64_t done = 0
+    cdef ssize_t r
+    cdef int fd
+    with nogil:
+        out.cap = pt.buf.len + pt.buf.len // 4 + 4096
+        out.len = 0
+        out.resp = 2
+        out.oom = False
+        out.p = <char *>malloc(out.cap)
+        if out.p == NULL:
+            ok = False
+        if ok:
+            copy_to_commands(pt.buf.p, pt.buf.len, &out)
+            ok = not out.oom
         free(pt.buf.p)
         pt.buf.p = NULL
-        try:
-            if data is None:
-                raise MemoryError("part did not fit in memory")
-            with open(f"{folder}/{pt.shard}.part", 'wb') as f:
-                f.write(data)
-        except Exception as e:
-            _plog.error("snapshot part of shard %d not written: %s", pt.shard, e)
-            cc_atomic_store(&g_pp.snap_active, 2)       # the snapshot fails
-        snap_pending()[pt.shard] = 0
-        cc_atomic_add(&g_pp.snap_remaining, -1)
-    g_nparts = 0
-    t1 = cc_mono_us()
-    if g_dump_us + t1 - t0 > 100000 and g_worker >= 0:
-        _plog.warning("snapshot: %d shard(s) serialised in %.1f ms and written in %.1f ms by pid %d",
-                      n, g_dump_us / 1000, (t1 - t0) / 1000, getpid())
-    g_dump_us = 0
-    return n
+        if ok:
+            fd = c_open(cpath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            ok = fd >= 0
+            if ok:
+                while done < out.len:
+                    r = c_write(fd, out.p + done, out.len - done)
+                    if r <= 0:
+                        ok = False
+                        break
+                    done += <uint64_t>r
+                if c_close(fd) != 0:
+                    ok = False
+        free(out.p)
+    return ok
 
 
 def snap_dump_pass():
@@ -303,6 +433,12 @@ cdef bint _is_mcflags(Client c) noexcept:
     return c.argl[0] == 8 and memcmp(c.argv[0], b"\x00mcflags", 8) == 0
 
 
+cdef bint _is_clock(Client c) noexcept:
+    """`\0clock <ms>`: the commands after it in this stream ran at that time
+    (a transaction's record, shm/wal.pxi groups)."""
+    return c.argl[0] == 6 and memcmp(c.argv[0], b"\x00clock", 6) == 0
+
+
 cdef int _apply_mcflags(Client c) except -1:
     cdef kref_t k
     cdef int64_t v
@@ -324,6 +460,7 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
     cdef int r
     cdef uint64_t n = 0, errors = 0, before
     cdef const char *base
+    cdef int64_t clock = now_ms
     rp_init(&rp)
     rp.max_bulk = 1 << 62
     try:
@@ -349,11 +486,15 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
             for i in range(c.argc):
                 c.argv[i] = base + rp.argoff[i]
                 c.argl[i] = rp.arglen[i]
-            c.now_ms = now_ms
+            c.now_ms = clock
             c.t_mark = cc_mono_us()
             before = c.out.len
             if _is_mcflags(c):
                 _apply_mcflags(c)
+            elif _is_clock(c):
+                if c.argc != 2 or not parse_i64(c.argv[1], c.argl[1], &clock):
+                    raise ValueError("bad clock in a command stream")
+                continue
             else:
                 c.execute()
             if c.out.len > before and c.out.p[before] == 45:
@@ -392,3 +533,27 @@ def purge_expired(int64_t now_ms):
                 i += 1
             shard_unlock(s)
     return n
+
+
+def snap_shard_cost(uint32_t s):
+    """(CPU ns of the copy under the lock, CPU ns of formatting that copy, bytes
+    of commands) for shard s: what dumping it costs in each step (tools/snapbench.py)."""
+    import time
+    cdef wbuf_t cp, out
+    cdef int64_t t0, t1, t2
+    wb_init(&cp)
+    wb_init(&out)
+    try:
+        t0 = time.thread_time_ns()
+        with nogil:
+            shard_lock(s)
+            ser_shard_copy_locked(&cp, s)
+            shard_unlock(s)
+        t1 = time.thread_time_ns()
+        with nogil:
+            copy_to_commands(cp.p, cp.len, &out)
+        t2 = time.thread_time_ns()
+        return t1 - t0, t2 - t1, out.len
+    finally:
+        free(cp.p)
+        free(out.p)

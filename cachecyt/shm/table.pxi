@@ -256,6 +256,7 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
 # process. The worker is single-threaded, so "held" is a per-process fact.
 cdef uint8_t g_held[65536]                    # 1 for each shard held (shards <= 65536)
 cdef int g_holding = 0                        # shards currently held
+cdef uint32_t g_held_lo = 0, g_held_hi = 0      # lowest and highest shard held
 cdef uint64_t g_unheld_locks = 0              # shard_lock of a shard outside the held set (tests)
 
 cdef inline void shard_lock(uint32_t s) noexcept nogil:

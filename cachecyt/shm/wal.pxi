@@ -10,7 +10,8 @@
 # asked when that is deterministic given the state and the clock (relative
 # TTLs then come out the same), blocking pops as their non-blocking forms,
 # and for SPOP (random) the whole resulting value of its key (a state record).
-# Evictions append a DEL.
+# Evictions append a DEL. An EXEC or a script run is one record holding the
+# payloads of all its writes (groups, below).
 #
 # Order: with the WAL on, execute holds the shards of a write's keys (all
 # shards for commands whose keys it cannot list) from before the command until
@@ -371,13 +372,18 @@ def ring_take(uint64_t maxbytes):
     cdef uint64_t head = g_pp.head, tail = cc_atomic_load(&g_pp.tail)
     cdef uint64_t pos = head, last = 0, nrec = 0
     cdef uint32_t rlen
+    cdef char rh[16]
     cdef bytes out
     cdef char *dst
     while pos < tail:
-        ring_copy_out(pos, <char *>&rlen, 4)
+        if (pos & (PAGE_SIZE - 1)) + 16 <= PAGE_SIZE:     # the usual case: in one page
+            memcpy(rh, wring_at(pos), 16)
+        else:
+            ring_copy_out(pos, rh, 16)
+        memcpy(&rlen, rh, 4)
         if pos + rlen - head > maxbytes and pos > head:
             break
-        ring_copy_out(pos + 8, <char *>&last, 8)
+        memcpy(&last, rh + 8, 8)
         pos += rlen
         nrec += 1
     if pos == head:
@@ -468,43 +474,56 @@ cdef int _grow_keyshards(int n) except -1:
 
 cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     """After a write command: count it and, with the WAL on, append its effect
-    record, then release the shards persist_begin held."""
-    cdef uint64_t lsn
-    try:
-        if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
-                and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
-            cc_atomic_add(&g_pp.dirty, 1)
-            if wal_on():
-                _build_record(c, idx)
+    record, then release the shards persist_begin held. (No try/finally: on the
+    path every write takes, saving the exception state costs more than the
+    record; nothing here raises before the release.)"""
+    cdef uint64_t lsn = 1
+    cdef bint oom = False
+    if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
+            and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
+        cc_atomic_add(&g_pp.dirty, 1)
+        if wal_on():
+            oom = _build_record(c, idx)
+            if oom:
+                pass
+            elif g_group_depth:
+                _group_add(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+            else:
                 lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
-                if lsn == 0:
-                    _plog.error("effect record of %d bytes does not fit the WAL ring", g_rec.len)
-                    c.out.len = before
-                    wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
-                else:
+                if lsn:
                     c.wal_lsn = lsn
-        if g_ho_nrec:
-            handover_log(c)                     # the pops a push did for blocked clients
-    finally:
-        if held == 1:
-            shards_release()
+    if g_ho_nrec:
+        handover_log(c)                         # the pops a push did for blocked clients
+    if held == 1:
+        shards_release()
+    if oom:
+        raise MemoryError()
+    if lsn == 0:
+        _plog.error("effect record of %d bytes does not fit the WAL ring", g_rec.len)
+        c.out.len = before
+        wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
     return 0
 
 
 cdef void _rec_reset() noexcept:
     global g_rec_ready
     if not g_rec_ready:
-        wb_init(&g_rec)
+        g_rec.cap = 16384
+        g_rec.p = <char *>malloc(g_rec.cap)
+        g_rec.resp = 2
         g_rec_ready = True
     g_rec.len = 0
-    g_rec.oom = False
+    g_rec.oom = g_rec.p == NULL
 
 
-cdef int _build_record(Client c, int idx) except -1:
-    """The payload of the running write's effect record into g_rec."""
+cdef bint _build_record(Client c, int idx) noexcept:
+    """The payload of the running write's effect record into g_rec; True
+    when it did not fit in memory."""
     cdef cmd_t *cmd = &g_cmds[idx]
     cdef uint64_t i
     _rec_reset()
+    if g_rec.oom:
+        return True
     if cmd.flags & CF_BLOCKING:
         _rec_blocking(c, cmd)
     elif cmd.flags & CF_RANDOM:
@@ -513,9 +532,7 @@ cdef int _build_record(Client c, int idx) except -1:
         wb_array(&g_rec, c.argc)
         for i in range(c.argc):
             wb_bulk(&g_rec, c.argv[i], c.argl[i])
-    if g_rec.oom:
-        raise MemoryError()
-    return 0
+    return g_rec.oom
 
 
 cdef void _rec_args(Client c, const char *name, uint64_t first, uint64_t last,
@@ -590,11 +607,18 @@ cdef void _rec_state(Client c, cmd_t *cmd) noexcept:
         i += cmd.step if cmd.step > 0 else 1
 
 
-cdef void wal_log_evict(uint64_t item) noexcept nogil:
-    """An eviction deletes `item` (its shard locked): append DEL of its key."""
+cdef void wal_log_evict(uint64_t item, uint32_t s) noexcept nogil:
+    """An eviction deletes `item` (its shard s locked): append DEL of its key.
+    Inside a group, the DEL of a key in a held shard joins the group (the group
+    may have written that key); other shards' DELs go to the ring at once."""
     cdef wbuf_t w
     cdef item_t *it = IT(item)
     if not wal_on():
+        return
+    if g_group_depth and g_held[s]:
+        w.len = g_group.len
+        _ser_head(&g_group, 2, "DEL", it)
+        _group_note(g_group.len - w.len, <uint32_t>_logical_db(it.db), cc_now_ms())
         return
     w.cap = it.klen + 64
     w.len = 0
@@ -607,6 +631,134 @@ cdef void wal_log_evict(uint64_t item) noexcept nogil:
     if not w.oom:
         wal_append(w.p, w.len, <uint32_t>_logical_db(it.db), cc_now_ms())
     free(w.p)
+
+
+# ---- groups: a transaction or a script is one record ------------------------------------
+#
+# EXEC and EVAL/FCALL open a group (while holding their shards): the effect
+# records of the commands they run are gathered here instead of going to the
+# ring, and closing the group appends them as ONE record, before the shards are
+# released. Recovery and restore apply a record whole or not at all, so a crash
+# never keeps part of a transaction. The group's payload is an ordinary command
+# stream: SELECT where the db changes between commands and a NUL-led `\0clock
+# <ms>` pseudo-command where the clock does (apply_commands honours both); a
+# group of one command is byte for byte the record that command alone gives.
+# Groups nest (EVAL inside EXEC): the outermost close appends.
+
+cdef int g_group_depth = 0
+cdef wbuf_t g_group                   # the open group's commands
+cdef bint g_group_ready = False
+cdef uint64_t g_group_n = 0           # commands in it
+cdef uint32_t g_group_db0, g_group_db   # db of its first / last command
+cdef int64_t g_group_ts0, g_group_ts    # clock of its first / last command
+
+
+cdef int wal_group_open() except -1:
+    global g_group_depth, g_group_n, g_group_ready
+    if g_group_depth == 0:
+        if not g_group_ready:
+            wb_init(&g_group)
+            g_group_ready = True
+        g_group.len = 0
+        g_group.oom = False
+        g_group_n = 0
+    g_group_depth += 1
+    return 0
+
+
+cdef void _group_note(uint64_t n, uint32_t db, int64_t ts) noexcept nogil:
+    """The last n bytes of g_group are one more command, run in db at ts: put
+    the SELECT / clock switch it needs in front of it."""
+    global g_group_n, g_group_db0, g_group_db, g_group_ts0, g_group_ts
+    cdef wbuf_t pre
+    cdef char *cmd
+    if g_group_n == 0:
+        g_group_db0 = g_group_db = db
+        g_group_ts0 = g_group_ts = ts
+    elif db != g_group_db or ts != g_group_ts:
+        pre.cap = 128
+        pre.len = 0
+        pre.resp = 2
+        pre.oom = False
+        pre.p = <char *>malloc(pre.cap)
+        if pre.p == NULL:
+            g_group.oom = True
+            return
+        if db != g_group_db:
+            ser_select(&pre, <int>db)
+            g_group_db = db
+        if ts != g_group_ts:
+            wb_array(&pre, 2)
+            wb_bulk(&pre, "\x00clock", 6)
+            wb_bulk_int(&pre, ts)
+            g_group_ts = ts
+        if not pre.oom and wb_reserve(&g_group, pre.len):
+            cmd = g_group.p + g_group.len - n
+            memmove(cmd + pre.len, cmd, n)
+            memcpy(cmd, pre.p, pre.len)
+            g_group.len += pre.len
+        else:
+            g_group.oom = True
+        free(pre.p)
+    g_group_n += 1
+
+
+cdef void _group_add(const char *p, uint64_t n, uint32_t db, int64_t ts) noexcept nogil:
+    wb_put(&g_group, p, n)
+    _group_note(n, db, ts)
+
+
+cdef int wal_group_close(Client c) except -1:
+    """Close a group; the outermost appends it as one record and makes it the
+    client's last record (appendfsync always holds its reply for it)."""
+    global g_group_depth, g_group_n
+    cdef uint64_t lsn
+    g_group_depth -= 1
+    if g_group_depth > 0 or g_group_n == 0:
+        return 0
+    g_group_n = 0
+    if g_group.oom:
+        _plog.error("a transaction's records did not fit in memory: not logged")
+        return 0
+    with nogil:
+        lsn = wal_append(g_group.p, g_group.len, g_group_db0, g_group_ts0)
+    if lsn == 0:
+        _plog.error("transaction record of %d bytes does not fit the WAL ring: not logged", g_group.len)
+    elif c is not None:
+        c.wal_lsn = lsn
+    return 0
+
+
+def wal_group_begin():
+    """A script starts (scripting/commands.py): its writes become one record."""
+    wal_group_open()
+
+
+def wal_group_end(Client c):
+    wal_group_close(c)
+
+
+def wal_flush_db(uint32_t db):
+    """flush_all after its delay (memcached): empty the db and log it when it
+    takes effect, as a FLUSHDB run at that moment."""
+    cdef uint64_t lsn
+    if not wal_on() or g_holding:
+        with nogil:
+            db_flush(db)
+        return
+    with nogil:
+        shards_hold_all()
+    try:
+        with nogil:
+            db_flush(db)
+        cc_atomic_add(&g_pp.dirty, 1)
+        _rec_reset()
+        wb_array(&g_rec, 1)
+        wb_bulk(&g_rec, "FLUSHDB", 7)
+        with nogil:
+            lsn = wal_append(g_rec.p, g_rec.len, db, cc_now_ms())
+    finally:
+        shards_release()
 
 
 # ---- replies held for durability (appendfsync always) ----------------------------------
@@ -676,9 +828,8 @@ def request_bgsave():
 # A memcached write is logged as a state record of its key (DEL, then the
 # commands rebuilding the value with its flags and expiry): exptime, CAS and
 # the flags word then need no translation into RESP. flush_all is FLUSHDB of
-# the memcached db (a delayed one is logged when it runs, by the RESP path).
-# Known gaps: a meta command whose key is base64 (flag b) logs the encoded key;
-# flush_all with a delay is not logged.
+# the memcached db; a delayed one is logged when it takes effect (wal_flush_db).
+# A meta command whose key came base64-encoded (flag b) logs the decoded key.
 
 cdef inline bint _mc_is_write(int cmd) noexcept:
     return (MC_SET <= cmd <= MC_DELETE or cmd == MC_TOUCH or cmd == MC_GAT or cmd == MC_GATS
@@ -703,11 +854,34 @@ cdef int persist_mc_begin(McClient c) except -1:
     if <int64_t>c.mp.ntok > g_keyshards_cap:
         _grow_keyshards(<int>c.mp.ntok)
     for i in range(first, c.mp.ntok if first == 2 else 2):
-        g_keyshards[n] = shard_of(cc_hash(c.tok(i), c.tlen(i)))
+        if not _mc_log_key(c, i):
+            return 0                        # a bad base64 key: the command fails
+        g_keyshards[n] = shard_of(cc_hash(g_mc_lkey, g_mc_lklen))
         n += 1
     with nogil:
         shards_hold(g_keyshards, n)
     return 1
+
+
+cdef char g_mc_lkbuf[MC_KEY_MAX + 8]
+cdef const char *g_mc_lkey = NULL     # the key token i as stored (_mc_log_key)
+cdef uint64_t g_mc_lklen = 0
+
+
+cdef bint _mc_log_key(McClient c, uint64_t i) noexcept:
+    """The key of token i as the keyspace holds it: decoded when a meta
+    command carries flag b. False when that base64 is invalid."""
+    global g_mc_lkey, g_mc_lklen
+    cdef uint64_t j
+    g_mc_lkey = c.tok(i)
+    g_mc_lklen = c.tlen(i)
+    if c.mp.cmd == MC_MS or c.mp.cmd == MC_MD or c.mp.cmd == MC_MA:
+        for j in range(2, c.mp.ntok):
+            if c.tlen(j) == 1 and c.tok(j)[0] == 98:        # b
+                g_mc_lklen = b64_decode(c.tok(i), c.tlen(i), g_mc_lkbuf, MC_KEY_MAX)
+                g_mc_lkey = g_mc_lkbuf
+                return g_mc_lklen != 0
+    return True
 
 
 cdef int persist_mc_end(McClient c, uint64_t before, int held) except -1:
@@ -724,10 +898,11 @@ cdef int persist_mc_end(McClient c, uint64_t before, int held) except -1:
             else:
                 first = 2 if c.mp.cmd == MC_GAT or c.mp.cmd == MC_GATS else 1
                 for i in range(first, c.mp.ntok if first == 2 else 2):
+                    _mc_log_key(c, i)
                     wb_array(&g_rec, 2)
                     wb_bulk(&g_rec, "DEL", 3)
-                    wb_bulk(&g_rec, c.tok(i), c.tlen(i))
-                    kref_init(&k, c.tok(i), c.tlen(i))
+                    wb_bulk(&g_rec, g_mc_lkey, g_mc_lklen)
+                    kref_init(&k, g_mc_lkey, g_mc_lklen)
                     if key_find_locked(&k, g_mc_db, c.now_ms) and IT(k.item).type == T_STRING:
                         ser_item(&g_rec, IT(k.item))
             if g_rec.oom:

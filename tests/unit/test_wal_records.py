@@ -88,3 +88,65 @@ def test_replay_rebuilds_the_state(wal):
              wal.call([b'ZRANGE', b'z', b'0', b'-1']), sorted(wal.call([b'SMEMBERS', b's']).split(b'\r\n'))]
     assert after == before
     assert wal.call([b'PEXPIRETIME', b'h']) == deadline   # PEXPIRE relative to the record's time
+
+
+def replay(client, recs):
+    _core.set_wal_mute(True)
+    try:
+        for lsn, db, payload, ts in recs:
+            _core.apply_commands(client, payload, db, ts)
+    finally:
+        _core.set_wal_mute(False)
+
+
+def test_exec_is_one_record_across_dbs(wal):
+    wal.call([b'SET', b'x', b'0'])
+    wal.call([b'MULTI'])
+    wal.call([b'INCRBY', b'x', b'5'])
+    wal.call([b'GET', b'x'])                          # a read: nothing in the record
+    wal.call([b'SELECT', b'3'])
+    wal.call([b'SET', b'y', b'in3', b'PX', b'100000'])
+    wal.call([b'SELECT', b'0'])
+    wal.call([b'DECRBY', b'x', b'5'])
+    assert wal.call([b'EXEC']).startswith(b'*6\r\n:5\r\n')
+    recs = take()
+    assert [r[0] for r in recs] == [1, 2]              # SET, then the whole EXEC
+    assert recs[1][1] == 0 and recs[1][2] == (
+        resp(b'INCRBY', b'x', b'5') + resp(b'SELECT', b'3') + resp(b'SET', b'y', b'in3', b'PX', b'100000')
+        + resp(b'SELECT', b'0') + resp(b'DECRBY', b'x', b'5'))
+    deadline = wal.call([b'SELECT', b'3']) and wal.call([b'PEXPIRETIME', b'y'])
+    wal.call([b'FLUSHALL'])
+    take()
+    replay(wal, recs)
+    assert take() == []
+    wal.call([b'SELECT', b'3'])
+    assert wal.call([b'PEXPIRETIME', b'y']) == deadline
+    wal.call([b'SELECT', b'0'])
+    assert wal.call([b'GET', b'x']) == b'$1\r\n0\r\n'
+
+
+def test_exec_of_one_write_is_the_plain_record(wal):
+    wal.call([b'MULTI'])
+    wal.call([b'SET', b'k', b'v'])
+    wal.call([b'EXEC'])
+    wal.call([b'MULTI'])
+    wal.call([b'GET', b'k'])
+    wal.call([b'EXEC'])                               # no write: no record
+    assert [(r[0], r[2]) for r in take()] == [(1, resp(b'SET', b'k', b'v'))]
+
+
+def test_clock_switch_in_a_stream(wal):
+    """A group whose commands ran at different times carries `\\0clock`: each
+    relative TTL replays against its own time."""
+    import time
+    t0 = int(time.time() * 1000) + 100000
+    payload = (resp(b'SET', b'a', b'1', b'PX', b'1000') + resp(b'\x00clock', b'%d' % (t0 + 5000))
+               + resp(b'SET', b'b', b'1', b'PX', b'1000'))
+    _core.set_wal_mute(True)
+    try:
+        n, errors = _core.apply_commands(wal, payload, 0, t0)
+    finally:
+        _core.set_wal_mute(False)
+    assert (n, errors) == (2, 0)
+    assert wal.call([b'PEXPIRETIME', b'a']) == b':%d\r\n' % (t0 + 1000)
+    assert wal.call([b'PEXPIRETIME', b'b']) == b':%d\r\n' % (t0 + 6000)
