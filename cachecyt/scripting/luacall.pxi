@@ -486,12 +486,18 @@ cdef int _lua_eval(Client c, bint by_sha, bint readonly) except -1:
         ccl_rawset(L, -3)
         ccl_settop(L, -2)
     _lua_prepare(c.db, readonly)
+    if g_lua_client.tenant != c.tenant:
+        tenant_share(g_lua_client, c)           # a tenant's script stays in its tenant
+    wal_group_open()                            # the script's writes are one WAL record
     _lua_set_args(L, c, 3, <uint64_t>nkeys, b"KEYS", 4)
     _lua_set_args(L, c, 3 + <uint64_t>nkeys, c.argc - 3 - <uint64_t>nkeys, b"ARGV", 4)
     ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_handler)      # top + 3
     ccl_rawgeti(L, top + 2, 1)                              # the function
     rc = ccl_pcall(L, 0, 1, top + 3)
-    script_end_c()
+    try:
+        wal_group_close(c)
+    finally:
+        script_end_c()
     if rc != 0 or not _lua_encode_simple(L, c):
         ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_finish)   # finish(ok, value, r3, name)
         ccl_pushboolean(L, rc == 0)

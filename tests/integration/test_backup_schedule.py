@@ -202,7 +202,7 @@ def test_disk_full_backup_fails_cleanly_then_recovers(tmp_path, small_disk):
     srv, r = start('--dir', tmp_path / 'data', '--save', '', '--backup-dir', small_disk,
                    '--backup-every', '1s', '--backup-keep-last', 1, '--backup-keep-wal', 0,
                    '--backup-keep-daily', 0)
-    r.mset({f"big:{i}": b'v' * 8000 for i in range(64)})        # 512 KB: no room for it
+    r.mset({f"big:{i}": os.urandom(8000) for i in range(64)})    # 512 KB that compress to no less
     wait_until(lambda: r.info('persistence')['backup_failures'] >= 1, 'a failed backup')
     assert 'No space left on device' in full_log(srv)
     wait_until(lambda: not glob.glob(f"{small_disk}/*.partial"), 'the partial copy removed',

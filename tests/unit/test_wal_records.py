@@ -150,3 +150,21 @@ def test_clock_switch_in_a_stream(wal):
     assert (n, errors) == (2, 0)
     assert wal.call([b'PEXPIRETIME', b'a']) == b':%d\r\n' % (t0 + 1000)
     assert wal.call([b'PEXPIRETIME', b'b']) == b':%d\r\n' % (t0 + 6000)
+
+
+def test_script_is_one_record_on_first_and_cached_runs(wal, core):
+    """A script's writes are one record whether it runs through the compiling
+    path (first run) or from the compiled-script cache (later runs)."""
+    from cachecyt.scripting import commands as scripting
+    from cachecyt.scripting import store
+    scripting.attach(core.name)
+    try:
+        body = b"redis.call('INCRBY', KEYS[1], 1) redis.call('INCRBY', KEYS[2], 1) return 1"
+        for _ in range(3):
+            assert wal.call([b'EVAL', body, b'2', b'a', b'b']) == b':1\r\n'
+        recs = take()
+        assert [r[0] for r in recs] == [1, 2, 3]
+        assert all(r[2] == resp(b'INCRBY', b'a', b'1') + resp(b'INCRBY', b'b', b'1') for r in recs)
+    finally:
+        scripting.attach(None)
+        store.remove_files(core.name)
