@@ -941,8 +941,12 @@ cdef class McClient(Client):
                      and IT(k.item).type == T_STRING and <uint64_t>cas < IT(k.item).version)
             if stale:                       # an older CAS with I: stored, but marked stale
                 cmd = MC_SET
-            st = mc_store_locked(&k, cmd, self.rp.buf + p.data_off, p.data_len, <uint32_t>fl,
-                                 mc_expire_ms(ttl, self.now_ms), <uint64_t>cas, self.now_ms)
+            if (has_cas and (cmd == MC_APPEND or cmd == MC_PREPEND) and k.item != 0
+                    and IT(k.item).type == T_STRING and IT(k.item).version != <uint64_t>cas):
+                st = MS_EXISTS              # append/prepend compare the CAS too
+            else:
+                st = mc_store_locked(&k, cmd, self.rp.buf + p.data_off, p.data_len, <uint32_t>fl,
+                                     mc_expire_ms(ttl, self.now_ms), <uint64_t>cas, self.now_ms)
             if stale and st == MS_STORED:
                 IT(k.item).iflags |= IF_STALE
             if self.mb and st == MS_STORED:

@@ -192,7 +192,7 @@ def _fill_cas(conn, req):
     if b'<CAS>' not in req:
         return req
     key = req.split(b' ')[1]
-    return req.replace(b'<CAS>', conn.cas.get(key, b'12345'))
+    return req.replace(b'<CAS>', conn.cas.get(key, b'987654321987'))   # unknown: a CAS neither server has given
 
 
 def test_normalise_keeps_equality_structure():
@@ -204,6 +204,8 @@ def test_normalise_keeps_equality_structure():
 
 @pytest.mark.parametrize('data', [
     b'set a 0 0 1\r\nxyz\r\nget a\r\n',
+    b'set q 0 0 1\r\nx\r\nms q 1 MA C987654321987\r\ny\r\nms q 1 MP C987654321987 c\r\ny\r\n'
+    b'ms nokey 1 MA C987654321987\r\ny\r\nget q\r\n',
     b'set a 0 0 3\r\nx\r\nget a\r\n',
     b'set a x 0 1\r\nx\r\nget a\r\n',
     b'set a 0 0 1 noreply extra\r\nx\r\nget a\r\n',
