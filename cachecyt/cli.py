@@ -303,24 +303,20 @@ def _option_words(kw):
     return words
 
 
-@tenant.command('create')
-@click.argument('name')
-@_tenant_options
-@click.pass_context
-def tenant_create(ctx, name, **kw):
-    """Define tenant NAME."""
-    _tenant_call(ctx, 'CREATE', name, *_option_words(kw))
-    click.echo('OK')
+def _tenant_define(verb, doc):
+    """The `create` and `set` subcommands: TENANT <verb> NAME with options."""
+    @click.argument('name')
+    @_tenant_options
+    @click.pass_context
+    def run(ctx, name, **kw):
+        _tenant_call(ctx, verb.upper(), name, *_option_words(kw))
+        click.echo('OK')
+    run.__doc__ = doc
+    return tenant.command(verb)(run)
 
 
-@tenant.command('set')
-@click.argument('name')
-@_tenant_options
-@click.pass_context
-def tenant_set(ctx, name, **kw):
-    """Change the members or quotas of tenant NAME."""
-    _tenant_call(ctx, 'SET', name, *_option_words(kw))
-    click.echo('OK')
+tenant_create = _tenant_define('create', "Define tenant NAME.")
+tenant_set = _tenant_define('set', "Change the members or quotas of tenant NAME.")
 
 
 @tenant.command('delete')

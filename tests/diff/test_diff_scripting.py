@@ -229,14 +229,21 @@ def reset(conn):
 @pytest.mark.parametrize('protocol', [2, 3])
 @pytest.mark.parametrize('case', CASES, ids=lambda c: c[-1][1][:40] if len(c[-1]) > 1 else c[-1][0])
 def test_same_replies(addrs, case, protocol):
+    compare(addrs, case, protocol, script_runs=1)
+
+
+def compare(addrs, case, protocol, script_runs):
+    """Run the case's commands on both servers (each script command
+    `script_runs` times) and compare every reply."""
     with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
         for conn in (ours, ref):
             if protocol == 3:
                 assert conn.call('HELLO', '3').startswith(b'%')
             reset(conn)
         for args in case:
-            got, want = ours.call(*args), ref.call(*args)
-            assert got == want, f"{args}: ours {got!r}, redis {want!r}"
+            for _ in range(script_runs if args[0].upper() in SCRIPT_COMMANDS else 1):
+                got, want = ours.call(*args), ref.call(*args)
+                assert got == want, f"{args}: ours {got!r}, redis {want!r}"
 
 
 # A script this worker has already compiled runs on the C fast path
@@ -263,12 +270,4 @@ SEQUENCES = [
 @pytest.mark.parametrize('case', CASES + SEQUENCES,
                          ids=lambda c: c[-1][1][:40] if len(c[-1]) > 1 else c[-1][0])
 def test_same_replies_cached(addrs, case, protocol):
-    with RawConn(addrs[0]) as ours, RawConn(addrs[1]) as ref:
-        for conn in (ours, ref):
-            if protocol == 3:
-                assert conn.call('HELLO', '3').startswith(b'%')
-            reset(conn)
-        for args in case:
-            for _ in range(2 if args[0].upper() in SCRIPT_COMMANDS else 1):
-                got, want = ours.call(*args), ref.call(*args)
-                assert got == want, f"{args}: ours {got!r}, redis {want!r}"
+    compare(addrs, case, protocol, script_runs=2)
