@@ -1,5 +1,6 @@
 """Real server processes for the tests: cachecyt (supervisor + workers), a stock
 redis-server and memcached, each on a free loopback port, stopped at the end."""
+import glob
 import os
 import shutil
 import signal
@@ -87,7 +88,7 @@ class CachecytServer:
     def log_text(self):
         return read_log(self.log_path)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=signal.SIGTERM, timeout=10, keep_leftovers=False):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -97,7 +98,18 @@ class CachecytServer:
                 self.proc.wait()
         if self.proc:
             self.log.close()
+            if self.proc.returncode == -signal.SIGKILL and not keep_leftovers:
+                self.remove_leftovers()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def remove_leftovers(self):
+        """A node a test killed (SIGKILL) could not remove its shared-memory
+        segment and script stores: remove them once it is gone."""
+        for path in glob.glob(f"/dev/shm/cachecyt.{self.port}") + glob.glob(f"/dev/shm/cachecyt.{self.port}.*"):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     def __enter__(self):
         return self.start()

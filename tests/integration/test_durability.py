@@ -46,14 +46,7 @@ class Node:
         os.killpg(self.srv.proc.pid, signal.SIGKILL)
         self.srv.proc.wait()
         log = self.srv.log_text()
-        self.srv.stop()
-        # the killed node could not remove its segment; the next start uses
-        # another port, so nothing else would
-        from cachecyt import _core
-        try:
-            _core.Segment.unlink(f"/cachecyt.{self.srv.port}")
-        except Exception:
-            pass
+        self.srv.stop()                  # also removes what the killed node left
         return log
 
     def stop(self):

@@ -49,7 +49,7 @@ def test_segment_of_a_crashed_node_is_removed_at_the_next_start():
         assert os.path.exists(shm_path(port))        # what a crash leaves behind
         r.close()
     finally:
-        first.stop()
+        first.stop(keep_leftovers=True)
     second = CachecytServer(workers=2, port=port).start()
     try:
         r = redis.Redis(port=port)
