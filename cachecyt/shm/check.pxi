@@ -228,6 +228,7 @@ def _test_check_invariants():
                 if ds.keys != keys[d] or ds.expires != expires[d]:
                     errors.append(f"shard {s} db {d}: counters say {ds.keys} keys, {ds.expires} "
                                   f"with TTL; table holds {keys[d]}, {expires[d]}")
+        _check_tenant_keys(errors)
         persist_reached(reached)                # shm/wal.pxi: the persistence state
         ps_mark_reached(reached)                   # the pub/sub registry (shm/pubsub.pxi)
     finally:
@@ -442,3 +443,17 @@ def _test_find_unlocked(bytes key):
     cdef kref_t k
     kref_init(&k, key, len(key))
     return tbl_find_locked(shard_at(k.shard), k.h, 0, k.key, k.klen)
+
+
+cdef void _check_tenant_keys(list errors) except *:
+    """Each tenant's key total (shm/tenantmem.pxi) equals the keys of its db."""
+    cdef uint32_t t, s
+    cdef int64_t total
+    if not g_hdr.tenants_off:
+        return
+    for t in range(g_hdr.tenant_slots):
+        total = 0
+        for s in range(g_hdr.nshards):
+            total += dbstat_at(s, g_hdr.tenant_base + t).keys
+        if total != tn_at(t).keys:
+            errors.append(f"tenant slot {t}: counter says {tn_at(t).keys} keys, its db holds {total}")

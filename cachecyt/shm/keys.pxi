@@ -60,6 +60,7 @@ cdef uint64_t key_detach_at_locked(uint32_t s, uint64_t i) noexcept nogil:
     if it.version > sh.del_version:
         sh.del_version = it.version          # WATCH of an absent key (commands/multi.pxi)
     ds.keys -= 1
+    tn_count_keys(it.db, -1)
     if it.expire_ms:
         ds.expires -= 1
     tbl_delete_at_locked(sh, i)
@@ -96,6 +97,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
             return ST_NOMEM
         notify_pdb(NK_NEW, "new", k.key, k.klen, k.pdb)
         ds.keys += 1
+        tn_count_keys(k.pdb, 1)
         k.slot = tbl_find_locked(sh, k.h, k.pdb, k.key, k.klen)
     if it.expire_ms:
         ds.expires += 1

@@ -231,6 +231,7 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
             sl.hash = 0
     cc_sort_pairs(pairs, m)
     for i in range(g_hdr.ndbs):
+        tn_count_keys(i, -dbstat_at(s, i).keys)
         dbstat_at(s, i).keys = 0
         dbstat_at(s, i).expires = 0
     sh.count = 0
@@ -244,6 +245,7 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
         _tbl_place(t, h, pairs[2 * i])
         sh.count += 1
         dbstat_at(s, it.db).keys += 1
+        tn_count_keys(it.db, 1)
         if it.expire_ms:
             dbstat_at(s, it.db).expires += 1
     sh.repairs += 1

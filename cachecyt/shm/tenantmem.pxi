@@ -50,7 +50,8 @@ ctypedef struct tenant_t:        # one tenant slot; definition fields under the 
     uint64_t rej_keys            # writes refused over the key quota; atomic
     uint64_t rej_ops             # commands refused over the ops/s quota; atomic
     uint64_t rej_conns           # connections refused over the connection quota; atomic
-    uint64_t pad2[4]
+    int64_t keys                 # keys in its db (the key quota's count); atomic
+    uint64_t pad2[3]
 
 
 cdef inline tenant_t *tn_at(int t) noexcept nogil:
@@ -62,6 +63,15 @@ cdef inline int tn_of_pdb(uint32_t pdb) noexcept nogil:
     if pdb >= g_hdr.tenant_base and g_hdr.tenants_off:
         return <int>(pdb - g_hdr.tenant_base)
     return -1
+
+
+cdef inline void tn_count_keys(uint32_t pdb, int64_t n) noexcept nogil:
+    """n keys appeared in (or left, n < 0) physical db pdb: a tenant's db keeps
+    its tenant's key total, so the key quota reads one counter (shm/keys.pxi and
+    the shard repair in shm/table.pxi call this next to dbstat_t.keys)."""
+    cdef int t = tn_of_pdb(pdb)
+    if t >= 0:
+        cc_atomic_add_i(&tn_at(t).keys, n)
 
 
 cdef inline void tn_charge_bytes(int64_t n) noexcept nogil:

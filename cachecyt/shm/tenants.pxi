@@ -208,7 +208,8 @@ cdef bint _tn_refuse_growth(Client c, tenant_t *t) except -1:
     refused (error written). Over the memory quota an evicting policy first
     evicts the tenant's own keys."""
     cdef uint32_t pol
-    if t.maxkeys and db_size(c.db) >= t.maxkeys and not (c.argc > 1 and _tn_key_exists(c)):
+    if (t.maxkeys and cc_atomic_load_i(&t.keys) >= <int64_t>t.maxkeys
+            and not (c.argc > 1 and _tn_key_exists(c))):
         cc_atomic_add(&t.rej_keys, 1)
         _tn_error(c, t, b"over its key quota")
         return True

@@ -46,8 +46,9 @@ def test_adaptive_keeps_hot_keys_through_a_scan(client):
 
 
 def test_lru_loses_hot_keys_to_the_same_scan(client):
-    """The contrast that makes the test above mean something."""
-    assert _hot_then_scan(client, b'allkeys-lru') <= 5
+    """The contrast that makes the test above mean something. Sampled LRU's
+    victims are random: 1-7 hot keys survived in 40 runs, never near 27."""
+    assert _hot_then_scan(client, b'allkeys-lru') <= 12
 
 
 def test_volatile_adaptive_evicts_only_keys_with_a_ttl(client):
