@@ -233,17 +233,23 @@ class Supervisor:
                     return 0
                 self.spawn_due()
         finally:
-            if self.observer:
-                self.observer.stop()
-            self.backups.stop()
-            self.stop_workers()
-            if self.persist is not None:
-                flags = _core.get_setting('shutdown_flags')     # SHUTDOWN NOSAVE (1) / SAVE (2)
-                self.persist.stop(final_save=flags != 1, force_save=flags == 2)
-            self.seg.close()
-            _core.Segment.unlink(self.name)
-            scripts.remove_files(self.name)
-            log.info("segment %s removed; bye", self.name)
+            try:
+                self.stop_services()
+            finally:                                  # the segment goes whatever failed above
+                self.seg.close()
+                _core.Segment.unlink(self.name)
+                scripts.remove_files(self.name)
+                log.info("segment %s removed; bye", self.name)
+
+    def stop_services(self):
+        """Metrics, backups, workers, then the last snapshot and the WAL."""
+        if self.observer:
+            self.observer.stop()
+        self.backups.stop()
+        self.stop_workers()
+        if self.persist is not None:
+            flags = _core.get_setting('shutdown_flags')     # SHUTDOWN NOSAVE (1) / SAVE (2)
+            self.persist.stop(final_save=flags != 1, force_save=flags == 2)
 
     def start_observer(self):
         """Metrics endpoint, dashboard and alert rules (cachecyt/metrics/)."""
