@@ -128,11 +128,17 @@ class Supervisor:
             'settings': cfgmod.header_settings(self.cfg),
         }
         self.seg = _core.Segment.create(self.name, shape, json.dumps(self.cfg).encode())
-        self.seg.activate(0)
-        _core.init_shards()
-        security_startup.init_segment(self.cfg)  # users from the aclfile or requirepass
-        tenants.init_segment(self.cfg)           # tenants.json in dir, then the configured ones
-        self.start_persistence()
+        try:
+            self.seg.activate(0)
+            _core.init_shards()
+            security_startup.init_segment(self.cfg)  # users from the aclfile or requirepass
+            tenants.init_segment(self.cfg)           # tenants.json in dir, then the configured ones
+            self.start_persistence()
+        except BaseException:                        # a refused start leaves no segment behind
+            self.seg.close()
+            _core.Segment.unlink(self.name)
+            scripts.remove_files(self.name)
+            raise
         log.info("segment %s: %d MiB arena, %d shards, %d databases", self.name,
                  shape['pages'] * PAGE // 1024 ** 2, shape['shards'], shape['databases'])
 

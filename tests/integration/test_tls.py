@@ -168,12 +168,14 @@ def test_unusable_certificate_stops_the_start(tmp_path, pki):
     import sys
     from servers import ROOT
     env = dict(os.environ, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(free_port()),
+    port = free_port()
+    out = subprocess.run([sys.executable, '-m', 'cachecyt.cli', 'server', '--port', str(port),
                           '--workers', '1', '--memcached-port', '0', '--tls-port', str(free_port()),
                           '--tls-cert-file', pki['server'], '--tls-key-file', pki['client-key'],
                           '--tls-ca-cert-file', pki['ca']],
                          capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode != 0 and "cannot load the TLS certificates" in out.stderr
+    assert not os.path.exists(f"/dev/shm/cachecyt.{port}")       # the refused start cleaned up
 
 
 def test_memcached_tls_port_in_protected_mode(pki):
