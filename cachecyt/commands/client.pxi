@@ -41,6 +41,10 @@ cdef extern from *:
 import logging, traceback
 _log = logging.getLogger("cachecyt.worker")
 
+# flags Python code sets on a Client (security/throttle.py holds a connection)
+CLIENT_BLOCKED = CL_BLOCKED
+CLIENT_EXEC = CL_EXEC
+
 
 cdef class Client:
     cdef rparser_t rp

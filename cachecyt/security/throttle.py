@@ -13,10 +13,11 @@ connections over the workers gets up to one allowance per worker.
 import asyncio
 import time
 
+from cachecyt import _core
 from cachecyt.security import acl
 
-CL_BLOCKED = 4                  # commands/client.pxi: runs nothing until released
-CL_EXEC = 16                    # commands/client.pxi: inside EXEC (never held)
+CL_BLOCKED = _core.CLIENT_BLOCKED     # runs nothing until released (commands/client.pxi)
+CL_EXEC = _core.CLIENT_EXEC           # inside EXEC (never held)
 MAX_ADDRESSES = 10000           # forget the stalest when more addresses failed
 
 
