@@ -260,7 +260,7 @@ OPTIONS = {o.name: o for o in [
     # compact encodings of collections (Redis's names and defaults)
     Option('list-max-listpack-size', -2, parse_int(-5, INT_MAX), True, 'list_max_listpack_size'),
     Option('list-compress-depth', 0, parse_int(0, INT_MAX), True, 'list_compress_depth'),
-    Option('hash-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'hash_max_listpack_entries'),
+    Option('hash-max-listpack-entries', 512, parse_int(0, LL_MAX), True, 'hash_max_listpack_entries'),
     Option('hash-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'hash_max_listpack_value'),
     Option('set-max-intset-entries', 512, parse_int(0, LL_MAX), True, 'set_max_intset_entries'),
     Option('set-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'set_max_listpack_entries'),
@@ -346,7 +346,12 @@ def parse_alerts(value) -> list:
 
 
 # Old names Redis still accepts for an option (CONFIG GET * lists both).
-ALIASES = {'lua-time-limit': 'busy-reply-threshold'}
+ALIASES = {'lua-time-limit': 'busy-reply-threshold',
+           'list-max-ziplist-size': 'list-max-listpack-size',
+           'hash-max-ziplist-entries': 'hash-max-listpack-entries',
+           'hash-max-ziplist-value': 'hash-max-listpack-value',
+           'zset-max-ziplist-entries': 'zset-max-listpack-entries',
+           'zset-max-ziplist-value': 'zset-max-listpack-value'}
 
 
 def option(name: str):

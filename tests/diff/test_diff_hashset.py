@@ -191,7 +191,7 @@ def reset(conn, resp):
 @pytest.fixture(scope='module')
 def addrs(server, redis_ref):
     yield server, redis_ref
-    for addr, defaults in ((server, (b'128', b'64', b'512')), (redis_ref, (b'128', b'64', b'512'))):
+    for addr, defaults in ((server, (b'512', b'64', b'512')), (redis_ref, (b'512', b'64', b'512'))):
         with RawConn(addr) as c:
             for (name, _), v in zip(THRESHOLDS, defaults):
                 c.call('CONFIG', 'SET', name, v)

@@ -8,7 +8,7 @@ from conftest import assert_core_sound, make_segment
 from cachecyt import _core
 from cachecyt.commands import registry, server
 
-REDIS_DEFAULTS = dict(hash_max_listpack_entries=128, hash_max_listpack_value=64,
+REDIS_DEFAULTS = dict(hash_max_listpack_entries=512, hash_max_listpack_value=64,
                       set_max_intset_entries=512)
 
 
@@ -116,7 +116,7 @@ def test_hrandfield(c):
         assert len(set(fields)) == n
 
 
-@pytest.mark.parametrize('n,enc', [(128, b'listpack'), (129, b'hashtable')])
+@pytest.mark.parametrize('n,enc', [(512, b'listpack'), (513, b'hashtable')])
 def test_encoding_by_entries(c, n, enc):
     c('HSET', 'h', *[x for i in range(n) for x in (b'f%d' % i, b'v')])
     assert c('OBJECT', 'ENCODING', 'h') == b'$%d\r\n%s\r\n' % (len(enc), enc)
@@ -134,11 +134,11 @@ def test_encoding_by_value_and_field_length(c, size, enc):
 
 
 def test_conversion_is_one_way_and_keeps_fields(c):
-    c('HSET', 'h', *[x for i in range(129) for x in (b'f%d' % i, b'v%d' % i)])
-    for i in range(128):
+    c('HSET', 'h', *[x for i in range(513) for x in (b'f%d' % i, b'v%d' % i)])
+    for i in range(512):
         c('HDEL', 'h', 'f%d' % i)
     assert c('OBJECT', 'ENCODING', 'h') == b'$9\r\nhashtable\r\n'
-    assert c('HGETALL', 'h') == b'*2\r\n$4\r\nf128\r\n$4\r\nv128\r\n'
+    assert c('HGETALL', 'h') == b'*2\r\n$4\r\nf512\r\n$4\r\nv512\r\n'
 
 
 def test_config_set_thresholds(c):
@@ -191,17 +191,17 @@ def test_hscan_returns_every_field_across_resizes(c):
 
 
 def test_copy_rename_memory_del(c):
-    c('HSET', 'h', *[x for i in range(300) for x in (b'f%d' % i, b'v')])
+    c('HSET', 'h', *[x for i in range(600) for x in (b'f%d' % i, b'v')])
     c('HSET', 'small', 'a', '1')
     assert c('COPY', 'h', 'h2') == b':1\r\n'
     assert c('COPY', 'small', 'small2') == b':1\r\n'
-    assert c('HLEN', 'h2') == b':300\r\n'
+    assert c('HLEN', 'h2') == b':600\r\n'
     c('HDEL', 'h', 'f0')
     assert c('HEXISTS', 'h2', 'f0') == b':1\r\n'
     assert c('RENAME', 'h2', 'h3') == b'+OK\r\n'
-    assert c('HGET', 'h3', 'f299') == b'$1\r\nv\r\n'
+    assert c('HGET', 'h3', 'f599') == b'$1\r\nv\r\n'
     usage = int(c('MEMORY', 'USAGE', 'h3')[1:-2])
-    assert usage > 300 * 16
+    assert usage > 600 * 16
     assert c('DEL', 'h', 'h3', 'small', 'small2') == b':4\r\n'
     assert c('DBSIZE') == b':0\r\n'
 
