@@ -1003,7 +1003,7 @@ cdef int _pop(Client c, int where) except -1:
     cdef int64_t count = -1
     cdef lroot_t r
     if c.argc > 3:
-        wb_error(&c.out, E_SYNTAX)
+        reply_arity(c, "lpop" if where == LIST_HEAD else "rpop")
         return 0
     if c.argc == 3 and (not arg_i64(c, 2, &count) or count < 0):
         wb_error(&c.out, E_POSITIVE)

@@ -487,8 +487,9 @@ cdef int smove_locked(Client c, kref_t *src, kref_t *dst, int *moved) noexcept n
     if st == ST_NOMEM:
         coll_drop_if_empty(dst, set_len(IT(dst.item)))
         return ST_NOMEM
-    if st == ST_OK: notify(NK_SET, "sadd", dst.key, dst.klen, c.db)
-    item_bump(IT(dst.item))
+    if st == ST_OK:                    # already a member: dst is unchanged (WATCH)
+        notify(NK_SET, "sadd", dst.key, dst.klen, c.db)
+        item_bump(IT(dst.item))
     return ST_OK
 
 

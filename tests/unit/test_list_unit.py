@@ -102,6 +102,12 @@ def test_move_and_mpop(client):
     assert call(client, 'LMPOP', 2, 'a', 'LEFT') == b'-ERR syntax error\r\n'
 
 
+def test_pop_with_extra_arguments_is_an_arity_error(client):
+    """LPOP/RPOP take at most a count: more is an arity error, not a syntax error."""
+    assert call(client, 'LPOP', 'a', 1, 2) == b"-ERR wrong number of arguments for 'lpop' command\r\n"
+    assert call(client, 'RPOP', 'a', 1, 2) == b"-ERR wrong number of arguments for 'rpop' command\r\n"
+
+
 @pytest.mark.parametrize('fill', [-1, -2, -5, 1, 3, 128])
 def test_nodes_under_each_fill(client, fill):
     """Pushes, inserts, sets and removals in the middle agree with a Python list

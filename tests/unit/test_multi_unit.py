@@ -133,6 +133,18 @@ def test_watched_key_replaced_by_rename(core):
     assert exec_tx(a, ('GET', 'dst')) == b'*-1\r\n'
 
 
+def test_smove_of_a_member_dst_already_has_leaves_dst_watch_intact(core):
+    a, b = _core.Client(), _core.Client()
+    call(b, 'SADD', 'src', 'a', 'b')
+    call(b, 'SADD', 'dst', 'a')
+    call(a, 'WATCH', 'dst')
+    assert call(b, 'SMOVE', 'src', 'dst', 'a') == b':1\r\n'     # dst unchanged
+    assert exec_tx(a, ('SADD', 'dst', 'c')) == b'*1\r\n:1\r\n'
+    call(a, 'WATCH', 'dst')
+    assert call(b, 'SMOVE', 'src', 'dst', 'b') == b':1\r\n'     # dst changed
+    assert exec_tx(a, ('SADD', 'dst', 'd')) == b'*-1\r\n'
+
+
 def test_exec_abort_on_arity_discards_watches(client):
     call(client, 'WATCH', 'a')
     assert call(client, 'EXEC', 'x') == (b"-EXECABORT Transaction discarded because of: "
