@@ -30,6 +30,10 @@ cdef enum:
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
     CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
+    CL_REPLY_OFF = 1024           # CLIENT REPLY OFF: replies are dropped
+    CL_REPLY_SKIP = 2048          # CLIENT REPLY SKIP: the running command's reply is dropped
+    CL_REPLY_SKIP_NEXT = 4096     # CLIENT REPLY SKIP was the last command
+    CL_REPLY_MODES = CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -44,6 +48,9 @@ _log = logging.getLogger("cachecyt.worker")
 # flags Python code sets on a Client (security/throttle.py holds a connection)
 CLIENT_BLOCKED = CL_BLOCKED
 CLIENT_EXEC = CL_EXEC
+CLIENT_REPLY_OFF = CL_REPLY_OFF
+CLIENT_REPLY_SKIP = CL_REPLY_SKIP
+CLIENT_REPLY_SKIP_NEXT = CL_REPLY_SKIP_NEXT
 
 
 cdef class Client:
@@ -286,7 +293,7 @@ cdef class Client:
                 if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
                     break
                 self._load_queued(j)
-                self.execute()
+                self._execute_once()
                 if self.flags & CL_BLOCKED:
                     self._put_back(self.q_start[j + 1])
                     break
@@ -294,7 +301,7 @@ cdef class Client:
                 break
             if r == 1:                               # a request not parsed ahead
                 self._load_args()
-                self.execute()
+                self._execute_once()
             elif r == 0:
                 if rp_pending(&self.rp) > self.qbuf_limit:
                     query_buffer_exceeded(self)
@@ -475,6 +482,14 @@ cdef class Client:
             self.argl[i] = self.rp.arglen[i]
         return 0
 
+    cdef inline int _execute_once(self) except -1:
+        """Run the loaded request under the connection's CLIENT REPLY mode."""
+        cdef uint64_t before = self.out.len
+        self.execute()
+        if self.flags & CL_REPLY_MODES:
+            reply_mode_after(self, before)
+        return 0
+
     cdef int execute(self) except -1:
         """Check and run the loaded request. The caller has read the clocks (_clock)."""
         cdef int idx = cmd_lookup(self.argv[0], self.argl[0])
@@ -645,3 +660,14 @@ cdef inline slot_t *home_slot_hint(uint64_t h) noexcept nogil:
         return NULL
     return (<slot_t *>P(boff)) + (i & (BLOCK_SLOTS - 1))
 
+
+cdef void reply_mode_after(Client c, uint64_t before) noexcept:
+    """CLIENT REPLY OFF/SKIP: drop the reply of the command just run, except the
+    confirmations of (P|S)(UN)SUBSCRIBE, which Redis 7 sends as pushes whatever
+    the mode. A SKIP asked by this command applies to the next one."""
+    if c.flags & (CL_REPLY_OFF | CL_REPLY_SKIP) and c.out.len > before:
+        if not ps_is_subscription(cmd_lookup(c.argv[0], c.argl[0])):
+            c.out.len = before
+    c.flags &= ~CL_REPLY_SKIP
+    if c.flags & CL_REPLY_SKIP_NEXT:
+        c.flags = (c.flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP

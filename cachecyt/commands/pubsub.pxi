@@ -477,6 +477,17 @@ PS_ALLOWED[:] = [b"subscribe", b"ssubscribe", b"psubscribe", b"unsubscribe", b"s
                  b"punsubscribe", b"ping", b"quit", b"reset"]
 
 
+cdef bint ps_is_subscription(int idx) noexcept:
+    """Whether a command is one of (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE."""
+    cdef int i
+    if idx < 0:
+        return False
+    for i in range(6):
+        if strcmp(g_cmds[idx].name, PS_ALLOWED[i]) == 0:
+            return True
+    return False
+
+
 cdef bint ps_refuse(Client c, int idx) except -1:
     """A RESP2 client in subscriber mode ran a command not allowed there: reply
     the error and return True."""

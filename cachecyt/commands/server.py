@@ -182,7 +182,7 @@ SUBCOMMANDS = {
         'info': (2, 'noscript loading stale'), 'list': (-2, 'admin noscript loading stale'),
         'kill': (-3, 'admin noscript loading stale'), 'getname': (2, 'noscript loading stale'),
         'setname': (3, 'noscript loading stale'), 'no-evict': (3, 'admin noscript loading stale'),
-        'unblock': (-3, 'admin noscript loading stale'),
+        'unblock': (-3, 'admin noscript loading stale'), 'reply': (3, 'noscript loading stale'),
     },
     'config': {
         'help': (2, 'loading stale'), 'get': (-3, 'admin noscript loading stale'),
@@ -220,6 +220,8 @@ HELP = {
         "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> ...]",
         "    Reply with one line per connection, on every worker.",
         "NO-EVICT (ON|OFF)", "    Exempt this connection from client eviction.",
+        "REPLY (ON|OFF|SKIP)",
+        "    ON answers again; OFF stops every reply; SKIP drops the next command's reply.",
         "SETNAME <name>", "    Name this connection (no spaces); an empty name clears it.",
         "UNBLOCK <client-id> [TIMEOUT|ERROR]",
         "    End the wait of a client blocked in BLPOP & co.: as a timeout (default) or",
@@ -471,12 +473,33 @@ def client(c, args):
         return _client_kill(c, args[2:])
     if sub == 'unblock':
         return _client_unblock(args[2:])
+    if sub == 'reply':
+        return _client_reply(c, _lower(args[2]))
     mode = _lower(args[2])                      # no-evict
     if mode not in ('on', 'off'):
         raise syntax_error()
     c.no_evict = mode == 'on'
     _core.client_slot_sync(c)
     return OK
+
+
+REPLY_FLAGS = _core.CLIENT_REPLY_OFF | _core.CLIENT_REPLY_SKIP | _core.CLIENT_REPLY_SKIP_NEXT
+
+
+def _client_reply(c, mode):
+    """CLIENT REPLY: OFF and SKIP answer nothing (reply_mode_after in
+    commands/client.pxi drops the replies that follow); ON clears both and
+    answers OK."""
+    if mode not in ('on', 'off', 'skip'):
+        raise syntax_error()
+    if mode == 'on':
+        c.flags &= ~REPLY_FLAGS
+        return OK
+    if mode == 'off':
+        c.flags |= _core.CLIENT_REPLY_OFF
+    elif not c.flags & _core.CLIENT_REPLY_OFF:
+        c.flags |= _core.CLIENT_REPLY_SKIP_NEXT     # SKIP means nothing while OFF
+    return _core.NO_REPLY
 
 
 CLIENT_TYPES = ('normal', 'master', 'replica', 'slave', 'pubsub')

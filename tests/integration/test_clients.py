@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from rawclient import Raw, worker_of
+from rawclient import Raw, encode, worker_of
 
 
 @pytest.fixture
@@ -151,3 +151,35 @@ def test_redis_py_connects_despite_client_setinfo(r, r3):
     assert r.ping() and r3.ping()
     assert r.client_setname('py') and r.client_getname() == 'py'
     assert any(c['name'] == 'py' for c in r.client_list())
+
+
+def _reply_mode_transcript(addr):
+    """Everything the server sends on a connection that switches CLIENT REPLY
+    modes (pipelined, then read until the final PING's answer)."""
+    c, pub = Raw(addr), Raw(addr)
+    try:
+        script = [('CLIENT', 'REPLY', 'OFF'), ('SET', 'rk', '1'), ('GET', 'rk'), ('NOSUCH',),
+                  ('SUBSCRIBE', 'rch'), ('UNSUBSCRIBE', 'rch'),
+                  ('CLIENT', 'REPLY', 'ON'), ('GET', 'rk'),
+                  ('CLIENT', 'REPLY', 'SKIP'), ('INCR', 'rk'), ('GET', 'rk'),
+                  ('CLIENT', 'REPLY', 'SKIP'), ('CLIENT', 'REPLY', 'ON'), ('PING', 'a'),
+                  ('CLIENT', 'REPLY', 'OFF'), ('CLIENT', 'REPLY', 'SKIP'), ('PING', 'hidden'),
+                  ('CLIENT', 'REPLY', 'ON'), ('CLIENT', 'REPLY', 'MAYBE'), ('CLIENT', 'REPLY'), ('PING', 'end')]
+        c.send(b''.join(encode(*cmd) for cmd in script))
+        out = []
+        while not out or out[-1] != b'$3\r\nend\r\n':
+            out.append(c.reply())
+        c.send(encode('CLIENT', 'REPLY', 'OFF') + encode('SUBSCRIBE', 'rch2'))
+        time.sleep(0.2)
+        assert pub.call('PUBLISH', 'rch2', 'hi') == b':1\r\n'    # messages still arrive
+        out.append(c.reply())
+        out.append(c.reply())
+        pub.call('DEL', 'rk')
+        return out
+    finally:
+        c.close()
+        pub.close()
+
+
+def test_client_reply_modes_as_redis(server, redis_ref):
+    assert _reply_mode_transcript(server) == _reply_mode_transcript(redis_ref)
