@@ -103,12 +103,21 @@ def latency_histogram(names):
     stats = _core.command_stats()
     wanted = [_lower(n) for n in names] if names else sorted(buckets)
     out = {}
-    for name in wanted:
-        if name in out or name not in buckets or name in server.SUBCOMMANDS:
+    for name in _with_subcommands(wanted, buckets):
+        if name in out or name not in buckets:
             continue
         out[name] = {'calls': sum(buckets[name]) if name not in stats else stats[name][0],
                      'histogram_usec': power_of_two_cdf(buckets[name])}
     return out
+
+
+def _with_subcommands(names, buckets):
+    """A container command's name stands for its subcommands that ran."""
+    for name in names:
+        if name in server.SUBCOMMANDS:
+            yield from sorted(n for n in buckets if n.startswith(name + '|'))
+        else:
+            yield name
 
 
 def power_of_two_cdf(counts):

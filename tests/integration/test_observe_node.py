@@ -272,6 +272,19 @@ def test_latency_histogram_format_as_redis(node, rn, redis_ref):
     ref3.close()
 
 
+def test_latency_histogram_of_a_container_lists_its_subcommands(node, redis_ref):
+    got = []
+    for addr in (node, redis_ref):
+        c = redis.Redis(host=addr[0], port=addr[1], protocol=3)
+        c.config_resetstat()
+        c.execute_command('CLIENT', 'ID')
+        c.execute_command('CLIENT', 'GETNAME')
+        hist = c.execute_command('LATENCY', 'HISTOGRAM', 'client', 'client|id')
+        got.append({k: v[b'calls'] for k, v in hist.items()})
+        c.close()
+    assert got[0] == got[1] == {b'client|id': 1, b'client|getname': 1}
+
+
 # ---- MONITOR ------------------------------------------------------------------------------
 
 LINE = re.compile(rb'^\+(\d{10})\.(\d{6}) \[(\d+) ([0-9.]+:\d+)\] (.*)$')
