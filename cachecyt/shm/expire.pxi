@@ -65,7 +65,15 @@ cdef uint64_t expire_cycle(int worker, int nworkers, int64_t budget_us) noexcept
             g_expire_next = (idx + 1) % mine
             break
     my_wstat().expired += total
+    expire_latency_event(cc_mono_us() - start)
     return total
+
+
+cdef inline void expire_latency_event(int64_t usec) noexcept nogil:
+    """A cycle at or above latency-monitor-threshold is an expire-cycle event."""
+    cdef uint64_t limit = g_hdr.latency_monitor_threshold
+    if limit and usec >= <int64_t>(limit * 1000):
+        latency_add("expire-cycle", <uint64_t>usec // 1000)
 
 
 def active_expire(int worker, int nworkers, int budget_us=25000):

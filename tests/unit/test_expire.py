@@ -88,3 +88,19 @@ def test_a_cycle_cut_short_resumes_at_the_next_shard(client):
     for _ in range(6 * 8):               # each shard gets six cut-short turns
         _core._test_expire_cycle(0, 1, -1)   # budget spent at once
     assert client.call([b'DBSIZE']) == b':0\r\n'
+
+
+def test_a_slow_cycle_is_an_expire_cycle_latency_event(client):
+    """A cycle that takes latency-monitor-threshold or more shows in LATENCY LATEST."""
+    client.call([b'CONFIG', b'SET', b'latency-monitor-threshold', b'1'])
+    try:
+        for i in range(60000):
+            client.call([b'SET', b'k:%d' % i, b'x', b'PX', b'1'])
+        time.sleep(0.01)
+        while _core._test_expire_cycle():
+            pass
+        peak, samples = _core.latency_events()['expire-cycle']
+        assert peak >= 1 and samples
+        assert b'expire-cycle' in client.call([b'LATENCY', b'LATEST'])
+    finally:
+        client.call([b'CONFIG', b'SET', b'latency-monitor-threshold', b'0'])
