@@ -23,16 +23,18 @@
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 
-cdef enum:
+cdef enum:                        # Client.flags: every bit is defined here
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
     CL_BLOCKED = 4                # waiting in a blocking command (shm/blocking.pxi)
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
     CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
-    CL_REPLY_OFF = 1024           # CLIENT REPLY OFF: replies are dropped
-    CL_REPLY_SKIP = 2048          # CLIENT REPLY SKIP: the running command's reply is dropped
-    CL_REPLY_SKIP_NEXT = 4096     # CLIENT REPLY SKIP was the last command
+    CL_PUBSUB = 0x1000            # subscribed to something (commands/pubsub.pxi)
+    CL_PS_PENDING = 0x2000        # frames wait in its buffer for ps_flush_pending
+    CL_REPLY_OFF = 0x4000         # CLIENT REPLY OFF: replies are dropped
+    CL_REPLY_SKIP = 0x8000        # CLIENT REPLY SKIP: the running command's reply is dropped
+    CL_REPLY_SKIP_NEXT = 0x10000  # CLIENT REPLY SKIP was the last command
     CL_REPLY_MODES = CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them

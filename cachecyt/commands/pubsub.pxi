@@ -18,9 +18,8 @@
 # Client.execute); PING answers ["pong", msg]. RESP3 clients run anything and
 # get messages as push frames.
 
-cdef enum:
-    CL_PUBSUB = 0x1000           # Client.flags: subscribed to something
-    CL_PS_PENDING = 0x2000       # Client.flags: frames wait in its buffer for ps_flush_pending
+# Client.flags bits of pub/sub (CL_PUBSUB, CL_PS_PENDING) are defined with the
+# others in commands/client.pxi.
 
 
 cdef class PsState:

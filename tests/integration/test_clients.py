@@ -183,3 +183,17 @@ def _reply_mode_transcript(addr):
 
 def test_client_reply_modes_as_redis(server, redis_ref):
     assert _reply_mode_transcript(server) == _reply_mode_transcript(redis_ref)
+
+
+def _subscribed_pings(addr):
+    c = Raw(addr)
+    try:
+        c.call('SUBSCRIBE', 'pch')
+        c.send(encode('PING') + encode('PING', 'foo') + encode('UNSUBSCRIBE', 'pch') + encode('PING'))
+        return [c.reply() for _ in range(4)]
+    finally:
+        c.close()
+
+
+def test_pipelined_pings_of_a_subscriber_as_redis(server, redis_ref):
+    assert _subscribed_pings(server) == _subscribed_pings(redis_ref)
