@@ -555,6 +555,8 @@ cdef class Client:
         cdef int held = 0
         if cmd.flags & CF_WRITE and g_pp != NULL:
             held = persist_begin(self, idx)           # shm/wal.pxi
+        if cmd.flags & CF_MONITOR_FIRST and g_hdr.monitors and not retry:
+            monitor_feed(self)
         try:
             if held == 2:
                 pass                                  # refused: the WAL cannot be written

@@ -20,6 +20,7 @@ cdef enum:
     CF_RANDOM = 2048
     CF_MOVABLE = 4096             # keys not described by first/last/step (numkeys ...)
     CF_ALLOWBUSY = 8192          # runs while another worker's script is busy (shm/script.pxi)
+    CF_MONITOR_FIRST = 1 << 16   # shown to MONITOR before it runs (scripts: their calls follow)
     NAME_SLOTS = 2048
 
 ctypedef struct cmd_t:
@@ -43,6 +44,9 @@ FLAG_BITS = {'write': CF_WRITE, 'readonly': CF_READONLY, 'denyoom': CF_DENYOOM,
              'stale': CF_STALE, 'noscript': CF_NOSCRIPT, 'pubsub': CF_PUBSUB,
              'blocking': CF_BLOCKING, 'random': CF_RANDOM,
              'movablekeys': CF_MOVABLE, 'allow_busy': CF_ALLOWBUSY}
+
+# commands whose MONITOR line precedes the lines of the commands they run, as Redis
+MONITOR_FIRST = {'eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'}
 
 
 cdef void register_c(str name, handler_t f):
@@ -93,6 +97,8 @@ def install_commands(list table, dict py_handlers):
         g_cmds[idx].nlen = len(bname)
         g_cmds[idx].arity = arity
         g_cmds[idx].flags = sum(FLAG_BITS[f] for f in flags.split())
+        if name in MONITOR_FIRST:
+            g_cmds[idx].flags |= CF_MONITOR_FIRST
         g_cmds[idx].first = first
         g_cmds[idx].last = last
         g_cmds[idx].step = step

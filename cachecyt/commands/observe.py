@@ -237,6 +237,7 @@ def hotkeys(c, args):
 
 def monitor(c, args):
     if c.id not in server.NODE.monitors:
+        feed_monitors()        # what ran before belongs to the monitors already there
         server.NODE.monitors[c.id] = c
         _core.monitor_register(c, 1)
     return OK

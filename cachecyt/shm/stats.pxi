@@ -204,7 +204,7 @@ cdef inline void obs_record(Client c, int idx, int64_t usec) noexcept:
                     <uint64_t>usec // 1000)
     if h.hotkeys_sample_rate and hot_due():
         hot_sample(c, idx)
-    if h.monitors and not (g_cmds[idx].flags & CF_ADMIN):
+    if h.monitors and not (g_cmds[idx].flags & (CF_ADMIN | CF_MONITOR_FIRST)):
         monitor_feed(c)
 
 
@@ -732,7 +732,7 @@ cdef void monitor_feed(Client c) noexcept:
     cdef int64_t now = cc_now_us()
     cdef uint64_t i
     cdef int n, wk
-    cdef const char *addr = "?"
+    cdef const char *addr = "lua"                # a script's calls have no connection
     if c.cslot != NULL:
         addr = <const char *>c.cslot.addr
     w.cap = 256

@@ -344,6 +344,32 @@ def test_monitor_sees_every_worker(node, rn, redis_ref):
         (m.group(3), m.group(5)) for m in got if b'INFO' not in m.group(5)][:2]
 
 
+def _monitor_of_a_script(addr):
+    """(db, address or 'lua', command) of the MONITOR lines an EVAL gives."""
+    mon, c = Raw(addr), Raw(addr)
+    try:
+        mon.call('MONITOR')
+        c.call('EVAL', "redis.call('set', KEYS[1], 'v'); return redis.call('get', KEYS[1])", 1, 'sk')
+        c.call('DEL', 'sk')
+        lines = _read_lines(mon.sock, b'"DEL" "sk"')
+    finally:
+        mon.close()
+        c.close()
+    got = [LINE_ANY.match(x) for x in lines]
+    assert all(got), lines
+    return [(m.group(1), m.group(2) if m.group(2) == b'lua' else b'client', m.group(3))
+            for m in got]
+
+
+LINE_ANY = re.compile(rb'^\+\d{10}\.\d{6} \[(\d+) (lua|[0-9.]+:\d+)\] (.*)$')
+
+
+def test_monitor_shows_a_script_before_its_calls(node, redis_ref):
+    ours, ref = _monitor_of_a_script(node), _monitor_of_a_script(redis_ref)
+    assert ours == ref
+    assert [x[1] for x in ours] == [b'client', b'lua', b'lua', b'client']
+
+
 def test_monitor_client_gone_stops_the_feed(node, rn):
     mon = Raw(node)
     mon.call('MONITOR')
