@@ -51,7 +51,8 @@ def install():
     S.flags = {e[0]: set(e[2].split()) for e in table.COMMANDS}
     S.positions = {e[0]: (e[3], e[4], e[5]) for e in table.COMMANDS}
     _core.set_acl_hook(check)
-    _core.set_mc_hooks(mc_login, mc_check)
+    from cachecyt.security import throttle           # imports this module
+    _core.set_mc_hooks(mc_login, mc_check, throttle.mc_result)
 
 
 # ---- the users in the segment -------------------------------------------------------
