@@ -193,12 +193,12 @@ def test_key_quota_reservation_given_back_on_every_path(tcore):
 def test_pubsub_numpat_counts_own_patterns(tcore):
     define(0, 'a')
     define(1, 'b')
-    a, b, admin = member(0, 'a'), member(1, 'b'), _core.Client()
-    a.call([b'PSUBSCRIBE', b'n*', b'x*'])
-    b.call([b'PSUBSCRIBE', b'n*'])
-    admin.call([b'PSUBSCRIBE', b'q*'])
-    assert a.call([b'PUBSUB', b'NUMPAT']) == b':2\r\n'
-    assert b.call([b'PUBSUB', b'NUMPAT']) == b':1\r\n'
-    assert admin.call([b'PUBSUB', b'NUMPAT']) == b':4\r\n'     # the node's, as Redis
-    for cl in (a, b, admin):
+    subs = [member(0, 'a'), member(1, 'b'), _core.Client()]
+    subs[0].call([b'PSUBSCRIBE', b'n*', b'x*'])
+    subs[1].call([b'PSUBSCRIBE', b'n*'])
+    subs[2].call([b'PSUBSCRIBE', b'q*'])
+    assert member(0, 'a').call([b'PUBSUB', b'NUMPAT']) == b':2\r\n'
+    assert member(1, 'b').call([b'PUBSUB', b'NUMPAT']) == b':1\r\n'
+    assert _core.Client().call([b'PUBSUB', b'NUMPAT']) == b':4\r\n'    # the node's, as Redis
+    for cl in subs:
         cl.call([b'PUNSUBSCRIBE'])
