@@ -609,3 +609,20 @@ TNC = {'ok': TNC_OK, 'deny': TNC_DENY, 'py': TNC_PY, 'chan_all': TNC_CHAN_ALL,
        'chan_one': TNC_CHAN_ONE, 'pubsub': TNC_PUBSUB, 'select': TNC_SELECT,
        'flushall': TNC_FLUSHALL}
 POLICY_NODE = None
+
+
+def _test_key_admit(int t, int64_t reserve, int creations):
+    """Tests: arm tenant slot t's key quota as the gate does with `reserve`
+    keys reserved, then ask to create `creations` keys in its db. Returns
+    (whether the reservation was had, each creation's answer, reserved count
+    while armed); the keys counted are uncounted again (none was stored)."""
+    cdef tenant_t *tt = tn_at(t)
+    cdef uint32_t pdb = g_hdr.tenant_base + <uint32_t>t
+    global tn_krefused
+    had = tn_arm_keys(t, tt, reserve)
+    held = <int64_t>(tn_load_u64(&tt.kres) & TN_KMASK)
+    answers = [tn_key_admit(pdb) for _ in range(creations)]
+    tn_keys_done()
+    tn_krefused = False
+    tn_count_keys(pdb, -sum(answers))
+    return had, answers, held

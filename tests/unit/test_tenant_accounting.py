@@ -202,3 +202,21 @@ def test_pubsub_numpat_counts_own_patterns(tcore):
     assert _core.Client().call([b'PUBSUB', b'NUMPAT']) == b':4\r\n'    # the node's, as Redis
     for cl in subs:
         cl.call([b'PUNSUBSCRIBE'])
+
+
+def test_key_created_past_its_reservation_takes_one_or_is_refused(tcore):
+    """A command creating more keys than the gate reserved for it (a key
+    deleted after the gate saw it) reserves each extra one at creation, and is
+    refused when none is left; the reservation never outlives the command."""
+    define(0, 'a', maxkeys=3)
+    c = member(0, 'a')
+    c.call([b'SET', b'k1', b'v'])
+    had, answers, held = _core._test_key_admit(0, 1, 3)
+    assert (had, answers, held) == (True, [True, True, False], 1)
+    assert _core.tenant_get(0)['reserved'] == 0
+    assert _core._test_key_admit(0, 3, 0)[0] is False           # 1 key + 3 > 3
+    c.call([b'SET', b'k2', b'v'])
+    c.call([b'SET', b'k3', b'v'])
+    assert _core._test_key_admit(0, 0, 1)[1] == [False]
+    define(1, 'b')                                                 # no key quota: just counted
+    assert _core._test_key_admit(1, 0, 2)[1] == [True, True]
