@@ -286,3 +286,22 @@ def test_memcached_auth_failures_are_slowed(slow_node):
     m.close()
     r.close()
     other.close()
+
+
+def test_memcached_writes_of_a_member_survive_a_restart(tmp_path):
+    """The WAL logs a member's memcached writes under its tenant's db."""
+    conf = tmp_path / 'c.yaml'
+    acl = tmp_path / 'users.acl'
+    acl.write_text(f"user default on >{PW} ~* &* +@all\nuser zed on >{PW} ~* &* +@all\n")
+    conf.write_text(f"aclfile: {acl}\ndir: {tmp_path}\nappendonly: yes\nappendfsync: always\n"
+                    "tenants:\n  - name: t1\n    users: [zed]\n")
+    with CachecytServer('--config', conf, workers=2, memcached_port=True) as s:
+        z = mc(s, 'zed')
+        assert z.set('kept', 'mc-value') and z.set('gone', 'x')
+        assert z.delete('gone')
+        assert mc(s, 'default').set('plain', 'p')
+    with CachecytServer('--config', conf, workers=2) as s:
+        z = redis.Redis(port=s.port, username='zed', password=PW)
+        assert z.get('kept') == b'mc-value' and z.get('gone') is None and z.get('plain') is None
+        admin = redis.Redis(port=s.port, password=PW)
+        assert admin.get('plain') == b'p' and admin.get('kept') is None
