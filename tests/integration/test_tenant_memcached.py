@@ -195,8 +195,8 @@ def test_ops_and_connection_quotas(node, admin):
     try:
         mf = socket.create_connection(('127.0.0.1', node.memcached_port), timeout=5)
         assert ask(mf, auth_line('fred', PW), 1)[0] == b"STORED\r\n"
-        replies = [ask(mf, b"get x\r\n", 1)[0] for _ in range(40)]
-        refused = [r for r in replies if r != b"END\r\n"]
+        replies = ask(mf, b"get x\r\n" * 40, 40)[0].split(b"\r\n")[:-1]    # pipelined
+        refused = [r + b"\r\n" for r in replies if r != b"END"]
         assert len(refused) >= 10 and info(admin, 'q')[b'rejected_ops'] == len(refused)
         assert all(re.fullmatch(rb"SERVER_ERROR tenant 'q' over its ops/s quota, retry in \d+ ms\r\n", r)
                    for r in refused)
@@ -270,7 +270,7 @@ def test_memcached_auth_failures_are_slowed(slow_node):
     # the worker serves its other clients
     m.sendall(auth_line('default', 'nope') + b"get k\r\n")
     t0 = time.monotonic()
-    assert other.ping() and time.monotonic() - t0 < 0.1
+    assert other.ping() and time.monotonic() - t0 < 0.2
     got, _took = ask(m, b"", 2)
     assert got == FAIL + b"CLIENT_ERROR unauthenticated\r\n"
     assert time.monotonic() - t0 >= 0.25
@@ -282,7 +282,7 @@ def test_memcached_auth_failures_are_slowed(slow_node):
     reply, _ = ask(m, auth_line('default', PW), 1)
     assert reply == b"STORED\r\n"
     reply, took = ask(r, b"AUTH default wrong-again\r\n", 1)
-    assert took < 0.05
+    assert took < 0.2                                             # not the 0.3 s it was
     m.close()
     r.close()
     other.close()
