@@ -116,13 +116,13 @@ ACL_RULES = ['on', '>' + ACL_USER[1], '+@all', '~key:*', '~other:*']
 class AsUser:
     """The same server, with the load authenticated as the restricted user."""
 
-    def __init__(self, server):
+    def __init__(self, server, rules=None):
         self.server = server
         self.name = server.name + '+acl'
         self.port = server.port
         self.auth = ['--user', ACL_USER[0], '-a', ACL_USER[1]]
         with socket.create_connection(('127.0.0.1', server.preload_port)) as s:
-            words = [w.encode() for w in ['ACL', 'SETUSER', ACL_USER[0], *ACL_RULES]]
+            words = [w.encode() for w in ['ACL', 'SETUSER', ACL_USER[0], *(rules or ACL_RULES)]]
             s.sendall(b'*%d\r\n' % len(words) +
                       b''.join(b'$%d\r\n%s\r\n' % (len(w), w) for w in words))
             if not s.recv(64).startswith(b'+OK'):
@@ -557,6 +557,9 @@ def parse_args(argv=None):
                     help="the load over each server's TLS port (redis-benchmark --tls)")
     ap.add_argument('--acl', action='store_true',
                     help='each server as the default user and as a user restricted by key patterns')
+    ap.add_argument('--acl-rules', default='',
+                    help='with --acl: the restricted user\'s rules, shell-quoted '
+                         '(e.g. "on >benchpw -@all ~none:* \'(+get +set ~key:*)\'")')
     ap.add_argument('-v', '--verbose', action='store_true', help='print every run on stderr')
     args = ap.parse_args(argv)
     if args.persistence and '--tests' not in ' '.join(argv or sys.argv):
@@ -609,7 +612,8 @@ def main(argv=None):
             else:
                 preload(s.preload_port, args.keyspace, args.data_size)
         if args.acl:
-            servers += [AsUser(s) for s in servers]
+            rules = shlex.split(args.acl_rules) if args.acl_rules else None
+            servers += [AsUser(s, rules) for s in servers]
         results = run_all(servers, args)
     finally:
         for s in servers:
@@ -626,8 +630,9 @@ def main(argv=None):
     if args.persistence:
         print_rows(PERSISTENCE_COLUMNS, persistence_rows(results, args), args.markdown)
     elif args.acl:
-        print("restricted user: ACL SETUSER " + ' '.join([ACL_USER[0]] + ACL_RULES))
-        print_rows(ACL_COLUMNS, acl_rows(results, args, ['cachecyt', 'redis']), args.markdown)
+        rules = shlex.split(args.acl_rules) if args.acl_rules else ACL_RULES
+        print("restricted user: ACL SETUSER " + ' '.join([ACL_USER[0]] + [shlex.quote(r) for r in rules]))
+        print_rows(ACL_COLUMNS, acl_rows(results, args, ['cachecyt', other]), args.markdown)
     else:
         print_table(table_rows(results, args, other), args.markdown, other)
     return 0

@@ -529,20 +529,23 @@ cdef class Client:
             cmd = &g_cmds[idx]
             cs = cmdstat_at(g_worker, idx)
         if cc_atomic_load(&g_hdr.script_owner) and script_gate(self, idx):   # shm/script.pxi
-            cs.rejected += 1
-            count_error_reply(self, before)
-            return 0
+            return self._refused_late(cs, before)
         if cmd.flags & CF_DENYOOM and g_hdr.maxmemory and not self.flags & CL_EXEC:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
-                cs.rejected += 1
-                count_error_reply(self, before)
-                return 0
+                return self._refused_late(cs, before)
         if self.flags & CL_PUBSUB and ps_refuse(self, idx):   # RESP2 subscriber mode
-            cs.rejected += 1
-            count_error_reply(self, before)
-            return 0
+            return self._refused_late(cs, before)
         return self._run_loaded(idx, before, False)
+
+    cdef int _refused_late(self, cmdstat_t *cs, uint64_t before) except -1:
+        """A check after the tenant gate refused the command: count it, and end
+        what the gate began (the tenant's charge and key reservation)."""
+        cs.rejected += 1
+        count_error_reply(self, before)
+        if tn_charge != -1:
+            tenant_done(self, before)
+        return 0
 
     cdef int _run_loaded(self, int idx, uint64_t before, bint retry) except -1:
         """Run the handler of the loaded request, every check passed: persistence
@@ -588,7 +591,7 @@ cdef class Client:
         if g_nk_len:
             nk_flush()                        # keyspace events of the command (commands/notify.pxi)
         if tn_charge != -1:
-            tenant_done(self)
+            tenant_done(self, before)
         t1 = cc_mono_us()
         cs.usec += <uint64_t>(t1 - self.t_mark)
         if not retry:

@@ -8,10 +8,15 @@
 # flushall, info) on their keys: refused with "CLIENT_ERROR access denied".
 # McClient._run calls mc_auth_gate only while the client is not authenticated
 # as a user with every permission under the current ACL version (the acl_ok
-# test of Client.execute).
+# test of Client.execute). Failed logins are throttled as failed AUTHs are
+# (security/throttle.py): past the allowance the failure's reply is held back
+# and the connection runs nothing meanwhile. A tenant member's login binds the
+# connection to its tenant (commands/mctenant.pxi), or is refused over the
+# tenant's connection quota (SERVER_ERROR, then the connection closes).
 
 cdef object g_mc_login = None      # security.acl.mc_login(client, user, password) -> bool
 cdef object g_mc_check = None      # security.acl.mc_check(client, command, keys) -> bool
+cdef object g_mc_result = None     # security.throttle.mc_result(client, failure reply or None) -> held?
 
 
 cdef object _mc_request(McClient c):
@@ -63,14 +68,25 @@ cdef int mc_auth_gate(McClient c) except -1:
     user, sep, password = data.partition(b' ')
     if not sep or not user:
         c.line("CLIENT_ERROR bad authentication token format")
-    elif g_mc_login(c, user, password):
+        return 1
+    try:
+        ok = g_mc_login(c, user, password)
+    except CommandError as e:                      # over its tenant's connection quota
+        msg = b"SERVER_ERROR " + str(e).partition(' ')[2].encode() + b"\r\n"
+        wb_put(&c.out, <const char *>msg, len(msg))
+        return 1
+    if ok:
+        if g_mc_result is not None:
+            g_mc_result(c, None)
         c.line("STORED")
-    else:
+    elif g_mc_result is None or not g_mc_result(
+            c, b"" if c.mp.noreply else b"CLIENT_ERROR authentication failure\r\n"):
         c.line("CLIENT_ERROR authentication failure")
     return 1
 
 
-def set_mc_hooks(login, check):
-    global g_mc_login, g_mc_check
+def set_mc_hooks(login, check, result=None):
+    global g_mc_login, g_mc_check, g_mc_result
     g_mc_login = login
     g_mc_check = check
+    g_mc_result = result

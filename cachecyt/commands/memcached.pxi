@@ -90,11 +90,6 @@ def mc_configure(uint64_t item_max, uint32_t db, dict settings=None):
         g_mc_settings = settings
 
 
-def mc_flush_db():
-    """flush_all after its delay: empty the memcached db (and log it, shm/wal.pxi)."""
-    wal_flush_db(g_mc_db)
-
-
 cdef inline int64_t mc_expire_ms(int64_t exptime, int64_t now_ms) noexcept nogil:
     """Absolute expiry in ms from a memcached exptime: 0 for none, -1 for
     already expired."""
@@ -332,7 +327,7 @@ cdef class McClient(Client):
         cdef bytes result
         self._clock()
         batch_enter()                                 # see shm/script.pxi
-        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP)):
+        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
             r = mc_next(&self.rp, &self.mp)
             if r == MC_NEED:
                 if rp_pending(&self.rp) > self.qbuf_limit:
@@ -348,7 +343,8 @@ cdef class McClient(Client):
                 script_wait_clear()
             held = persist_mc_begin(self) if g_pp != NULL else 0    # shm/wal.pxi
             try:
-                if (self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self):
+                if ((self.authenticated and self.acl_ok == g_hdr.acl_version) or not mc_auth_gate(self)) \
+                        and (self.db < <int>g_hdr.tenant_base or not mc_tenant_gate(self)):
                     self.mc_execute()
             except MemoryError:
                 self.out.len = before
@@ -361,6 +357,8 @@ cdef class McClient(Client):
                 self.flags |= CL_CLOSE_AFTER_REPLY
             if held:
                 persist_mc_end(self, before, held)
+            if tn_charge != -1:
+                tenant_done(self, before)                    # commands/mctenant.pxi
             self.mc_account(before)
             if self.mp.noreply:
                 self.out.len = before
@@ -696,7 +694,9 @@ cdef class McClient(Client):
 
     cdef int mc_stats(self) except -1:
         cdef bytes what = self.tok(1)[:self.tlen(1)] if self.mp.ntok > 1 else b""
-        if what == b"":
+        if self.tenant >= 0 and what in (b"", b"settings", b"slabs"):
+            rows = mc_tenant_stats(self.tenant, what)        # commands/mctenant.pxi
+        elif what == b"":
             rows = mc_general_stats()
         elif what == b"settings":
             rows = mc_settings_stats()

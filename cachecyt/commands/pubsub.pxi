@@ -544,6 +544,25 @@ cdef void _ps_collect(int kind, const char *pat, uint64_t patlen, bint all_names
     free(buf)
 
 
+cdef uint64_t _ps_count_prefixed(int kind, const char *prefix, uint64_t plen) noexcept nogil:
+    """Registered names starting with prefix (a tenant's patterns, for NUMPAT)."""
+    cdef uint64_t doff, i, elem, cap = 0, n = 0
+    cdef char *buf = NULL
+    cdef dict_t *d
+    cc_lock(ps_mutex())
+    doff = ps_dict_ref(kind)[0]
+    if doff:
+        d = DT(doff)
+        for i in range(d.mask + 1):
+            elem = dict_elem(d, i)
+            if (elem and elem_klen(elem) >= plen and _ps_name(elem, &buf, &cap) >= 0
+                    and memcmp(buf, prefix, plen) == 0):
+                n += 1
+    cc_unlock(ps_mutex())
+    free(buf)
+    return n
+
+
 cdef uint64_t ps_total(int kind, const char *name, uint64_t n) noexcept nogil:
     cdef uint64_t doff, total = 0
     cdef int64_t j
@@ -600,6 +619,12 @@ cdef int cmd_pubsub(Client c) except -1:
             wb_put(&c.out, "+", 1)
             wb_put(&c.out, <bytes>line, len(<bytes>line))
             wb_put(&c.out, "\r\n", 2)
+    elif sub == b'numpat' and c.tn_prefix is not None:      # a tenant's own patterns only
+        pat = <bytes>c.tn_prefix
+        patlen = len(<bytes>c.tn_prefix)
+        with nogil:
+            n = _ps_count_prefixed(PS_PATTERN, pat, patlen)
+        wb_int(&c.out, <int64_t>n)
     elif sub == b'numpat':
         with nogil:
             cc_lock(ps_mutex())

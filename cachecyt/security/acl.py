@@ -51,7 +51,8 @@ def install():
     S.flags = {e[0]: set(e[2].split()) for e in table.COMMANDS}
     S.positions = {e[0]: (e[3], e[4], e[5]) for e in table.COMMANDS}
     _core.set_acl_hook(check)
-    _core.set_mc_hooks(mc_login, mc_check)
+    from cachecyt.security import throttle           # imports this module
+    _core.set_mc_hooks(mc_login, mc_check, throttle.mc_result)
 
 
 # ---- the users in the segment -------------------------------------------------------
@@ -280,10 +281,10 @@ def check(c, idx):
             return None
         AUDIT_HOOK(c, name, c.args(), None)
         return None
+    if c.authenticated and c.user not in _registered:
+        register_key_plan(u)
     args = c.args()
     if not audit and not u.selectors and plain_ok(u, name, args):
-        if c.authenticated and c.user not in _registered:
-            register_key_plan(u)
         return None
     denial = verdict(u, name, args)
     if audit:
@@ -328,17 +329,24 @@ _registered = set()             # users whose key plan shm/acl.pxi holds (this v
 
 
 def register_key_plan(u):
-    """Hand a user with every command, restricted by key patterns, to the
-    core's check (shm/acl.pxi), which then lets its plain commands (never
-    channel ones) on matching keys through without calling check()."""
+    """Hand a restricted user to the core's check (shm/acl.pxi): each of its
+    selectors as the commands it allows (first-argument rules included), its
+    key patterns and their access, so that its plain commands (never channel
+    or audited ones) that one selector allows run without calling check()."""
     _registered.add(u.name)
-    if not (u.future and not u.allkeys and not u.selectors
-            and not u.firstargs and len(u.allowed) == len(users.ALL_SET)
-            and all(f == READ | WRITE for _p, f in u.patterns)):
-        return
-    plain = bytes(1 if _plain_plans.setdefault(n, _plain_plan(n)) is not False
-                  and n not in AUDITED else 0 for n in S.command_names)
-    _core.acl_key_plan_set(u.name, S.version, [p for p, _f in u.patterns], plain)
+    plain, needs = [], []
+    for n in S.command_names:
+        plan = _plain_plans.setdefault(n, _plain_plan(n))
+        ok = plan is not False and n not in AUDITED
+        plain.append(1 if ok else 0)
+        needs.append(bytes(plan[3]) if ok else b'')
+    index = {n: i for i, n in enumerate(S.command_names)}
+    sels = []
+    for sel in u.all_selectors():
+        allowed = bytes(1 if n in sel.allowed else 0 for n in S.command_names)
+        firstargs = {index[n]: set(a) for n, a in sel.firstargs.items() if n in index and a}
+        sels.append((allowed, firstargs, sel.allkeys, list(sel.patterns)))
+    _core.acl_key_plan_set(u.name, S.version, bytes(plain), needs, sels)
 
 
 def _plain_plan(name):

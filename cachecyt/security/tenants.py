@@ -39,6 +39,10 @@ KINDS = {'select': 'select', 'flushall': 'flushall', 'subscribe': 'chan_all',
          'ssubscribe': 'chan_all', 'sunsubscribe': 'chan_all', 'publish': 'chan_one',
          'spublish': 'chan_one', 'pubsub': 'pubsub', 'info': 'py', 'client': 'py',
          'memory': 'py', 'acl': 'py', 'copy': 'py', 'script': 'py'}
+# Commands whose key and memory quotas are checked before they run: every
+# `denyoom` one, and SMOVE, which may create its destination key (Redis does not
+# flag it denyoom).
+GROWS = ('smove',)
 ALLOWED_SUBS = {'client': {'id', 'info', 'list', 'setname', 'getname', 'help', 'reply',
                            'no-evict', 'tracking', 'trackinginfo', 'getredir', 'caching'},
                 'memory': {'usage', 'help'},
@@ -424,14 +428,17 @@ def install():
     from cachecyt.commands import server, table
     names = _core.command_names()
     kinds = {}
+    grows = []
     flags = {e[0]: set(e[2].split()) for e in table.COMMANDS}
     for i, name in enumerate(names):
         name = _text(name)
+        if 'denyoom' in flags.get(name, ()) or name in GROWS:
+            grows.append(i)
         if name in KINDS:
             kinds[i] = _core.TNC[KINDS[name]]
         elif name in DENIED or 'admin' in flags.get(name, ()):
             kinds[i] = _core.TNC['deny']
-    _core.tenant_set_commands(kinds, command, member_of)
+    _core.tenant_set_commands(kinds, command, member_of, grows)
     server.DOCS.setdefault('tenant', DOCS)
     if 'tenants' not in server.SECTIONS:
         server.SECTIONS['tenants'] = ('Tenants', info_tenants)

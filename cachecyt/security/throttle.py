@@ -7,6 +7,9 @@ waits of one address queue behind each other, so parallel connections from it
 do not try faster than one. A successful AUTH from the address forgets its
 failures. Every failure is still logged (ACL LOG, audit log) when it happens.
 
+memcached's ASCII auth (commands/mcauth.pxi) counts and waits the same: its
+failures and AUTH's from one address share the count.
+
 Counts are per worker (docs/adr/0010-security.md): a client spreading its
 connections over the workers gets up to one allowance per worker.
 """
@@ -74,9 +77,21 @@ def _forget_stalest():
         del _by_address[host]
 
 
-def hold(c, seconds, error):
-    """Answer error to c after seconds, running nothing of c meanwhile. False
-    when c cannot be held (no event loop, inside EXEC): answer now."""
+def mc_result(c, reply):
+    """A memcached login of c: reply None for a success (forgets the address's
+    failures), else the failure's reply line. True when that reply is held
+    back (and goes out later)."""
+    if reply is None:
+        succeeded(c)
+        return False
+    wait = failed(c)
+    return bool(wait) and hold(c, wait, reply=reply)
+
+
+def hold(c, seconds, error=None, reply=None):
+    """Answer error (a RESP error's text) or reply (bytes as they are) to c
+    after seconds, running nothing of c meanwhile. False when c cannot be held
+    (no event loop, inside EXEC): answer now."""
     if c.flags & CL_EXEC or c.transport is None:
         return False
     try:
@@ -84,7 +99,9 @@ def hold(c, seconds, error):
     except RuntimeError:
         return False
     c.flags |= CL_BLOCKED
-    loop.call_later(seconds, _release, c, b"-" + error.encode() + b"\r\n")
+    if reply is None:
+        reply = b"-" + error.encode() + b"\r\n"
+    loop.call_later(seconds, _release, c, reply)
     return True
 
 
@@ -92,7 +109,9 @@ def _release(c, reply):
     if c.transport is None or not c.flags & CL_BLOCKED:    # closed meanwhile
         return
     c.flags &= ~CL_BLOCKED
-    if c.wal_held is not None:          # replies before it wait to be durable: keep the order
+    if not reply:                       # a memcached noreply request
+        pass
+    elif c.wal_held is not None:        # replies before it wait to be durable: keep the order
         c.wal_held.append(reply)
     else:
         c.transport.write(reply)

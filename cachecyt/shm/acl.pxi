@@ -59,7 +59,7 @@ cdef int acl_denied(Client c, int idx) except -1:
     current ACL version (Client.execute calls it only then). 1: refused, the
     error reply is written; 0: go on."""
     cdef bytes msg
-    if g_acl_hook is None:
+    if g_acl_hook is None or c.tenant == TN_SYSTEM:    # a replay client runs what was logged
         return 0
     if g_acl_key_plans and acl_keys_pass(c, idx):
         return 0
@@ -73,30 +73,63 @@ cdef int acl_denied(Client c, int idx) except -1:
     return 1
 
 
-# ---- users restricted by key patterns only ------------------------------------------
-# A user with every command whose keys are limited by ~patterns (read and
-# write), the usual shape of a tenant's user, is checked here for its plain
-# commands (keys at fixed positions, no channels, not audited): each key
-# against the patterns with the C glob, no Python call. A key no pattern matches,
-# and every other command, goes to the Python check (which writes the ACL LOG
-# entry and the error). security/acl.py registers a user's plan under the ACL
-# version it was made for; a change of the users makes every plan stale.
+# ---- the C check of plain commands -------------------------------------------------
+# A restricted user's plain commands (keys at fixed positions, no subcommand, no
+# channels, not audited) are checked here, without a Python call: the user's
+# plan holds each of its selectors (the root one, then each `(...)`) as the
+# commands it allows (by command index; a command allowed only with some first
+# arguments keeps their set), its key patterns with their read/write flags, or
+# allkeys; and, per command, the access each key position needs (SET needs read
+# too with GET). A request passes when one selector allows its command and all
+# its keys, as in security/acl.py's judge(). Only an allow is taken here: a
+# request no selector allows goes to the Python check, which finds the denial
+# Redis reports and writes the ACL LOG entry, so the two cannot disagree on a
+# denial. security/acl.py registers a user's plan under the ACL version it was
+# made for; a change of the users makes every plan stale.
+
+cdef enum:
+    ACL_READ = 1                      # security/users.py READ / WRITE
+    ACL_WRITE = 2
+
+
+cdef class AclSelPlan:
+    cdef bytes allowed                # by command index: 1 = allowed whatever its arguments
+    cdef dict firstargs               # command index -> set of allowed first arguments (lowercase)
+    cdef bint allkeys
+    cdef list patterns                # bytes
+    cdef bytes pflags                 # ACL_READ | ACL_WRITE of each pattern
+
 
 cdef class AclKeyPlan:
     cdef uint64_t version
-    cdef list patterns                # bytes
     cdef bytes plain                  # by command index: 1 = checked here
+    cdef list needs                   # by command index: bytes of each key position's access (last repeats)
+    cdef list sels                    # AclSelPlan
 
 
 cdef dict g_acl_key_plans = {}        # user name -> AclKeyPlan
+cdef int g_acl_set_idx = -1           # SET: needs read only with its GET option
 
 
-def acl_key_plan_set(bytes user, uint64_t version, list patterns, bytes plain):
+def acl_key_plan_set(bytes user, uint64_t version, bytes plain, list needs, list selectors):
+    """selectors: [(allowed bytes, {index: set of first args}, allkeys, [(pattern, flags)])]."""
+    global g_acl_set_idx
     cdef AclKeyPlan p = AclKeyPlan()
+    cdef AclSelPlan sp
     p.version = version
-    p.patterns = patterns
     p.plain = plain
+    p.needs = needs
+    p.sels = []
+    for allowed, firstargs, allkeys, patterns in selectors:
+        sp = AclSelPlan()
+        sp.allowed = allowed
+        sp.firstargs = firstargs
+        sp.allkeys = allkeys
+        sp.patterns = [pat for pat, _f in patterns]
+        sp.pflags = bytes(f for _p, f in patterns)
+        p.sels.append(sp)
     g_acl_key_plans[user] = p
+    g_acl_set_idx = cmd_lookup(b"set", 3)
 
 
 def acl_key_plans_clear():
@@ -104,10 +137,11 @@ def acl_key_plans_clear():
 
 
 cdef bint acl_keys_pass(Client c, int idx) except -1:
-    """True when the client's key plan lets this command through."""
+    """True when one selector of the client's plan allows this request."""
     cdef AclKeyPlan p
-    cdef cmd_t *cmd = &g_cmds[idx]
-    cdef int64_t i, last, n = <int64_t>c.argc
+    cdef AclSelPlan sp
+    cdef bytes needs
+    cdef int set_need = 0
     obj = g_acl_key_plans.get(c.user)
     if obj is None:
         return False
@@ -116,26 +150,60 @@ cdef bint acl_keys_pass(Client c, int idx) except -1:
         return False
     if idx >= len(p.plain) or not p.plain[idx]:
         return False
+    needs = <bytes>p.needs[idx]
+    if idx == g_acl_set_idx:
+        set_need = ACL_WRITE | (ACL_READ if _acl_has_get(c) else 0)
+    for obj in p.sels:
+        sp = <AclSelPlan>obj
+        if not (sp.allowed[idx] or _acl_first_arg_ok(sp, c, idx)):
+            continue
+        if sp.allkeys or _acl_keys_ok(sp, c, idx, needs, set_need):
+            return True
+    return False
+
+
+cdef bint _acl_has_get(Client c) except -1:
+    cdef uint64_t i
+    for i in range(3, c.argc):
+        if c.argl[i] == 3 and c.arg(i).lower() == b"get":
+            return True
+    return False
+
+
+cdef bint _acl_first_arg_ok(AclSelPlan sp, Client c, int idx) except -1:
+    allowed = sp.firstargs.get(idx) if sp.firstargs else None
+    return allowed is not None and c.argc > 1 and c.arg(1).lower() in allowed
+
+
+cdef bint _acl_keys_ok(AclSelPlan sp, Client c, int idx, bytes needs, int set_need) except -1:
+    """Every key of the request matches a pattern of the selector with the access it needs."""
+    cdef cmd_t *cmd = &g_cmds[idx]
+    cdef int64_t i, k = 0, last, n = <int64_t>c.argc, top = len(needs) - 1
+    cdef int need
     if cmd.first <= 0 or cmd.first >= n:
         return True                   # no key in this request
-    if cmd.step <= 0:
+    if cmd.step <= 0 or top < 0:
         return False
     last = cmd.last if cmd.last >= 0 else n + cmd.last
     if last > n - 1:
         last = n - 1
     i = cmd.first
     while i <= last:
-        if not _acl_key_matches(p.patterns, c.argv[i], c.argl[i]):
+        need = set_need if set_need else needs[k if k < top else top]
+        if not _acl_key_matches(sp, c.argv[i], c.argl[i], need):
             return False
         i += cmd.step
+        k += 1
     return True
 
 
-cdef bint _acl_key_matches(list patterns, const char *key, uint64_t klen) except -1:
+cdef bint _acl_key_matches(AclSelPlan sp, const char *key, uint64_t klen, int need) except -1:
     cdef bytes pat
-    for pat in patterns:
-        if glob_matchlen(pat, len(pat), key, klen):
+    cdef Py_ssize_t j = 0
+    for pat in sp.patterns:
+        if sp.pflags[j] & need == need and glob_matchlen(pat, len(pat), key, klen):
             return True
+        j += 1
     return False
 
 

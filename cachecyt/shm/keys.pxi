@@ -92,12 +92,15 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
         tbl_slot(shard_table(sh), <uint64_t>k.slot).item = item
         item_free(old)
     else:
+        if not tn_key_admit(k.pdb):           # shm/tenantmem.pxi: counts it, or over the key quota
+            item_free(item)
+            return ST_NOMEM
         if tbl_insert_locked(sh, k.h, item) != ST_OK:
+            tn_count_keys(k.pdb, -1)
             item_free(item)
             return ST_NOMEM
         notify_pdb(NK_NEW, "new", k.key, k.klen, k.pdb)
         ds.keys += 1
-        tn_count_keys(k.pdb, 1)
         k.slot = tbl_find_locked(sh, k.h, k.pdb, k.key, k.klen)
     if it.expire_ms:
         ds.expires += 1

@@ -51,7 +51,9 @@ ctypedef struct tenant_t:        # one tenant slot; definition fields under the 
     uint64_t rej_ops             # commands refused over the ops/s quota; atomic
     uint64_t rej_conns           # connections refused over the connection quota; atomic
     int64_t keys                 # keys in its db (the key quota's count); atomic
-    uint64_t pad2[3]
+    uint64_t kres                # keys reserved by running commands: low 32 bits the count,
+                                 # high 32 a sequence bumped by every change (CAS, no ABA)
+    uint64_t pad2[2]
 
 
 cdef inline tenant_t *tn_at(int t) noexcept nogil:
@@ -72,6 +74,95 @@ cdef inline void tn_count_keys(uint32_t pdb, int64_t n) noexcept nogil:
     cdef int t = tn_of_pdb(pdb)
     if t >= 0:
         cc_atomic_add_i(&tn_at(t).keys, n)
+
+
+# ---- the exact key quota -------------------------------------------------------------
+#
+# How it works: a command that may add keys reserves, before it runs, as many
+# keys as it names (tenant_gate: keys + reserved + n <= maxkeys, one CAS on the
+# `kres` word); each key it then creates turns one reservation into a key
+# (keys + 1, then reserved - 1: their sum never dips), and what it did not use is
+# given back when it ends (tenant_done). A key created with no reservation left
+# (a key found present by the gate and deleted meanwhile, a command naming its
+# keys elsewhere) reserves one there and then, or is refused. Every check and
+# reservation is a CAS on the one word holding the reserved count and a
+# sequence, read before `keys`: a concurrent conversion still holds its unit in
+# the word, so keys + reserved read this way never falls below the true sum, and
+# the count never exceeds maxkeys, whatever the workers do at once. Only the
+# commands the gate armed (tn_kgate = their tenant) are checked; replay, and
+# commands that move a key without adding one (RENAME), just count.
+
+cdef int tn_kgate = -1            # tenant slot whose key quota the running command obeys
+cdef int64_t tn_kleft = 0         # its reservations not yet turned into keys
+cdef bint tn_krefused = False     # it was refused a key (tenant_done rewrites the reply)
+
+cdef extern from *:
+    """
+    static inline int tn_cas_u64(uint64_t *p, uint64_t old, uint64_t nw) {
+        return __atomic_compare_exchange_n(p, &old, nw, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    }
+    static inline uint64_t tn_load_u64(uint64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+    static inline int64_t tn_load_i64(int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+    static inline void tn_add_i64(int64_t *p, int64_t d) { __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST); }
+    #define TN_KSEQ ((uint64_t)1 << 32)     /* one step of kres's sequence */
+    #define TN_KMASK ((uint64_t)0xffffffffu) /* kres's reserved count */
+    """
+    const uint64_t TN_KSEQ
+    const uint64_t TN_KMASK
+    int tn_cas_u64(uint64_t *p, uint64_t old, uint64_t nw) nogil
+    uint64_t tn_load_u64(uint64_t *p) nogil      # sequentially consistent: the order of
+    int64_t tn_load_i64(int64_t *p) nogil        # the two counters' reads and writes matters
+    void tn_add_i64(int64_t *p, int64_t d) nogil
+
+
+cdef inline bint tn_reserve(tenant_t *t, int64_t n) noexcept nogil:
+    """Reserve n keys of the tenant's quota: False when keys + reserved + n
+    would pass maxkeys."""
+    cdef uint64_t w
+    cdef int64_t k
+    while True:
+        w = tn_load_u64(&t.kres)
+        k = tn_load_i64(&t.keys)
+        if k + <int64_t>(w & TN_KMASK) + n > <int64_t>t.maxkeys:
+            return False
+        if tn_cas_u64(&t.kres, w, w + TN_KSEQ + <uint64_t>n):
+            return True
+
+
+cdef inline void tn_unreserve(tenant_t *t, int64_t n) noexcept nogil:
+    """Give back n reserved keys (never below none: a tenant redefined meanwhile)."""
+    cdef uint64_t w
+    while n > 0:
+        w = tn_load_u64(&t.kres)
+        if <int64_t>(w & TN_KMASK) < n:
+            n = <int64_t>(w & TN_KMASK)
+            if n == 0:
+                return
+        if tn_cas_u64(&t.kres, w, w + TN_KSEQ - <uint64_t>n):
+            return
+
+
+cdef inline bint tn_key_admit(uint32_t pdb) noexcept nogil:
+    """A key is about to be created in physical db pdb (shard lock held): count
+    it. False (nothing counted) when the running command's tenant is at its key
+    quota."""
+    cdef int t = tn_of_pdb(pdb)
+    cdef tenant_t *tt
+    global tn_kleft, tn_krefused
+    if t < 0:
+        return True
+    tt = tn_at(t)
+    if t == tn_kgate and tt.maxkeys:
+        if tn_kleft > 0:
+            tn_kleft -= 1
+        elif not tn_reserve(tt, 1):
+            tn_krefused = True
+            return False
+        tn_add_i64(&tt.keys, 1)
+        tn_unreserve(tt, 1)
+        return True
+    cc_atomic_add_i(&tt.keys, 1)
+    return True
 
 
 cdef inline void tn_charge_bytes(int64_t n) noexcept nogil:

@@ -33,6 +33,7 @@ cdef enum:
     TNC_FLUSHALL = 7             # runs as FLUSHDB
 
 cdef uint8_t g_tn_cmd[MAX_COMMANDS]   # command index -> TNC_*
+cdef uint8_t g_tn_grows[MAX_COMMANDS] # 1: may add keys or bytes (denyoom, SMOVE): quotas checked
 cdef object g_tn_hook = None          # security.tenants.command(client, idx): None, bytes reply or str error
 cdef uint64_t g_tn_hits0 = 0          # this worker's hits/misses when the tenant command started
 cdef uint64_t g_tn_misses0 = 0
@@ -77,9 +78,6 @@ cdef int tenant_on_user(Client c, bytes user) except -1:
     if c.tenant >= 0 and not c.tn_counted:
         return 0                         # a script's client keeps its caller's tenant
     t, prefix = g_tn_member_of(user)
-    if t >= 0 and isinstance(c, McClient):
-        c.authenticated = False          # memcached clients see memcached-db only: not for tenants
-        return 0
     return tenant_bind(c, t, prefix)
 
 
@@ -90,7 +88,7 @@ cdef int tenant_unbind(Client c) except -1:
             cc_atomic_add_i(&tn_at(c.tenant).conns, -1)
         c.tn_counted = False
         c.tenant = -1
-        c.db = 0
+        c.db = <int>g_mc_db if isinstance(c, McClient) else 0
         c.tn_prefix = None
     return 0
 
@@ -141,7 +139,7 @@ cdef int tenant_gate(Client c, int idx) except -2:
         idx = _tn_special(c, idx, kind)
         if idx < 0:
             return -1
-    if g_cmds[idx].flags & CF_DENYOOM and (t.maxkeys or t.maxmemory) and _tn_refuse_growth(c, t):
+    if g_tn_grows[idx] and (t.maxkeys or t.maxmemory) and _tn_refuse_growth(c, t, idx):
         return -1
     cc_atomic_add(&t.ops, 1)
     g_tn_hits0 = my_wstat().hits
@@ -152,9 +150,13 @@ cdef int tenant_gate(Client c, int idx) except -2:
 
 cdef void tenant_charge_retry(Client c) noexcept:
     """A blocked tenant client's command runs again (Client.retry_blocked): its
-    allocations are charged as the gate charged them the first time."""
-    global tn_charge
+    allocations are charged as the gate charged them the first time, and a key
+    it creates is checked against the key quota (nothing reserved)."""
+    global tn_charge, tn_kgate, tn_kleft
     tn_charge = tn_of_pdb(<uint32_t>c.db)
+    if c.tenant >= 0:
+        tn_kgate = c.tenant
+        tn_kleft = 0
 
 
 cdef void tenant_answered(Client c, cmdstat_t *cs, uint64_t before) noexcept:
@@ -164,19 +166,60 @@ cdef void tenant_answered(Client c, cmdstat_t *cs, uint64_t before) noexcept:
         count_error_reply(c, before)
 
 
-cdef void tenant_done(Client c) noexcept:
-    """After the command: stop charging; count its hits and misses."""
-    global tn_charge
+cdef void tenant_done(Client c, uint64_t before) noexcept:
+    """After the command (or a refusal after the gate): stop charging, give back
+    the keys it reserved and did not create, count its hits and misses. A
+    command refused a key by the quota answered an error from `before`: that
+    error becomes the key quota's."""
+    global tn_charge, tn_krefused
     cdef tenant_t *t
     tn_charge = -1
+    tn_keys_done()
     if c.tn_keep:
         c.tn_keep = None
     if c.tenant >= 0:
         t = tn_at(c.tenant)
+        if tn_krefused:
+            tn_krefused = False
+            _tn_key_refusal(c, t, before)
         if my_wstat().hits != g_tn_hits0:
             cc_atomic_add(&t.hits, <int64_t>(my_wstat().hits - g_tn_hits0))
         if my_wstat().misses != g_tn_misses0:
             cc_atomic_add(&t.misses, <int64_t>(my_wstat().misses - g_tn_misses0))
+
+
+cdef void tn_keys_done() noexcept nogil:
+    """Disarm the key quota check; give back the unused reservations."""
+    global tn_kgate, tn_kleft
+    if tn_kgate >= 0:
+        if tn_kleft > 0:
+            tn_unreserve(tn_at(tn_kgate), tn_kleft)
+        tn_kgate = -1
+        tn_kleft = 0
+
+
+cdef void _tn_key_refusal(Client c, tenant_t *t, uint64_t before) noexcept:
+    """A key the command tried to create was refused (shm/tenantmem.pxi). When
+    its reply is an error (the write did not happen), say why."""
+    cdef bint mc = isinstance(c, McClient)
+    cdef bytes msg
+    if c.out.len <= before or c.out.p[before] != (83 if mc else 45):    # 'S'ERVER_ERROR, '-'
+        return
+    cc_atomic_add(&t.rej_keys, 1)
+    c.out.len = before
+    msg = (b"SERVER_ERROR" if mc else b"-ERR") + b" tenant '" + t.name + b"' over its key quota\r\n"
+    wb_put(&c.out, <const char *>msg, len(msg))
+
+
+cdef bint tn_arm_keys(int slot, tenant_t *t, int64_t n) noexcept nogil:
+    """Reserve n keys for the command about to run and arm the check of each
+    key it creates. False (nothing armed) when the quota has no room for n."""
+    global tn_kgate, tn_kleft
+    if n and not tn_reserve(t, n):
+        return False
+    tn_kgate = slot
+    tn_kleft = n
+    return True
 
 
 cdef int _tn_error(Client c, tenant_t *t, bytes what) except -1:
@@ -203,34 +246,79 @@ cdef bint _tn_take(tenant_t *t, int64_t now, int64_t *retry) noexcept nogil:
     return False
 
 
-cdef bint _tn_refuse_growth(Client c, tenant_t *t) except -1:
-    """The key and memory quotas of a command that may grow memory: True when
-    refused (error written). Over the memory quota an evicting policy first
-    evicts the tenant's own keys."""
-    cdef uint32_t pol
-    if (t.maxkeys and cc_atomic_load_i(&t.keys) >= <int64_t>t.maxkeys
-            and not (c.argc > 1 and _tn_key_exists(c))):
+cdef bint _tn_refuse_growth(Client c, tenant_t *t, int idx) except -1:
+    """The key and memory quotas of a command that may add keys or bytes: True
+    when refused (error written). Its keys are reserved first: as many as it
+    names, or, when the quota has no room for that many, as many of them as do
+    not exist (an existing key may still change at the quota)."""
+    if t.maxkeys and not (tn_arm_keys(c.tenant, t, _tn_key_bound(c, idx)) or
+                          tn_arm_keys(c.tenant, t, _tn_keys_absent(c, idx))):
         cc_atomic_add(&t.rej_keys, 1)
         _tn_error(c, t, b"over its key quota")
         return True
-    if t.maxmemory and cc_atomic_load_i(&t.used) > <int64_t>t.maxmemory:
-        pol = g_hdr.policy if t.policy == TN_POLICY_NODE else t.policy
-        if pol != POL_NOEVICTION:
-            with nogil:
-                tn_evict_to_quota(c.tenant, pol, c.now_ms)
-        if cc_atomic_load_i(&t.used) > <int64_t>t.maxmemory:
-            cc_atomic_add(&t.rej_memory, 1)
-            msg = b"-OOM tenant '" + t.name + b"' over its memory quota\r\n"
-            wb_put(&c.out, <const char *>msg, len(msg))
-            return True
+    if t.maxmemory and not tn_memory_ok(c.tenant, t, c.now_ms):
+        tn_keys_done()
+        msg = b"-OOM tenant '" + t.name + b"' over its memory quota\r\n"
+        wb_put(&c.out, <const char *>msg, len(msg))
+        return True
     return False
 
 
-cdef bint _tn_key_exists(Client c) noexcept:
-    """Argument 1 names a key of the client's db (a write to it adds no key)."""
+cdef bint tn_memory_ok(int slot, tenant_t *t, int64_t now_ms) noexcept:
+    """Within its memory quota, after evicting its own keys under an evicting
+    policy. False (counted as a refusal) when still over it."""
+    cdef uint32_t pol
+    if cc_atomic_load_i(&t.used) <= <int64_t>t.maxmemory:
+        return True
+    pol = g_hdr.policy if t.policy == TN_POLICY_NODE else t.policy
+    if pol != POL_NOEVICTION:
+        with nogil:
+            tn_evict_to_quota(slot, pol, now_ms)
+    if cc_atomic_load_i(&t.used) <= <int64_t>t.maxmemory:
+        return True
+    cc_atomic_add(&t.rej_memory, 1)
+    return False
+
+
+cdef int64_t _tn_key_bound(Client c, int idx) noexcept:
+    """How many keys the command names (its key positions): the most it may create."""
+    cdef cmd_t *cmd = &g_cmds[idx]
+    cdef int64_t first = cmd.first, last = cmd.last, step = cmd.step, argc = <int64_t>c.argc
+    if first <= 0 or step <= 0:                  # keys found by the command itself
+        return 1 if argc > 1 else 0
+    if last < 0:
+        last += argc
+    if last >= argc:
+        last = argc - 1
+    if last < first:
+        return 0
+    return (last - first) // step + 1
+
+
+cdef int64_t _tn_keys_absent(Client c, int idx) noexcept:
+    """How many of the keys the command names do not exist in the client's db."""
+    cdef cmd_t *cmd = &g_cmds[idx]
+    cdef int64_t first = cmd.first, step = cmd.step, n = 0, i, last
+    if first <= 0 or step <= 0:
+        first, step = 1, 1
+        last = 1
+    else:
+        last = cmd.last + <int64_t>c.argc if cmd.last < 0 else cmd.last
+    if last >= <int64_t>c.argc:
+        last = <int64_t>c.argc - 1
+    i = first
+    while i <= last:
+        if not tn_key_exists(c, c.argv[i], c.argl[i]):
+            n += 1
+        i += step
+    return n
+
+
+cdef bint tn_key_exists(Client c, const char *key, uint64_t klen) noexcept:
+    """The key exists in the client's db (a shard held elsewhere: taken as absent)."""
     cdef kref_t k
     cdef bint found
-    kref_init(&k, c.argv[1], c.argl[1])
+    kref_init(&k, key, klen)
     if not shard_lock_or_skip(k.shard):
         return False
     found = key_find_locked(&k, c.db, c.now_ms) != 0
@@ -416,6 +504,7 @@ def tenant_get(int t):
         'ops': tt.ops, 'hits': tt.hits, 'misses': tt.misses, 'evicted': tt.evicted,
         'rej_memory': tt.rej_memory, 'rej_keys': tt.rej_keys, 'rej_ops': tt.rej_ops,
         'rej_conns': tt.rej_conns,
+        'reserved': <int64_t>(tn_load_u64(&tt.kres) & TN_KMASK),
         'keys': db_size(g_hdr.tenant_base + <uint32_t>t),
         'expires': db_expires(g_hdr.tenant_base + <uint32_t>t),
     }
@@ -484,16 +573,20 @@ def encode_reply(Client c, value):
         free(w.p)
 
 
-def tenant_set_commands(dict kinds, hook, member_of):
+def tenant_set_commands(dict kinds, hook, member_of, grows=()):
     """Install the tenant kind of every command index (others: TNC_OK), the
-    Python decider of the TNC_PY ones and the user -> tenant lookup."""
+    Python decider of the TNC_PY ones, the user -> tenant lookup and the
+    indexes of the commands whose quotas are checked before they run."""
     global g_tn_hook, g_tn_flushdb, g_tn_member_of
     g_tn_member_of = member_of
     cdef int i
     for i in range(MAX_COMMANDS):
         g_tn_cmd[i] = TNC_OK
+        g_tn_grows[i] = 0
     for i, kind in kinds.items():
         g_tn_cmd[i] = kind
+    for i in grows:
+        g_tn_grows[i] = 1
     g_tn_hook = hook
     g_tn_flushdb = cmd_lookup(b"flushdb", 7)
 
@@ -516,3 +609,20 @@ TNC = {'ok': TNC_OK, 'deny': TNC_DENY, 'py': TNC_PY, 'chan_all': TNC_CHAN_ALL,
        'chan_one': TNC_CHAN_ONE, 'pubsub': TNC_PUBSUB, 'select': TNC_SELECT,
        'flushall': TNC_FLUSHALL}
 POLICY_NODE = None
+
+
+def _test_key_admit(int t, int64_t reserve, int creations):
+    """Tests: arm tenant slot t's key quota as the gate does with `reserve`
+    keys reserved, then ask to create `creations` keys in its db. Returns
+    (whether the reservation was had, each creation's answer, reserved count
+    while armed); the keys counted are uncounted again (none was stored)."""
+    cdef tenant_t *tt = tn_at(t)
+    cdef uint32_t pdb = g_hdr.tenant_base + <uint32_t>t
+    global tn_krefused
+    had = tn_arm_keys(t, tt, reserve)
+    held = <int64_t>(tn_load_u64(&tt.kres) & TN_KMASK)
+    answers = [tn_key_admit(pdb) for _ in range(creations)]
+    tn_keys_done()
+    tn_krefused = False
+    tn_count_keys(pdb, -sum(answers))
+    return had, answers, held

@@ -903,12 +903,12 @@ cdef int persist_mc_end(McClient c, uint64_t before, int held) except -1:
                     wb_bulk(&g_rec, "DEL", 3)
                     wb_bulk(&g_rec, g_mc_lkey, g_mc_lklen)
                     kref_init(&k, g_mc_lkey, g_mc_lklen)
-                    if key_find_locked(&k, g_mc_db, c.now_ms) and IT(k.item).type == T_STRING:
+                    if key_find_locked(&k, c.db, c.now_ms) and IT(k.item).type == T_STRING:
                         ser_item(&g_rec, IT(k.item))
             if g_rec.oom:
                 raise MemoryError()
             with nogil:
-                lsn = wal_append(g_rec.p, g_rec.len, g_mc_db, c.now_ms)
+                lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)   # a tenant's db for its members
             if lsn:
                 c.wal_lsn = lsn
     finally:

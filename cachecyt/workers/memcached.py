@@ -34,7 +34,7 @@ class McConnection(_core.McClient):
         actions, self.actions = self.actions, []
         for kind, arg in actions:
             if kind == 'mc_flush':
-                asyncio.get_event_loop().call_later(arg, _core.mc_flush_db)
+                asyncio.get_event_loop().call_later(arg, _core.mc_flush_db, self.db, self.tn_prefix)
 
 
 class McTlsConnection(McConnection):

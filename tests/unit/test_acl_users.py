@@ -188,8 +188,47 @@ def test_key_pattern_user_is_checked_in_the_core(client):
         assert acl.log_entries(1)[0]['object'] == 'x'
         client.call([b'ACL', b'SETUSER', b't', b'resetkeys', b'~x:*'])     # a change: stale plan
         calls.clear()
-        assert client.call([b'GET', b't:1']).startswith(b'-NOPERM')
+        assert client.call([b'GET', b't:1']).startswith(b'-NOPERM')    # checked: new plan
         assert client.call([b'GET', b'x:1']) == b'$-1\r\n'
-        assert calls == ['get', 'get']
+        assert calls == ['get']
+    finally:
+        _core.set_acl_hook(acl.check)
+
+
+def test_selectors_and_first_args_are_checked_in_the_core(client):
+    """Selectors, read/write patterns and first-argument rules: what one
+    selector allows passes in the core; the rest gets the Python check, its
+    error and ACL LOG entry, exactly as before."""
+    from cachecyt import _core
+    from cachecyt.security import acl
+    client.call([b'ACL', b'SETUSER', b's', b'on', b'>pw', b'+get', b'+set', b'+mset',
+                 b'+select|0', b'%R~r:*', b'~rw:*', b'(+lpush ~l:*)', b'(+del ~d:*)'])
+    assert client.call([b'AUTH', b's', b'pw']) == b'+OK\r\n'
+    calls = []
+
+    def counting(c, idx):
+        calls.append(acl.S.command_names[idx])
+        return acl.check(c, idx)
+    _core.set_acl_hook(counting)
+    noperm_key = b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+    try:
+        assert client.call([b'GET', b'rw:1']) == b'$-1\r\n'        # the first check registers
+        calls.clear()
+        assert client.call([b'SET', b'rw:1', b'v']) == b'+OK\r\n'
+        assert client.call([b'GET', b'r:1']) == b'$-1\r\n'          # read-only pattern, read
+        assert client.call([b'LPUSH', b'l:1', b'a']) == b':1\r\n'   # a second selector
+        assert client.call([b'DEL', b'd:1']) == b':0\r\n'           # a third
+        assert client.call([b'SELECT', b'0']) == b'+OK\r\n'         # first-argument rule
+        assert calls == []
+        assert client.call([b'SET', b'r:1', b'v']) == noperm_key           # write on read-only
+        assert client.call([b'SET', b'rw:2', b'v', b'GET']) == b'$-1\r\n'  # GET needs read too
+        assert client.call([b'SET', b'r:1', b'v', b'GET']) == noperm_key
+        assert client.call([b'LPUSH', b'rw:1', b'a']) == noperm_key        # lpush: only l:*
+        assert client.call([b'DEL', b'l:1']) == noperm_key
+        assert client.call([b'SELECT', b'1']) == \
+            b"-NOPERM this user has no permissions to run the 'select' command\r\n"
+        assert client.call([b'MSET', b'rw:1', b'a', b'l:1', b'b']) == noperm_key
+        assert calls == ['set', 'set', 'lpush', 'del', 'select', 'mset']
+        assert acl.log_entries(1)[0]['object'] == 'l:1'
     finally:
         _core.set_acl_hook(acl.check)

@@ -145,3 +145,78 @@ def test_deleted_tenant_refuses_and_flushes(tcore):
     _core.tenant_release(0)
     assert c.call([b'GET', b'k']) == b'-ERR the tenant of this connection was deleted\r\n'
     assert _core.tenant_get(0) is None
+
+
+def test_key_quota_reserves_every_key_a_command_names(tcore):
+    define(0, 'a', maxkeys=3)
+    c = member(0, 'a')
+    assert c.call([b'MSET', b'k1', b'1', b'k2', b'2']) == b'+OK\r\n'
+    # two new keys, room for one: refused whole, nothing written
+    assert c.call([b'MSET', b'k3', b'3', b'k4', b'4']) == b"-ERR tenant 'a' over its key quota\r\n"
+    assert c.call([b'EXISTS', b'k3', b'k4']) == b':0\r\n'
+    # one new key and one existing: fits
+    assert c.call([b'MSET', b'k1', b'x', b'k3', b'3']) == b'+OK\r\n'
+    # at the quota, writes to existing keys only still run
+    assert c.call([b'MSET', b'k1', b'y', b'k2', b'z']) == b'+OK\r\n'
+    assert c.call([b'APPEND', b'k4', b'new']) == b"-ERR tenant 'a' over its key quota\r\n"
+    d = _core.tenant_get(0)
+    assert (d['keys'], d['reserved'], d['rej_keys']) == (3, 0, 2)
+
+
+def test_key_quota_smove_destination(tcore):
+    define(0, 'a', maxkeys=2)
+    c = member(0, 'a')
+    c.call([b'SADD', b's', b'm1', b'm2'])
+    c.call([b'SET', b'x', b'1'])
+    assert c.call([b'SMOVE', b's', b'd', b'm1']) == b"-ERR tenant 'a' over its key quota\r\n"
+    assert c.call([b'SMEMBERS', b's']).count(b'$2') == 2        # nothing moved
+    c.call([b'DEL', b'x'])
+    assert c.call([b'SMOVE', b's', b'd', b'm1']) == b':1\r\n'
+    assert _core.tenant_get(0)['keys'] == 2
+
+
+def test_key_quota_reservation_given_back_on_every_path(tcore):
+    define(0, 'a', maxkeys=10)
+    c = member(0, 'a')
+    c.call([b'SET', b'k', b'v'])
+    c.call([b'SET', b'k', b'w'])                                 # existing key: unused reservation
+    c.call([b'RPUSH', b'k', b'x'])                               # WRONGTYPE
+    c.call([b'MSET', b'a', b'1', b'b'])                          # arity error inside the handler
+    c.call([b'SETNX', b'k', b'z'])
+    c.call([b'MULTI'])
+    c.call([b'SET', b'm', b'1'])
+    c.call([b'EXEC'])
+    d = _core.tenant_get(0)
+    assert (d['keys'], d['reserved']) == (2, 0)
+
+
+def test_pubsub_numpat_counts_own_patterns(tcore):
+    define(0, 'a')
+    define(1, 'b')
+    subs = [member(0, 'a'), member(1, 'b'), _core.Client()]
+    subs[0].call([b'PSUBSCRIBE', b'n*', b'x*'])
+    subs[1].call([b'PSUBSCRIBE', b'n*'])
+    subs[2].call([b'PSUBSCRIBE', b'q*'])
+    assert member(0, 'a').call([b'PUBSUB', b'NUMPAT']) == b':2\r\n'
+    assert member(1, 'b').call([b'PUBSUB', b'NUMPAT']) == b':1\r\n'
+    assert _core.Client().call([b'PUBSUB', b'NUMPAT']) == b':4\r\n'    # the node's, as Redis
+    for cl in subs:
+        cl.call([b'PUNSUBSCRIBE'])
+
+
+def test_key_created_past_its_reservation_takes_one_or_is_refused(tcore):
+    """A command creating more keys than the gate reserved for it (a key
+    deleted after the gate saw it) reserves each extra one at creation, and is
+    refused when none is left; the reservation never outlives the command."""
+    define(0, 'a', maxkeys=3)
+    c = member(0, 'a')
+    c.call([b'SET', b'k1', b'v'])
+    had, answers, held = _core._test_key_admit(0, 1, 3)
+    assert (had, answers, held) == (True, [True, True, False], 1)
+    assert _core.tenant_get(0)['reserved'] == 0
+    assert _core._test_key_admit(0, 3, 0)[0] is False           # 1 key + 3 > 3
+    c.call([b'SET', b'k2', b'v'])
+    c.call([b'SET', b'k3', b'v'])
+    assert _core._test_key_admit(0, 0, 1)[1] == [False]
+    define(1, 'b')                                                 # no key quota: just counted
+    assert _core._test_key_admit(1, 0, 2)[1] == [True, True]
