@@ -30,6 +30,7 @@ cdef enum:
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
     CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
+    CL_UNCHANGED = 64             # the write command changed nothing: not dirty, no record (shm/wal.pxi)
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead

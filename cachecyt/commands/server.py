@@ -902,6 +902,8 @@ def command_getkeys(argv):
         raise CommandError("ERR Invalid number of arguments specified for command")
     if _lower(argv[0]) in NUMKEYS_AT:
         return _numkeys_keys(argv)
+    if _lower(argv[0]) == 'sort':
+        return _sort_keys(argv)
     if not first:
         raise CommandError("ERR The command has no key arguments")
     end = last if last >= 0 else len(argv) + last
@@ -917,6 +919,21 @@ NUMKEYS_AT = {
     **{n: (1, 0) for n in ('zunion', 'zinter', 'zdiff', 'zintercard', 'sintercard', 'lmpop', 'zmpop')},
     **{n: (2, 0) for n in ('blmpop', 'bzmpop')},
 }
+
+
+def _sort_keys(argv):
+    """SORT's key and its last STORE destination, skipping the arguments of
+    LIMIT, GET and BY as Redis does."""
+    skip = {'limit': 2, 'get': 1, 'by': 1}
+    store, i = None, 2
+    while i < len(argv):
+        word = _lower(argv[i])
+        if word in skip:
+            i += skip[word]
+        elif word == 'store' and i + 1 < len(argv):
+            store = argv[i + 1]
+        i += 1
+    return [argv[1]] + ([store] if store is not None else [])
 
 
 def _numkeys_keys(argv):

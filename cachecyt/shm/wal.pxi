@@ -479,7 +479,10 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     record; nothing here raises before the release.)"""
     cdef uint64_t lsn = 1
     cdef bint oom = False
+    cdef bint unchanged = (c.flags & CL_UNCHANGED) != 0    # e.g. SETBIT of a bit as it was
+    c.flags &= ~CL_UNCHANGED
     if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
+            and not unchanged
             and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():

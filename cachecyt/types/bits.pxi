@@ -282,6 +282,8 @@ cdef int cmd_setbit(Client c) except -1:
         return _reply_status(c, st)
     if changed:
         notify_arg(c, NK_STRING, "setbit", 1)
+    else:
+        c.flags |= CL_UNCHANGED
     wb_int(&c.out, 1 if old & mask else 0)
     return 0
 
@@ -714,6 +716,8 @@ cdef int _bitfield(Client c, bint readonly_cmd) except -1:
         return _reply_status(c, st)
     if changes:
         notify_arg(c, NK_STRING, "setbit", 1)
+    else:
+        c.flags |= CL_UNCHANGED
     return 0
 
 
