@@ -49,6 +49,7 @@ cdef int cmd_move(Client c) except -1:
         wb_error(&c.out, E_NOMEM)
         return 0
     if st != ST_OK:
+        c.flags |= CL_UNCHANGED             # nothing moved: no effect record (shm/wal.pxi)
         wb_int(&c.out, 0)
         return 0
     notify(NK_GENERIC, "move_from", c.argv[1], c.argl[1], c.db)

@@ -50,7 +50,7 @@ def bitfield_op():
 
 
 def ops(strategy, max_size=3):
-    return st.lists(strategy, max_size=max_size).map(lambda l: [x for p in l for x in p])
+    return st.lists(strategy, max_size=max_size).map(lambda parts: [x for p in parts for x in p])
 
 
 def range_args():
@@ -75,7 +75,7 @@ def bit_commands():
         cmd(b'STRLEN', KEYS),
         cmd(b'LCS', KEYS, KEYS, st.lists(st.sampled_from(
             [[b'LEN'], [b'IDX'], [b'WITHMATCHLEN'], [b'MINMATCHLEN', b'2'], [b'minmatchlen', b'x'],
-             [b'foo']]), max_size=3).map(lambda l: [x for p in l for x in p])),
+             [b'foo']]), max_size=3).map(lambda parts: [x for p in parts for x in p])),
     )
 
 
@@ -93,7 +93,7 @@ def sort_options():
         st.tuples(st.just(b'BY'), sort_pattern()).map(list),
         st.tuples(st.just(b'GET'), sort_pattern()).map(list),
         st.tuples(st.just(b'STORE'), st.sampled_from([b'dst', b'lst', b'b1'])).map(list)),
-        max_size=4).map(lambda l: [x for p in l for x in p])
+        max_size=4).map(lambda parts: [x for p in parts for x in p])
 
 
 def sort_commands():
