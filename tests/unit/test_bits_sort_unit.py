@@ -97,12 +97,15 @@ def test_unchanged_bits_log_nothing_and_replay_rebuilds(wal):
     call(wal, 'SET', 'w_2', 1)
     call(wal, 'RPUSH', 'l', 1, 2)
     call(wal, 'SORT', 'l', 'BY', 'w_*', 'GET', '#', 'GET', 'w_*', 'STORE', 'dst')
+    call(wal, 'SORT', 'l', 'DESC')                      # a read: no record
+    call(wal, 'MOVE', 'nothere', 3)                     # nothing moved: no record
     call(wal, 'BITOP', 'NOT', 'inv', 'k')
     call(wal, 'SET', 'a', 'ohmytext')
     call(wal, 'MOVE', 'a', 3)
     recs = take()
     names = [p.split(b'\r\n')[2].upper() for _db, p, _ts in recs]
     assert names.count(b'SETBIT') == 1 and names.count(b'BITFIELD') == 1
+    assert names.count(b'SORT') == 1 and names.count(b'MOVE') == 1
     before = [call(wal, 'GET', 'k'), call(wal, 'LRANGE', 'dst', 0, -1), call(wal, 'GET', 'inv')]
     call(wal, 'FLUSHALL')
     take()
