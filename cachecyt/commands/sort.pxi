@@ -384,7 +384,8 @@ cdef int _sort(Client c, bint readonly) except -1:
         return 0
     out = sort_output(c, elems, start, end, s)
     if s.store is None:
-        c.flags |= CL_UNCHANGED             # a read: no effect record (shm/wal.pxi)
+        if not readonly:
+            c.flags |= CL_UNCHANGED         # a read: no effect record (shm/wal.pxi)
     else:
         if sort_store(c, s.store, out) != ST_OK:
             wb_error(&c.out, E_NOMEM)

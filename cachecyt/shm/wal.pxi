@@ -433,6 +433,7 @@ cdef int persist_begin(Client c, int idx) except -1:
     1 when shards were taken (persist_end releases them)."""
     cdef cmd_t *cmd = &g_cmds[idx]
     cdef int64_t first = cmd.first, last = cmd.last, step = cmd.step, i, n = 0
+    c.flags &= ~CL_UNCHANGED
     if g_pp.wal_error and g_pp.appendonly and not g_wal_mute:
         wb_error(&c.out, "MISCONF Errors writing to the AOF file: see the server log")
         return 2

@@ -716,8 +716,8 @@ cdef int _bitfield(Client c, bint readonly_cmd) except -1:
         return _reply_status(c, st)
     if changes:
         notify_arg(c, NK_STRING, "setbit", 1)
-    else:
-        c.flags |= CL_UNCHANGED
+    elif not readonly_cmd:
+        c.flags |= CL_UNCHANGED             # only a write's flag: persist_end clears it
     return 0
 
 

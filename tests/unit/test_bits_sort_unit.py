@@ -121,6 +121,16 @@ def test_unchanged_bits_log_nothing_and_replay_rebuilds(wal):
     assert call(wal, 'GET', 'a') == b'$8\r\nohmytext\r\n'
 
 
+def test_read_only_forms_do_not_hide_the_next_write(wal):
+    call(wal, 'RPUSH', 'l', 2, 1)
+    call(wal, 'SORT_RO', 'l')
+    call(wal, 'SET', 'a', 1)
+    call(wal, 'BITFIELD_RO', 'a', 'GET', 'u8', 0)
+    call(wal, 'SETBIT', 'b', 3, 1)
+    names = [p.split(b'\r\n')[2].upper() for _db, p, _ts in take()]
+    assert names == [b'RPUSH', b'SET', b'SETBIT']
+
+
 def test_move_keeps_type_value_and_ttl(client):
     call(client, 'HSET', 'h', 'f', 'v' * 100)
     call(client, 'ZADD', 'z', 1, 'a', 2, 'b')
