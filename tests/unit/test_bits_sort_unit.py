@@ -199,3 +199,13 @@ def test_lcs_of_values_in_extents(client):
             b'-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n'
     finally:
         call(client, 'CONFIG', 'SET', 'proto-max-bulk-len', 512 * 1024 * 1024)
+
+
+def test_sort_store_key_is_checked_as_a_write(client):
+    call(client, 'RPUSH', 'k1', 2, 1)
+    call(client, 'ACL', 'SETUSER', 'ks', 'on', '>pw', '+@all', '~k*')
+    assert call(client, 'AUTH', 'ks', 'pw') == b'+OK\r\n'
+    assert call(client, 'SORT', 'k1', 'STORE', 'other') == \
+        b'-NOPERM this user has no permissions to access one of the keys used as arguments\r\n'
+    assert call(client, 'SORT', 'k1', 'STORE', 'other', 'STORE', 'k3') == b':2\r\n'   # the last one
+    assert call(client, 'SORT', 'k1', 'LIMIT', 0, 1, 'STORE', 'k4') == b':1\r\n'
