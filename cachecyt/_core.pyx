@@ -43,9 +43,12 @@ include "shm/tenants.pxi"
 include "shm/stats.pxi"
 include "shm/script.pxi"
 include "types/string.pxi"
+include "types/bits.pxi"
+include "types/lcs.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
+include "commands/move.pxi"
 include "types/dict.pxi"
 include "types/hash.pxi"
 include "types/set.pxi"
@@ -54,6 +57,7 @@ include "types/zset.pxi"
 include "shm/blocking.pxi"
 include "types/listlz.pxi"
 include "types/list.pxi"
+include "commands/sort.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
 include "commands/multi.pxi"
@@ -70,6 +74,10 @@ include "scripting/luacall.pxi"
 
 cdef void _register_core_handlers():
     register_string_commands()
+    register_bits_commands()
+    register_lcs_commands()
+    register_move_commands()
+    register_sort_commands()
     register_keyspace_commands()
     register_keys_commands()
     register_hash_commands()

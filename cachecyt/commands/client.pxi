@@ -30,6 +30,7 @@ cdef enum:                        # Client.flags: every bit is defined here
     CL_MULTI = 8                  # inside MULTI: requests are queued (commands/multi.pxi)
     CL_EXEC = 16                  # running a transaction: blocking commands do not block
     CL_HANDED = 32                # served by a push's hand-over: its pops are logged already
+    CL_UNCHANGED = 64             # the write command changed nothing: not dirty, no record (shm/wal.pxi)
     CL_PUBSUB = 0x1000            # subscribed to something (commands/pubsub.pxi)
     CL_PS_PENDING = 0x2000        # frames wait in its buffer for ps_flush_pending
     CL_REPLY_OFF = 0x4000         # CLIENT REPLY OFF: replies are dropped

@@ -783,6 +783,22 @@ DOCS = {
     'slowlog': ('Commands about the slow log', '2.2.12', 'Depends on subcommand.'),
     'latency': ('Commands about latency diagnostics', '2.8.13', 'Depends on subcommand.'),
     'monitor': ('Stream every command the node runs', '1.0.0', None),
+    'setbit': ('Set or clear one bit of a string value', '2.2.0', 'O(1)'),
+    'getbit': ('Read one bit of a string value', '2.2.0', 'O(1)'),
+    'bitcount': ('Count the bits set in a string value or a range of it', '2.6.0', 'O(N)'),
+    'bitpos': ('Find the first bit set or clear in a string value or a range of it', '2.8.7', 'O(N)'),
+    'bitop': ('Store the AND, OR, XOR or NOT of string values', '2.6.0', 'O(N)'),
+    'bitfield': ('Read, set and increment integers of any width inside a string value', '3.2.0',
+                 'O(1) for each subcommand specified'),
+    'bitfield_ro': ('Read integers of any width inside a string value (BITFIELD GET only)', '6.0.0',
+                    'O(1) for each subcommand specified'),
+    'lcs': ('Longest common subsequence of two string values', '7.0.0',
+            'O(N*M) where N and M are the lengths of s1 and s2, respectively'),
+    'move': ('Move a key to another database', '1.0.0', 'O(1)'),
+    'sort': ('Sort a list, set or sorted set, optionally by or with other keys, and reply or store', '1.0.0',
+             'O(N+M*log(M)) where N is the number of elements to sort and M the number returned'),
+    'sort_ro': ('Sort a list, set or sorted set (SORT without STORE)', '7.0.0',
+                'O(N+M*log(M)) where N is the number of elements to sort and M the number returned'),
     'hotkeys': ('Reply with the most accessed keys, from sampled frequency sketches', '7.0.0',
                 'O(W*K) with W workers and K candidates per worker'),
     'alerts': ('Reply with the alert rules that are pending or firing', '7.0.0',
@@ -925,6 +941,8 @@ def command_getkeys(argv):
         raise CommandError("ERR Invalid number of arguments specified for command")
     if _lower(argv[0]) in NUMKEYS_AT:
         return _numkeys_keys(argv)
+    if _lower(argv[0]) == 'sort':
+        return _sort_keys(argv)
     if not first:
         raise CommandError("ERR The command has no key arguments")
     end = last if last >= 0 else len(argv) + last
@@ -940,6 +958,21 @@ NUMKEYS_AT = {
     **{n: (1, 0) for n in ('zunion', 'zinter', 'zdiff', 'zintercard', 'sintercard', 'lmpop', 'zmpop')},
     **{n: (2, 0) for n in ('blmpop', 'bzmpop')},
 }
+
+
+def _sort_keys(argv):
+    """SORT's key and its last STORE destination, skipping the arguments of
+    LIMIT, GET and BY as Redis does."""
+    skip = {'limit': 2, 'get': 1, 'by': 1}
+    store, i = None, 2
+    while i < len(argv):
+        word = _lower(argv[i])
+        if word in skip:
+            i += skip[word]
+        elif word == 'store' and i + 1 < len(argv):
+            store = argv[i + 1]
+        i += 1
+    return [argv[1]] + ([store] if store is not None else [])
 
 
 def _numkeys_keys(argv):

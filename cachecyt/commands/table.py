@@ -37,6 +37,7 @@ L = 'list'
 X = 'transaction'
 SC = 'scripting'
 P = 'pubsub'
+B = 'bitmap'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -61,6 +62,15 @@ COMMANDS = [
     ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),
     ('decrby', 3, 'write denyoom fast', 1, 1, 1, S),
     ('incrbyfloat', 3, 'write denyoom fast', 1, 1, 1, S),
+    ('lcs', -3, 'readonly', 1, 2, 1, S),
+    # bitmaps (types/bits.pxi)
+    ('setbit', 4, 'write denyoom', 1, 1, 1, B),
+    ('getbit', 3, 'readonly fast', 1, 1, 1, B),
+    ('bitcount', -2, 'readonly', 1, 1, 1, B),
+    ('bitpos', -3, 'readonly', 1, 1, 1, B),
+    ('bitop', -4, 'write denyoom', 2, -1, 1, B),
+    ('bitfield', -2, 'write denyoom', 1, 1, 1, B),
+    ('bitfield_ro', -2, 'readonly fast', 1, 1, 1, B),
 
     ('hset', -4, 'write denyoom fast', 1, 1, 1, H),
     ('hmset', -4, 'write denyoom fast', 1, 1, 1, H),
@@ -142,6 +152,9 @@ COMMANDS = [
     ('rename', 3, 'write', 1, 2, 1, K),
     ('renamenx', 3, 'write fast', 1, 2, 1, K),
     ('copy', -3, 'write denyoom', 1, 2, 1, K),
+    ('move', 3, 'write fast', 1, 1, 1, K),
+    ('sort', -2, 'write denyoom movablekeys', 1, 1, 1, K),
+    ('sort_ro', -2, 'readonly movablekeys', 1, 1, 1, K),
     ('touch', -2, 'readonly fast', 1, -1, 1, K),
     ('object', -2, 'readonly', 2, 2, 1, K),
     ('memory', -2, 'readonly', 0, 0, 0, K),

@@ -350,7 +350,7 @@ def register_key_plan(u):
 
 
 def _plain_plan(name):
-    if name in catalog.CONTAINERS or name in NUMKEYS or name in CHANNEL_COMMANDS:
+    if name in catalog.CONTAINERS or name in NUMKEYS or name in CHANNEL_COMMANDS or name == 'sort':
         return False
     first, last, step = S.positions.get(name, (0, 0, 0))
     needs = [_access(s) for s in catalog.KEY_ACCESS.get(name) or ()]
@@ -431,6 +431,8 @@ def keys_of(name, args, fullname=None):
     """[(argument index, key, READ|WRITE needed)] of a request (fullname:
     'container|sub')."""
     fullname = fullname or name
+    if name == 'sort':
+        return _sort_keys(args)
     plan = _key_plans.get(fullname, False)
     if plan is False:
         plan = _key_plans[fullname] = _key_plan(name, fullname)
@@ -448,6 +450,25 @@ def keys_of(name, args, fullname=None):
 
 
 _key_plans = {}                 # full name -> _key_plan(), once asked
+
+
+def _sort_keys(args):
+    """SORT reads its key and writes the key of its last STORE (Redis skips the
+    arguments of LIMIT, GET and BY looking for it; BY/GET patterns are checked
+    by the command itself, commands/sort.pxi)."""
+    out = [(1, args[1], READ)] if len(args) > 1 else []
+    skip = {b'limit': 2, b'get': 1, b'by': 1}
+    store, i = None, 2
+    while i < len(args):
+        word = args[i].lower()
+        if word in skip:
+            i += skip[word]
+        elif word == b'store' and i + 1 < len(args):
+            store = i + 1
+        i += 1
+    if store is not None:
+        out.append((store, args[store], WRITE))
+    return out
 
 
 def _key_plan(name, fullname):

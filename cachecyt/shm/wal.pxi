@@ -287,7 +287,7 @@ def persist_configure_commands():
     for i in range(g_ncmds):
         name = g_cmds[i].name[:g_cmds[i].nlen].decode()
         if g_cmds[i].flags & CF_WRITE and (g_cmds[i].first <= 0 or name in (
-                'zunionstore', 'zinterstore', 'zdiffstore')):
+                'zunionstore', 'zinterstore', 'zdiffstore', 'sort')):
             g_hold_all[i] = 1
 
 
@@ -433,6 +433,7 @@ cdef int persist_begin(Client c, int idx) except -1:
     1 when shards were taken (persist_end releases them)."""
     cdef cmd_t *cmd = &g_cmds[idx]
     cdef int64_t first = cmd.first, last = cmd.last, step = cmd.step, i, n = 0
+    c.flags &= ~CL_UNCHANGED
     if g_pp.wal_error and g_pp.appendonly and not g_wal_mute:
         wb_error(&c.out, "MISCONF Errors writing to the AOF file: see the server log")
         return 2
@@ -479,7 +480,10 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     record; nothing here raises before the release.)"""
     cdef uint64_t lsn = 1
     cdef bint oom = False
+    cdef bint unchanged = (c.flags & CL_UNCHANGED) != 0    # e.g. SETBIT of a bit as it was
+    c.flags &= ~CL_UNCHANGED
     if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
+            and not unchanged
             and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():

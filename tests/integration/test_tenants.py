@@ -104,7 +104,7 @@ def test_select_only_db0(ta, admin):
     ('CONFIG', 'GET', 'maxmemory'), ('MONITOR',), ('SWAPDB', 0, 1), ('SLOWLOG', 'GET'), ('SHUTDOWN',), ('TENANT', 'LIST'),
     ('MEMORY', 'STATS'), ('MEMORY', 'DOCTOR'), ('CLIENT', 'KILL', 'ID', '1'),
     ('ACL', 'LIST'), ('ACL', 'SETUSER', 'alice', 'off'), ('FUNCTION', 'FLUSH'), ('SCRIPT', 'FLUSH'),
-    ('LATENCY', 'LATEST'), ('BGSAVE',)])
+    ('LATENCY', 'LATEST'), ('BGSAVE',), ('MOVE', 'a1', 1)])
 def test_node_wide_commands_refused(ta, cmd):
     with pytest.raises(redis.exceptions.NoPermissionError, match='this user has no permissions'):
         ta.execute_command(*cmd)
