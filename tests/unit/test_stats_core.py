@@ -156,6 +156,7 @@ def test_latency_events_keep_one_sample_per_second(core):
 # ---- MONITOR ring -----------------------------------------------------------------------
 
 def test_monitor_lines_and_admin_commands_left_out(client):
+    """A client with no connection (a script's, or this in-process one) shows as lua."""
     _core.monitor_register(None, 1)
     try:
         client.call([b'SET', b'k', b'a "b"\n\x00'])
@@ -164,8 +165,8 @@ def test_monitor_lines_and_admin_commands_left_out(client):
         lines = _core.monitor_take().split(b'\r\n')
         assert lines[-1] == b''
         assert len(lines) == 3
-        assert lines[0].endswith(b' [0 ?] "SET" "k" "a \\"b\\"\\n\\x00"')
-        assert lines[1].endswith(b' [0 ?] "GET" "k"')
+        assert lines[0].endswith(b' [0 lua] "SET" "k" "a \\"b\\"\\n\\x00"')
+        assert lines[1].endswith(b' [0 lua] "GET" "k"')
         assert lines[0].startswith(b'+') and lines[0][11:12] == b'.'
         assert _core.monitor_take() == b''
     finally:
