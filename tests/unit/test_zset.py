@@ -261,8 +261,11 @@ def test_zset_under_a_key_longer_than_a_page(client):
     assert call(client, 'EXISTS', key) == b':0\r\n'
 
 
-def test_member_too_long_for_one_node(client):
-    assert call(client, 'ZADD', 'z', 1, b'x' * 70000) == b'-ERR sorted set member too long\r\n'
-    assert call(client, 'EXISTS', 'z') == b':0\r\n'
-    assert call(client, 'ZADD', 'z', 1, b'x' * 60000) == b':1\r\n'
-    assert call(client, 'ZSCORE', 'z', b'x' * 60000) == bulk(b'1')
+def test_member_longer_than_a_node(client):
+    long = b'x' * 70000
+    assert call(client, 'ZADD', 'z', 1, long) == b':1\r\n'
+    assert call(client, 'ZADD', 'z', 2, b'x' * 60000) == b':1\r\n'
+    assert call(client, 'ZSCORE', 'z', long) == bulk(b'1')
+    assert call(client, 'ZRANGE', 'z', 0, 0) == b'*1\r\n' + bulk(long)
+    assert call(client, 'ZREM', 'z', long) == b':1\r\n'
+    assert call(client, 'ZCARD', 'z') == b':1\r\n'
