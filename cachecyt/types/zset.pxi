@@ -2172,7 +2172,7 @@ cdef int zs_setop_locked(zsrc_t *src, uint64_t n, int op, int agg, zroot_t *tmp,
                          int64_t limit, int64_t *card) noexcept nogil:
     """Compute the result into the skiplist tmp (card_only when card != NULL:
     count the intersection up to limit, 0 = no limit). ST_OK, ST_NOMEM or
-    ST_TOOBIG (a set member longer than a sorted set's)."""
+    ST_TOOBIG (a set member past what an element holds, 511 MiB)."""
     cdef uint64_t i, e
     cdef zsit_t it
     cdef int st = ST_OK
