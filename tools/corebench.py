@@ -6,7 +6,10 @@ Each run is a fresh process that imports cachecyt from a source tree (this one,
 or the baseline checkout in DIR built in place), makes a private segment,
 preloads keys, then feeds one Client a pipelined batch of GET or SET requests
 over and over (no sockets: Client.feed) and reports CPU nanoseconds per request
-(process time, the steadiest figure on a shared machine). Runs of the two builds
+(process time, the steadiest figure on a shared machine). Test zadd feeds ZADDs
+as redis-benchmark -t zadd -r 100000 sends them (a random integer score, a
+member out of 100,000, one key grown to about 100,000 members first), from 1000
+different batches so that scores keep changing. Runs of the two builds
 alternate, and the median of the rounds is printed: it isolates what the core
 adds per command (e.g. the observability accounting) from the network and the
 load generator, which redis-benchmark (tools/bench.py) measures as a whole.
@@ -21,7 +24,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = r'''
-import json, os, sys, time, uuid
+import json, os, random, sys, time, uuid
 from cachecyt import _core, config
 from cachecyt.commands import registry
 spec = json.loads(sys.argv[1])
@@ -41,17 +44,26 @@ try:
     c.feed(b''.join(b'*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$100\r\n' % i + value + b'\r\n'
                     for i in range(nkeys)))
     if spec['test'] == 'get':
-        batch = b''.join(b'*2\r\n$3\r\nGET\r\n$16\r\nkey:%012d\r\n' % ((i * 7919) % nkeys)
-                         for i in range(depth))
+        batches = [b''.join(b'*2\r\n$3\r\nGET\r\n$16\r\nkey:%012d\r\n' % ((i * 7919) % nkeys)
+                            for i in range(depth))]
+    elif spec['test'] == 'zadd':             # as redis-benchmark -t zadd -r 100000: one growing key
+        rnd = random.Random(1)
+        def zadd():
+            s, m = b'%d' % rnd.randrange(100000), b'element:%012d' % rnd.randrange(100000)
+            return b'*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' % (
+                len(s), s, len(m), m)
+        batches = [b''.join(zadd() for _ in range(depth)) for _ in range(1000)]
+        for b in batches * 10:               # the key grows towards 100,000 members
+            c.feed(b)
     else:
-        batch = b''.join(b'*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$100\r\n' % ((i * 7919) % nkeys)
-                         + value + b'\r\n' for i in range(depth))
-    for _ in range(200):                     # warm up
-        c.feed(batch)
+        batches = [b''.join(b'*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$100\r\n' % ((i * 7919) % nkeys)
+                            + value + b'\r\n' for i in range(depth))]
+    for i in range(200):                     # warm up
+        c.feed(batches[i % len(batches)])
     n = spec['batches']
     t0 = time.process_time()
-    for _ in range(n):
-        c.feed(batch)
+    for i in range(n):
+        c.feed(batches[i % len(batches)])
     print(json.dumps({'ns': (time.process_time() - t0) * 1e9 / (n * depth)}))
 finally:
     seg.close()
@@ -83,7 +95,7 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=9)
     ap.add_argument('--depth', type=int, default=16, help='requests per feed (pipeline depth)')
     ap.add_argument('--batches', type=int, default=20000, help='feeds per run')
-    ap.add_argument('--tests', default='get,set')
+    ap.add_argument('--tests', default='get,set', help='get, set, zadd (random scores, one key)')
     ap.add_argument('--settings', default='', help='header settings for this build, k=v,...')
     ap.add_argument('--baseline-settings', default='', help='header settings for the baseline')
     args = ap.parse_args(argv)

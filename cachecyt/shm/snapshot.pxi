@@ -99,7 +99,7 @@ cdef void _ser_zset(wbuf_t *w, item_t *it) noexcept nogil:
             zcur_next(&cur)
         n = fmt_double(tmp, cur.score)
         wb_bulk(w, tmp, n)
-        wb_bulk(w, cur.m, cur.mlen)
+        zcur_emit(w, &cur)
 
 
 cdef void ser_item(wbuf_t *w, item_t *it) noexcept nogil:

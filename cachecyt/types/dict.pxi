@@ -11,6 +11,7 @@
 #   elem_emit_key / elem_emit_val(w, off)           append as a RESP bulk string
 #   dict_new(cap) -> offset or 0, dict_free(off, free_elems)
 #   dict_find(d, h, key, klen) -> slot index or -1, dict_elem(d, i)
+#   dict_find_elem(d, h, elem) -> slot index of that very element or -1
 #   dict_insert(&doff, h, elem)  (absent key; may move the dict: doff updated)
 #   dict_delete_at(&doff, i) -> the element (not freed; may shrink the dict)
 #   dict_set_elem(d, i, elem)   replace an element in place (same key)
@@ -432,7 +433,7 @@ cdef inline uint64_t _own_count(dict_t *d) noexcept nogil:
 
 cdef inline bint _key_eq(dict_t *t, uint64_t e, const char *key, uint64_t klen) noexcept nogil:
     if t.kind == DICT_NODES:
-        return ZN(e).mlen == klen and memcmp(zn_member(ZN(e)), key, klen) == 0
+        return zn_key_eq(e, key, klen)
     return elem_key_eq(e, key, klen)
 
 
@@ -459,6 +460,26 @@ cdef int64_t dict_find(dict_t *d, uint64_t h, const char *key, uint64_t klen) no
     if i >= 0 or not d.old:
         return i
     i = _table_find(DT(d.old), h, key, klen)
+    return i + <int64_t>d.mask + 1 if i >= 0 else -1
+
+
+cdef int64_t _table_find_elem(dict_t *t, uint64_t h, uint64_t elem) noexcept nogil:
+    cdef uint64_t i = h & t.mask
+    cdef slot_t *sl = _tslot(t, i)
+    while sl.item:
+        if sl.item == elem:
+            return <int64_t>i
+        i = (i + 1) & t.mask
+        sl = _tslot(t, i)
+    return -1
+
+
+cdef int64_t dict_find_elem(dict_t *d, uint64_t h, uint64_t elem) noexcept nogil:
+    """Slot id of this very element (hash h), or -1: no key is compared."""
+    cdef int64_t i = _table_find_elem(d, h, elem)
+    if i >= 0 or not d.old:
+        return i
+    i = _table_find_elem(DT(d.old), h, elem)
     return i + <int64_t>d.mask + 1 if i >= 0 else -1
 
 

@@ -9,6 +9,13 @@
 #                 spans so a rank is found in O(log n)) plus a member index
 #                 (a dict_t of kind DICT_NODES, types/dict.pxi) for O(1) ZSCORE. Never converts back,
 #                 as Redis (except results built by a STORE command).
+# Long members (over ZS_INLINE_MAX bytes, up to proto-max-bulk-len) do not fit a
+# node: the node holds the offset of an element chunk (types/dict.pxi elem_t,
+# the member as its key, in page extents when it is bigger than a page) and the
+# member's hash, and frees the element with itself. Comparisons read such a
+# member piece by piece (zmem_t); a cursor on one has no contiguous pointer
+# (zcur_t.m is NULL): replies stream it from the pages (zcur_emit), and the few
+# paths that hash it or match it copy it out (zcur_bytes).
 # Every element operation below expects the key's shard lock held, touches only
 # C data and works on a zroot_t copied out of the item (zs_load / zs_store):
 # the root may sit in extents when the key is very long.
@@ -37,7 +44,7 @@ cdef enum:
     ZS_MAXLEVEL = 32
     ZS_LP_HDR = 8                # uint32 count, uint32 bytes
     ZS_LP_ENTRY = 12             # double score + uint32 mlen, before the member
-    ZS_MAX_MEMBER = 64000        # a skiplist node is one chunk
+    ZS_INLINE_MAX = 64000        # longer members live in an element chunk of their own
 
 ctypedef struct zroot_t:
     uint64_t lp                  # listpack chunk, or the skiplist's header node
@@ -55,10 +62,19 @@ ctypedef struct zlevel_t:
 ctypedef struct znode_t:
     double score
     uint64_t backward            # previous node on level 0 (0 for the first)
-    uint32_t mlen
+    uint32_t mlen                # member bytes
     uint32_t level
-    # zlevel_t[level], then the member bytes
+    # zlevel_t[level], then the member bytes, or for a long member (mlen >
+    # ZS_INLINE_MAX) a zlong_t
 
+ctypedef struct zlong_t:
+    uint64_t elem                # element chunk holding the member as its key (types/dict.pxi)
+    uint64_t hash                # cc_hash of the member (the index is probed without reading it)
+
+ctypedef struct zmem_t:          # a member's bytes: contiguous (p), or a long member's element
+    const char *p
+    uint64_t elem                # used when p is NULL
+    uint64_t len
 
 
 cdef inline znode_t *ZN(uint64_t off) noexcept nogil:
@@ -68,7 +84,131 @@ cdef inline zlevel_t *zn_lv(znode_t *n) noexcept nogil:
     return <zlevel_t *>((<char *>n) + sizeof(znode_t))
 
 cdef inline char *zn_member(znode_t *n) noexcept nogil:
+    """The member bytes of a node whose member is not long (else its zlong_t)."""
     return (<char *>n) + sizeof(znode_t) + n.level * sizeof(zlevel_t)
+
+cdef inline bint zn_long(znode_t *n) noexcept nogil:
+    return n.mlen > ZS_INLINE_MAX
+
+cdef inline zlong_t *zn_lg(znode_t *n) noexcept nogil:
+    return <zlong_t *>zn_member(n)
+
+cdef inline uint64_t zn_chunk_bytes(znode_t *n) noexcept nogil:
+    """Bytes of the node chunk itself."""
+    return sizeof(znode_t) + n.level * sizeof(zlevel_t) + (sizeof(zlong_t) if zn_long(n) else n.mlen)
+
+
+cdef inline void zn_view(znode_t *n, zmem_t *v) noexcept nogil:
+    """The node's member as a zmem_t (contiguous unless it spans pages)."""
+    v.len = n.mlen
+    v.elem = 0
+    if not zn_long(n):
+        v.p = zn_member(n)
+        return
+    v.elem = zn_lg(n).elem
+    v.p = NULL if elem_big(n.mlen, 0) else elem_data(v.elem)
+
+
+cdef inline const char *zmem_piece(zmem_t *v, uint64_t pos, uint64_t *avail) noexcept nogil:
+    """Pointer to the member's bytes from pos on, and how many follow
+    contiguously (to the end of a page of a long member)."""
+    cdef uint64_t within
+    if v.p != NULL:
+        avail[0] = v.len - pos
+        return v.p + pos
+    within = pos & (PAGE_SIZE - 1)
+    avail[0] = PAGE_SIZE - within
+    if avail[0] > v.len - pos:
+        avail[0] = v.len - pos
+    return <const char *>(g_base + elem_extents(v.elem)[pos >> PAGE_SHIFT] + within)
+
+
+cdef int zmem_cmp(zmem_t *a, zmem_t *b) noexcept nogil:
+    """Byte order of two members, as zs_lexcmp, piece by piece."""
+    cdef uint64_t pos = 0, n = a.len if a.len < b.len else b.len, na, nb, step
+    cdef const char *pa
+    cdef const char *pb
+    cdef int c
+    if a.p != NULL and b.p != NULL:
+        return zs_lexcmp(a.p, a.len, b.p, b.len)
+    while pos < n:
+        pa = zmem_piece(a, pos, &na)
+        pb = zmem_piece(b, pos, &nb)
+        step = na if na < nb else nb
+        if step > n - pos:
+            step = n - pos
+        c = memcmp(pa, pb, step)
+        if c:
+            return c
+        pos += step
+    return -1 if a.len < b.len else (1 if a.len > b.len else 0)
+
+
+cdef int zn_lexcmp_key(znode_t *n, const char *m, uint64_t mlen) noexcept nogil:
+    """Byte order of the node's member against m."""
+    cdef zmem_t a, b
+    if not zn_long(n):
+        return zs_lexcmp(zn_member(n), n.mlen, m, mlen)
+    zn_view(n, &a)
+    b.p = m
+    b.len = mlen
+    b.elem = 0
+    return zmem_cmp(&a, &b)
+
+
+cdef inline int zn_cmp_key(znode_t *n, double score, const char *m, uint64_t mlen) noexcept nogil:
+    """Order of the node against (score, m): <0, 0, >0."""
+    if n.score < score:
+        return -1
+    if n.score > score:
+        return 1
+    return zn_lexcmp_key(n, m, mlen)
+
+
+cdef int _zn_cmp_tie(znode_t *a, znode_t *b) noexcept nogil:
+    cdef zmem_t va, vb
+    if not zn_long(a) and not zn_long(b):
+        return zs_lexcmp(zn_member(a), a.mlen, zn_member(b), b.mlen)
+    zn_view(a, &va)
+    zn_view(b, &vb)
+    return zmem_cmp(&va, &vb)
+
+
+cdef inline int zn_cmp(znode_t *a, znode_t *b) noexcept nogil:
+    """Order of two nodes by (score, member)."""
+    if a.score < b.score:
+        return -1
+    if a.score > b.score:
+        return 1
+    return _zn_cmp_tie(a, b)
+
+
+cdef inline bint zn_key_eq(uint64_t off, const char *key, uint64_t klen) noexcept nogil:
+    """Whether the node's member is key (the member index's key test)."""
+    cdef znode_t *n = ZN(off)
+    if n.mlen != klen:
+        return False
+    if not zn_long(n):
+        return memcmp(zn_member(n), key, klen) == 0
+    return zn_lexcmp_key(n, key, klen) == 0
+
+
+cdef inline uint64_t zn_hash(znode_t *n) noexcept nogil:
+    return zn_lg(n).hash if zn_long(n) else cc_hash(zn_member(n), n.mlen)
+
+
+cdef void zn_free(uint64_t off) noexcept nogil:
+    """Free a node and a long member's element."""
+    if zn_long(ZN(off)):
+        elem_free(zn_lg(ZN(off)).elem)
+    slab_free(off)
+
+
+cdef inline uint64_t zn_mem(uint64_t off) noexcept nogil:
+    """Arena bytes of a node and a long member's element."""
+    if zn_long(ZN(off)):
+        return slab_chunk_size(off) + elem_mem(zn_lg(ZN(off)).elem)
+    return slab_chunk_size(off)
 
 
 cdef inline void zs_load(item_t *it, zroot_t *r) noexcept nogil:
@@ -176,18 +316,30 @@ cdef char *lp_at(uint64_t lp, uint64_t rank) noexcept nogil:
 
 # ---- skiplist ----------------------------------------------------------------------
 
-cdef uint64_t zn_new(uint32_t level, double score, const char *m, uint64_t mlen) noexcept nogil:
-    cdef uint64_t off = slab_alloc(sizeof(znode_t) + level * sizeof(zlevel_t) + mlen)
+cdef uint64_t zn_new(uint32_t level, double score, const char *m, uint64_t mlen, uint64_t h) noexcept nogil:
+    """A new unlinked node (h: cc_hash of m), or 0 when out of memory."""
+    cdef bint lng = mlen > ZS_INLINE_MAX
+    cdef uint64_t off = slab_alloc(sizeof(znode_t) + level * sizeof(zlevel_t) + (sizeof(zlong_t) if lng else mlen))
+    cdef uint64_t e = 0
     cdef znode_t *n
     if off == 0:
         return 0
+    if lng:
+        e = elem_new(m, mlen, NULL, 0)
+        if e == 0:
+            slab_free(off)
+            return 0
     n = ZN(off)
     n.score = score
     n.backward = 0
     n.mlen = <uint32_t>mlen
     n.level = level
     memset(zn_lv(n), 0, level * sizeof(zlevel_t))
-    memcpy(zn_member(n), m, mlen)
+    if lng:
+        zn_lg(n).elem = e
+        zn_lg(n).hash = h
+    else:
+        memcpy(zn_member(n), m, mlen)
     return off
 
 
@@ -203,7 +355,7 @@ cdef inline uint32_t zsl_random_level() noexcept nogil:
 
 
 cdef int zsl_init(zroot_t *r) noexcept nogil:
-    r.lp = zn_new(ZS_MAXLEVEL, 0.0, NULL, 0)
+    r.lp = zn_new(ZS_MAXLEVEL, 0.0, NULL, 0, 0)
     if r.lp == 0:
         return ST_NOMEM
     r.idx = dict_new_index(DICT_MIN)
@@ -218,18 +370,35 @@ cdef int zsl_init(zroot_t *r) noexcept nogil:
 
 
 cdef int zsl_insert(zroot_t *r, const char *m, uint64_t mlen, double score) noexcept nogil:
-    """Insert a member known absent. ST_OK or ST_NOMEM."""
-    cdef uint64_t off
-    if mlen > ZS_MAX_MEMBER:
+    """Insert a member known absent. ST_OK, ST_NOMEM, or ST_TOOBIG (a member
+    longer than an element can hold, past 511 MiB)."""
+    cdef uint64_t off, h = cc_hash(m, mlen)
+    if mlen > <uint64_t>0xffffffffU:
         return ST_TOOBIG
-    off = zn_new(zsl_random_level(), score, m, mlen)
+    off = zn_new(zsl_random_level(), score, m, mlen, h)
     if off == 0:
-        return ST_NOMEM
-    if dict_insert(&r.idx, cc_hash(m, mlen), off) != ST_OK:   # before linking: nothing to undo
-        slab_free(off)
+        return ST_TOOBIG if mlen > ZS_INLINE_MAX and elem_too_big(mlen) else ST_NOMEM
+    if dict_insert(&r.idx, h, off) != ST_OK:   # before linking: nothing to undo
+        zn_free(off)
         return ST_NOMEM
     zsl_link(r, off)
     return ST_OK
+
+
+cdef inline bint elem_too_big(uint64_t n) noexcept nogil:
+    """Whether an element of n key bytes needs more extents than its chunk holds."""
+    return ELEM_HDR + 8 * ((n + PAGE_SIZE - 1) >> PAGE_SHIFT) > PAGE_SIZE
+
+
+cdef inline void zsl_prefetch_down(uint64_t x, int i) noexcept nogil:
+    """While a walk at node x compares x's successor on level i, start loading
+    the one on level i - 1, where the walk goes next if it stops at x: the two
+    cache misses overlap instead of following each other."""
+    cdef uint64_t d
+    if i > 0:
+        d = zn_lv(ZN(x))[i - 1].forward
+        if d:
+            cc_prefetch(P(d))
 
 
 cdef void zsl_link(zroot_t *r, uint64_t off) noexcept nogil:
@@ -242,15 +411,13 @@ cdef void zsl_link(zroot_t *r, uint64_t off) noexcept nogil:
     cdef znode_t *nn = ZN(off)
     cdef int i
     cdef uint32_t level = nn.level
-    cdef double score = nn.score
-    cdef const char *m = zn_member(nn)
-    cdef uint64_t mlen = nn.mlen
     i = <int>r.level - 1
     while i >= 0:
         rank[i] = 0 if i == <int>r.level - 1 else rank[i + 1]
         while True:
             f = zn_lv(ZN(x))[i].forward
-            if f == 0 or zs_cmp(ZN(f).score, zn_member(ZN(f)), ZN(f).mlen, score, m, mlen) >= 0:
+            zsl_prefetch_down(x, i)
+            if f == 0 or zn_cmp(ZN(f), nn) >= 0:
                 break
             rank[i] += zn_lv(ZN(x))[i].span
             x = f
@@ -289,7 +456,7 @@ cdef void zsl_update_score(zroot_t *r, uint64_t off, double score) noexcept nogi
     if (b == 0 or ZN(b).score < score) and (f == 0 or ZN(f).score > score):
         n.score = score
         return
-    zsl_find_update(r, n.score, zn_member(n), n.mlen, update)
+    zsl_find_update(r, off, update)
     zsl_unlink(r, off, update)
     n.score = score
     n.backward = 0
@@ -317,15 +484,16 @@ cdef void zsl_unlink(zroot_t *r, uint64_t off, uint64_t *update) noexcept nogil:
     r.length -= 1
 
 
-cdef void zsl_find_update(zroot_t *r, double score, const char *m, uint64_t mlen,
-                          uint64_t *update) noexcept nogil:
-    """update[i] = the last node on level i before (score, m)."""
+cdef void zsl_find_update(zroot_t *r, uint64_t off, uint64_t *update) noexcept nogil:
+    """update[i] = the last node on level i before the linked node at off."""
     cdef uint64_t x = r.lp, f
+    cdef znode_t *n = ZN(off)
     cdef int i = <int>r.level - 1
     while i >= 0:
         while True:
             f = zn_lv(ZN(x))[i].forward
-            if f == 0 or zs_cmp(ZN(f).score, zn_member(ZN(f)), ZN(f).mlen, score, m, mlen) >= 0:
+            zsl_prefetch_down(x, i)
+            if f == 0 or f == off or zn_cmp(ZN(f), n) >= 0:
                 break
             x = f
         update[i] = x
@@ -335,13 +503,12 @@ cdef void zsl_find_update(zroot_t *r, double score, const char *m, uint64_t mlen
 cdef void zsl_delete_node(zroot_t *r, uint64_t off) noexcept nogil:
     """Unlink and free a node, and drop it from the index."""
     cdef uint64_t update[ZS_MAXLEVEL]
-    cdef znode_t *n = ZN(off)
-    cdef int64_t slot = dict_find(DT(r.idx), cc_hash(zn_member(n), n.mlen), zn_member(n), n.mlen)
-    zsl_find_update(r, n.score, zn_member(n), n.mlen, update)
+    cdef int64_t slot = dict_find_elem(DT(r.idx), zn_hash(ZN(off)), off)
+    zsl_find_update(r, off, update)
     zsl_unlink(r, off, update)
     if slot >= 0:
         dict_delete_at(&r.idx, <uint64_t>slot)
-    slab_free(off)
+    zn_free(off)
 
 
 cdef uint64_t zsl_at(zroot_t *r, uint64_t rank) noexcept nogil:
@@ -368,7 +535,7 @@ cdef uint64_t zsl_rank(zroot_t *r, double score, const char *m, uint64_t mlen) n
     while i >= 0:
         while True:
             f = zn_lv(ZN(x))[i].forward
-            if f == 0 or zs_cmp(ZN(f).score, zn_member(ZN(f)), ZN(f).mlen, score, m, mlen) > 0:
+            if f == 0 or zn_cmp_key(ZN(f), score, m, mlen) > 0:
                 break
             traversed += zn_lv(ZN(x))[i].span
             x = f
@@ -382,7 +549,7 @@ cdef void zsl_clear(zroot_t *r) noexcept nogil:
     cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt, fresh
     while x:
         nxt = zn_lv(ZN(x))[0].forward
-        slab_free(x)
+        zn_free(x)
         x = nxt
     memset(zn_lv(ZN(r.lp)), 0, ZS_MAXLEVEL * sizeof(zlevel_t))
     fresh = dict_new_index(DICT_MIN)         # a small table, or the old one emptied
@@ -400,7 +567,7 @@ cdef void zsl_free(zroot_t *r) noexcept nogil:
     cdef uint64_t x = zn_lv(ZN(r.lp))[0].forward, nxt
     while x:
         nxt = zn_lv(ZN(x))[0].forward
-        slab_free(x)
+        zn_free(x)
         x = nxt
     slab_free(r.lp)
     dict_free(r.idx, False)
@@ -412,9 +579,17 @@ cdef inline bint zs_is_lp(item_t *it) noexcept nogil:
     return it.encoding == ENC_LISTPACK
 
 
-cdef bint zs_find(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double *score) noexcept nogil:
+cdef inline bint zs_find(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double *score) noexcept nogil:
+    cdef uint64_t node
+    return zs_find_node(it, r, m, mlen, score, &node)
+
+
+cdef bint zs_find_node(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double *score,
+                       uint64_t *node) noexcept nogil:
+    """Whether m is a member, its score, and its skiplist node (0 in a listpack)."""
     cdef char *e
     cdef int64_t slot
+    node[0] = 0
     if zs_is_lp(it):
         e = lp_find(r.lp, m, mlen)
         if e == NULL:
@@ -424,7 +599,8 @@ cdef bint zs_find(item_t *it, zroot_t *r, const char *m, uint64_t mlen, double *
     slot = dict_find(DT(r.idx), cc_hash(m, mlen), m, mlen)
     if slot < 0:
         return False
-    score[0] = ZN(dict_elem(DT(r.idx), <uint64_t>slot)).score
+    node[0] = dict_elem(DT(r.idx), <uint64_t>slot)
+    score[0] = ZN(node[0]).score
     return True
 
 
@@ -558,7 +734,7 @@ cdef uint64_t zs_lex_rank(item_t *it, zroot_t *r, const char *m, uint64_t mlen, 
             f = zn_lv(ZN(x))[lvl].forward
             if f == 0:
                 break
-            c = zs_lexcmp(zn_member(ZN(f)), ZN(f).mlen, m, mlen)
+            c = zn_lexcmp_key(ZN(f), m, mlen)
             if c > 0 or (c == 0 and not le):
                 break
             traversed += zn_lv(ZN(x))[lvl].span
@@ -602,7 +778,7 @@ cdef uint64_t zs_memory(item_t *it) noexcept nogil:
         return slab_chunk_size(r.lp)
     x = r.lp
     while x:
-        total += slab_chunk_size(x)
+        total += zn_mem(x)
         x = zn_lv(ZN(x))[0].forward
     return total + dict_table_mem(r.idx)
 
@@ -614,22 +790,51 @@ ctypedef struct zcur_t:
     uint64_t base                # listpack chunk
     uint64_t pos                 # listpack: byte offset of the entry; skiplist: node
     uint64_t rank
-    const char *m
+    const char *m                # the member's bytes; NULL for a long member spanning pages
+    uint64_t elem                # that long member's element (when m is NULL)
     uint64_t mlen
     double score
 
 
 cdef inline void zcur_load(zcur_t *c) noexcept nogil:
     cdef char *e
+    cdef znode_t *n
+    cdef zmem_t v
     if c.lp:
         e = <char *>P(c.base) + c.pos
         c.m = e + ZS_LP_ENTRY
         c.mlen = lp_mlen(e)
         c.score = lp_score(e)
+        return
+    n = ZN(c.pos)
+    c.mlen = n.mlen
+    c.score = n.score
+    if zn_long(n):
+        zn_view(n, &v)
+        c.m = v.p
+        c.elem = v.elem
     else:
-        c.m = zn_member(ZN(c.pos))
-        c.mlen = ZN(c.pos).mlen
-        c.score = ZN(c.pos).score
+        c.m = zn_member(n)
+
+
+cdef inline void zcur_emit(wbuf_t *w, zcur_t *c) noexcept nogil:
+    """The member as a bulk string (a long one copied from its pages)."""
+    if c.m != NULL:
+        wb_bulk(w, c.m, c.mlen)
+    else:
+        elem_emit_key(w, c.elem)
+
+
+cdef const char *zcur_bytes(zcur_t *c, char **heap) noexcept nogil:
+    """The member's bytes contiguous: in place, or copied out into a malloc'd
+    heap[0] the caller frees (NULL when out of memory)."""
+    heap[0] = NULL
+    if c.m != NULL:
+        return c.m
+    heap[0] = <char *>malloc(c.mlen)
+    if heap[0] != NULL:
+        elem_read(c.elem, 0, heap[0], c.mlen)
+    return heap[0]
 
 
 cdef void zcur_seek(zcur_t *c, item_t *it, zroot_t *r, uint64_t rank) noexcept nogil:
@@ -665,6 +870,30 @@ cdef void zcur_prev(zcur_t *c) noexcept nogil:
     else:
         c.pos = ZN(c.pos).backward
     zcur_load(c)
+
+
+cdef int zs_insert_cur(item_t *it, zroot_t *r, zcur_t *cur) noexcept nogil:
+    """zs_insert of the member (and score) under a cursor of another sorted set."""
+    cdef char *heap = NULL
+    cdef const char *m = zcur_bytes(cur, &heap)
+    cdef int st
+    if m == NULL:
+        return ST_NOMEM
+    st = zs_insert(it, r, m, cur.mlen, cur.score)
+    free(heap)
+    return st
+
+
+cdef int zsl_insert_cur(zroot_t *r, zcur_t *cur, double score) noexcept nogil:
+    """zsl_insert of the member under a cursor of another sorted set."""
+    cdef char *heap = NULL
+    cdef const char *m = zcur_bytes(cur, &heap)
+    cdef int st
+    if m == NULL:
+        return ST_NOMEM
+    st = zsl_insert(r, m, cur.mlen, score)
+    free(heap)
+    return st
 
 
 # ---- creating and storing -------------------------------------------------------------
@@ -715,7 +944,7 @@ cdef int zs_dup(item_t *dst, item_t *src) noexcept nogil:
                 zcur_seek(&cur, src, &r, 0)
             else:
                 zcur_next(&cur)
-            if zsl_insert(&nr, cur.m, cur.mlen, cur.score) != ST_OK:
+            if zsl_insert_cur(&nr, &cur, cur.score) != ST_OK:
                 zsl_free(&nr)
                 return ST_NOMEM
     zs_store(dst, &nr)
@@ -750,6 +979,24 @@ cdef const char *E_ZRANDRANGE = (
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
 
 
+cdef inline bint zs_small_int(const char *s, uint64_t n, double *out) noexcept nogil:
+    """A score written as [-]digits, at most 15 of them, read without strtod:
+    every such integer is a double exactly, so the value is strtod's ("-0" too)."""
+    cdef uint64_t i = 0, v = 0
+    cdef bint neg = n > 0 and s[0] == 45        # '-'
+    if neg:
+        i = 1
+    if n == i or n - i > 15:
+        return False
+    while i < n:
+        if not (48 <= s[i] <= 57):
+            return False
+        v = v * 10 + <uint64_t>(s[i] - 48)
+        i += 1
+    out[0] = -<double>v if neg else <double>v
+    return True
+
+
 cdef bint zs_strtod(const char *s, uint64_t n, double *out, bint strict) noexcept nogil:
     """strtod over the whole argument, as Redis reads scores (strict: no empty
     string, no leading space, no overflow) and ranges (not strict). NaN is invalid."""
@@ -759,6 +1006,8 @@ cdef bint zs_strtod(const char *s, uint64_t n, double *out, bint strict) noexcep
     cdef double v
     cdef bint ok
     cdef int erange = 0
+    if zs_small_int(s, n, out):
+        return True
     if n >= sizeof(buf):
         tmp = <char *>malloc(n + 1)
         if tmp == NULL:
@@ -841,7 +1090,8 @@ cdef int zadd_one(item_t *it, zroot_t *r, int flags, double score, const char *m
                   double *newscore, int *st) noexcept nogil:
     """One member of ZADD as Redis's zsetAdd: a ZO_* outcome; st gets ST_NOMEM/TOOBIG."""
     cdef double cur
-    if zs_find(it, r, m, mlen, &cur):
+    cdef uint64_t node
+    if zs_find_node(it, r, m, mlen, &cur, &node):
         if flags & ZA_NX:
             return ZO_NOP
         if flags & ZA_INCR:
@@ -852,7 +1102,10 @@ cdef int zadd_one(item_t *it, zroot_t *r, int flags, double score, const char *m
             return ZO_NOP
         newscore[0] = score
         if score != cur:
-            st[0] = zs_set_score(it, r, m, mlen, score)
+            if node:                              # the index was probed once: move the node
+                zsl_update_score(r, node, score)
+            else:
+                st[0] = zs_set_score(it, r, m, mlen, score)
             return ZO_UPDATED
         return ZO_SAME
     if flags & ZA_XX:
@@ -865,6 +1118,7 @@ cdef int zadd_one(item_t *it, zroot_t *r, int flags, double score, const char *m
 cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
     cdef uint64_t n, j, off
     cdef double *scores
+    cdef double few[16]                       # the scores of a call with few members
     cdef double newscore = 0
     cdef kref_t k
     cdef zroot_t r
@@ -894,12 +1148,15 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
     if flags & ZA_INCR and n > 1:
         wb_error(&c.out, E_ZINCR1)
         return 0
-    scores = <double *>malloc(8 * n)
+    scores = &few[0]
+    if n > 16:
+        scores = <double *>malloc(8 * n)
     if scores == NULL:
         raise MemoryError()
     for j in range(n):
         if not arg_double(c, scoreidx + 2 * j, &scores[j]):
-            free(scores)
+            if scores != &few[0]:
+                free(scores)
             wb_error(&c.out, E_NOTFLOAT)
             return 0
     kref_init(&k, c.argv[1], c.argl[1])
@@ -927,7 +1184,8 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
         elif st == ST_NOTFOUND:
             st = ST_OK
         shard_unlock(k.shard)
-    free(scores)
+    if scores != &few[0]:
+        free(scores)
     if st != ST_OK:
         return zs_reply_st(c, st)
     signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
@@ -1193,7 +1451,7 @@ cdef uint64_t zr_window(zrange_t *q, uint64_t a, uint64_t b, uint64_t *first) no
 cdef inline void zs_reply_member(wbuf_t *w, zcur_t *cur, bint withscores) noexcept nogil:
     if withscores and w.resp == 3:
         wb_array(w, 2)
-    wb_bulk(w, cur.m, cur.mlen)
+    zcur_emit(w, cur)
     if withscores:
         wb_double(w, cur.score)
 
@@ -1358,7 +1616,7 @@ cdef int zs_store_result_locked(kref_t *dst, zroot_t *tmp, Client c, int64_t *co
                 zcur_seek(&cur, &fake, tmp, 0)
             else:
                 zcur_next(&cur)
-            if zs_insert(IT(off), &r, cur.m, cur.mlen, cur.score) != ST_OK:
+            if zs_insert_cur(IT(off), &r, &cur) != ST_OK:
                 zs_store(IT(off), &r)
                 item_free(off)
                 zsl_free(tmp)
@@ -1401,7 +1659,7 @@ cdef int cmd_zrangestore(Client c) except -1:
                         zcur_prev(&cur)
                     else:
                         zcur_next(&cur)
-                    st = zsl_insert(&tmp, cur.m, cur.mlen, cur.score)
+                    st = zsl_insert_cur(&tmp, &cur, cur.score)
                     if st != ST_OK:
                         break
             if st == ST_NOMEM or st == ST_TOOBIG:
@@ -1542,7 +1800,7 @@ cdef int64_t zpop_locked(Client c, kref_t *k, bint max, int64_t count, bint coun
             zcur_next(&cur)
         if pairs:
             wb_array(&c.out, 2)
-        wb_bulk(&c.out, cur.m, cur.mlen)
+        zcur_emit(&c.out, &cur)
         wb_double(&c.out, cur.score)
     zs_delete_ranks(it, &r, r.length - n if max else 0, n)
     zs_commit_locked(k, &r)
@@ -1664,7 +1922,7 @@ cdef void zpop_one_locked(Client c, kref_t *k, bint max) noexcept nogil:
     zcur_seek(&cur, it, &r, rank)
     wb_array(&c.out, 3)
     wb_bulk(&c.out, k.key, k.klen)
-    wb_bulk(&c.out, cur.m, cur.mlen)
+    zcur_emit(&c.out, &cur)
     wb_double(&c.out, cur.score)
     zs_delete_ranks(it, &r, rank, 1)
     zs_commit_locked(k, &r)
@@ -1804,13 +2062,16 @@ cdef int zsrc_step(zsrc_t *s, zsit_t *i, uint64_t e) noexcept nogil:
     ST_NOMEM when a big set member cannot be copied out."""
     cdef item_t *it = IT(s.item)
     cdef dict_t *d
+    zsit_done(i)
     if not s.isset:
         if e == 0:
             zcur_seek(&i.cur, it, &s.r, 0)
         else:
             zcur_next(&i.cur)
+        if i.cur.m == NULL:                     # a long member: hashed and compared whole
+            i.cur.m = zcur_bytes(&i.cur, &i.heap)
+            return ST_OK if i.cur.m != NULL else ST_NOMEM
         return ST_OK
-    zsit_done(i)
     if it.encoding == ENC_HASHTABLE:
         d = DT(croot(it).off)
         i.pos = 0 if e == 0 else i.pos + 1
@@ -1911,7 +2172,7 @@ cdef int zs_setop_locked(zsrc_t *src, uint64_t n, int op, int agg, zroot_t *tmp,
                          int64_t limit, int64_t *card) noexcept nogil:
     """Compute the result into the skiplist tmp (card_only when card != NULL:
     count the intersection up to limit, 0 = no limit). ST_OK, ST_NOMEM or
-    ST_TOOBIG (a set member longer than a sorted set's)."""
+    ST_TOOBIG (a set member past what an element holds, 511 MiB)."""
     cdef uint64_t i, e
     cdef zsit_t it
     cdef int st = ST_OK
@@ -2201,7 +2462,7 @@ cdef int cmd_zrandmember(Client c) except -1:
             zs_load(IT(k.item), &r)
             if c.argc == 2:
                 zcur_seek(&cur, IT(k.item), &r, cc_rand() % r.length)
-                wb_bulk(&c.out, cur.m, cur.mlen)
+                zcur_emit(&c.out, &cur)
             elif count == 0:
                 wb_array(&c.out, 0)
             else:
@@ -2264,7 +2525,17 @@ cdef void zscan_visit(void *ctx, uint64_t node) noexcept nogil:
     """dict_scan callback over the member index: emit the node's member."""
     cdef zscan_ctx_t *s = <zscan_ctx_t *>ctx
     cdef znode_t *nd = ZN(node)
-    zscan_emit(s.w, zn_member(nd), nd.mlen, nd.score, s.pat, s.plen, s.n, False)
+    cdef char *buf
+    if not zn_long(nd):
+        zscan_emit(s.w, zn_member(nd), nd.mlen, nd.score, s.pat, s.plen, s.n, False)
+        return
+    buf = <char *>malloc(nd.mlen)
+    if buf == NULL:
+        s.w.oom = True                          # the reply fails as out of memory
+        return
+    elem_read(zn_lg(nd).elem, 0, buf, nd.mlen)
+    zscan_emit(s.w, buf, nd.mlen, nd.score, s.pat, s.plen, s.n, False)
+    free(buf)
 
 
 cdef uint64_t zscan_step(item_t *it, zroot_t *r, uint64_t cursor, int64_t count, const char *pat,
@@ -2409,7 +2680,9 @@ cdef zs_check(item_t *it, dict live, set reached, list errors, str where):
         x = r.lp
         while x and x in live:
             n = ZN(x)
-            chunks.append((x, sizeof(znode_t) + n.level * sizeof(zlevel_t) + n.mlen))
+            chunks.append((x, zn_chunk_bytes(n)))
+            if zn_long(n):
+                _zs_check_long(n, live, reached, errors, where)
             x = zn_lv(n)[0].forward
             nodes += 1
         if nodes != r.length + 1:
@@ -2428,18 +2701,49 @@ cdef zs_check(item_t *it, dict live, set reached, list errors, str where):
     for i in range(r.length):
         if i == 0:
             zcur_seek(&cur, it, &r, 0)
-            prev_s, prev_m = cur.score, cur.m[:cur.mlen]
+            prev_s, prev_m = cur.score, _zcur_py(&cur)
             continue
         zcur_next(&cur)
-        if (cur.score, cur.m[:cur.mlen]) <= (prev_s, prev_m):
+        if (cur.score, _zcur_py(&cur)) <= (prev_s, prev_m):
             errors.append(f"{where}: member {i} is out of order")
             return
         if not zs_is_lp(it) and i % 97 == 0:
             zcur_seek(&cur, it, &r, i)        # rank lookup through the spans
-            if (cur.score, cur.m[:cur.mlen]) <= (prev_s, prev_m):
+            if (cur.score, _zcur_py(&cur)) <= (prev_s, prev_m):
                 errors.append(f"{where}: rank {i} found by spans is wrong")
                 return
-        prev_s, prev_m = cur.score, cur.m[:cur.mlen]
+        prev_s, prev_m = cur.score, _zcur_py(&cur)
+
+
+cdef _zs_check_long(znode_t *n, dict live, set reached, list errors, str where):
+    """A long member's element: live, reached (with its pages), as long as the
+    node says, and hashed as the node says."""
+    cdef uint64_t e = zn_lg(n).elem, j
+    if not _chunk_live(live, e, ELEM_HDR, errors, f"{where} long member"):
+        return
+    reached.add(e)
+    if EL(e).klen != n.mlen or EL(e).vlen != 0:
+        errors.append(f"{where}: long member element holds {EL(e).klen} bytes, node says {n.mlen}")
+        return
+    if elem_big(EL(e).klen, 0):
+        for j in range((EL(e).klen + PAGE_SIZE - 1) >> PAGE_SHIFT):
+            reached.add(elem_extents(e)[j])
+    buf = bytearray(n.mlen)
+    elem_read(e, 0, <char *>buf, n.mlen)
+    if cc_hash(<char *>buf, n.mlen) != zn_lg(n).hash:
+        errors.append(f"{where}: long member hash is stale")
+
+
+cdef bytes _zcur_py(zcur_t *c):
+    """The cursor's member as bytes (tests)."""
+    cdef char *heap = NULL
+    cdef const char *m = zcur_bytes(c, &heap)
+    if m == NULL:
+        raise MemoryError()
+    try:
+        return m[:c.mlen]
+    finally:
+        free(heap)
 
 
 cdef inline uint64_t zs_index_of(item_t *it) noexcept nogil:
