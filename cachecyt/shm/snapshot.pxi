@@ -1,9 +1,10 @@
 # Snapshots without fork: serialising shards, and applying serialised commands.
 #
 # A key is serialised as the RESP commands that rebuild it (SET, RPUSH, SADD,
-# HSET or ZADD with every element, then PEXPIREAT, and "\0mcflags" for a
-# memcached flags word), preceded by SELECT when its logical db differs from
-# the key before it in the same part. Snapshot files, WAL effect records and
+# HSET or ZADD with every element, then PEXPIREAT, "\0mcflags" for a
+# memcached flags word and "\0mcbinkey" for a key memcached was given in
+# base64), preceded by SELECT when its logical db differs from the key before
+# it in the same part. Snapshot files, WAL effect records and
 # the state records of non-deterministic commands all carry such command
 # streams, so one loader (apply_commands) restores all of them.
 #
@@ -114,6 +115,10 @@ cdef void ser_item(wbuf_t *w, item_t *it) noexcept nogil:
             wb_bulk(w, "\x00mcflags", 8)   # a NUL-led name: no client can send it by mistake
             _ser_key_bulk(w, it)
             wb_bulk_int(w, it.mcflags)
+        if it.iflags & IF_BINKEY:
+            wb_array(w, 2)
+            wb_bulk(w, "\x00mcbinkey", 9)     # memcached: stored with a base64 key (k answers in base64)
+            _ser_key_bulk(w, it)
     elif it.type == T_LIST:
         _ser_list(w, it)
     elif it.type == T_SET:
@@ -433,6 +438,10 @@ cdef bint _is_mcflags(Client c) noexcept:
     return c.argl[0] == 8 and memcmp(c.argv[0], b"\x00mcflags", 8) == 0
 
 
+cdef bint _is_mcbinkey(Client c) noexcept:
+    return c.argl[0] == 9 and memcmp(c.argv[0], b"\x00mcbinkey", 9) == 0
+
+
 cdef bint _is_clock(Client c) noexcept:
     """`\0clock <ms>`: the commands after it in this stream ran at that time
     (a transaction's record, shm/wal.pxi groups)."""
@@ -448,6 +457,20 @@ cdef int _apply_mcflags(Client c) except -1:
     shard_lock(k.shard)
     if key_find_locked(&k, c.db, c.now_ms):
         IT(k.item).mcflags = <uint32_t>v
+    shard_unlock(k.shard)
+    return 0
+
+
+cdef int _apply_mcbinkey(Client c) except -1:
+    """`\0mcbinkey <key>`: the string was stored by a memcached meta command
+    with a base64 key (flag b), so `k` gives the key back in base64."""
+    cdef kref_t k
+    if c.argc != 2:
+        return 0
+    kref_init(&k, c.argv[1], c.argl[1])
+    shard_lock(k.shard)
+    if key_find_locked(&k, c.db, c.now_ms) and IT(k.item).type == T_STRING:
+        IT(k.item).iflags |= IF_BINKEY
     shard_unlock(k.shard)
     return 0
 
@@ -491,6 +514,8 @@ def apply_commands(Client c, data, int db, int64_t now_ms):
             before = c.out.len
             if _is_mcflags(c):
                 _apply_mcflags(c)
+            elif _is_mcbinkey(c):
+                _apply_mcbinkey(c)
             elif _is_clock(c):
                 if c.argc != 2 or not parse_i64(c.argv[1], c.argl[1], &clock):
                     raise ValueError("bad clock in a command stream")

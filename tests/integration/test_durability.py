@@ -557,3 +557,47 @@ def test_memcached_base64_keys_and_delayed_flush_survive_kill9(data_dir):
     s, r = start()
     assert r.get("plain") is None and r.get(key) is None and r.dbsize() == 0
     node.stop()
+
+
+def test_memcached_base64_mark_survives_restart(data_dir):
+    """An item stored with a base64 key (ms ... b) answers `k` in base64 with
+    the b flag; after a restart from the WAL (kill -9) and from a snapshot
+    alone it still does, and an item stored with a plain key still does not."""
+    import base64
+    import socket
+    key = b"bin\x00k\xff"
+    b64 = base64.b64encode(key)
+
+    def start(*flags):
+        srv = CachecytServer('--dir', data_dir, '--save', '', *flags, workers=2, memcached_port=True)
+        STARTED.append(srv)
+        srv.start()
+        node = Node(data_dir)
+        node.srv = srv
+        return node, socket.create_connection(('127.0.0.1', srv.memcached_port))
+
+    def ask(s, line):
+        s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\r\n"):
+            buf += s.recv(65536)
+        return buf
+
+    def marks(s):
+        return ask(s, b"mg " + b64 + b" b k v\r\n"), ask(s, b"mg plain k v\r\n")
+
+    wanted = (b"VA 2 k" + b64 + b" b\r\nhi\r\n", b"VA 1 kplain\r\np\r\n")
+    node, s = start('--appendonly', 'yes', '--appendfsync', 'always')
+    assert ask(s, b"ms " + b64 + b" 2 b\r\nhi\r\n") == b"HD\r\n"
+    assert ask(s, b"ms plain 1\r\np\r\n") == b"HD\r\n"
+    assert marks(s) == wanted
+    node.kill9()
+    node, s = start('--appendonly', 'yes', '--appendfsync', 'always')      # the WAL's records
+    assert marks(s) == wanted
+    r = redis.Redis(port=node.srv.port)
+    r.save()
+    node.kill9()
+    shutil.rmtree(os.path.join(data_dir, 'appendonlydir'))
+    node, s = start()                                                      # the snapshot alone
+    assert marks(s) == wanted
+    node.stop()
