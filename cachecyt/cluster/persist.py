@@ -17,9 +17,14 @@ Version 1 (still read): section = u32 shard u32 crc32(payload) u64 length,
 payload. Snapshots are compressed with zstandard when it is installed (it
 costs about what writing the bytes does and makes the file ~10x smaller; zlib
 is 4x slower for less: docs/adr/0009-durability.md), else stored as is. WAL segment: "CCYTWAL1" u64 first LSN, then records (shm/wal.pxi).
+<appenddirname>/start.json says whether the WAL that starts at LSN 1 started
+over data the node already had (appendonly turned on at run time, or a
+start from a snapshot of LSN 0): then its records alone do not rebuild the
+node from empty, and backups must not claim that they do (cluster/backup.py).
 A file that fails a check is never loaded in part: a snapshot is verified
 whole before loading; a WAL segment is replayed up to its last good record
 and truncated there, with a log line."""
+import json
 import logging
 import os
 import select
@@ -189,6 +194,36 @@ def snapshot_sections(path):
             yield decompress(f.read(stored_len), codec, length)
 
 
+# ---- where the WAL starts --------------------------------------------------------------------
+
+WAL_START = "start.json"
+
+
+def wal_start_over_data(wal_dir):
+    """True when the WAL's LSN 1 was written over data the node already had
+    (the note written when that segment was started)."""
+    try:
+        with open(os.path.join(wal_dir, WAL_START)) as f:
+            return bool(json.load(f).get("over_data"))
+    except (OSError, ValueError):
+        return False
+
+
+def note_wal_start(wal_dir, over_data):
+    """Record whether LSN 1 is written over earlier data (see above)."""
+    path = os.path.join(wal_dir, WAL_START)
+    if not over_data:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    with open(path + ".tmp", "w") as f:
+        json.dump({"first_lsn": 1, "over_data": True}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+    _fsync_dir(wal_dir)
+
+
 # ---- WAL segment files --------------------------------------------------------------------
 
 def wal_files(folder):
@@ -343,6 +378,7 @@ class Persistence:
         self.snap_thread = None
         self.snap_lock = threading.Lock()
         self.prev_snap_lsn = 0
+        self.wal_from_empty = False           # set by start()
         self.writer = None
         self.last_save_check = time.monotonic()
 
@@ -350,6 +386,10 @@ class Persistence:
 
     def start(self, last_lsn):
         os.makedirs(self.wal_dir, exist_ok=True)
+        # a WAL from LSN 1 rebuilds the node from empty only when the node
+        # logged from its start with nothing loaded
+        self.wal_from_empty = (last_lsn == 0 and bool(_core.persist_get('appendonly'))
+                               and _core.keyspace_keys() == 0)
         _core.persist_set('next_lsn', last_lsn + 1)
         _core.persist_set('durable_lsn', last_lsn)
         self.wal_bytes_now()
@@ -443,6 +483,8 @@ class Persistence:
         os.fsync(self.wal_fd)
         _fsync_dir(self.wal_dir)
         self.wal_size = WAL_FILE_HDR.size
+        if first_lsn == 1:
+            note_wal_start(self.wal_dir, not self.wal_from_empty)
         log.info("WAL segment %s started", path)
 
     # ---- snapshots ----
