@@ -164,15 +164,17 @@ def costs(nkeys, mixed, shards):
         n, errors = _core.apply_commands(c, data, 0, 0)
         assert errors == 0
     print(f"loaded {nkeys} keys in-process in {time.monotonic() - t0:.1f}s, {shards} shards")
-    copy_ns = fmt_ns = size = worst = 0
+    copy_ns = fmt_ns = size = worst = worst_step = 0
     for s in range(shards):
-        a, b, n = _core.snap_shard_cost(s)
+        a, b, n, step = _core.snap_shard_cost(s)
         copy_ns += a
         fmt_ns += b
         size += n
         worst = max(worst, a)
-    print(f"dump CPU: copy under the locks {copy_ns / 1e6:.0f} ms (worst shard {worst / 1e6:.1f} ms), "
-          f"formatting after {fmt_ns / 1e6:.0f} ms; {size / 2**20:.0f} MiB of commands")
+        worst_step = max(worst_step, step)
+    print(f"dump CPU: copy under the locks {copy_ns / 1e6:.0f} ms (worst shard {worst / 1e6:.1f} ms, "
+          f"worst step {worst_step / 1e3:.0f} µs), formatting after {fmt_ns / 1e6:.0f} ms; "
+          f"{size / 2**20:.0f} MiB of commands")
     payload = b"".join(_core.serialize_key(b"key:%d" % i) for i in range(nkeys))
     compression(payload)
     seg.close()
