@@ -240,8 +240,11 @@ cdef inline void item_set_lru(item_t *it, uint32_t v) noexcept nogil:
     it.lru_mark = (it.lru_mark & ~(<uint32_t>LRU_CLOCK_MASK)) | (v & LRU_CLOCK_MASK)
 
 cdef inline uint32_t lru_idle_s(uint32_t lru, int64_t now_ms) noexcept nogil:
-    """Seconds since an LRU clock value (modulo the clock's 194 days)."""
-    return (<uint32_t>(now_ms // 1000) - lru) & LRU_CLOCK_MASK
+    """Seconds since an LRU clock value (modulo the clock's 194 days). A value
+    slightly ahead of now_ms (another worker's batch clock) counts as 0, so
+    idle times past half the clock's range (97 days) read as 0 too."""
+    cdef uint32_t d = (<uint32_t>(now_ms // 1000) - lru) & LRU_CLOCK_MASK
+    return 0 if d > (LRU_CLOCK_MASK >> 1) else d
 
 cdef inline uint32_t lru_initial(int64_t now_ms) noexcept nogil:
     if policy_is_lfu():
