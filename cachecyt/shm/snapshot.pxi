@@ -534,6 +534,26 @@ def snap_copies_state():
     return (cc_atomic_load(&g_pp.snap_cow_pending), cc_atomic_load(&g_pp.snap_cow_items))
 
 
+def _test_snap_walk():
+    """(shard, next slot) of the dumper's walk (tests)."""
+    return g_pp.snap_walk_shard, g_pp.snap_walk_pos
+
+
+def _test_slot_key(uint32_t s, uint64_t i):
+    """The key at slot i of shard s, or None (tests: no copy is taken)."""
+    cdef table_t *t
+    cdef item_t *it
+    cdef bytes out = None
+    shard_lock(s)
+    t = shard_table(shard_at(s))
+    if i <= t.mask and tbl_slot(t, i).item:
+        it = IT(tbl_slot(t, i).item)
+        out = PyBytes_FromStringAndSize(NULL, it.klen)
+        item_read(it, 0, <char *>out, it.klen)
+    shard_unlock(s)
+    return out
+
+
 def snap_end():
     g_pp.snap_active = 0
     g_pp.snap_walk_shard = g_hdr.nshards
