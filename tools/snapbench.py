@@ -11,10 +11,10 @@ GET and SET alternately, one request at a time:
   - for a few seconds without a snapshot (the baseline),
   - while a BGSAVE runs (from the command until INFO says it is done),
 and prints the snapshot's time and file size, the p50/p99/p99.9/max latency
-of those requests in both phases, and the extra private memory of the node's
-processes during the snapshot (peak of the sum of their anonymous memory,
-/proc/<pid>/smaps_rollup, over its level before; the shared segment is not
-counted).
+of those requests (and of the SETs alone) in both phases, and the extra
+private memory of the node's processes during the snapshot (peak of the sum
+of their anonymous memory, /proc/<pid>/smaps_rollup, over its level before;
+the shared segment is not counted).
 
 With --costs it runs in-process instead, on a private segment with the same
 keyspace: the CPU time of each step of dumping every shard (the copy taken
@@ -112,6 +112,7 @@ class Prober(threading.Thread):
         self.nkeys = nkeys
         self.rng = random.Random(seed)
         self.lat = []
+        self.wlat = []              # the SETs alone
         self.running = True
 
     def run(self):
@@ -121,6 +122,7 @@ class Prober(threading.Thread):
             t0 = get()
             if len(self.lat) & 1:
                 self.r.set(k, "w" * 100)
+                self.wlat.append(get() - t0)
             else:
                 self.r.get(k)
             self.lat.append(get() - t0)
@@ -135,7 +137,7 @@ def percentiles(lat):
 
 
 def phase(port, nkeys, clients, until):
-    """Latencies of `clients` probers while until() is false."""
+    """Latencies of `clients` probers while until() is false: (all, SETs)."""
     ps = [Prober(port, nkeys, i) for i in range(clients)]
     for p in ps:
         p.start()
@@ -144,7 +146,7 @@ def phase(port, nkeys, clients, until):
         p.running = False
     for p in ps:
         p.join()
-    return [x for p in ps for x in p.lat]
+    return [x for p in ps for x in p.lat], [x for p in ps for x in p.wlat]
 
 
 def costs(nkeys, mixed, shards):
@@ -164,15 +166,17 @@ def costs(nkeys, mixed, shards):
         n, errors = _core.apply_commands(c, data, 0, 0)
         assert errors == 0
     print(f"loaded {nkeys} keys in-process in {time.monotonic() - t0:.1f}s, {shards} shards")
-    copy_ns = fmt_ns = size = worst = 0
+    copy_ns = fmt_ns = size = worst = worst_step = 0
     for s in range(shards):
-        a, b, n = _core.snap_shard_cost(s)
+        a, b, n, step = _core.snap_shard_cost(s)
         copy_ns += a
         fmt_ns += b
         size += n
         worst = max(worst, a)
-    print(f"dump CPU: copy under the locks {copy_ns / 1e6:.0f} ms (worst shard {worst / 1e6:.1f} ms), "
-          f"formatting after {fmt_ns / 1e6:.0f} ms; {size / 2**20:.0f} MiB of commands")
+        worst_step = max(worst_step, step)
+    print(f"dump CPU: copy under the locks {copy_ns / 1e6:.0f} ms (worst shard {worst / 1e6:.1f} ms, "
+          f"worst step {worst_step / 1e3:.0f} µs), formatting after {fmt_ns / 1e6:.0f} ms; "
+          f"{size / 2**20:.0f} MiB of commands")
     payload = b"".join(_core.serialize_key(b"key:%d" % i) for i in range(nkeys))
     compression(payload)
     seg.close()
@@ -241,7 +245,7 @@ def main():
         r = redis.Redis(port=port)
         print(f"loaded {r.dbsize()} keys in {time.monotonic() - t0:.1f}s; "
               f"used_memory {r.info('memory')['used_memory'] / 2**20:.0f} MiB")
-        base = phase(port, a.keys, a.clients, lambda: time.sleep(a.baseline_secs))
+        base, base_w = phase(port, a.keys, a.clients, lambda: time.sleep(a.baseline_secs))
         pids = srv.pids()
         mem0 = anon_kb(pids)
         peak = [mem0]
@@ -257,11 +261,12 @@ def main():
             done["secs"] = time.monotonic() - t
             done["ok"] = r.info("persistence")["rdb_last_bgsave_status"]
 
-        during = phase(port, a.keys, a.clients, snapshot)
+        during, during_w = phase(port, a.keys, a.clients, snapshot)
         size = os.path.getsize(os.path.join(srv.dir, "dump.ccyt"))
         print(f"snapshot: {done['secs']:.2f}s, status {done['ok']}, file {size / 2**20:.0f} MiB, "
               f"extra private memory (peak) {(peak[0] - mem0) / 1024:.0f} MiB")
-        for name, lat in (("without snapshot", base), ("during snapshot", during)):
+        for name, lat in (("without snapshot", base), ("during snapshot", during),
+                          ("SETs without", base_w), ("SETs during", during_w)):
             p = percentiles(lat)
             print(f"{name:18s} n={p['n']:7d} p50 {p['p50']:.3f} ms  p99 {p['p99']:.3f} ms  "
                   f"p99.9 {p['p99.9']:.3f} ms  max {p['max']:.1f} ms")

@@ -162,6 +162,7 @@ def _copy_files(data_dir, dbfilename, walname, work, progress):
     known = {w["file"]: w for w in prev[1].get("wal", [])} if prev else {}
     manifest["wal"] = [known[rel] if rel in linked and rel in known else _wal_summary(work, rel)
                        for rel in sorted(manifest["files"]) if rel.startswith("wal")]
+    manifest["wal_over_data"] = persist.wal_start_over_data(os.path.join(data_dir, walname))
     manifest["ranges"] = restorable_ranges(manifest)
     return manifest
 
@@ -233,9 +234,12 @@ def _write_manifest(folder, manifest):
 # the manifest lists those stretches as {from_lsn, to_lsn, from_ms, to_ms}:
 # one per snapshot whose records follow it without a gap (merged when they
 # overlap), plus one from LSN 0 (the empty node, from_ms 0) when the WAL
-# starts at LSN 1 and no snapshot of LSN 0 (data written before the WAL was
-# turned on) is in the backup. A backup trimmed by retention keeps one
-# snapshot and no WAL: its range is that one point.
+# starts at LSN 1 from an empty node. A WAL whose LSN 1 was written over data
+# the node already had (appendonly turned on at run time, a start from a
+# snapshot of LSN 0: the node's <appenddirname>/start.json says so, and the
+# manifest's wal_over_data) restores only from a snapshot: its records alone
+# would rebuild the node without that data. A backup trimmed by retention
+# keeps one snapshot and no WAL: its range is that one point.
 
 def _wal_summary(folder, rel):
     """{file, first_lsn, last_lsn, first_ms, last_ms} of a WAL segment's good records."""
@@ -265,7 +269,8 @@ def restorable_ranges(manifest):
     """The stretches of LSNs and times the backup can restore to (see above)."""
     bases = [(s["lsn"], s["ts_ms"]) for s in manifest["snapshots"]]
     runs = _chains(manifest.get("wal", []))
-    if runs and runs[0][0] == 1 and not any(lsn == 0 for lsn, _ in bases):
+    if runs and runs[0][0] == 1 and not manifest.get("wal_over_data") and \
+            not any(lsn == 0 for lsn, _ in bases):
         bases.append((0, 0))              # the WAL from its first record: the empty node
     out = []
     for lsn, ts in sorted(bases):
@@ -453,7 +458,8 @@ def _write_data_dir(backup, manifest, into, until_ms, lsn, dbfilename, walname, 
             chosen = s
     base_lsn = chosen["lsn"] if chosen else 0
     wal = sorted(rel for rel in manifest["files"] if rel.startswith("wal"))
-    if chosen is None and wal and persist.wal_files(os.path.join(backup, "wal"))[0][0] > 1:
+    if chosen is None and wal and (persist.wal_files(os.path.join(backup, "wal"))[0][0] > 1
+                                   or manifest.get("wal_over_data")):
         raise BackupError("no snapshot of the backup is old enough for that target")
     os.makedirs(os.path.join(into, walname), exist_ok=True)
     for name in os.listdir(into):
@@ -464,6 +470,8 @@ def _write_data_dir(backup, manifest, into, until_ms, lsn, dbfilename, walname, 
         os.unlink(p)
     if chosen:
         shutil.copyfile(os.path.join(backup, chosen["file"]), os.path.join(into, dbfilename))
+    # a WAL from LSN 1 after a snapshot of LSN 0 is written over that snapshot's data
+    persist.note_wal_start(os.path.join(into, walname), chosen is not None and base_lsn == 0)
     last, n = base_lsn, 0
     out_path = os.path.join(into, walname, f"wal-{base_lsn + 1:016x}.log")
     with open(out_path, "wb") as out:

@@ -9,17 +9,27 @@ Files, all in `dir`:
   <appenddirname>/wal-<first LSN, 16 hex>.log   WAL segments, in LSN order
 
 Snapshot file: header "CCYTSNAP" u32 version u32 sections u64 lsn i64 ts_ms
-u32 crc32(header); then per shard a section; then "CCYTEND." u32 sections u32
-crc32(everything before). Version 2 (written now): section = u32 shard u32
-crc32(stored) u64 stored length u64 payload length u32 codec, then the stored
-bytes: the payload (RESP commands) as is (codec 0), zlib (1) or zstandard (2).
-Version 1 (still read): section = u32 shard u32 crc32(payload) u64 length,
+u32 crc32(header); then sections; then "CCYTEND." u32 sections u32
+crc32(everything before). Version 3 (written now) is written as the snapshot
+is made: the header's section count is 0 and sections follow until the
+trailer, each a piece of one shard's walk (about a MiB of commands) or of
+the keys copied before a change (shard 0xffffffff); the loader applies them
+all, in any order. Versions 2 and 3: section = u32 shard u32 crc32(stored)
+u64 stored length u64 payload length u32 codec, then the stored bytes: the
+payload (RESP commands) as is (codec 0), zlib (1) or zstandard (2). Version 2
+(still read) has one section per shard and their count in the header;
+version 1 (still read): section = u32 shard u32 crc32(payload) u64 length,
 payload. Snapshots are compressed with zstandard when it is installed (it
 costs about what writing the bytes does and makes the file ~10x smaller; zlib
 is 4x slower for less: docs/adr/0009-durability.md), else stored as is. WAL segment: "CCYTWAL1" u64 first LSN, then records (shm/wal.pxi).
+<appenddirname>/start.json says whether the WAL that starts at LSN 1 started
+over data the node already had (appendonly turned on at run time, or a
+start from a snapshot of LSN 0): then its records alone do not rebuild the
+node from empty, and backups must not claim that they do (cluster/backup.py).
 A file that fails a check is never loaded in part: a snapshot is verified
 whole before loading; a WAL segment is replayed up to its last good record
 and truncated there, with a log line."""
+import json
 import logging
 import os
 import select
@@ -36,8 +46,9 @@ log = logging.getLogger("cachecyt.persist")
 
 SNAP_MAGIC = b"CCYTSNAP"
 SNAP_END = b"CCYTEND."
-SNAP_VERSION = 2
-SNAP_VERSIONS = (1, 2)                        # what this build reads
+SNAP_VERSION = 3
+SNAP_VERSIONS = (1, 2, 3)                     # what this build reads
+COPIES_SHARD = 0xffffffff                     # section of keys copied before a change
 SNAP_HDR = struct.Struct("<8sIIQqI")          # magic, version, sections, lsn, ts, crc
 SECTION_HDR_V1 = struct.Struct("<IIQ")        # shard, crc, length
 SECTION_HDR = struct.Struct("<IIQQI")         # shard, crc of stored, stored length, length, codec
@@ -95,34 +106,64 @@ def decompress(stored, codec, length):
     return out
 
 
-def write_snapshot(path, lsn, ts_ms, parts, codec=None):
-    """parts: [(shard, part file path)]. Written to path.tmp (format version 2,
-    each section compressed with codec, default_codec() when None), fsynced,
-    renamed; the previous snapshot becomes path.prev."""
-    if codec is None:
-        codec = default_codec()
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        crc = 0
-        head = SNAP_HDR.pack(SNAP_MAGIC, SNAP_VERSION, len(parts), lsn, ts_ms, 0)
+class SnapshotWriter:
+    """A snapshot file written while it is made (format version 3): the
+    header, each section as it comes (compressed with codec, default_codec()
+    when None), then the trailer with their count. Only one section is held
+    at a time. Written to path.tmp; close() fsyncs and renames it (the
+    previous snapshot becomes path.prev); abort() removes it."""
+
+    def __init__(self, path, lsn, ts_ms, codec=None):
+        self.path = path
+        self.tmp = path + ".tmp"
+        self.codec = default_codec() if codec is None else codec
+        self.zstd = _zstd().ZstdCompressor(level=1) if self.codec == CODEC_ZSTD else None
+        self.sections = 0
+        self.plain_bytes = 0
+        self.f = open(self.tmp, "wb")
+        head = SNAP_HDR.pack(SNAP_MAGIC, SNAP_VERSION, 0, lsn, ts_ms, 0)
         head = head[:-4] + struct.pack("<I", zlib.crc32(head[:-4]))
-        f.write(head)
-        crc = zlib.crc32(head, crc)
+        self.f.write(head)
+        self.crc = zlib.crc32(head)
+
+    def section(self, shard, payload):
+        stored = self.zstd.compress(payload) if self.zstd else compress(payload, self.codec)
+        sh = SECTION_HDR.pack(shard, zlib.crc32(stored), len(stored), len(payload), self.codec)
+        self.f.write(sh)
+        self.f.write(stored)
+        self.crc = zlib.crc32(stored, zlib.crc32(sh, self.crc))
+        self.sections += 1
+        self.plain_bytes += len(payload)
+
+    def close(self):
+        self.f.write(SNAP_TRAILER.pack(SNAP_END, self.sections, self.crc))
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        if os.path.exists(self.path):
+            os.replace(self.path, self.path + ".prev")
+        os.replace(self.tmp, self.path)
+        _fsync_dir(os.path.dirname(self.path) or ".")
+
+    def abort(self):
+        self.f.close()
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+def write_snapshot(path, lsn, ts_ms, parts, codec=None):
+    """parts: [(shard, part file path)], one section each (tests, tools)."""
+    w = SnapshotWriter(path, lsn, ts_ms, codec)
+    try:
         for shard, part in parts:
             with open(part, "rb") as pf:
-                payload = pf.read()
-            stored = compress(payload, codec)
-            sh = SECTION_HDR.pack(shard, zlib.crc32(stored), len(stored), len(payload), codec)
-            f.write(sh)
-            f.write(stored)
-            crc = zlib.crc32(stored, zlib.crc32(sh, crc))
-        f.write(SNAP_TRAILER.pack(SNAP_END, len(parts), crc))
-        f.flush()
-        os.fsync(f.fileno())
-    if os.path.exists(path):
-        os.replace(path, path + ".prev")
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(path) or ".")
+                w.section(shard, pf.read())
+    except BaseException:
+        w.abort()
+        raise
+    w.close()
 
 
 def _read_section(f, version):
@@ -137,6 +178,18 @@ def _read_section(f, version):
         shard, scrc, stored_len = hdr.unpack(sh)
         length, codec = stored_len, CODEC_NONE
     return shard, scrc, sh, stored_len, length, codec
+
+
+def _sections_end(f, version, i, nsec):
+    """True when the sections are over: version 3 ends at the trailer's
+    magic (a section header never starts with it), older ones after nsec."""
+    if version < 3:
+        return i >= nsec
+    peek = f.read(len(SNAP_END))
+    f.seek(-len(peek), 1)
+    if len(peek) < len(SNAP_END):
+        raise CorruptFile(f"truncated in section {i}")
+    return peek == SNAP_END
 
 
 def verify_snapshot(path):
@@ -155,7 +208,8 @@ def verify_snapshot(path):
             raise CorruptFile("header checksum mismatch")
         crc = zlib.crc32(head)
         pos = SNAP_HDR.size
-        for i in range(nsec):
+        i = 0
+        while not _sections_end(f, version, i, nsec):
             sec = _read_section(f, version)
             if sec is None:
                 raise CorruptFile(f"truncated in section {i}")
@@ -169,11 +223,12 @@ def verify_snapshot(path):
                 raise CorruptFile(f"section {i} uses compression codec {codec}, which this node cannot read")
             crc = zlib.crc32(stored, zlib.crc32(sh, crc))
             pos += len(sh) + stored_len
+            i += 1
         tr = f.read(SNAP_TRAILER.size)
         if len(tr) < SNAP_TRAILER.size:
             raise CorruptFile("no trailer (truncated)")
         magic, n2, tcrc = SNAP_TRAILER.unpack(tr)
-        if magic != SNAP_END or n2 != nsec or tcrc != crc:
+        if magic != SNAP_END or n2 != i or tcrc != crc:
             raise CorruptFile("trailer checksum mismatch")
         if f.read(1):
             raise CorruptFile("bytes after the trailer")
@@ -184,9 +239,41 @@ def snapshot_sections(path):
     """Yield the payload of each section of a verified snapshot."""
     with open(path, "rb") as f:
         _, version, nsec, _, _, _ = SNAP_HDR.unpack(f.read(SNAP_HDR.size))
-        for _ in range(nsec):
+        i = 0
+        while not _sections_end(f, version, i, nsec):
             _, _, _, stored_len, length, codec = _read_section(f, version)
             yield decompress(f.read(stored_len), codec, length)
+            i += 1
+
+
+# ---- where the WAL starts --------------------------------------------------------------------
+
+WAL_START = "start.json"
+
+
+def wal_start_over_data(wal_dir):
+    """True when the WAL's LSN 1 was written over data the node already had
+    (the note written when that segment was started)."""
+    try:
+        with open(os.path.join(wal_dir, WAL_START)) as f:
+            return bool(json.load(f).get("over_data"))
+    except (OSError, ValueError):
+        return False
+
+
+def note_wal_start(wal_dir, over_data):
+    """Record whether LSN 1 is written over earlier data (see above)."""
+    path = os.path.join(wal_dir, WAL_START)
+    if not over_data:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    with open(path + ".tmp", "w") as f:
+        json.dump({"first_lsn": 1, "over_data": True}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+    _fsync_dir(wal_dir)
 
 
 # ---- WAL segment files --------------------------------------------------------------------
@@ -343,6 +430,7 @@ class Persistence:
         self.snap_thread = None
         self.snap_lock = threading.Lock()
         self.prev_snap_lsn = 0
+        self.wal_from_empty = False           # set by start()
         self.writer = None
         self.last_save_check = time.monotonic()
 
@@ -350,6 +438,10 @@ class Persistence:
 
     def start(self, last_lsn):
         os.makedirs(self.wal_dir, exist_ok=True)
+        # a WAL from LSN 1 rebuilds the node from empty only when the node
+        # logged from its start with nothing loaded
+        self.wal_from_empty = (last_lsn == 0 and bool(_core.persist_get('appendonly'))
+                               and _core.keyspace_keys() == 0)
         _core.persist_set('next_lsn', last_lsn + 1)
         _core.persist_set('durable_lsn', last_lsn)
         self.wal_bytes_now()
@@ -443,6 +535,8 @@ class Persistence:
         os.fsync(self.wal_fd)
         _fsync_dir(self.wal_dir)
         self.wal_size = WAL_FILE_HDR.size
+        if first_lsn == 1:
+            note_wal_start(self.wal_dir, not self.wal_from_empty)
         log.info("WAL segment %s started", path)
 
     # ---- snapshots ----
@@ -484,13 +578,16 @@ class Persistence:
         self.snap_thread.start()
 
     def snapshot(self):
-        """Take one snapshot (see shm/snapshot.pxi), join its parts, compact
-        the WAL. Records success or failure in the persistence state."""
+        """Take one snapshot (see shm/snapshot.pxi): walk every shard in
+        steps, writing each piece to the file as it comes, then append the
+        keys the workers copied before changing them; compact the WAL.
+        Records success or failure in the persistence state."""
         with self.snap_lock:
             t0 = time.monotonic()
             _core.persist_set('snap_started_ms', int(time.time() * 1000))
             parts_dir = self.snap_path + ".parts"
             ok = False
+            out = None
             try:
                 shutil.rmtree(parts_dir, ignore_errors=True)
                 os.makedirs(parts_dir)
@@ -498,35 +595,66 @@ class Persistence:
                 dirty0 = _core.persist_get('dirty')
                 lsn = _core.snap_point(int(time.time() * 1000))
                 ts = _core.snap_state()[3]
-                _core.snap_dump_pass()
+                out = SnapshotWriter(self.snap_path, lsn, ts)
+                worst, copied = self.walk(out)
                 deadline = time.monotonic() + 60
-                while _core.snap_state()[1] and time.monotonic() < deadline:
-                    time.sleep(0.002)
+                while _core.snap_copies_state()[0] and time.monotonic() < deadline:
                     _core.snap_flush_parts()
-                active, remaining = _core.snap_state()[:2]
+                    time.sleep(0.002)
+                pending = _core.snap_copies_state()[0]
+                active = _core.snap_state()[0]
                 _core.snap_end()
-                if remaining:
-                    raise RuntimeError(f"{remaining} shards were never written (a worker died?)")
+                if pending:
+                    raise RuntimeError(f"{pending} batches of keys copied before a change were never "
+                                       f"written (a worker died?)")
                 if active == 2:
-                    raise RuntimeError("a shard part could not be written")
-                nshards = _core.get_setting('nshards')
-                write_snapshot(self.snap_path, lsn, ts,
-                               [(s, os.path.join(parts_dir, f"{s}.part")) for s in range(nshards)])
+                    raise RuntimeError("keys could not be copied or written (out of memory or disk)")
+                for name in sorted(os.listdir(parts_dir)):
+                    append_copies(out, os.path.join(parts_dir, name))
+                out.close()
+                out = None
                 shutil.rmtree(parts_dir, ignore_errors=True)
                 _core.persist_set('dirty', max(0, _core.persist_get('dirty') - dirty0))
                 _core.persist_set('lastsave', int(time.time()))
                 ok = True
-                log.info("snapshot of LSN %d written to %s in %.2fs", lsn, self.snap_path,
-                         time.monotonic() - t0)
+                log.info("snapshot of LSN %d written to %s in %.2fs (%d keys copied before a change; "
+                         "longest step under a shard lock %.1f ms)", lsn, self.snap_path,
+                         time.monotonic() - t0, copied, worst / 1000)
                 self.compact(lsn)
             except Exception as e:
                 _core.snap_end()
                 log.error("snapshot failed: %s", e)
             finally:
+                if out is not None:
+                    out.abort()
                 _core.persist_set('last_bgsave_ok', 1 if ok else 0)
                 _core.persist_set('last_bgsave_secs', int(time.monotonic() - t0))
                 _core.persist_set('rewrite_running', 0)
                 _core.persist_set('snap_seq', _core.persist_get('snap_seq') + 1)
+
+    def walk(self, out):
+        """Every shard in steps (shm/snapshot.pxi snap_dump_shard), each piece
+        of commands written to `out` as it comes. The walk always runs to its
+        end, since it gives every item the snapshot's mark; a write error is
+        raised after it. Returns (longest step under a lock in µs, keys copied
+        by workers before a change)."""
+        failed = []
+
+        def sink(shard):
+            def put(data):
+                if not failed:
+                    try:
+                        out.section(shard, data)
+                    except Exception as e:          # noqa: BLE001 - raised once the walk is over
+                        failed.append(e)
+            return put
+
+        worst = 0
+        for s in range(_core.get_setting('nshards')):
+            worst = max(worst, _core.snap_dump_shard(s, sink(s))[1])
+        if failed:
+            raise failed[0]
+        return worst, _core.snap_copies_state()[1]
 
     def compact(self, lsn):
         """Delete the WAL segments wholly before the previous snapshot (the
@@ -561,6 +689,25 @@ class Persistence:
         if self.wal_fd >= 0:
             os.close(self.wal_fd)
             self.wal_fd = -1
+
+
+def append_copies(out, path, chunk=1 << 20):
+    """Append to the snapshot `out` a batch file of keys a worker copied
+    before changing them (raw copies, shm/snapshot.pxi), formatted into
+    commands a chunk at a time."""
+    buf = b""
+    with open(path, "rb") as f:
+        while True:
+            more = f.read(chunk)
+            buf = buf + more
+            commands, used = _core.snap_format_copies(buf)
+            if commands:
+                out.section(COPIES_SHARD, commands)
+            buf = buf[used:]
+            if not more:
+                break
+    if buf:
+        raise CorruptFile(f"{path} ends inside a copied key")
 
 
 def first_lsn_of(data):

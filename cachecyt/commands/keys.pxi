@@ -399,14 +399,14 @@ cdef int rename_locked(kref_t *src, kref_t *dst, int db, bint nx, int64_t now_ms
     key_find_locked(dst, db, now_ms)        # may delete an expired dst: src.slot is stale
     if dst.item and nx:
         return ST_EXISTS
-    lru = IT(src.item).lru
+    lru = item_lru(IT(src.item))
     if (IT(src.item).type == T_HASH or IT(src.item).type == T_SET) and not coll_root_fits(dst.klen):
         return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
     item_copy_value(IT(noff), IT(src.item))     # a collection's root moves as bytes
-    IT(noff).lru = lru
+    item_set_lru(IT(noff), lru)
     if key_store_locked(dst, noff) != ST_OK:
         return ST_NOMEM
     if key_find_locked(src, db, now_ms):        # the store may have moved the slot
@@ -654,9 +654,8 @@ cdef int64_t obj_refcount(item_t *it) noexcept nogil:
 
 
 cdef int64_t obj_idletime(item_t *it, int64_t now_ms) noexcept nogil:
-    """Seconds since the last access (LRU clock in seconds, 32 bits)."""
-    cdef uint32_t idle = <uint32_t>(now_ms // 1000) - it.lru
-    return 0 if idle > 0x7fffffff else <int64_t>idle
+    """Seconds since the last access (LRU clock in seconds, 24 bits as Redis's)."""
+    return lru_idle_s(item_lru(it), now_ms)
 
 
 cdef enum:
@@ -696,7 +695,7 @@ cdef int cmd_object(Client c) except -1:
             if sub == OBJ_ENCODING:
                 enc = obj_encoding_name(IT(k.item))
             elif sub == OBJ_FREQ:
-                v = lfu_decayed(IT(k.item).lru, c.now_ms)
+                v = lfu_decayed(item_lru(IT(k.item)), c.now_ms)
             elif sub == OBJ_IDLETIME:
                 v = obj_idletime(IT(k.item), c.now_ms)
             else:

@@ -228,12 +228,11 @@ cdef inline int64_t item_idle_s(item_t *it, int64_t now_ms) noexcept nogil:
     (minutes under LFU)."""
     cdef int64_t d
     if policy_is_lfu():
-        d = ((now_ms // 60000) & 0xffff) - (it.lru >> 8)
+        d = ((now_ms // 60000) & 0xffff) - (item_lru(it) >> 8)
         if d < 0:
             d += 65536
         return d * 60
-    d = now_ms // 1000 - <int64_t>it.lru
-    return d if d > 0 else 0
+    return lru_idle_s(item_lru(it), now_ms)
 
 
 cdef int mc_store_locked(kref_t *k, int cmd, const char *v, uint64_t n, uint32_t flags,

@@ -8,9 +8,9 @@
 
 cdef inline uint64_t _evict_score(item_t *it, uint32_t policy, int64_t now_ms) noexcept nogil:
     if policy == POL_ALLKEYS_LRU or policy == POL_VOLATILE_LRU:
-        return <uint64_t>(<uint32_t>(now_ms // 1000) - it.lru)
+        return <uint64_t>lru_idle_s(item_lru(it), now_ms)
     if policy == POL_ALLKEYS_LFU or policy == POL_VOLATILE_LFU:
-        return 255 - lfu_decayed(it.lru, now_ms)
+        return 255 - lfu_decayed(item_lru(it), now_ms)
     if policy == POL_VOLATILE_TTL:
         return (<uint64_t>0 - 1) - <uint64_t>it.expire_ms
     return 1
@@ -442,7 +442,7 @@ cdef inline uint64_t _adaptive_score(uint64_t h, item_t *it, int64_t now_ms) noe
         while left > 1 and ttl_class < 62:
             left >>= 1
             ttl_class += 1
-    return ((<uint64_t>sketch_estimate(h) + 1) << 40) | (ttl_class << 32) | it.lru
+    return ((<uint64_t>sketch_estimate(h) + 1) << 40) | (ttl_class << 32) | item_lru(it)
 
 
 cdef int evict_adaptive(int64_t now_ms) noexcept nogil:

@@ -105,7 +105,7 @@ cdef uint64_t item_new(uint32_t pdb, const char *key, uint64_t klen, uint64_t vl
     it.type = type
     it.encoding = enc
     it.db = <uint8_t>pdb
-    it.lru = lru_initial(now_ms)
+    it.lru_mark = lru_initial(now_ms) | (snap_mark_now() << 24)
     item_write(it, 0, key, klen)
     return off
 
@@ -225,10 +225,31 @@ cdef enum:
 cdef inline bint policy_is_lfu() noexcept nogil:
     return g_hdr.policy == POL_ALLKEYS_LFU or g_hdr.policy == POL_VOLATILE_LFU
 
+# item_t.lru_mark: the low 24 bits are the policy's clock, the high 8 the mark
+# of the last snapshot that has the item (shm/snapshot.pxi). The LRU clock is
+# seconds modulo 2^24 (194 days), as Redis's is; idle times are differences
+# modulo that.
+
+cdef enum:
+    LRU_CLOCK_MASK = 0xffffff
+
+cdef inline uint32_t item_lru(item_t *it) noexcept nogil:
+    return it.lru_mark & LRU_CLOCK_MASK
+
+cdef inline void item_set_lru(item_t *it, uint32_t v) noexcept nogil:
+    it.lru_mark = (it.lru_mark & ~(<uint32_t>LRU_CLOCK_MASK)) | (v & LRU_CLOCK_MASK)
+
+cdef inline uint32_t lru_idle_s(uint32_t lru, int64_t now_ms) noexcept nogil:
+    """Seconds since an LRU clock value (modulo the clock's 194 days). A value
+    slightly ahead of now_ms (another worker's batch clock) counts as 0, so
+    idle times past half the clock's range (97 days) read as 0 too."""
+    cdef uint32_t d = (<uint32_t>(now_ms // 1000) - lru) & LRU_CLOCK_MASK
+    return 0 if d > (LRU_CLOCK_MASK >> 1) else d
+
 cdef inline uint32_t lru_initial(int64_t now_ms) noexcept nogil:
     if policy_is_lfu():
         return ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | LFU_INIT_VAL
-    return <uint32_t>(now_ms // 1000)
+    return <uint32_t>(now_ms // 1000) & LRU_CLOCK_MASK
 
 cdef inline uint32_t lfu_decayed(uint32_t lru, int64_t now_ms) noexcept nogil:
     """The LFU counter after decay: one step per lfu-decay-time minutes idle."""
@@ -247,7 +268,7 @@ cdef inline void item_touch(item_t *it, int64_t now_ms) noexcept nogil:
     cdef uint32_t counter
     cdef double base, p
     if policy_is_lfu():
-        counter = lfu_decayed(it.lru, now_ms)
+        counter = lfu_decayed(item_lru(it), now_ms)
         if counter < 255:
             base = <double>counter - LFU_INIT_VAL
             if base < 0:
@@ -255,8 +276,8 @@ cdef inline void item_touch(item_t *it, int64_t now_ms) noexcept nogil:
             p = 1.0 / (base * g_hdr.lfu_log_factor + 1)
             if (cc_rand() >> 11) * (1.0 / 9007199254740992.0) < p:
                 counter += 1
-        it.lru = ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | counter
+        item_set_lru(it, ((<uint32_t>(now_ms // 60000) & 0xffff) << 8) | counter)
     else:
-        it.lru = <uint32_t>(now_ms // 1000)
+        item_set_lru(it, <uint32_t>(now_ms // 1000))
         if g_hdr.policy >= POL_ALLKEYS_ADAPTIVE:
             evict_on_touch(it)                # shm/evict.pxi: count the access in the sketch

@@ -42,6 +42,7 @@ cdef uint64_t key_find_locked(kref_t *k, uint32_t ldb, int64_t now_ms) noexcept 
         k.item = 0
         return 0
     k.slot = i
+    snap_before_use_locked(k.shard, k.item)   # shm/snapshot.pxi: a snapshot copies it first
     return k.item
 
 
@@ -63,6 +64,8 @@ cdef uint64_t key_detach_at_locked(uint32_t s, uint64_t i) noexcept nogil:
     tn_count_keys(it.db, -1)
     if it.expire_ms:
         ds.expires -= 1
+    snap_before_use_locked(s, off)            # shm/snapshot.pxi: a snapshot copies it first,
+    snap_on_delete_locked(s, i)               # and notes entries the delete may shift
     tbl_delete_at_locked(sh, i)
     return off
 
@@ -86,6 +89,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
         # the WATCH's mark, so that deleting this item later counts as a change
         it.version = cc_atomic_add(&g_hdr.next_version, 1)
     evict_on_store_locked(k, item)            # shm/evict.pxi: the adaptive policy's bookkeeping
+    snap_on_store_locked(k.shard, old, it)    # shm/snapshot.pxi: not in a running snapshot
     if old:
         if IT(old).expire_ms:
             ds.expires -= 1

@@ -161,7 +161,8 @@ ctypedef struct item_t:
     int64_t expire_ms            # unix ms, 0 = persistent
     uint64_t vlen                # value bytes (strings)
     uint32_t klen                # key bytes
-    uint32_t lru                 # LRU clock (s) or LFU: minutes<<8 | log counter
+    uint32_t lru_mark            # low 24 bits: LRU clock (s, wraps as Redis's) or LFU minutes<<8 |
+                                 # log counter (item_lru); high 8: snapshot mark (shm/snapshot.pxi)
     uint32_t mcflags             # memcached client flags
     uint8_t type                 # T_*
     uint8_t encoding             # ENC_*
@@ -383,6 +384,13 @@ ctypedef struct persist_t:       # durability state (shm/wal.pxi, shm/snapshot.p
     char save[256]               # the save option ("3600 1 300 100"); CONFIG SET
     uint64_t rewrite_percentage  # auto-aof-rewrite-percentage; CONFIG SET
     uint64_t rewrite_min_size    # auto-aof-rewrite-min-size, bytes; CONFIG SET
+    # snapshots in steps (shm/snapshot.pxi)
+    uint32_t snap_mark           # mark of the running or last snapshot (0-255); under every shard lock
+    uint32_t snap_walk_shard     # shard the dumper walks (nshards: none); that shard's lock
+    uint64_t snap_walk_pos       # next slot of that shard's table it copies; that shard's lock
+    uint64_t snap_cow_pending    # batches of items copied before a change, not yet in a file; atomic
+    uint64_t snap_cow_items      # items copied before a change in the running snapshot; atomic
+    uint16_t snap_ldb[256]       # physical db -> logical db at the snapshot point
 
 cdef persist_t *g_pp = NULL      # this process's view of persist_t (NULL: none)
 

@@ -116,6 +116,7 @@ cdef int tbl_resize_locked(shard_t *sh, uint64_t cap) noexcept nogil:
         if moved != sh.count or moved > cap - 1:
             dbg_fail("tbl_resize_locked: shard count differs from the occupied slots")
     sh.table_off = noff            # one store switches tables
+    snap_on_rehash_locked(sh)      # shm/snapshot.pxi: a dump walking this table starts over
     if ooff:
         tbl_free(ooff)
     return ST_OK
@@ -250,6 +251,7 @@ cdef void shard_repair_locked(uint32_t s) noexcept nogil:
             dbstat_at(s, it.db).expires += 1
     sh.repairs += 1
     free(pairs)
+    snap_on_rehash_locked(sh)
 
 
 # Held shards. EXEC and scripts lock up front every shard their commands may
@@ -269,8 +271,6 @@ cdef inline void shard_lock(uint32_t s) noexcept nogil:
         g_unheld_locks += 1                   # a held set that missed a key: may deadlock
     if cc_lock(shard_mutex(s)):
         shard_repair_locked(s)
-    if g_pp != NULL and g_pp.snap_active:
-        snap_on_lock(s)                      # shm/snapshot.pxi: dump before use
 
 cdef inline void shard_unlock(uint32_t s) noexcept nogil:
     if g_holding and g_held[s]:
@@ -290,8 +290,6 @@ cdef inline bint shard_lock_or_skip(uint32_t s) noexcept nogil:
         return False
     if rc == 1:
         shard_repair_locked(s)
-    if g_pp != NULL and g_pp.snap_active:
-        snap_on_lock(s)
     return True
 
 

@@ -125,7 +125,7 @@ class Worker:
             return
         hz = _hz()
         _core.active_expire_unless_script(self.index, self.nworkers, int(250000 / hz))
-        _core.snap_flush_parts()                # shards this worker dumped for a snapshot
+        _core.snap_flush_parts()                # items this worker copied for a snapshot
         _core.pubsub_flush()                   # `expired` events, frames for subscribers
         _core.sketch_fit()                     # the adaptive policy's sketch follows maxmemory
         server.NODE.close_idle_clients(int(time.time() * 1000))

@@ -557,3 +557,88 @@ def test_memcached_base64_keys_and_delayed_flush_survive_kill9(data_dir):
     s, r = start()
     assert r.get("plain") is None and r.get(key) is None and r.dbsize() == 0
     node.stop()
+
+
+def test_memcached_base64_mark_survives_restart(data_dir):
+    """An item stored with a base64 key (ms ... b) answers `k` in base64 with
+    the b flag; after a restart from the WAL (kill -9) and from a snapshot
+    alone it still does, and an item stored with a plain key still does not."""
+    import base64
+    import socket
+    key = b"bin\x00k\xff"
+    b64 = base64.b64encode(key)
+
+    def start(*flags):
+        srv = CachecytServer('--dir', data_dir, '--save', '', *flags, workers=2, memcached_port=True)
+        STARTED.append(srv)
+        srv.start()
+        node = Node(data_dir)
+        node.srv = srv
+        return node, socket.create_connection(('127.0.0.1', srv.memcached_port))
+
+    def ask(s, line):
+        s.sendall(line)
+        buf = b""
+        while not buf.endswith(b"\r\n"):
+            buf += s.recv(65536)
+        return buf
+
+    def marks(s):
+        return ask(s, b"mg " + b64 + b" b k v\r\n"), ask(s, b"mg plain k v\r\n")
+
+    wanted = (b"VA 2 k" + b64 + b" b\r\nhi\r\n", b"VA 1 kplain\r\np\r\n")
+    node, s = start('--appendonly', 'yes', '--appendfsync', 'always')
+    assert ask(s, b"ms " + b64 + b" 2 b\r\nhi\r\n") == b"HD\r\n"
+    assert ask(s, b"ms plain 1\r\np\r\n") == b"HD\r\n"
+    assert marks(s) == wanted
+    node.kill9()
+    node, s = start('--appendonly', 'yes', '--appendfsync', 'always')      # the WAL's records
+    assert marks(s) == wanted
+    r = redis.Redis(port=node.srv.port)
+    r.save()
+    node.kill9()
+    shutil.rmtree(os.path.join(data_dir, 'appendonlydir'))
+    node, s = start()                                                      # the snapshot alone
+    assert marks(s) == wanted
+    node.stop()
+
+
+def test_wal_turned_on_over_data_is_not_taken_as_from_empty(data_dir, tmp_path):
+    """appendonly turned on at run time over existing keys: the WAL starts
+    at LSN 1 but over that data. Once the snapshot of LSN 0 has left the
+    node, a backup restores only from its snapshots, never to a node rebuilt
+    from the records alone (which would lack the earlier keys)."""
+    from cachecyt.cluster import backup as bk
+    node = Node(data_dir, '--save', '')
+    r = node.start()
+    r.set('before', 1)
+    assert r.config_set('appendonly', 'yes')
+
+    def saved(n):
+        deadline = time.time() + 10
+        while r.info('persistence')['rdb_saves'] < n or r.info('persistence')['rdb_bgsave_in_progress']:
+            assert time.time() < deadline
+            time.sleep(0.02)
+
+    saved(1)                                              # the snapshot of LSN 0
+    for n in (2, 3):                                      # two more: LSN 0 leaves the node
+        r.set(f'after{n}', n)
+        r.bgsave()
+        saved(n)
+    r.set('last', 4)
+    time.sleep(0.1)
+    made = bk.copy_node_files(data_dir, 'dump.ccyt', 'appendonlydir', str(tmp_path))
+    manifest = bk.list_backups(str(tmp_path))[0][1]
+    assert manifest["wal_over_data"] is True
+    assert [w["first_lsn"] for w in manifest["wal"]] == [1]
+    assert min(r_["from_lsn"] for r_ in manifest["ranges"]) >= 1, manifest["ranges"]
+    with pytest.raises(bk.BackupError, match="no backup restores to LSN 0"):
+        bk.pick_backup(made, lsn=0)
+    into = str(tmp_path / "restored")
+    done = bk.restore(made, into, lsn=manifest["ranges"][0]["from_lsn"])
+    assert done["base_lsn"] >= 1
+    node.kill9()
+    alone = Node(into, '--save', '')
+    rr = alone.start()
+    assert rr.get('before') == b'1' and rr.get('after2') == b'2'
+    alone.stop()

@@ -69,6 +69,13 @@ def test_ranges_of_a_backup():
     # ... unless a snapshot of LSN 0 holds data written before the WAL was on
     m["snapshots"] = [{"lsn": 0, "ts_ms": 3}]
     assert bk.restorable_ranges(m) == [{"from_lsn": 0, "to_lsn": 4, "from_ms": 3, "to_ms": 9}]
+    # a WAL whose LSN 1 was written over earlier data, once that snapshot of
+    # LSN 0 has left the backup, restores only from the snapshots it still has
+    m = {"snapshots": [{"lsn": 3, "ts_ms": 7}], "wal_over_data": True,
+         "wal": [{"first_lsn": 1, "last_lsn": 4, "first_ms": 5, "last_ms": 9}]}
+    assert bk.restorable_ranges(m) == [{"from_lsn": 3, "to_lsn": 4, "from_ms": 7, "to_ms": 9}]
+    m["snapshots"] = []
+    assert bk.restorable_ranges(m) == []
 
 
 def test_the_window_keeps_the_backups_that_cover_it(tmp_path):
