@@ -14,12 +14,12 @@ cdef int keymove_locked(kref_t *src, kref_t *dst, int sdb, int ddb, int64_t now_
     if key_find_locked(dst, ddb, now_ms):
         return ST_EXISTS
     key_find_locked(src, sdb, now_ms)           # the lookup of dst may have moved slots
-    lru = IT(src.item).lru
+    lru = item_lru(IT(src.item))
     noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
     item_copy_value(IT(noff), IT(src.item))     # a collection's root moves as bytes
-    IT(noff).lru = lru
+    item_set_lru(IT(noff), lru)
     if key_store_locked(dst, noff) != ST_OK:
         return ST_NOMEM
     if key_find_locked(src, sdb, now_ms):       # the store may have moved the slot
