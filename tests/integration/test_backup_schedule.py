@@ -89,8 +89,8 @@ def test_scheduled_backups_keep_to_the_retention(tmp_path):
     srv.stop()                                   # the directory holds still from here on
     assert cli('verify', backups(store)[-1]).strip().endswith('ok')
     assert cli('verify', store).strip().endswith('ok')       # every backup of the directory
-    out = cli('list', '--to', store)
-    assert out.count('restores to: LSN') == 2 and 'restorable: LSN' in out
+    out = cli('list', '--to', store)            # a backup may have ended after the retention check
+    assert out.count('restores to: LSN') == len(backups(store)) >= 2 and 'restorable: LSN' in out
 
 
 def test_failed_backup_is_logged_counted_and_alerts(tmp_path):
