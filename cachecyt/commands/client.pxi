@@ -23,6 +23,12 @@
 
 from cpython.buffer cimport PyBUF_FORMAT, PyBUF_ND
 
+cdef extern from "<sys/socket.h>" nogil:
+    Py_ssize_t send(int fd, const void *buf, size_t n, int flags)
+    enum:
+        MSG_NOSIGNAL
+        MSG_DONTWAIT
+
 cdef enum:                        # Client.flags: every bit is defined here
     CL_CLOSE_AFTER_REPLY = 1
     CL_CLOSE_ASAP = 2
@@ -103,6 +109,7 @@ cdef class Client:
     cdef public object tn_prefix              # bytes: the tenant's hidden channel prefix, or None
     cdef public list tn_keep                  # rewritten arguments of the running command
     cdef public bint tn_counted               # counted in its tenant's connections (not a script's client)
+    cdef public int wfd                       # socket the replies may be sent on directly, -1 = none (_send_direct)
 
     def __cinit__(self, *args, **kwargs):
         rp_init(&self.rp)
@@ -114,6 +121,7 @@ cdef class Client:
         self.actions = []
         self.db = 0
         self.tenant = -1
+        self.wfd = -1
         self.name = None
         self.addr = "?"
         self.laddr = "?"
@@ -193,23 +201,24 @@ cdef class Client:
         self.rp.len += <uint64_t>nbytes
         self.net_in += nbytes
         wstat_io(nbytes, 0)                        # shm/stats.pxi
-        self._replies_out()
+        self._replies_out(True)
 
     def data_received(self, data):
         self._take_input(data)
-        self._replies_out()
+        self._replies_out(False)
 
-    cdef int _replies_out(self) except -1:
-        """Run the complete requests, write the replies, act on what they asked."""
-        cdef bytes out
+    cdef int _replies_out(self, bint from_read=False) except -1:
+        """Run the complete requests, write the replies, act on what they asked.
+        from_read: called by the transport's read of this socket, which is then
+        open for certain (the replies may go straight to it: _send_direct)."""
         if self.transport is None:            # refused or closed: nothing to answer
             return 0
-        out = self._run()
-        if out:
+        self._run_batch()
+        if self.out.len:
             if self.wal_held is not None or persist_must_hold(self):
-                persist_hold(self, out)               # appendfsync always (shm/wal.pxi)
-            else:
-                self.transport.write(out)
+                persist_hold(self, self._out_bytes())   # appendfsync always (shm/wal.pxi)
+            elif not (from_read and self._send_direct()):
+                self.transport.write(self._out_bytes())
         if self.actions:
             self.run_actions()
         if g_ps_pending:
@@ -221,6 +230,30 @@ cdef class Client:
     def run_actions(self):
         """Overridden by the transport glue: act on self.actions."""
         self.actions.clear()
+
+    cdef bint _send_direct(self) except -1:
+        """Send the replies with one send() on the socket, without a bytes object
+        or the transport's write path, when nothing the transport holds must go
+        before them. True when all left; after a partial send the rest stays in
+        the reply buffer (the transport writes it and waits for the socket). A
+        TLS connection has no wfd: its bytes must go through the transport."""
+        cdef Py_ssize_t n
+        if self.wfd < 0 or self.flags & CL_CLOSE_ASAP or self.transport.get_write_buffer_size():
+            return False
+        n = send(self.wfd, self.out.p, self.out.len, MSG_NOSIGNAL | MSG_DONTWAIT)
+        if n <= 0:
+            return False                      # EAGAIN, or an error the transport reports
+        self.net_out += n
+        wstat_io(0, n)
+        if <uint64_t>n < self.out.len:
+            memmove(self.out.p, self.out.p + n, self.out.len - n)
+            self.out.len -= n
+            return False
+        self.out.len = 0
+        if self.out.cap > 1024 * 1024:
+            free(self.out.p)
+            self._reset_out()
+        return True
 
     cpdef bytes feed(self, data):
         """Run every complete request in the bytes so far; return the replies."""
@@ -270,12 +303,16 @@ cdef class Client:
         self.clock_frozen = frozen
 
     cdef bytes _run(self):
-        """Run every complete request buffered; return the replies. A client
-        blocked in BLPOP & co. runs nothing until it is served or times out: the
-        requests parsed ahead of the blocking one go back to the parser."""
+        """Run every complete request buffered; return the replies."""
+        self._run_batch()
+        return self._out_bytes()
+
+    cdef int _run_batch(self) except -1:
+        """Run every complete request buffered, leaving the replies in self.out.
+        A client blocked in BLPOP & co. runs nothing until it is served or times
+        out: the requests parsed ahead of the blocking one go back to the parser."""
         cdef int r
         cdef uint64_t j, k
-        cdef bytes result
         self._clock()
         batch_enter()                                 # see shm/script.pxi
         if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
@@ -326,7 +363,11 @@ cdef class Client:
             self.flags |= CL_CLOSE_ASAP
             free(self.out.p)
             self._reset_out()
-            return b""
+        return 0
+
+    cdef bytes _out_bytes(self):
+        """The replies in self.out as bytes, counted as sent; self.out is emptied."""
+        cdef bytes result
         if not self.out.len:
             return b""
         result = PyBytes_FromStringAndSize(self.out.p, self.out.len)

@@ -320,10 +320,9 @@ cdef class McClient(Client):
     def __dealloc__(self):
         mp_free(&self.mp)
 
-    cdef bytes _run(self):
+    cdef int _run_batch(self) except -1:
         cdef int r, held
         cdef uint64_t before
-        cdef bytes result
         self._clock()
         batch_enter()                                 # see shm/script.pxi
         while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
@@ -363,16 +362,7 @@ cdef class McClient(Client):
                 self.out.len = before
         batch_leave()
         rp_compact(&self.rp)
-        if not self.out.len:
-            return b""
-        result = PyBytes_FromStringAndSize(self.out.p, self.out.len)
-        self.net_out += self.out.len
-        wstat_io(0, self.out.len)                  # shm/stats.pxi
-        self.out.len = 0
-        if self.out.cap > 1024 * 1024:
-            free(self.out.p)
-            self._reset_out()
-        return result
+        return 0
 
     cdef void mc_account(self, uint64_t before) noexcept:
         """The command just run: its cmdstat and histogram rows (its time runs

@@ -257,6 +257,31 @@ cdef int expire_of(Client c, int flags, uint64_t expire_arg, int64_t *expire_ms,
                            (flags & (SET_EXAT | SET_PXAT)) != 0, expire_ms, cmdname)
 
 
+cdef int set_in_shard(kref_t *k, wbuf_t *out, int db, int64_t now_ms, const char *val,
+                      uint64_t vlen, int flags, int64_t expire_ms, bint *doit) noexcept nogil:
+    """SET's shard-locked part: a status, *doit whether the value was stored (or
+    would be, for an error). Called with the GIL held: the section is short and
+    a worker has no other thread to let run (docs/adr/0017)."""
+    cdef int st = ST_OK
+    doit[0] = False
+    shard_lock(k.shard)
+    key_find_locked(k, db, now_ms)
+    if flags & SET_GET and k.item and IT(k.item).type != T_STRING:
+        st = ST_WRONGTYPE
+    else:
+        doit[0] = not ((flags & SET_NX and k.item) or (flags & SET_XX and not k.item))
+        if flags & SET_GET:
+            if k.item:
+                str_reply(out, IT(k.item))
+            else:
+                wb_null(out)
+        if doit[0]:
+            st = str_store_locked(k, val, vlen, expire_ms, (flags & SET_KEEPTTL) != 0,
+                                  STORE_AUTO, now_ms)
+    shard_unlock(k.shard)
+    return st
+
+
 cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expire_ms,
                 bint reply_int) except -1:
     """The body of SET/SETNX/SETEX/GETSET. reply_int: SETNX's 1/0 reply."""
@@ -265,22 +290,8 @@ cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expir
     cdef int st = ST_OK
     cdef bint doit
     kref_init(&k, c.argv[keyi], c.argl[keyi])
-    with nogil:
-        shard_lock(k.shard)
-        key_find_locked(&k, c.db, c.now_ms)
-        if flags & SET_GET and k.item and IT(k.item).type != T_STRING:
-            st = ST_WRONGTYPE
-        else:
-            doit = not ((flags & SET_NX and k.item) or (flags & SET_XX and not k.item))
-            if flags & SET_GET:
-                if k.item:
-                    str_reply(&c.out, IT(k.item))
-                else:
-                    wb_null(&c.out)
-            if doit:
-                st = str_store_locked(&k, c.argv[vali], c.argl[vali], expire_ms,
-                                      (flags & SET_KEEPTTL) != 0, STORE_AUTO, c.now_ms)
-        shard_unlock(k.shard)
+    st = set_in_shard(&k, &c.out, c.db, c.now_ms, c.argv[vali], c.argl[vali], flags,
+                      expire_ms, &doit)
     if st == ST_OK and doit: notify_set(c, keyi, expire_ms)
     if st == ST_WRONGTYPE:
         wb_error(&c.out, E_WRONGTYPE)
@@ -296,25 +307,31 @@ cdef int do_set(Client c, uint64_t keyi, uint64_t vali, int flags, int64_t expir
     return 0
 
 
-cdef int cmd_get(Client c) except -1:
-    cdef kref_t k
+cdef int get_in_shard(kref_t *k, wbuf_t *out, int db, int64_t now_ms) noexcept nogil:
+    """GET's shard-locked part (called with the GIL held, as set_in_shard)."""
     cdef item_t *it
     cdef int st = ST_OK
-    kref_init(&k, c.argv[1], c.argl[1])
-    with nogil:
-        shard_lock(k.shard)
-        if key_find_locked(&k, c.db, c.now_ms):
-            it = IT(k.item)
-            if it.type == T_STRING:
-                item_touch(it, c.now_ms)
-                str_reply(&c.out, it)
-                my_wstat().hits += 1
-            else:
-                st = ST_WRONGTYPE
+    shard_lock(k.shard)
+    if key_find_locked(k, db, now_ms):
+        it = IT(k.item)
+        if it.type == T_STRING:
+            item_touch(it, now_ms)
+            str_reply(out, it)
+            my_wstat().hits += 1
         else:
-            wb_null(&c.out)
-            my_wstat().misses += 1
-        shard_unlock(k.shard)
+            st = ST_WRONGTYPE
+    else:
+        wb_null(out)
+        my_wstat().misses += 1
+    shard_unlock(k.shard)
+    return st
+
+
+cdef int cmd_get(Client c) except -1:
+    cdef kref_t k
+    cdef int st
+    kref_init(&k, c.argv[1], c.argl[1])
+    st = get_in_shard(&k, &c.out, c.db, c.now_ms)
     if st == ST_WRONGTYPE:
         wb_error(&c.out, E_WRONGTYPE)
     return 0

@@ -1,7 +1,8 @@
 """Transport glue: one Connection per client socket. The Cython Client reads
 straight into its parser's buffer (get_buffer / buffer_updated, which uvloop
 uses for any protocol that has them), runs the requests and writes their
-replies in one transport.write. Nothing here parses or executes; nothing here
+replies in one write (a send() on the socket when the transport holds
+nothing, else transport.write). Nothing here parses or executes; nothing here
 runs per request."""
 import asyncio
 import logging
@@ -15,6 +16,8 @@ log = logging.getLogger("cachecyt.worker")
 
 
 class Connection(_core.Client):
+    # replies read from the socket may be sent on it directly (Client._send_direct)
+    direct_send = True
 
     def connection_made(self, transport):
         self.transport = transport
@@ -22,7 +25,8 @@ class Connection(_core.Client):
         sock = transport.get_extra_info('sockname')
         self.addr = _fmt_addr(peer)
         self.laddr = _fmt_addr(sock)
-        if not NODE.client_opened(self, _fileno(transport)):
+        fd = _fileno(transport)
+        if not NODE.client_opened(self, fd):
             transport.write(b"-ERR max number of clients reached\r\n")
             transport.close()
             self.transport = None
@@ -31,8 +35,12 @@ class Connection(_core.Client):
             transport.write(gate.DENIED)
             transport.close()
             self.transport = None
+            return
+        if self.direct_send:
+            self.wfd = fd
 
     def connection_lost(self, exc):
+        self.wfd = -1
         self.unblock_closed()
         self.on_unblocked()
         _core.pubsub_forget(self)
@@ -77,7 +85,9 @@ class Connection(_core.Client):
 class TlsConnection(Connection):
     """A RESP client over TLS. uvloop's TLS transport takes len() of what
     get_buffer returns, so it gets a memoryview of the read buffer instead of
-    the client itself (valid until buffer_updated, as the client's own is)."""
+    the client itself (valid until buffer_updated, as the client's own is).
+    Its replies go through the transport, which encrypts them."""
+    direct_send = False
 
     def get_buffer(self, sizehint):
         return memoryview(self)

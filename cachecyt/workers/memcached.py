@@ -10,12 +10,14 @@ from cachecyt.workers.connection import Connection, _fileno, _fmt_addr
 
 
 class McConnection(_core.McClient):
+    direct_send = True                     # see Connection
 
     def connection_made(self, transport):
         self.transport = transport
         self.addr = _fmt_addr(transport.get_extra_info('peername'))
         self.laddr = _fmt_addr(transport.get_extra_info('sockname'))
-        if not NODE.client_opened(self, _fileno(transport)):
+        fd = _fileno(transport)
+        if not NODE.client_opened(self, fd):
             transport.write(b"SERVER_ERROR too many open connections\r\n")
             transport.close()
             self.transport = None
@@ -24,6 +26,9 @@ class McConnection(_core.McClient):
             transport.write(gate.MC_DENIED)
             transport.close()
             self.transport = None
+            return
+        if self.direct_send:
+            self.wfd = fd
 
     connection_lost = Connection.connection_lost
     eof_received = Connection.eof_received
@@ -39,6 +44,7 @@ class McConnection(_core.McClient):
 
 class McTlsConnection(McConnection):
     """A memcached client over TLS (see connection.TlsConnection)."""
+    direct_send = False
 
     def get_buffer(self, sizehint):
         return memoryview(self)

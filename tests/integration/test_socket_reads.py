@@ -53,3 +53,20 @@ def test_value_bigger_than_a_read(sock):
     sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n")
     want = b"$%d\r\n" % len(value) + value + b"\r\n"
     assert read_exactly(sock, len(want)) == want
+
+
+def test_reply_larger_than_the_socket_takes_then_more_requests(sock):
+    """A reply the socket cannot take at once (the client is not reading) is sent
+    in parts; replies to requests that come while its rest waits follow it, in
+    order, and nothing is lost or repeated."""
+    value = bytes(range(256)) * (3 * 1024 * 1024 // 256)           # 3 MiB
+    sock.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n%s\r\n" % (len(value), value))
+    assert read_exactly(sock, 5) == b"+OK\r\n"
+    sock.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n")
+    time.sleep(0.2)                               # the reply fills the socket buffers
+    for i in range(3):
+        sock.sendall(b"*2\r\n$4\r\nECHO\r\n$2\r\ne%d\r\n" % i)
+        time.sleep(0.02)                          # each one read on its own
+    head = b"$%d\r\n" % len(value)
+    want = head + value + b"\r\n" + b"".join(b"$2\r\ne%d\r\n" % i for i in range(3))
+    assert read_exactly(sock, len(want)) == want
