@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 6
+    LAYOUT_VERSION = 7
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
@@ -18,7 +18,7 @@ cdef enum:
     MAX_CLIENT_SLOTS = 16384     # rows of the shared client table (bounds maxclients)
     RING_CELLS = 256             # messages per worker signal ring (power of two)
     MAX_ERRSTATS = 32            # error prefixes counted per worker
-    MAX_WAITERS = 8192           # keys blocked clients wait on, node-wide (shm/blocking.pxi)
+    BW_PER_PAGE = 818            # wait entries per registry page: (PAGE_SIZE - 64) / sizeof(bwait_t)
     MSG_RING_BYTES = 1048576     # bytes of each worker's pub/sub message ring (power of two)
 
 # status codes of nogil core functions; only the command layer turns them into replies

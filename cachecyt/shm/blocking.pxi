@@ -1,7 +1,7 @@
 # Blocking list commands across workers (docs/adr/0005-blocking-across-workers.md).
 #
-# A node-wide registry in the segment (region blocked_off: a robust mutex, then
-# MAX_WAITERS bwait_t entries) lists every key a blocked client waits on, with
+# A node-wide registry in the segment (a robust mutex at blocked_off, entries in
+# pages chained from blocked_head: no fixed size) lists every key a blocked client waits on, with
 # the order in which clients blocked (seq). The lock order is: shard locks, then
 # the registry lock; only allocator locks (innermost) are taken while the
 # registry lock is held (a hand-over allocates and frees chunks).
@@ -54,7 +54,6 @@ cdef extern from *:
 cdef const char *E_TIMEOUT_FLOAT = "ERR timeout is not a float or out of range"
 cdef const char *E_TIMEOUT_NEG = "ERR timeout is negative"
 cdef const char *E_TIMEOUT_RANGE = "ERR timeout is out of range"
-cdef const char *E_TOO_MANY_BLOCKED = "ERR too many blocked clients"
 
 g_wake = None                    # callable(worker slot): write that worker's eventfd
 
@@ -66,12 +65,43 @@ def set_wake_hook(f):
 
 
 # ---- the registry ------------------------------------------------------------------
+#
+# How it works: the entries live in 64 KiB pages taken from the slab allocator
+# when a client blocks and no page has room, chained from g_hdr.blocked_head
+# (newest page first). A page counts its entries in use (`used`) and keeps them
+# below `hi`, so walks skip the free tail; a page whose last entry leaves is
+# unlinked and freed, so the registry costs nothing when nobody waits and has no
+# fixed size: a command waits on any number of keys, one entry each, and only
+# running out of memory refuses a wait. Every walk holds the registry lock.
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    static int cc_bw_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+    }
+    static inline void cc_bw_sort(uint64_t *a, size_t n) { qsort(a, n, 8, cc_bw_cmp); }
+    static inline int cc_bw_has(const uint64_t *a, size_t n, uint64_t v) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (a[mid] < v) lo = mid + 1; else hi = mid;
+        }
+        return lo < n && a[lo] == v;
+    }
+    """
+    void cc_bw_sort(uint64_t *a, size_t n) nogil
+    int cc_bw_has(const uint64_t *a, size_t n, uint64_t v) nogil
+
+
+ctypedef struct bwit_t:          # a walk over the entries in use
+    bwpage_t *pg
+    uint32_t i
+
 
 cdef inline pthread_mutex_t *bw_mutex() noexcept nogil:
     return <pthread_mutex_t *>(g_base + g_hdr.blocked_off)
-
-cdef inline bwait_t *bw_at(uint64_t i) noexcept nogil:
-    return (<bwait_t *>(g_base + g_hdr.blocked_off + LOCK_STRIDE)) + i
 
 cdef inline void bw_lock() noexcept nogil:
     cc_lock(bw_mutex())          # a dead owner leaves whole entries: seq is written last
@@ -79,25 +109,106 @@ cdef inline void bw_lock() noexcept nogil:
 cdef inline void bw_unlock() noexcept nogil:
     cc_unlock(bw_mutex())
 
+cdef inline bwpage_t *bw_page(uint64_t off) noexcept nogil:
+    return <bwpage_t *>(g_base + off) if off else NULL
+
+cdef inline void bw_iter(bwit_t *it) noexcept nogil:
+    it.pg = bw_page(g_hdr.blocked_head)
+    it.i = 0
+
+cdef inline bwait_t *bw_next(bwit_t *it) noexcept nogil:
+    """The next entry in use of the walk, or NULL at its end."""
+    cdef bwait_t *e
+    while it.pg != NULL:
+        while it.i < it.pg.hi:
+            e = &it.pg.e[it.i]
+            it.i += 1
+            if e.seq:
+                return e
+        it.pg = bw_page(it.pg.next)
+        it.i = 0
+    return NULL
+
+cdef inline bwpage_t *bw_page_of(bwait_t *e) noexcept nogil:
+    """The page holding entry e (a page is one whole arena page)."""
+    cdef uint64_t rel = <uint64_t>((<char *>e) - g_base) - g_hdr.arena_off
+    return bw_page(g_hdr.arena_off + ((rel >> PAGE_SHIFT) << PAGE_SHIFT))
+
+cdef inline uint64_t bw_mix(uint64_t h, int32_t db) noexcept nogil:
+    """One number for a key of a db (a collision only causes a spurious retry)."""
+    return h ^ (<uint64_t>(db + 1) * <uint64_t>0x9E3779B97F4A7C15)
+
+
+cdef bwait_t *bw_free_slot_locked(bwit_t *cur) noexcept nogil:
+    """A free entry at or after the walk position cur, in a page with room or in
+    a new page (put first in the chain), or NULL when out of memory."""
+    cdef uint64_t off
+    cdef bwpage_t *pg
+    while cur.pg != NULL:
+        if cur.pg.used < BW_PER_PAGE:
+            while cur.i < BW_PER_PAGE:
+                if cur.pg.e[cur.i].seq == 0:
+                    return &cur.pg.e[cur.i]
+                cur.i += 1
+        cur.pg = bw_page(cur.pg.next)
+        cur.i = 0
+    off = slab_alloc(PAGE_SIZE)
+    if off == 0:
+        return NULL
+    pg = bw_page(off)
+    memset(pg, 0, sizeof(bwpage_t))
+    pg.next = g_hdr.blocked_head
+    g_hdr.blocked_head = off
+    cur.pg = pg
+    cur.i = 0
+    return &pg.e[0]
+
+
+cdef void bw_free_entry_locked(bwait_t *e) noexcept nogil:
+    """Free one entry (and the blobs it owns). Registry lock held."""
+    cdef bwpage_t *pg = bw_page_of(e)
+    if e.handed:                    # a reply nobody will send (disconnect, dead worker)
+        item_free_shell(e.handed)
+        e.handed = 0
+    if e.dest:
+        item_free_shell(e.dest)
+        e.dest = 0
+    e.seq = 0
+    pg.used -= 1
+    while pg.hi and pg.e[pg.hi - 1].seq == 0:
+        pg.hi -= 1
+    cc_atomic_add(&g_hdr.blocked_count, -1)
+
+
+cdef void bw_release_pages_locked() noexcept nogil:
+    """Unlink and free the pages with no entry in use. Registry lock held."""
+    cdef uint64_t off = g_hdr.blocked_head, nxt
+    cdef uint64_t *link = &g_hdr.blocked_head
+    while off:
+        nxt = bw_page(off).next
+        if bw_page(off).used == 0:
+            link[0] = nxt
+            slab_free(off)
+        else:
+            link = &bw_page(off).next
+        off = nxt
+
 
 cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int n,
                                  uint32_t want) noexcept nogil:
     """Entries for a client waiting on n keys for a value of type `want`: its
-    seq, or 0 when the registry is full (nothing registered). Registry lock held."""
-    cdef uint64_t i, seq, found = 0
-    cdef uint64_t idx[64]
+    seq, or 0 when out of memory (nothing registered). Registry lock held."""
+    cdef uint64_t seq = cc_atomic_add(&g_hdr.blocked_seq, 1) + 1
+    cdef bwit_t cur
     cdef bwait_t *e
-    for i in range(MAX_WAITERS):
-        if found == <uint64_t>n:
-            break
-        if bw_at(i).seq == 0:
-            idx[found] = i
-            found += 1
-    if found < <uint64_t>n:
-        return 0
-    seq = cc_atomic_add(&g_hdr.blocked_seq, 1) + 1
-    for i in range(<uint64_t>n):
-        e = bw_at(idx[i])
+    cdef bwpage_t *pg
+    cdef int i
+    bw_iter(&cur)
+    for i in range(n):
+        e = bw_free_slot_locked(&cur)
+        if e == NULL:
+            bw_drop_seq_locked(seq)
+            return 0
         e.client = client
         e.hash = hashes[i]
         e.worker = g_worker
@@ -109,42 +220,67 @@ cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int 
         e.count = 0
         e.handed = 0
         e.served = 0
+        e.resp = 2
+        e.dest = 0
         e.seq = seq
-        if idx[i] + 1 > g_hdr.blocked_hiwater:
-            g_hdr.blocked_hiwater = idx[i] + 1
-    cc_atomic_add(&g_hdr.blocked_count, n)
+        pg = cur.pg
+        pg.used += 1
+        if cur.i + 1 > pg.hi:
+            pg.hi = cur.i + 1
+        cc_atomic_add(&g_hdr.blocked_count, 1)
     return seq
+
+
+cdef void bw_drop_seq_locked(uint64_t seq) noexcept nogil:
+    """Remove the entries registered as seq (a registration that ran out of memory)."""
+    cdef bwit_t it
+    cdef bwait_t *e
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.seq == seq:
+            bw_free_entry_locked(e)
+        e = bw_next(&it)
+    bw_release_pages_locked()
 
 
 cdef uint64_t bw_remove_locked(uint64_t client) noexcept nogil:
     """Remove a client's entries and mark the other waiters on its keys ready.
     Returns the mask of worker slots to wake. Registry lock held."""
-    cdef uint64_t i, j, mask = 0, n = 0
-    cdef uint64_t hashes[64]
-    cdef int32_t dbs[64]
+    cdef uint64_t mask = 0, n = 0, cap = 0
+    cdef uint64_t *keys = NULL
+    cdef uint64_t *grown
+    cdef bint lost = False             # no memory to list the keys: wake every waiter
+    cdef bwit_t it
     cdef bwait_t *e
-    cdef uint64_t hi = g_hdr.blocked_hiwater
-    for i in range(hi):
-        e = bw_at(i)
-        if e.seq and e.client == client:
-            if n < 64:
-                hashes[n] = e.hash
-                dbs[n] = e.db
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.client == client:
+            if n == cap and not lost:
+                cap = cap * 2 if cap else 16
+                grown = <uint64_t *>realloc(keys, cap * 8)
+                if grown == NULL:
+                    lost = True
+                else:
+                    keys = grown
+            if not lost:
+                keys[n] = bw_mix(e.hash, e.db)
                 n += 1
-            if e.handed:                    # a reply nobody will send (disconnect, dead worker)
-                item_free_shell(e.handed)
-                e.handed = 0
-            e.seq = 0
-            cc_atomic_add(&g_hdr.blocked_count, -1)
-    for i in range(hi):
-        e = bw_at(i)
-        if e.seq == 0:
-            continue
-        for j in range(n):
-            if e.hash == hashes[j] and e.db == dbs[j]:
+            bw_free_entry_locked(e)
+        e = bw_next(&it)
+    if n or lost:
+        if not lost:
+            cc_bw_sort(keys, n)
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if lost or cc_bw_has(keys, n, bw_mix(e.hash, e.db)):
                 e.ready = 1
                 mask |= <uint64_t>1 << e.worker
-                break
+            e = bw_next(&it)
+        bw_release_pages_locked()
+    free(keys)
     return mask
 
 
@@ -152,32 +288,38 @@ cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h, uint32_t want) no
     """Waiters for a `want` value at key (db, h) that blocked before `seq` (0 =
     all of them). Waiters for another type do not count: a BZPOPMIN waiting on a
     key that became a list must not hold up the BLPOPs behind it."""
-    cdef uint64_t i, n = 0
+    cdef uint64_t n = 0
+    cdef bwit_t it
     cdef bwait_t *e
     if cc_atomic_load(&g_hdr.blocked_count) == 0:
         return 0
     bw_lock()
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if (e.seq and e.hash == h and e.db == db and e.want == want and not e.served
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if (e.hash == h and e.db == db and e.want == want and not e.served
                 and (seq == 0 or e.seq < seq)):
             n += 1
+        e = bw_next(&it)
     bw_unlock()
     return n
 
 
 cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
     """Mark the waiters on key (db, h) ready: the mask of worker slots to wake."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0
+    cdef bwit_t it
     cdef bwait_t *e
     if cc_atomic_load(&g_hdr.blocked_count) == 0:
         return 0
     bw_lock()
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if e.seq and e.hash == h and e.db == db:
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.hash == h and e.db == db:
             e.ready = 1
             mask |= <uint64_t>1 << e.worker
+        e = bw_next(&it)
     bw_unlock()
     return mask
 
@@ -205,28 +347,44 @@ cdef uint64_t g_ho_mask = 0            # worker slots to wake for the hand-overs
 cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where,
                                    int64_t count) noexcept nogil:
     """Let pushes serve the client registered as seq in place. Registry lock held."""
-    cdef uint64_t i
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
         if e.seq == seq:
             e.kind = kind
             e.where = <uint32_t>where
             e.count = count
+        e = bw_next(&it)
 
 
-cdef int64_t bw_first_waiter_locked(int db, uint64_t h) noexcept nogil:
-    """Index of the earliest unserved list waiter on key (db, h), or -1."""
-    cdef uint64_t i, best_seq = 0
-    cdef int64_t best = -1
+cdef bwait_t *bw_first_waiter_locked(int db, uint64_t h, uint32_t want) noexcept nogil:
+    """The earliest unserved waiter for a `want` value on key (db, h), or NULL."""
+    cdef bwait_t *best = NULL
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if (e.seq and e.hash == h and e.db == db and e.want == T_LIST and not e.served
-                and (best < 0 or e.seq < best_seq)):
-            best = <int64_t>i
-            best_seq = e.seq
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if (e.hash == h and e.db == db and e.want == want and not e.served
+                and (best == NULL or e.seq < best.seq)):
+            best = e
+        e = bw_next(&it)
     return best
+
+
+cdef void bw_mark_served_locked(uint64_t seq) noexcept nogil:
+    """A push served the client registered as seq: none of its entries ranks any more."""
+    cdef bwit_t it
+    cdef bwait_t *e
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.seq == seq:
+            e.served = 1
+            e.ready = 1
+        e = bw_next(&it)
 
 
 cdef uint64_t ho_reply(kref_t *k, lroot_t *r, bwait_t *e, uint64_t *n) noexcept nogil:
@@ -291,18 +449,16 @@ cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
     """After a push onto the list r at k (its shard locked): serve the waiters
     on k in block order while elements remain, stopping at one that must retry
     (BLMOVE). handover_finish() then sends the events and wake-ups."""
-    cdef int64_t i
     cdef bwait_t *e
-    cdef uint64_t blob, n, j, seq
+    cdef uint64_t blob, n
     global g_ho_n, g_ho_gone, g_ho_key, g_ho_klen, g_ho_db, g_ho_mask
     if cc_atomic_load(&g_hdr.blocked_count) == 0 or c.flags & CL_EXEC or c.clock_frozen:
         return
     bw_lock()
     while r.count and g_ho_n < HO_EVENTS:
-        i = bw_first_waiter_locked(c.db, k.h)
-        if i < 0 or bw_at(i).kind == 0:
+        e = bw_first_waiter_locked(c.db, k.h, T_LIST)
+        if e == NULL or e.kind == 0:
             break
-        e = bw_at(i)
         if not list_own_span(r, e.where, 1 if e.kind == HO_POP else <uint64_t>e.count):
             break
         blob = ho_reply(k, r, e, &n)
@@ -310,11 +466,7 @@ cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
             break
         list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
         e.handed = blob
-        seq = e.seq
-        for j in range(g_hdr.blocked_hiwater):
-            if bw_at(j).seq == seq:
-                bw_at(j).served = 1
-                bw_at(j).ready = 1
+        bw_mark_served_locked(e.seq)
         g_ho_mask |= <uint64_t>1 << e.worker
         if wal_on():
             ho_record(k, e.where, n, e.kind)
@@ -372,14 +524,17 @@ cdef void handover_log(Client c) noexcept:
 cdef bint bw_take_handed_locked(Client c) noexcept nogil:
     """If a pusher served this client, move its reply to the client's output and
     leave the registry; True then. Registry lock held."""
-    cdef uint64_t i, blob = 0, n
+    cdef uint64_t blob = 0, n
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if e.seq and e.client == c.id and e.handed:
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.client == c.id and e.handed:
             blob = e.handed
             e.handed = 0
             break
+        e = bw_next(&it)
     if blob == 0:
         return False
     n = IT(blob).klen
@@ -439,15 +594,20 @@ cdef void signal_key_ready(int db, const char *key, uint64_t klen) noexcept:
 
 cdef void signal_db_ready(int db) noexcept:
     """Every waiter of a logical db retries (SWAPDB brought other keys in)."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0
+    cdef bwit_t it
+    cdef bwait_t *e
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).db == db:
-                bw_at(i).ready = 1
-                mask |= <uint64_t>1 << bw_at(i).worker
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if e.db == db:
+                e.ready = 1
+                mask |= <uint64_t>1 << e.worker
+            e = bw_next(&it)
         bw_unlock()
     try:
         wake_workers(mask)
@@ -458,75 +618,111 @@ cdef void signal_db_ready(int db) noexcept:
 def take_ready_clients(int worker):
     """Ids of this worker's clients whose keys were pushed to, oldest first; their
     ready marks are cleared."""
-    cdef uint64_t i, n = 0, j, t
-    cdef uint64_t ids[256]
-    cdef uint64_t seqs[256]
+    cdef uint64_t n = 0, cap, i
+    cdef uint64_t *pairs
+    cdef bwit_t it
     cdef bwait_t *e
-    cdef bint dup
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return []
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            e = bw_at(i)
-            if e.seq and e.ready and e.worker == worker and n < 256:
-                e.ready = 0
-                dup = False
-                for j in range(n):
-                    if ids[j] == e.client:
-                        dup = True
-                        break
-                if not dup:
-                    ids[n] = e.client
-                    seqs[n] = e.seq
+        cap = cc_atomic_load(&g_hdr.blocked_count)
+        pairs = <uint64_t *>malloc(16 * cap + 16)          # (seq, client) per ready entry
+        if pairs != NULL:
+            bw_iter(&it)
+            e = bw_next(&it)
+            while e != NULL and n < cap:
+                if e.ready and e.worker == worker:
+                    e.ready = 0
+                    pairs[2 * n] = e.seq
+                    pairs[2 * n + 1] = e.client
                     n += 1
+                e = bw_next(&it)
         bw_unlock()
-    order = sorted(range(n), key=lambda k: seqs[k])
-    return [ids[k] for k in order]
+    if pairs == NULL:
+        raise MemoryError()
+    try:
+        found = {}
+        for i in range(n):
+            found.setdefault(pairs[2 * i + 1], pairs[2 * i])
+    finally:
+        free(pairs)
+    return sorted(found, key=found.get)
 
 
 def blocked_clear_worker(int worker):
     """Drop the entries a dead predecessor in this worker slot left."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0, client
+    cdef bwit_t it
+    cdef bwait_t *e
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).worker == worker:
-                mask |= bw_remove_locked(bw_at(i).client)
+        while True:
+            bw_iter(&it)
+            e = bw_next(&it)
+            while e != NULL and e.worker != worker:
+                e = bw_next(&it)
+            if e == NULL:
+                break
+            client = e.client
+            mask |= bw_remove_locked(client)
         bw_unlock()
     wake_workers(mask)
 
 
 def block_owner(uint64_t client):
     """The worker slot of a client waiting in a blocking command, or -1."""
-    cdef uint64_t i
     cdef int worker = -1
+    cdef bwit_t it
+    cdef bwait_t *e
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return -1
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).client == client:
-                worker = bw_at(i).worker
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if e.client == client:
+                worker = e.worker
                 break
+            e = bw_next(&it)
         bw_unlock()
     return worker
 
 
 def blocked_clients():
     """Clients blocked in the whole node (INFO blocked_clients): distinct waits."""
-    cdef uint64_t i
+    cdef bwit_t it
+    cdef bwait_t *e
     seqs = set()
     if cc_atomic_load(&g_hdr.blocked_count) == 0:
         return 0
     bw_lock()
     try:
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq:
-                seqs.add(bw_at(i).seq)
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            seqs.add(e.seq)
+            e = bw_next(&it)
     finally:
         bw_unlock()
     return len(seqs)
+
+
+def blocked_pages():
+    """Pages the wait registry uses now (tests: they are freed when empty)."""
+    cdef uint64_t n = 0, off
+    if g_hdr == NULL:
+        return 0
+    bw_lock()
+    off = g_hdr.blocked_head
+    while off:
+        n += 1
+        off = bw_page(off).next
+    bw_unlock()
+    return n
 
 
 # ---- timeouts ------------------------------------------------------------------------
@@ -578,8 +774,8 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * (nkeys + 1))
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
-    cdef bint full = False                         # the wait registry had no room
+    cdef bint may_block = c.transport is not None and not c.flags & CL_EXEC
+    cdef bint full = False                         # no memory for the wait's entries
     cdef bint handed = False                       # served by a push (hand-over)
     cdef lroot_t r
     cdef kref_t dst
@@ -662,7 +858,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
             signal_key_ready(c.db, c.argv[2], c.argl[2])
         return 0
     if st == ST_NOMEM and full:
-        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        wb_error(&c.out, E_NOMEM)
         return 1
     if reply_status(c, st):
         return 1

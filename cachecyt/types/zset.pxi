@@ -1681,7 +1681,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * nkeys)
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
+    cdef bint may_block = c.transport is not None and not c.flags & CL_EXEC
     served[0] = False
     if ks == NULL or shards == NULL or hashes == NULL:
         free(ks); free(shards); free(hashes)
@@ -1728,7 +1728,7 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
         c.block_seq = 0
         return 0
     if st == ST_NOMEM and seq == 0 and may_block:
-        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        wb_error(&c.out, E_NOMEM)
         return 1
     if st == ST_WRONGTYPE or st == ST_NOMEM:
         zs_reply_st(c, st)
