@@ -325,28 +325,120 @@ cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
 
 
 # ---- hand-over: a push serves the first-ranked waiters in place ------------------------
+#
+# How it works: under the pushed key's shard lock, with the registry lock taken,
+# the writer serves the earliest unserved waiter on the key while the key has
+# something for it: it builds that client's whole reply into a blob item, takes
+# the elements, and leaves the blob in the waiter's entry (handed; every entry
+# of the client is then `served` and ranks no more). What each kind does:
+#   HO_POP / HO_MPOP    (BLPOP, BRPOP, BLMPOP): pop from the list.
+#   HO_MOVE             (BLMOVE, BRPOPLPUSH): pop, and push onto the waiter's
+#                       destination (its key is the blob in `dest`). The pusher
+#                       holds its own shard and the registry lock, so it only
+#                       tries the destination's shard (a held shard, or the
+#                       same one, is free to use); if another process has it,
+#                       the hand-over stops there and the waiter retries (block
+#                       order still holds: nobody behind it is served first).
+#                       With shards held (WAL on, EXEC, script) the tried
+#                       shard joins the held set, so the WAL records are in
+#                       before anyone else can touch the destination.
+#   HO_ZPOP / HO_ZMPOP  (BZPOPMIN, BZPOPMAX, BZMPOP): pop from the zset (ZADD,
+#                       ZINCRBY and the STORE commands hand over).
+# Inside MULTI/EXEC or a script the key is only remembered (ho_defer); when the
+# outermost batch ends (wal_group_close, every shard of the batch still held)
+# handover_deferred serves those keys, so waiters are served after the batch,
+# in block order, before any other command can run on them, as in Redis.
+# The pops are logged after the pusher's record (handover_log) and their
+# keyspace events queued after its own (handover_finish).
 
 cdef enum:
     HO_POP = 1                   # BLPOP / BRPOP: reply [key, element]
     HO_MPOP = 2                  # BLMPOP: reply [key, [elements]]
-    HO_EVENTS = 256              # keyspace events of one command's hand-overs, at most
+    HO_MOVE = 3                  # BLMOVE / BRPOPLPUSH: reply the element, pushed onto `dest`
+    HO_ZPOP = 4                  # BZPOPMIN / BZPOPMAX: reply [key, member, score]
+    HO_ZMPOP = 5                 # BZMPOP: reply [key, [[member, score] ...]]
+    HO_MAX = 256                 # hand-overs of one command (or batch), at most
 
-cdef uint8_t g_ho_where[HO_EVENTS]     # the pops a hand-over did, for their events
-cdef int g_ho_n = 0
-cdef bint g_ho_gone = False            # the hand-overs emptied the list
-cdef const char *g_ho_key = NULL       # the key (the running command's argument)
-cdef uint64_t g_ho_klen = 0
-cdef int g_ho_db = 0
-cdef wbuf_t g_ho_rec                   # WAL records of the hand-over pops (wal_on only)
+cdef enum:                       # keyspace events of hand-overs
+    HE_LPOP = 0
+    HE_RPOP = 1
+    HE_LPUSH = 2
+    HE_RPUSH = 3
+    HE_ZPOPMIN = 4
+    HE_ZPOPMAX = 5
+    HE_DEL = 6
+
+cdef int g_ho_n = 0                    # hand-overs since the last handover_finish
+cdef uint64_t g_ho_mask = 0            # worker slots to wake for them
+cdef wbuf_t g_ho_ev                    # their events: (u8 event, i32 db, u64 klen, key)*
+cdef bint g_ho_ev_ready = False
+cdef wbuf_t g_ho_rec                   # WAL records of their pops (wal_on only)
 cdef bint g_ho_rec_ready = False
-cdef uint64_t g_ho_ends[HO_EVENTS]     # where each of those records ends in g_ho_rec
+cdef uint64_t g_ho_ends[HO_MAX]        # where each of those records ends in g_ho_rec
+cdef int32_t g_ho_dbs[HO_MAX]          # and its db
 cdef int g_ho_nrec = 0
-cdef uint64_t g_ho_mask = 0            # worker slots to wake for the hand-overs
+cdef wbuf_t g_ho_defer                 # keys pushed in a batch: (i32 db, u8 type, u64 klen, key)*
+cdef bint g_ho_defer_ready = False
 
 
-cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where,
-                                   int64_t count) noexcept nogil:
-    """Let pushes serve the client registered as seq in place. Registry lock held."""
+cdef bint ho_buf(wbuf_t *w, bint *ready) noexcept nogil:
+    """Make a hand-over buffer usable (allocated once per process)."""
+    if not ready[0]:
+        w.cap = 256
+        w.p = <char *>malloc(w.cap)
+        w.len = 0
+        w.resp = 2
+        w.oom = w.p == NULL
+        if w.oom:
+            return False
+        ready[0] = True
+    return not w.oom
+
+
+cdef void ho_put_key(wbuf_t *w, int db, const char *key, uint64_t klen) noexcept nogil:
+    cdef int32_t d = db
+    wb_put(w, <const char *>&d, 4)
+    wb_put(w, <const char *>&klen, 8)
+    wb_put(w, key, klen)
+
+
+cdef void ho_event(uint8_t ev, const char *key, uint64_t klen, int db) noexcept nogil:
+    if ho_buf(&g_ho_ev, &g_ho_ev_ready):
+        wb_put(&g_ho_ev, <const char *>&ev, 1)
+        ho_put_key(&g_ho_ev, db, key, klen)
+
+
+cdef void ho_record(int db, int nargs, const char *a0, const char *a1, uint64_t a1len,
+                    const char *a2, uint64_t a2len, const char *a3, const char *a4) noexcept nogil:
+    """The WAL record of one hand-over: a0 a1 [a2 [a3 a4]] (a2 NULL: two
+    arguments; a3 NULL: three)."""
+    global g_ho_nrec
+    if not wal_on() or g_ho_nrec >= HO_MAX or not ho_buf(&g_ho_rec, &g_ho_rec_ready):
+        return
+    wb_array(&g_ho_rec, nargs)
+    wb_bulk(&g_ho_rec, a0, strlen(a0))
+    wb_bulk(&g_ho_rec, a1, a1len)
+    if nargs > 2:
+        wb_bulk(&g_ho_rec, a2, a2len)
+    if nargs > 3:
+        wb_bulk(&g_ho_rec, a3, strlen(a3))
+        wb_bulk(&g_ho_rec, a4, strlen(a4))
+    g_ho_ends[g_ho_nrec] = g_ho_rec.len
+    g_ho_dbs[g_ho_nrec] = db
+    g_ho_nrec += 1
+
+
+cdef void ho_record_count(int db, const char *cmd, kref_t *k, bint with_count, uint64_t n) noexcept nogil:
+    """LPOP/RPOP/ZPOPMIN/ZPOPMAX key [count]."""
+    cdef char num[24]
+    snprintf(num, 24, "%llu", <unsigned long long>n)
+    ho_record(db, 3 if with_count else 2, cmd, k.key, k.klen, num, strlen(num), NULL, NULL)
+
+
+cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where, int64_t count,
+                                   int resp, uint64_t dest) noexcept nogil:
+    """Let writes serve the client registered as seq in place (dest: HO_MOVE's
+    destination blob, owned by the first entry). Registry lock held."""
     cdef bwit_t it
     cdef bwait_t *e
     bw_iter(&it)
@@ -356,6 +448,9 @@ cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where,
             e.kind = kind
             e.where = <uint32_t>where
             e.count = count
+            e.resp = <uint32_t>resp
+            e.dest = dest
+            dest = 0
         e = bw_next(&it)
 
 
@@ -374,10 +469,14 @@ cdef bwait_t *bw_first_waiter_locked(int db, uint64_t h, uint32_t want) noexcept
     return best
 
 
-cdef void bw_mark_served_locked(uint64_t seq) noexcept nogil:
-    """A push served the client registered as seq: none of its entries ranks any more."""
+cdef void ho_served_locked(bwait_t *e, uint64_t blob) noexcept nogil:
+    """Leave the reply in e; none of the client's entries ranks any more."""
+    global g_ho_n, g_ho_mask
+    cdef uint64_t seq = e.seq
     cdef bwit_t it
-    cdef bwait_t *e
+    e.handed = blob
+    g_ho_mask |= <uint64_t>1 << e.worker
+    g_ho_n += 1
     bw_iter(&it)
     e = bw_next(&it)
     while e != NULL:
@@ -387,111 +486,347 @@ cdef void bw_mark_served_locked(uint64_t seq) noexcept nogil:
         e = bw_next(&it)
 
 
-cdef uint64_t ho_reply(kref_t *k, lroot_t *r, bwait_t *e, uint64_t *n) noexcept nogil:
-    """The reply of waiter e for the list r at k, read (not popped) into a new
-    blob item: its offset, or 0 (no memory). n = elements it takes."""
-    cdef wbuf_t w
-    cdef lcur_t cur
-    cdef uint64_t i, blob = 0
-    n[0] = 1 if e.kind == HO_POP else (<uint64_t>e.count if <uint64_t>e.count < r.count else r.count)
-    w.cap = 256
-    w.len = 0
-    w.resp = 2                    # the same bytes in RESP3: arrays and bulk strings
-    w.oom = False
-    w.p = <char *>malloc(w.cap)
-    if w.p == NULL:
-        return 0
-    wb_array(&w, 2)
-    wb_bulk(&w, k.key, k.klen)
-    if e.kind == HO_MPOP:
-        wb_array(&w, <int64_t>n[0])
-    if e.where == LIST_HEAD:
-        cur_first(r, &cur)
-    else:
-        cur_last(r, &cur)
-    for i in range(n[0]):
-        if i:
-            if e.where == LIST_HEAD:
-                cur_next(&cur)
-            else:
-                cur_prev(&cur)
-        cur_reply(&w, &cur)
+cdef void ho_mark_key_ready_locked(int db, uint64_t h) noexcept nogil:
+    """A hand-over pushed onto key (db, h): its own waiters retry."""
+    global g_ho_mask
+    cdef bwit_t it
+    cdef bwait_t *e
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.hash == h and e.db == db:
+            e.ready = 1
+            g_ho_mask |= <uint64_t>1 << e.worker
+        e = bw_next(&it)
+
+
+cdef uint64_t ho_blob(wbuf_t *w) noexcept nogil:
+    """The reply built in w as a blob item (0: no memory); w is freed."""
+    cdef uint64_t blob = 0
     if not w.oom:
         blob = item_new(0, w.p, w.len, 0, T_STRING, ENC_RAW, 0)
     free(w.p)
     return blob
 
 
-cdef void ho_record(kref_t *k, int where, uint64_t n, uint32_t kind) noexcept nogil:
-    """The WAL record of a hand-over's pops: LPOP/RPOP key [count]."""
-    cdef char num[24]
-    global g_ho_rec_ready, g_ho_nrec
-    if not g_ho_rec_ready:
-        g_ho_rec.cap = 256
-        g_ho_rec.p = <char *>malloc(g_ho_rec.cap)
-        g_ho_rec.len = 0
-        g_ho_rec.resp = 2
-        g_ho_rec.oom = g_ho_rec.p == NULL
-        if g_ho_rec.oom:
-            return
-        g_ho_rec_ready = True
-    wb_array(&g_ho_rec, 3 if kind == HO_MPOP else 2)
-    wb_bulk(&g_ho_rec, "LPOP" if where == LIST_HEAD else "RPOP", 4)
-    wb_bulk(&g_ho_rec, k.key, k.klen)
-    if kind == HO_MPOP:
-        snprintf(num, 24, "%llu", <unsigned long long>n)
-        wb_bulk(&g_ho_rec, num, strlen(num))
-    g_ho_ends[g_ho_nrec] = g_ho_rec.len
-    g_ho_nrec += 1
+cdef bint ho_wbuf(wbuf_t *w, int resp) noexcept nogil:
+    w.cap = 256
+    w.len = 0
+    w.resp = resp
+    w.oom = False
+    w.p = <char *>malloc(w.cap)
+    return w.p != NULL
+
+
+# -- lists
+
+cdef bint ho_pop_locked(int db, kref_t *k, lroot_t *r, bwait_t *e) noexcept nogil:
+    """Serve a BLPOP / BRPOP / BLMPOP waiter from the list r at k."""
+    cdef wbuf_t w
+    cdef lcur_t cur
+    cdef uint64_t i, n, blob
+    n = 1 if e.kind == HO_POP else (<uint64_t>e.count if <uint64_t>e.count < r.count else r.count)
+    if not list_own_span(r, e.where, n) or not ho_wbuf(&w, 2):   # RESP3 bytes are the same
+        return False
+    wb_array(&w, 2)
+    wb_bulk(&w, k.key, k.klen)
+    if e.kind == HO_MPOP:
+        wb_array(&w, <int64_t>n)
+    if e.where == LIST_HEAD:
+        cur_first(r, &cur)
+    else:
+        cur_last(r, &cur)
+    for i in range(n):
+        if i:
+            if e.where == LIST_HEAD:
+                cur_next(&cur)
+            else:
+                cur_prev(&cur)
+        cur_reply(&w, &cur)
+    blob = ho_blob(&w)
+    if blob == 0:
+        return False
+    list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
+    ho_record_count(db, "LPOP" if e.where == LIST_HEAD else "RPOP", k, e.kind == HO_MPOP, n)
+    ho_event(HE_LPOP if e.where == LIST_HEAD else HE_RPOP, k.key, k.klen, db)
+    ho_served_locked(e, blob)
+    return True
+
+
+cdef int ho_lock_dest(uint32_t s, uint32_t own) noexcept nogil:
+    """Take shard s for a hand-over without waiting (the caller holds shard
+    `own` and the registry lock). 0: not taken; 1: ours already; 2: locked now
+    (the caller unlocks it); 3: locked and added to the held set."""
+    global g_holding, g_held_lo, g_held_hi
+    cdef int rc
+    if s == own or (g_holding and g_held[s]):
+        return 1
+    rc = cc_trylock(shard_mutex(s))
+    if rc < 0:
+        return 0
+    if rc == 1:
+        shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)
+    if not g_holding:
+        return 2
+    g_held[s] = 1
+    g_holding += 1
+    if s < g_held_lo:
+        g_held_lo = s
+    if s > g_held_hi:
+        g_held_hi = s
+    return 3
+
+
+cdef bint ho_move_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r, bwait_t *e) noexcept nogil:
+    """Serve a BLMOVE / BRPOPLPUSH waiter: pop from the list r at k, push onto
+    its destination. False (nothing done) when the destination is k itself, is
+    not a list, or its shard is busy: the waiter then retries."""
+    cdef uint64_t dklen = IT(e.dest).klen, n, blob = 0
+    cdef char *dkey = <char *>malloc(dklen + 1)
+    cdef kref_t dk
+    cdef int lk, st
+    cdef wbuf_t w
+    cdef lcur_t cur
+    cdef lroot_t rd
+    cdef const char *p
+    cdef int wto = <int>e.count
+    if dkey == NULL:
+        return False
+    item_read(IT(e.dest), 0, dkey, dklen)
+    kref_init(&dk, dkey, dklen)
+    lk = 0
+    if not (dk.h == k.h and dklen == k.klen and memcmp(dkey, k.key, dklen) == 0):
+        lk = ho_lock_dest(dk.shard, k.shard)
+    if lk == 0:
+        free(dkey)
+        return False
+    st = list_find_locked(&dk, db, now_ms)
+    if st != ST_WRONGTYPE and list_own_span(r, e.where, 1) and ho_wbuf(&w, 2):
+        if e.where == LIST_HEAD:
+            cur_first(r, &cur)
+        else:
+            cur_last(r, &cur)
+        cur_reply(&w, &cur)
+        n = cur_elem(&cur, &p)
+        p = w.p + w.len - n - 2                      # the reply's copy of the element
+        if not w.oom and st == ST_NOTFOUND:
+            if list_create_locked(&dk, now_ms) == 0:
+                w.oom = True
+            elif dk.shard == k.shard:
+                key_find_locked(k, db, now_ms)       # the insert may have moved k's slot
+        if not w.oom:
+            lroot_load(IT(dk.item), &rd)
+            if list_push(&rd, wto, p, n) != ST_OK:
+                w.oom = True
+            list_done_locked(&dk, &rd, True, now_ms)
+        if w.oom:
+            free(w.p)
+        else:
+            blob = ho_blob(&w)
+    if lk == 2:
+        cc_unlock(shard_mutex(dk.shard))
+    if blob:
+        list_trim(r, 1 if e.where == LIST_HEAD else 0, 1 if e.where == LIST_TAIL else 0)
+        ho_record(db, 5, "LMOVE", k.key, k.klen, dkey, dklen,
+                  "LEFT" if e.where == LIST_HEAD else "RIGHT", "LEFT" if wto == LIST_HEAD else "RIGHT")
+        ho_event(HE_LPUSH if wto == LIST_HEAD else HE_RPUSH, dkey, dklen, db)   # as Redis: push first
+        ho_event(HE_LPOP if e.where == LIST_HEAD else HE_RPOP, k.key, k.klen, db)
+        ho_mark_key_ready_locked(db, dk.h)
+        ho_served_locked(e, blob)
+    free(dkey)
+    return blob != 0
+
+
+cdef void ho_serve_list_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r) noexcept nogil:
+    """Serve the list waiters on k in block order while r has elements."""
+    cdef bwait_t *e
+    cdef bint ok
+    bw_lock()
+    while r.count and g_ho_n < HO_MAX:
+        e = bw_first_waiter_locked(db, k.h, T_LIST)
+        if e == NULL or e.kind == 0:
+            break
+        if e.kind == HO_MOVE:
+            ok = ho_move_locked(db, now_ms, k, r, e)
+        else:
+            ok = ho_pop_locked(db, k, r, e)
+        if not ok:
+            break
+        if r.count == 0:
+            ho_event(HE_DEL, k.key, k.klen, db)
+    bw_unlock()
+
+
+cdef bint ho_defer(Client c, kref_t *k, uint8_t type) noexcept nogil:
+    """In a transaction or a script: remember the key (served when the batch
+    ends, handover_deferred). True when deferred."""
+    cdef uint64_t pos = 0, klen
+    cdef int32_t db
+    if not (c.flags & CL_EXEC or c.clock_frozen):
+        return False
+    if not ho_buf(&g_ho_defer, &g_ho_defer_ready):
+        return True
+    while pos < g_ho_defer.len:
+        memcpy(&db, g_ho_defer.p + pos, 4)
+        memcpy(&klen, g_ho_defer.p + pos + 5, 8)
+        if (db == c.db and klen == k.klen and <uint8_t>g_ho_defer.p[pos + 4] == type
+                and memcmp(g_ho_defer.p + pos + 13, k.key, klen) == 0):
+            return True
+        pos += 13 + klen
+    db = c.db
+    wb_put(&g_ho_defer, <const char *>&db, 4)
+    wb_put(&g_ho_defer, <const char *>&type, 1)
+    wb_put(&g_ho_defer, <const char *>&k.klen, 8)
+    wb_put(&g_ho_defer, k.key, k.klen)
+    return True
 
 
 cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
     """After a push onto the list r at k (its shard locked): serve the waiters
-    on k in block order while elements remain, stopping at one that must retry
-    (BLMOVE). handover_finish() then sends the events and wake-ups."""
-    cdef bwait_t *e
-    cdef uint64_t blob, n
-    global g_ho_n, g_ho_gone, g_ho_key, g_ho_klen, g_ho_db, g_ho_mask
-    if cc_atomic_load(&g_hdr.blocked_count) == 0 or c.flags & CL_EXEC or c.clock_frozen:
+    on k now, or after the transaction or script it runs in.
+    handover_finish() then sends the events and wake-ups."""
+    if cc_atomic_load(&g_hdr.blocked_count) == 0 or ho_defer(c, k, T_LIST):
         return
+    ho_serve_list_locked(c.db, c.now_ms, k, r)
+
+
+# -- sorted sets
+
+cdef bint ho_zpop_locked(int db, kref_t *k, bwait_t *e) noexcept nogil:
+    """Serve a BZPOPMIN / BZPOPMAX / BZMPOP waiter from the zset at k."""
+    cdef zroot_t r
+    cdef zcur_t cur
+    cdef item_t *it = IT(k.item)
+    cdef bint max = e.where != 0
+    cdef uint64_t n, i, blob
+    cdef wbuf_t w
+    zs_load(it, &r)
+    n = 1 if e.kind == HO_ZPOP else (<uint64_t>e.count if <uint64_t>e.count < r.length else r.length)
+    if not ho_wbuf(&w, <int>e.resp):
+        return False
+    if e.kind == HO_ZPOP:
+        wb_array(&w, 3)
+        wb_bulk(&w, k.key, k.klen)
+    else:
+        wb_array(&w, 2)
+        wb_bulk(&w, k.key, k.klen)
+        wb_array(&w, <int64_t>n)
+    for i in range(n):
+        if i == 0:
+            zcur_seek(&cur, it, &r, r.length - 1 if max else 0)
+        elif max:
+            zcur_prev(&cur)
+        else:
+            zcur_next(&cur)
+        if e.kind == HO_ZMPOP:
+            wb_array(&w, 2)
+        wb_bulk(&w, cur.m, cur.mlen)
+        wb_double(&w, cur.score)
+    blob = ho_blob(&w)
+    if blob == 0:
+        return False
+    zs_delete_ranks(it, &r, r.length - n if max else 0, n)
+    zs_commit_locked(k, &r)
+    ho_record_count(db, "ZPOPMAX" if max else "ZPOPMIN", k, e.kind == HO_ZMPOP, n)
+    ho_event(HE_ZPOPMAX if max else HE_ZPOPMIN, k.key, k.klen, db)
+    if k.item == 0:
+        ho_event(HE_DEL, k.key, k.klen, db)
+    ho_served_locked(e, blob)
+    return True
+
+
+cdef void ho_serve_zset_locked(int db, kref_t *k) noexcept nogil:
+    """Serve the zset waiters on k in block order while it has members."""
+    cdef bwait_t *e
     bw_lock()
-    while r.count and g_ho_n < HO_EVENTS:
-        e = bw_first_waiter_locked(c.db, k.h, T_LIST)
-        if e == NULL or e.kind == 0:
+    while k.item and IT(k.item).type == T_ZSET and g_ho_n < HO_MAX:
+        e = bw_first_waiter_locked(db, k.h, T_ZSET)
+        if e == NULL or e.kind == 0 or not ho_zpop_locked(db, k, e):
             break
-        if not list_own_span(r, e.where, 1 if e.kind == HO_POP else <uint64_t>e.count):
-            break
-        blob = ho_reply(k, r, e, &n)
-        if blob == 0:
-            break
-        list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
-        e.handed = blob
-        bw_mark_served_locked(e.seq)
-        g_ho_mask |= <uint64_t>1 << e.worker
-        if wal_on():
-            ho_record(k, e.where, n, e.kind)
-        g_ho_where[g_ho_n] = <uint8_t>e.where
-        g_ho_n += 1
-        g_ho_key = k.key
-        g_ho_klen = k.klen
-        g_ho_db = c.db
-        g_ho_gone = r.count == 0
     bw_unlock()
 
 
+cdef void zs_handover_locked(Client c, kref_t *k) noexcept nogil:
+    """After a write left a zset at k (found, its shard locked): serve the
+    waiters on k now, or after the transaction or script it runs in."""
+    if cc_atomic_load(&g_hdr.blocked_count) == 0 or k.item == 0 or ho_defer(c, k, T_ZSET):
+        return
+    ho_serve_zset_locked(c.db, k)
+
+
+# -- after the write
+
+cdef int handover_deferred(Client c) except -1:
+    """The outermost transaction or script ended (its shards still held): serve
+    the waiters on the keys it wrote, log the pops after its record and send
+    the events and wake-ups (shm/wal.pxi wal_group_close)."""
+    cdef uint64_t pos = 0, klen
+    cdef int32_t db
+    cdef uint8_t type
+    cdef int before
+    cdef kref_t k
+    cdef lroot_t r
+    cdef int64_t now_ms = cc_now_ms() if c is None else c.now_ms
+    if not g_ho_defer_ready or g_ho_defer.len == 0:
+        return 0
+    with nogil:
+        while pos < g_ho_defer.len:
+            memcpy(&db, g_ho_defer.p + pos, 4)
+            type = <uint8_t>g_ho_defer.p[pos + 4]
+            memcpy(&klen, g_ho_defer.p + pos + 5, 8)
+            kref_init(&k, g_ho_defer.p + pos + 13, klen)
+            shard_lock(k.shard)
+            if key_find_locked(&k, db, now_ms) and IT(k.item).type == type:
+                if type == T_LIST:
+                    lroot_load(IT(k.item), &r)
+                    before = g_ho_n
+                    ho_serve_list_locked(db, now_ms, &k, &r)
+                    list_done_locked(&k, &r, g_ho_n != before, now_ms)
+                else:
+                    ho_serve_zset_locked(db, &k)
+            shard_unlock(k.shard)
+            pos += 13 + klen
+    g_ho_defer.len = 0
+    if g_ho_nrec:
+        handover_log(c)
+    handover_finish()
+    return 0
+
+
+cdef const char *ho_event_name(uint8_t ev) noexcept nogil:
+    if ev == HE_LPOP: return "lpop"
+    if ev == HE_RPOP: return "rpop"
+    if ev == HE_LPUSH: return "lpush"
+    if ev == HE_RPUSH: return "rpush"
+    if ev == HE_ZPOPMIN: return "zpopmin"
+    if ev == HE_ZPOPMAX: return "zpopmax"
+    return "del"
+
+
 cdef void handover_finish() noexcept:
-    """After the pushing command's own keyspace events: those of its hand-overs
-    (as Redis: the push, then the pops of the clients it served), then wake the
-    served clients' workers."""
+    """After the writing command's own keyspace events: those of its hand-overs
+    (as Redis: the write, then the pops of the clients it served), then wake
+    the served clients' workers."""
     global g_ho_n, g_ho_mask
-    cdef int i
-    cdef uint64_t mask = g_ho_mask
+    cdef uint64_t mask = g_ho_mask, pos = 0, klen
+    cdef int32_t db
+    cdef uint8_t ev
+    cdef const char *name
     if g_ho_n == 0:
         return
-    for i in range(g_ho_n):
-        notify(NK_LIST, "lpop" if g_ho_where[i] == LIST_HEAD else "rpop", g_ho_key, g_ho_klen, g_ho_db)
-    if g_ho_gone:
-        notify(NK_GENERIC, "del", g_ho_key, g_ho_klen, g_ho_db)
+    if g_ho_ev_ready:
+        while pos < g_ho_ev.len:
+            ev = <uint8_t>g_ho_ev.p[pos]
+            memcpy(&db, g_ho_ev.p + pos + 1, 4)
+            memcpy(&klen, g_ho_ev.p + pos + 5, 8)
+            name = ho_event_name(ev)
+            notify(NK_GENERIC if ev == HE_DEL else (NK_ZSET if ev >= HE_ZPOPMIN else NK_LIST),
+                   name, g_ho_ev.p + pos + 13, klen, db)
+            pos += 13 + klen
+        g_ho_ev.len = 0
+        g_ho_ev.oom = False
     g_ho_n = 0
     g_ho_mask = 0
     try:
@@ -503,17 +838,19 @@ cdef void handover_finish() noexcept:
 
 
 cdef void handover_log(Client c) noexcept:
-    """Append the hand-over pops' WAL records after the pusher's own (called by
-    persist_end once that one is in); the reply then waits for the last."""
+    """Append the hand-over pops' WAL records after the writer's own (called by
+    persist_end once that one is in, or at the end of a batch); the reply then
+    waits for the last."""
     cdef uint64_t lsn, pos = 0
     cdef int i
+    cdef int64_t now_ms = cc_now_ms() if c is None else c.now_ms
     global g_ho_nrec
     if not g_ho_rec_ready or g_ho_nrec == 0:
         return
     if not g_ho_rec.oom:
         for i in range(g_ho_nrec):
-            lsn = wal_append(g_ho_rec.p + pos, g_ho_ends[i] - pos, <uint32_t>g_ho_db, c.now_ms)
-            if lsn:
+            lsn = wal_append(g_ho_rec.p + pos, g_ho_ends[i] - pos, <uint32_t>g_ho_dbs[i], now_ms)
+            if lsn and c is not None:
                 c.wal_lsn = lsn
             pos = g_ho_ends[i]
     g_ho_rec.len = 0
@@ -763,6 +1100,19 @@ cdef enum:
     BL_MOVE = 2                  # BLMOVE / BRPOPLPUSH: reply the element
 
 
+cdef void bw_allow_list_handover_locked(uint64_t seq, int kind, int where, int64_t count,
+                                        int wto, kref_t *dst) noexcept nogil:
+    """Let pushes serve this list waiter in place (a BLMOVE's destination key
+    goes in a blob; without memory for it the waiter retries instead)."""
+    cdef uint64_t dest = 0
+    if kind == BL_MOVE:
+        dest = item_new(0, dst.key, dst.klen, 0, T_STRING, ENC_RAW, 0)
+        if dest:
+            bw_allow_handover_locked(seq, HO_MOVE, where, wto, 2, dest)
+        return
+    bw_allow_handover_locked(seq, HO_MPOP if kind == BL_MPOP else HO_POP, where, count, 2, 0)
+
+
 cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t count,
                    int kind, int wto, bint *served) except -1:
     """One attempt of a blocking command on keys first..first+nkeys-1, all their
@@ -837,8 +1187,8 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         elif st == ST_NOTFOUND and seq == 0 and may_block:
             bw_lock()
             seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_LIST)
-            if seq and kind != BL_MOVE:
-                bw_allow_handover_locked(seq, HO_MPOP if kind == BL_MPOP else HO_POP, where, count)
+            if seq:
+                bw_allow_list_handover_locked(seq, kind, where, count, wto, &dst)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
