@@ -1,20 +1,23 @@
-# Blocking list commands across workers (docs/adr/0005-blocking-across-workers.md).
+# Blocking list and zset commands across workers (docs/adr/0005-blocking-across-workers.md).
 #
-# A node-wide registry in the segment (a robust mutex at blocked_off, entries in
-# pages chained from blocked_head: no fixed size) lists every key a blocked client waits on, with
-# the order in which clients blocked (seq). The lock order is: shard locks, then
-# the registry lock; only allocator locks (innermost) are taken while the
-# registry lock is held (a hand-over allocates and frees chunks).
+# A node-wide registry in the segment (a robust mutex at blocked_off, entries
+# in 64 KiB pages chained from blocked_head: no fixed size) lists every key a
+# blocked client waits on, with the order in which clients blocked (seq). The
+# lock order is: shard locks, then the registry lock; only allocator locks
+# (innermost) are taken while the registry lock is held (a hand-over allocates
+# and frees chunks), and a hand-over only tries a further shard lock, never
+# waits for one.
 #
 #   block:  the command finds every key empty while holding the keys' shard
 #           locks, and registers before unlocking: a push either comes before
 #           (and is seen) or after (and finds the entry).
-#   push:   after unlocking its shard (when no waiter could be served in place, see
-#           hand-over below), a writer marks the entries of the key
-#           ready and writes the eventfd of each worker owning one. Nothing is
-#           sent when no client is blocked anywhere (one atomic read).
+#   push:   under its shard lock the writer serves the first-ranked waiters
+#           in place (hand-over, below); after unlocking it marks the entries
+#           of the key ready and writes the eventfd of each worker owning one.
+#           Nothing is done when no client is blocked anywhere (one atomic read).
 #   wake:   the worker takes its ready entries (oldest first) and retries each
-#           client's command. Under the shard lock a waiter may pop only when no
+#           client's command. A client served by a hand-over finds its reply
+#           there. Otherwise, under the shard lock, a waiter may pop only when no
 #           earlier waiter on that key is left (first blocked, first served across
 #           the node, and the elements go out in the order they were pushed); the
 #           one that pops leaves the registry under the same lock (exactly once),
@@ -22,15 +25,11 @@
 #   leave:  served, timed out or disconnected, a client's entries are removed
 #           and the other waiters on the same keys are marked ready again, since
 #           their rank may have dropped.
-#   hand-over: a BLPOP / BRPOP / BLMPOP waiter is served by the push itself. Under
-#           the key's shard lock the pusher takes the first-ranked waiters in
-#           turn, pops their elements, and leaves each one's reply in the
-#           registry (a blob item, `handed`; `served` on all its entries). No
-#           other command can see the pushed element in between, as in Redis.
-#           The waiter's worker sends that reply on wake-up (or at its timeout,
-#           which came too late). The pusher logs the pops (WAL) and queues
-#           their keyspace events after its own. A BLMOVE waiter, or any waiter
-#           when the push runs in a transaction or a script, still retries.
+#   hand-over: every waiter (BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN,
+#           BZPOPMAX, BZMPOP) is served by the write itself, under the key's
+#           shard lock, as Redis serves blocked clients before running anything
+#           else; writes in MULTI/EXEC or a script serve theirs when the batch
+#           ends. See "hand-over" below for the rules.
 
 cdef extern from *:
     """
