@@ -930,6 +930,7 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
         shard_unlock(k.shard)
     free(scores)
     if st != ST_OK:
+        handover_finish()                       # members added before running out of memory
         return zs_reply_st(c, st)
     if added or updated: notify_arg(c, NK_ZSET, "zincr" if flags & ZA_INCR else "zadd", 1)
     handover_finish()

@@ -207,3 +207,39 @@ def test_hand_over_pops_of_every_kind_are_in_the_log(tmp_path):
         assert r.lrange('wt', 0, -1) == [b'q']
     finally:
         node.stop()
+
+
+def same_shard_keys(prefix):
+    """Two keys whose hashes agree in the low 16 bits: one shard at any shard count."""
+    from cachecyt import _core
+    seen = {}
+    i = 0
+    while True:
+        k = b'%s%d' % (prefix, i)
+        low = _core._test_hash(k) & 0xFFFF
+        if low in seen:
+            return seen[low], k
+        seen[low] = k
+        i += 1
+
+
+def test_lmove_serving_a_blmove_back_onto_its_source(server, redis_ref):
+    """LMOVE a -> b serves a BLMOVE b -> a waiter, keys in one shard: the
+    element goes back onto a, after LMOVE's own pop from a is saved."""
+    a, b = same_shard_keys(b'ring')
+
+    def run(addr):
+        waiter, ctl = Raw(addr), Raw(addr)
+        try:
+            ctl.call('DEL', a, b)
+            waiter.send(encode('BLMOVE', b, a, 'LEFT', 'RIGHT', 0))
+            wait_blocked(ctl, 1)
+            ctl.call('RPUSH', a, 'x', 'y')
+            moved = ctl.call('LMOVE', a, b, 'LEFT', 'RIGHT')
+            return moved, waiter.reply(), ctl.call('LRANGE', a, 0, -1), ctl.call('EXISTS', b)
+        finally:
+            waiter.close()
+            ctl.close()
+    ours = run(server)
+    assert ours == (bulk(b'x'), bulk(b'x'), b'*2\r\n' + bulk(b'y') + bulk(b'x'), b':0\r\n')
+    assert ours == run(redis_ref)
