@@ -138,6 +138,25 @@ cdef inline uint64_t bw_mix(uint64_t h, int32_t db) noexcept nogil:
     return h ^ (<uint64_t>(db + 1) * <uint64_t>0x9E3779B97F4A7C15)
 
 
+cdef uint64_t bw_page_alloc() noexcept nogil:
+    """A registry page: node-wide, charged to no tenant (shm/tenantmem.pxi)."""
+    global tn_charge
+    cdef int saved = tn_charge
+    cdef uint64_t off
+    tn_charge = -1
+    off = slab_alloc(PAGE_SIZE)
+    tn_charge = saved
+    return off
+
+
+cdef void bw_page_free(uint64_t off) noexcept nogil:
+    global tn_charge
+    cdef int saved = tn_charge
+    tn_charge = -1
+    slab_free(off)
+    tn_charge = saved
+
+
 cdef bwait_t *bw_free_slot_locked(bwit_t *cur) noexcept nogil:
     """A free entry at or after the walk position cur, in a page with room or in
     a new page (put first in the chain), or NULL when out of memory."""
@@ -151,7 +170,7 @@ cdef bwait_t *bw_free_slot_locked(bwit_t *cur) noexcept nogil:
                 cur.i += 1
         cur.pg = bw_page(cur.pg.next)
         cur.i = 0
-    off = slab_alloc(PAGE_SIZE)
+    off = bw_page_alloc()
     if off == 0:
         return NULL
     pg = bw_page(off)
@@ -187,7 +206,7 @@ cdef void bw_release_pages_locked() noexcept nogil:
         nxt = bw_page(off).next
         if bw_page(off).used == 0:
             link[0] = nxt
-            slab_free(off)
+            bw_page_free(off)
         else:
             link = &bw_page(off).next
         off = nxt
@@ -1045,20 +1064,6 @@ def blocked_clients():
     finally:
         bw_unlock()
     return len(seqs)
-
-
-def blocked_pages():
-    """Pages the wait registry uses now (tests: they are freed when empty)."""
-    cdef uint64_t n = 0, off
-    if g_hdr == NULL:
-        return 0
-    bw_lock()
-    off = g_hdr.blocked_head
-    while off:
-        n += 1
-        off = bw_page(off).next
-    bw_unlock()
-    return n
 
 
 # ---- timeouts ------------------------------------------------------------------------
