@@ -72,6 +72,10 @@ def set_wake_hook(f):
 # unlinked and freed, so the registry costs nothing when nobody waits and has no
 # fixed size: a command waits on any number of keys, one entry each, and only
 # running out of memory refuses a wait. Every walk holds the registry lock.
+# Beside the lock, BW_BUCKETS counters count the entries per slice of key hash
+# (changed under the registry lock and the key's shard lock): a write to a key
+# whose counter is 0 knows at once that nobody waits on it, so only writes to
+# waited keys (and a few colliding ones) walk the registry.
 
 cdef extern from *:
     """
@@ -107,6 +111,14 @@ cdef inline void bw_lock() noexcept nogil:
 
 cdef inline void bw_unlock() noexcept nogil:
     cc_unlock(bw_mutex())
+
+cdef inline uint32_t *bw_bucket(uint64_t h) noexcept nogil:
+    return (<uint32_t *>(g_base + g_hdr.blocked_off + LOCK_STRIDE)) + (h >> 48)
+
+cdef inline bint bw_waited(uint64_t h) noexcept nogil:
+    """Whether a client may wait on a key of hash h (read under the key's
+    shard lock, or after a write under it: registrations hold that lock)."""
+    return cc_atomic_load(&g_hdr.blocked_count) != 0 and bw_bucket(h)[0] != 0
 
 cdef inline bwpage_t *bw_page(uint64_t off) noexcept nogil:
     return <bwpage_t *>(g_base + off) if off else NULL
@@ -192,6 +204,7 @@ cdef void bw_free_entry_locked(bwait_t *e) noexcept nogil:
         item_free_shell(e.dest)
         e.dest = 0
     e.seq = 0
+    bw_bucket(e.hash)[0] -= 1
     pg.used -= 1
     while pg.hi and pg.e[pg.hi - 1].seq == 0:
         pg.hi -= 1
@@ -241,6 +254,7 @@ cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int 
         e.resp = 2
         e.dest = 0
         e.seq = seq
+        bw_bucket(e.hash)[0] += 1
         pg = cur.pg
         pg.used += 1
         if cur.i + 1 > pg.hi:
@@ -309,7 +323,7 @@ cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h, uint32_t want) no
     cdef uint64_t n = 0
     cdef bwit_t it
     cdef bwait_t *e
-    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+    if not bw_waited(h):
         return 0
     bw_lock()
     bw_iter(&it)
@@ -328,7 +342,7 @@ cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
     cdef uint64_t mask = 0
     cdef bwit_t it
     cdef bwait_t *e
-    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+    if not bw_waited(h):
         return 0
     bw_lock()
     bw_iter(&it)
@@ -705,7 +719,7 @@ cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
     """After a push onto the list r at k (its shard locked): serve the waiters
     on k now, or after the transaction or script it runs in.
     handover_finish() then sends the events and wake-ups."""
-    if cc_atomic_load(&g_hdr.blocked_count) == 0 or ho_defer(c, k, T_LIST):
+    if not bw_waited(k.h) or ho_defer(c, k, T_LIST):
         return
     ho_serve_list_locked(c.db, c.now_ms, k, r)
 
@@ -769,7 +783,7 @@ cdef void ho_serve_zset_locked(int db, kref_t *k) noexcept nogil:
 cdef void zs_handover_locked(Client c, kref_t *k) noexcept nogil:
     """After a write left a zset at k (found, its shard locked): serve the
     waiters on k now, or after the transaction or script it runs in."""
-    if cc_atomic_load(&g_hdr.blocked_count) == 0 or k.item == 0 or ho_defer(c, k, T_ZSET):
+    if not bw_waited(k.h) or k.item == 0 or ho_defer(c, k, T_ZSET):
         return
     ho_serve_zset_locked(c.db, k)
 

@@ -69,7 +69,7 @@ ctypedef struct header_t:
     uint64_t zset_max_listpack_entries # CONFIG SET
     uint64_t zset_max_listpack_value   # bytes; CONFIG SET
     uint64_t reserved[10]
-    uint64_t blocked_off         # blocked-client registry lock (shm/blocking.pxi); its entries are in bwpage_t pages
+    uint64_t blocked_off         # blocked-client registry lock, then uint32 counters[BW_BUCKETS] (shm/blocking.pxi)
     uint64_t blocked_seq         # atomic; order in which clients blocked (first blocked, first served)
     uint64_t blocked_count       # registry entries in use; registry lock (read without it as a hint)
     uint64_t blocked_head        # first registry page (bwpage_t offset, 0 = none); registry lock
