@@ -373,9 +373,14 @@ cdef uint64_t item_dup(uint64_t off, uint32_t pdb, const char *key, uint64_t kle
 cdef uint64_t item_shell_copy(uint64_t off, uint32_t pdb, const char *key, uint64_t klen,
                               int64_t now_ms) noexcept nogil:
     """A new item under another key with the same type, encoding, TTL and an
-    uninitialised value area of the same size, or 0."""
+    uninitialised value area of the same size (a hash's or set's: sized for the
+    new key, types/hash.pxi coll_vlen), or 0."""
     cdef item_t *it = IT(off)
-    cdef uint64_t noff = item_new(pdb, key, klen, it.vlen, it.type, it.encoding, now_ms)
+    cdef uint64_t vlen = it.vlen
+    cdef uint64_t noff
+    if it.type == T_HASH or it.type == T_SET:
+        vlen = coll_vlen(klen)                  # the root's place depends on the key length
+    noff = item_new(pdb, key, klen, vlen, it.type, it.encoding, now_ms)
     if noff == 0:
         return 0
     IT(noff).expire_ms = it.expire_ms
@@ -400,12 +405,13 @@ cdef int rename_locked(kref_t *src, kref_t *dst, int db, bint nx, int64_t now_ms
     if dst.item and nx:
         return ST_EXISTS
     lru = item_lru(IT(src.item))
-    if (IT(src.item).type == T_HASH or IT(src.item).type == T_SET) and not coll_root_fits(dst.klen):
-        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_shell_copy(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM
-    item_copy_value(IT(noff), IT(src.item))     # a collection's root moves as bytes
+    if IT(src.item).type == T_HASH or IT(src.item).type == T_SET:
+        croot(IT(noff))[0] = croot(IT(src.item))[0]     # placed per key length (types/hash.pxi)
+    else:
+        item_copy_value(IT(noff), IT(src.item))     # a collection's root moves as bytes
     item_set_lru(IT(noff), lru)
     if key_store_locked(dst, noff) != ST_OK:
         return ST_NOMEM
@@ -471,8 +477,6 @@ cdef int copy_locked(kref_t *src, kref_t *dst, int sdb, int ddb, bint replace,
         return ST_EXISTS
     if IT(src.item).type not in (T_STRING, T_LIST, T_HASH, T_SET, T_ZSET):
         return ST_WRONGTYPE
-    if IT(src.item).type != T_STRING and not coll_root_fits(dst.klen):
-        return ST_NOMEM                         # types/hash.pxi: the root would be split
     noff = item_dup(src.item, dst.pdb, dst.key, dst.klen, now_ms)
     if noff == 0:
         return ST_NOMEM

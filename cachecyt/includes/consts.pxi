@@ -18,7 +18,8 @@ cdef enum:
     MAX_CLIENT_SLOTS = 16384     # rows of the shared client table (bounds maxclients)
     RING_CELLS = 256             # messages per worker signal ring (power of two)
     MAX_ERRSTATS = 32            # error prefixes counted per worker
-    MAX_WAITERS = 8192           # keys blocked clients wait on, node-wide (shm/blocking.pxi)
+    BW_PER_PAGE = 818            # wait entries per registry page: (PAGE_SIZE - 64) / sizeof(bwait_t)
+    BW_BUCKETS = 65536           # counters of waited keys by hash (shm/blocking.pxi)
     MSG_RING_BYTES = 1048576     # bytes of each worker's pub/sub message ring (power of two)
 
 # status codes of nogil core functions; only the command layer turns them into replies

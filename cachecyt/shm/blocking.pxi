@@ -1,20 +1,23 @@
-# Blocking list commands across workers (docs/adr/0005-blocking-across-workers.md).
+# Blocking list and zset commands across workers (docs/adr/0005-blocking-across-workers.md).
 #
-# A node-wide registry in the segment (region blocked_off: a robust mutex, then
-# MAX_WAITERS bwait_t entries) lists every key a blocked client waits on, with
-# the order in which clients blocked (seq). The lock order is: shard locks, then
-# the registry lock; only allocator locks (innermost) are taken while the
-# registry lock is held (a hand-over allocates and frees chunks).
+# A node-wide registry in the segment (a robust mutex at blocked_off, entries
+# in 64 KiB pages chained from blocked_head: no fixed size) lists every key a
+# blocked client waits on, with the order in which clients blocked (seq). The
+# lock order is: shard locks, then the registry lock; only allocator locks
+# (innermost) are taken while the registry lock is held (a hand-over allocates
+# and frees chunks), and a hand-over only tries a further shard lock, never
+# waits for one.
 #
 #   block:  the command finds every key empty while holding the keys' shard
 #           locks, and registers before unlocking: a push either comes before
 #           (and is seen) or after (and finds the entry).
-#   push:   after unlocking its shard (when no waiter could be served in place, see
-#           hand-over below), a writer marks the entries of the key
-#           ready and writes the eventfd of each worker owning one. Nothing is
-#           sent when no client is blocked anywhere (one atomic read).
+#   push:   under its shard lock the writer serves the first-ranked waiters
+#           in place (hand-over, below); after unlocking it marks the entries
+#           of the key ready and writes the eventfd of each worker owning one.
+#           Nothing is done when no client is blocked anywhere (one atomic read).
 #   wake:   the worker takes its ready entries (oldest first) and retries each
-#           client's command. Under the shard lock a waiter may pop only when no
+#           client's command. A client served by a hand-over finds its reply
+#           there. Otherwise, under the shard lock, a waiter may pop only when no
 #           earlier waiter on that key is left (first blocked, first served across
 #           the node, and the elements go out in the order they were pushed); the
 #           one that pops leaves the registry under the same lock (exactly once),
@@ -22,15 +25,11 @@
 #   leave:  served, timed out or disconnected, a client's entries are removed
 #           and the other waiters on the same keys are marked ready again, since
 #           their rank may have dropped.
-#   hand-over: a BLPOP / BRPOP / BLMPOP waiter is served by the push itself. Under
-#           the key's shard lock the pusher takes the first-ranked waiters in
-#           turn, pops their elements, and leaves each one's reply in the
-#           registry (a blob item, `handed`; `served` on all its entries). No
-#           other command can see the pushed element in between, as in Redis.
-#           The waiter's worker sends that reply on wake-up (or at its timeout,
-#           which came too late). The pusher logs the pops (WAL) and queues
-#           their keyspace events after its own. A BLMOVE waiter, or any waiter
-#           when the push runs in a transaction or a script, still retries.
+#   hand-over: every waiter (BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH, BZPOPMIN,
+#           BZPOPMAX, BZMPOP) is served by the write itself, under the key's
+#           shard lock, as Redis serves blocked clients before running anything
+#           else; writes in MULTI/EXEC or a script serve theirs when the batch
+#           ends. See "hand-over" below for the rules.
 
 cdef extern from *:
     """
@@ -54,7 +53,6 @@ cdef extern from *:
 cdef const char *E_TIMEOUT_FLOAT = "ERR timeout is not a float or out of range"
 cdef const char *E_TIMEOUT_NEG = "ERR timeout is negative"
 cdef const char *E_TIMEOUT_RANGE = "ERR timeout is out of range"
-cdef const char *E_TOO_MANY_BLOCKED = "ERR too many blocked clients"
 
 g_wake = None                    # callable(worker slot): write that worker's eventfd
 
@@ -66,12 +64,47 @@ def set_wake_hook(f):
 
 
 # ---- the registry ------------------------------------------------------------------
+#
+# How it works: the entries live in 64 KiB pages taken from the slab allocator
+# when a client blocks and no page has room, chained from g_hdr.blocked_head
+# (newest page first). A page counts its entries in use (`used`) and keeps them
+# below `hi`, so walks skip the free tail; a page whose last entry leaves is
+# unlinked and freed, so the registry costs nothing when nobody waits and has no
+# fixed size: a command waits on any number of keys, one entry each, and only
+# running out of memory refuses a wait. Every walk holds the registry lock.
+# Beside the lock, BW_BUCKETS counters count the entries per slice of key hash
+# (changed under the registry lock and the key's shard lock): a write to a key
+# whose counter is 0 knows at once that nobody waits on it, so only writes to
+# waited keys (and a few colliding ones) walk the registry.
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    static int cc_bw_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+    }
+    static inline void cc_bw_sort(uint64_t *a, size_t n) { qsort(a, n, 8, cc_bw_cmp); }
+    static inline int cc_bw_has(const uint64_t *a, size_t n, uint64_t v) {
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (a[mid] < v) lo = mid + 1; else hi = mid;
+        }
+        return lo < n && a[lo] == v;
+    }
+    """
+    void cc_bw_sort(uint64_t *a, size_t n) nogil
+    int cc_bw_has(const uint64_t *a, size_t n, uint64_t v) nogil
+
+
+ctypedef struct bwit_t:          # a walk over the entries in use
+    bwpage_t *pg
+    uint32_t i
+
 
 cdef inline pthread_mutex_t *bw_mutex() noexcept nogil:
     return <pthread_mutex_t *>(g_base + g_hdr.blocked_off)
-
-cdef inline bwait_t *bw_at(uint64_t i) noexcept nogil:
-    return (<bwait_t *>(g_base + g_hdr.blocked_off + LOCK_STRIDE)) + i
 
 cdef inline void bw_lock() noexcept nogil:
     cc_lock(bw_mutex())          # a dead owner leaves whole entries: seq is written last
@@ -79,25 +112,134 @@ cdef inline void bw_lock() noexcept nogil:
 cdef inline void bw_unlock() noexcept nogil:
     cc_unlock(bw_mutex())
 
+cdef inline uint32_t *bw_bucket(uint64_t h) noexcept nogil:
+    return (<uint32_t *>(g_base + g_hdr.blocked_off + LOCK_STRIDE)) + (h >> 48)
+
+cdef inline bint bw_waited(uint64_t h) noexcept nogil:
+    """Whether a client may wait on a key of hash h (read under the key's
+    shard lock, or after a write under it: registrations hold that lock)."""
+    return cc_atomic_load(&g_hdr.blocked_count) != 0 and bw_bucket(h)[0] != 0
+
+cdef inline bwpage_t *bw_page(uint64_t off) noexcept nogil:
+    return <bwpage_t *>(g_base + off) if off else NULL
+
+cdef inline void bw_iter(bwit_t *it) noexcept nogil:
+    it.pg = bw_page(g_hdr.blocked_head)
+    it.i = 0
+
+cdef inline bwait_t *bw_next(bwit_t *it) noexcept nogil:
+    """The next entry in use of the walk, or NULL at its end."""
+    cdef bwait_t *e
+    while it.pg != NULL:
+        while it.i < it.pg.hi:
+            e = &it.pg.e[it.i]
+            it.i += 1
+            if e.seq:
+                return e
+        it.pg = bw_page(it.pg.next)
+        it.i = 0
+    return NULL
+
+cdef inline bwpage_t *bw_page_of(bwait_t *e) noexcept nogil:
+    """The page holding entry e (a page is one whole arena page)."""
+    cdef uint64_t rel = <uint64_t>((<char *>e) - g_base) - g_hdr.arena_off
+    return bw_page(g_hdr.arena_off + ((rel >> PAGE_SHIFT) << PAGE_SHIFT))
+
+cdef inline uint64_t bw_mix(uint64_t h, int32_t db) noexcept nogil:
+    """One number for a key of a db (a collision only causes a spurious retry)."""
+    return h ^ (<uint64_t>(db + 1) * <uint64_t>0x9E3779B97F4A7C15)
+
+
+cdef uint64_t bw_page_alloc() noexcept nogil:
+    """A registry page: node-wide, charged to no tenant (shm/tenantmem.pxi)."""
+    global tn_charge
+    cdef int saved = tn_charge
+    cdef uint64_t off
+    tn_charge = -1
+    off = slab_alloc(PAGE_SIZE)
+    tn_charge = saved
+    return off
+
+
+cdef void bw_page_free(uint64_t off) noexcept nogil:
+    global tn_charge
+    cdef int saved = tn_charge
+    tn_charge = -1
+    slab_free(off)
+    tn_charge = saved
+
+
+cdef bwait_t *bw_free_slot_locked(bwit_t *cur) noexcept nogil:
+    """A free entry at or after the walk position cur, in a page with room or in
+    a new page (put first in the chain), or NULL when out of memory."""
+    cdef uint64_t off
+    cdef bwpage_t *pg
+    while cur.pg != NULL:
+        if cur.pg.used < BW_PER_PAGE:
+            while cur.i < BW_PER_PAGE:
+                if cur.pg.e[cur.i].seq == 0:
+                    return &cur.pg.e[cur.i]
+                cur.i += 1
+        cur.pg = bw_page(cur.pg.next)
+        cur.i = 0
+    off = bw_page_alloc()
+    if off == 0:
+        return NULL
+    pg = bw_page(off)
+    memset(pg, 0, sizeof(bwpage_t))
+    pg.next = g_hdr.blocked_head
+    g_hdr.blocked_head = off
+    cur.pg = pg
+    cur.i = 0
+    return &pg.e[0]
+
+
+cdef void bw_free_entry_locked(bwait_t *e) noexcept nogil:
+    """Free one entry (and the blobs it owns). Registry lock held."""
+    cdef bwpage_t *pg = bw_page_of(e)
+    if e.handed:                    # a reply nobody will send (disconnect, dead worker)
+        item_free_shell(e.handed)
+        e.handed = 0
+    if e.dest:
+        item_free_shell(e.dest)
+        e.dest = 0
+    e.seq = 0
+    bw_bucket(e.hash)[0] -= 1
+    pg.used -= 1
+    while pg.hi and pg.e[pg.hi - 1].seq == 0:
+        pg.hi -= 1
+    cc_atomic_add(&g_hdr.blocked_count, -1)
+
+
+cdef void bw_release_pages_locked() noexcept nogil:
+    """Unlink and free the pages with no entry in use. Registry lock held."""
+    cdef uint64_t off = g_hdr.blocked_head, nxt
+    cdef uint64_t *link = &g_hdr.blocked_head
+    while off:
+        nxt = bw_page(off).next
+        if bw_page(off).used == 0:
+            link[0] = nxt
+            bw_page_free(off)
+        else:
+            link = &bw_page(off).next
+        off = nxt
+
 
 cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int n,
                                  uint32_t want) noexcept nogil:
     """Entries for a client waiting on n keys for a value of type `want`: its
-    seq, or 0 when the registry is full (nothing registered). Registry lock held."""
-    cdef uint64_t i, seq, found = 0
-    cdef uint64_t idx[64]
+    seq, or 0 when out of memory (nothing registered). Registry lock held."""
+    cdef uint64_t seq = cc_atomic_add(&g_hdr.blocked_seq, 1) + 1
+    cdef bwit_t cur
     cdef bwait_t *e
-    for i in range(MAX_WAITERS):
-        if found == <uint64_t>n:
-            break
-        if bw_at(i).seq == 0:
-            idx[found] = i
-            found += 1
-    if found < <uint64_t>n:
-        return 0
-    seq = cc_atomic_add(&g_hdr.blocked_seq, 1) + 1
-    for i in range(<uint64_t>n):
-        e = bw_at(idx[i])
+    cdef bwpage_t *pg
+    cdef int i
+    bw_iter(&cur)
+    for i in range(n):
+        e = bw_free_slot_locked(&cur)
+        if e == NULL:
+            bw_drop_seq_locked(seq)
+            return 0
         e.client = client
         e.hash = hashes[i]
         e.worker = g_worker
@@ -109,42 +251,68 @@ cdef uint64_t bw_register_locked(uint64_t client, int db, uint64_t *hashes, int 
         e.count = 0
         e.handed = 0
         e.served = 0
+        e.resp = 2
+        e.dest = 0
         e.seq = seq
-        if idx[i] + 1 > g_hdr.blocked_hiwater:
-            g_hdr.blocked_hiwater = idx[i] + 1
-    cc_atomic_add(&g_hdr.blocked_count, n)
+        bw_bucket(e.hash)[0] += 1
+        pg = cur.pg
+        pg.used += 1
+        if cur.i + 1 > pg.hi:
+            pg.hi = cur.i + 1
+        cc_atomic_add(&g_hdr.blocked_count, 1)
     return seq
+
+
+cdef void bw_drop_seq_locked(uint64_t seq) noexcept nogil:
+    """Remove the entries registered as seq (a registration that ran out of memory)."""
+    cdef bwit_t it
+    cdef bwait_t *e
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.seq == seq:
+            bw_free_entry_locked(e)
+        e = bw_next(&it)
+    bw_release_pages_locked()
 
 
 cdef uint64_t bw_remove_locked(uint64_t client) noexcept nogil:
     """Remove a client's entries and mark the other waiters on its keys ready.
     Returns the mask of worker slots to wake. Registry lock held."""
-    cdef uint64_t i, j, mask = 0, n = 0
-    cdef uint64_t hashes[64]
-    cdef int32_t dbs[64]
+    cdef uint64_t mask = 0, n = 0, cap = 0
+    cdef uint64_t *keys = NULL
+    cdef uint64_t *grown
+    cdef bint lost = False             # no memory to list the keys: wake every waiter
+    cdef bwit_t it
     cdef bwait_t *e
-    cdef uint64_t hi = g_hdr.blocked_hiwater
-    for i in range(hi):
-        e = bw_at(i)
-        if e.seq and e.client == client:
-            if n < 64:
-                hashes[n] = e.hash
-                dbs[n] = e.db
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.client == client:
+            if n == cap and not lost:
+                cap = cap * 2 if cap else 16
+                grown = <uint64_t *>realloc(keys, cap * 8)
+                if grown == NULL:
+                    lost = True
+                else:
+                    keys = grown
+            if not lost:
+                keys[n] = bw_mix(e.hash, e.db)
                 n += 1
-            if e.handed:                    # a reply nobody will send (disconnect, dead worker)
-                item_free_shell(e.handed)
-                e.handed = 0
-            e.seq = 0
-            cc_atomic_add(&g_hdr.blocked_count, -1)
-    for i in range(hi):
-        e = bw_at(i)
-        if e.seq == 0:
-            continue
-        for j in range(n):
-            if e.hash == hashes[j] and e.db == dbs[j]:
+            bw_free_entry_locked(e)
+        e = bw_next(&it)
+    if n or lost:
+        if not lost:
+            cc_bw_sort(keys, n)
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if lost or cc_bw_has(keys, n, bw_mix(e.hash, e.db)):
                 e.ready = 1
                 mask |= <uint64_t>1 << e.worker
-                break
+            e = bw_next(&it)
+        bw_release_pages_locked()
+    free(keys)
     return mask
 
 
@@ -152,194 +320,545 @@ cdef uint64_t bw_rank_locked(uint64_t seq, int db, uint64_t h, uint32_t want) no
     """Waiters for a `want` value at key (db, h) that blocked before `seq` (0 =
     all of them). Waiters for another type do not count: a BZPOPMIN waiting on a
     key that became a list must not hold up the BLPOPs behind it."""
-    cdef uint64_t i, n = 0
+    cdef uint64_t n = 0
+    cdef bwit_t it
     cdef bwait_t *e
-    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+    if not bw_waited(h):
         return 0
     bw_lock()
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if (e.seq and e.hash == h and e.db == db and e.want == want and not e.served
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if (e.hash == h and e.db == db and e.want == want and not e.served
                 and (seq == 0 or e.seq < seq)):
             n += 1
+        e = bw_next(&it)
     bw_unlock()
     return n
 
 
 cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
     """Mark the waiters on key (db, h) ready: the mask of worker slots to wake."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0
+    cdef bwit_t it
     cdef bwait_t *e
-    if cc_atomic_load(&g_hdr.blocked_count) == 0:
+    if not bw_waited(h):
         return 0
     bw_lock()
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if e.seq and e.hash == h and e.db == db:
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.hash == h and e.db == db:
             e.ready = 1
             mask |= <uint64_t>1 << e.worker
+        e = bw_next(&it)
     bw_unlock()
     return mask
 
 
 # ---- hand-over: a push serves the first-ranked waiters in place ------------------------
+#
+# How it works: under the pushed key's shard lock, with the registry lock taken,
+# the writer serves the earliest unserved waiter on the key while the key has
+# something for it: it builds that client's whole reply into a blob item, takes
+# the elements, and leaves the blob in the waiter's entry (handed; every entry
+# of the client is then `served` and ranks no more). What each kind does:
+#   HO_POP / HO_MPOP    (BLPOP, BRPOP, BLMPOP): pop from the list.
+#   HO_MOVE             (BLMOVE, BRPOPLPUSH): pop, and push onto the waiter's
+#                       destination (its key is the blob in `dest`). The pusher
+#                       holds its own shard and the registry lock, so it only
+#                       tries the destination's shard (a held shard, or the
+#                       same one, is free to use); if another process has it,
+#                       the hand-over stops there and the waiter retries (block
+#                       order still holds: nobody behind it is served first).
+#                       With shards held (WAL on, EXEC, script) the tried
+#                       shard joins the held set, so the WAL records are in
+#                       before anyone else can touch the destination.
+#   HO_ZPOP / HO_ZMPOP  (BZPOPMIN, BZPOPMAX, BZMPOP): pop from the zset (ZADD,
+#                       ZINCRBY and the STORE commands hand over).
+# Inside MULTI/EXEC or a script the key is only remembered (ho_defer); when the
+# outermost batch ends (wal_group_close, every shard of the batch still held)
+# handover_deferred serves those keys, so waiters are served after the batch,
+# in block order, before any other command can run on them, as in Redis.
+# The pops are logged after the pusher's record (handover_log) and their
+# keyspace events queued after its own (handover_finish).
 
 cdef enum:
     HO_POP = 1                   # BLPOP / BRPOP: reply [key, element]
     HO_MPOP = 2                  # BLMPOP: reply [key, [elements]]
-    HO_EVENTS = 256              # keyspace events of one command's hand-overs, at most
+    HO_MOVE = 3                  # BLMOVE / BRPOPLPUSH: reply the element, pushed onto `dest`
+    HO_ZPOP = 4                  # BZPOPMIN / BZPOPMAX: reply [key, member, score]
+    HO_ZMPOP = 5                 # BZMPOP: reply [key, [[member, score] ...]]
+    HO_MAX = 256                 # hand-overs of one command (or batch), at most
 
-cdef uint8_t g_ho_where[HO_EVENTS]     # the pops a hand-over did, for their events
-cdef int g_ho_n = 0
-cdef bint g_ho_gone = False            # the hand-overs emptied the list
-cdef const char *g_ho_key = NULL       # the key (the running command's argument)
-cdef uint64_t g_ho_klen = 0
-cdef int g_ho_db = 0
-cdef wbuf_t g_ho_rec                   # WAL records of the hand-over pops (wal_on only)
+cdef enum:                       # keyspace events of hand-overs
+    HE_LPOP = 0
+    HE_RPOP = 1
+    HE_LPUSH = 2
+    HE_RPUSH = 3
+    HE_ZPOPMIN = 4
+    HE_ZPOPMAX = 5
+    HE_DEL = 6
+
+cdef int g_ho_n = 0                    # hand-overs since the last handover_finish
+cdef uint64_t g_ho_mask = 0            # worker slots to wake for them
+cdef wbuf_t g_ho_ev                    # their events: (u8 event, i32 db, u64 klen, key)*
+cdef bint g_ho_ev_ready = False
+cdef wbuf_t g_ho_rec                   # WAL records of their pops (wal_on only)
 cdef bint g_ho_rec_ready = False
-cdef uint64_t g_ho_ends[HO_EVENTS]     # where each of those records ends in g_ho_rec
+cdef uint64_t g_ho_ends[HO_MAX]        # where each of those records ends in g_ho_rec
+cdef int32_t g_ho_dbs[HO_MAX]          # and its db
 cdef int g_ho_nrec = 0
-cdef uint64_t g_ho_mask = 0            # worker slots to wake for the hand-overs
+cdef wbuf_t g_ho_defer                 # keys pushed in a batch: (i32 db, u8 type, u64 klen, key)*
+cdef bint g_ho_defer_ready = False
 
 
-cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where,
-                                   int64_t count) noexcept nogil:
-    """Let pushes serve the client registered as seq in place. Registry lock held."""
-    cdef uint64_t i
+cdef bint ho_buf(wbuf_t *w, bint *ready) noexcept nogil:
+    """Make a hand-over buffer usable (allocated once per process)."""
+    if not ready[0]:
+        w.cap = 256
+        w.p = <char *>malloc(w.cap)
+        w.len = 0
+        w.resp = 2
+        w.oom = w.p == NULL
+        if w.oom:
+            return False
+        ready[0] = True
+    return not w.oom
+
+
+cdef void ho_put_key(wbuf_t *w, int db, const char *key, uint64_t klen) noexcept nogil:
+    cdef int32_t d = db
+    wb_put(w, <const char *>&d, 4)
+    wb_put(w, <const char *>&klen, 8)
+    wb_put(w, key, klen)
+
+
+cdef void ho_event(uint8_t ev, const char *key, uint64_t klen, int db) noexcept nogil:
+    if ho_buf(&g_ho_ev, &g_ho_ev_ready):
+        wb_put(&g_ho_ev, <const char *>&ev, 1)
+        ho_put_key(&g_ho_ev, db, key, klen)
+
+
+cdef void ho_record(int db, int nargs, const char *a0, const char *a1, uint64_t a1len,
+                    const char *a2, uint64_t a2len, const char *a3, const char *a4) noexcept nogil:
+    """The WAL record of one hand-over: a0 a1 [a2 [a3 a4]] (a2 NULL: two
+    arguments; a3 NULL: three)."""
+    global g_ho_nrec
+    if not wal_on() or g_ho_nrec >= HO_MAX or not ho_buf(&g_ho_rec, &g_ho_rec_ready):
+        return
+    wb_array(&g_ho_rec, nargs)
+    wb_bulk(&g_ho_rec, a0, strlen(a0))
+    wb_bulk(&g_ho_rec, a1, a1len)
+    if nargs > 2:
+        wb_bulk(&g_ho_rec, a2, a2len)
+    if nargs > 3:
+        wb_bulk(&g_ho_rec, a3, strlen(a3))
+        wb_bulk(&g_ho_rec, a4, strlen(a4))
+    g_ho_ends[g_ho_nrec] = g_ho_rec.len
+    g_ho_dbs[g_ho_nrec] = db
+    g_ho_nrec += 1
+
+
+cdef void ho_record_count(int db, const char *cmd, kref_t *k, bint with_count, uint64_t n) noexcept nogil:
+    """LPOP/RPOP/ZPOPMIN/ZPOPMAX key [count]."""
+    cdef char num[24]
+    snprintf(num, 24, "%llu", <unsigned long long>n)
+    ho_record(db, 3 if with_count else 2, cmd, k.key, k.klen, num, strlen(num), NULL, NULL)
+
+
+cdef void bw_allow_handover_locked(uint64_t seq, uint32_t kind, int where, int64_t count,
+                                   int resp, uint64_t dest) noexcept nogil:
+    """Let writes serve the client registered as seq in place (dest: HO_MOVE's
+    destination blob, owned by the first entry). Registry lock held."""
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
         if e.seq == seq:
             e.kind = kind
             e.where = <uint32_t>where
             e.count = count
+            e.resp = <uint32_t>resp
+            e.dest = dest
+            dest = 0
+        e = bw_next(&it)
 
 
-cdef int64_t bw_first_waiter_locked(int db, uint64_t h) noexcept nogil:
-    """Index of the earliest unserved list waiter on key (db, h), or -1."""
-    cdef uint64_t i, best_seq = 0
-    cdef int64_t best = -1
+cdef bwait_t *bw_first_waiter_locked(int db, uint64_t h, uint32_t want) noexcept nogil:
+    """The earliest unserved waiter for a `want` value on key (db, h), or NULL."""
+    cdef bwait_t *best = NULL
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if (e.seq and e.hash == h and e.db == db and e.want == T_LIST and not e.served
-                and (best < 0 or e.seq < best_seq)):
-            best = <int64_t>i
-            best_seq = e.seq
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if (e.hash == h and e.db == db and e.want == want and not e.served
+                and (best == NULL or e.seq < best.seq)):
+            best = e
+        e = bw_next(&it)
     return best
 
 
-cdef uint64_t ho_reply(kref_t *k, lroot_t *r, bwait_t *e, uint64_t *n) noexcept nogil:
-    """The reply of waiter e for the list r at k, read (not popped) into a new
-    blob item: its offset, or 0 (no memory). n = elements it takes."""
-    cdef wbuf_t w
-    cdef lcur_t cur
-    cdef uint64_t i, blob = 0
-    n[0] = 1 if e.kind == HO_POP else (<uint64_t>e.count if <uint64_t>e.count < r.count else r.count)
-    w.cap = 256
-    w.len = 0
-    w.resp = 2                    # the same bytes in RESP3: arrays and bulk strings
-    w.oom = False
-    w.p = <char *>malloc(w.cap)
-    if w.p == NULL:
-        return 0
-    wb_array(&w, 2)
-    wb_bulk(&w, k.key, k.klen)
-    if e.kind == HO_MPOP:
-        wb_array(&w, <int64_t>n[0])
-    if e.where == LIST_HEAD:
-        cur_first(r, &cur)
-    else:
-        cur_last(r, &cur)
-    for i in range(n[0]):
-        if i:
-            if e.where == LIST_HEAD:
-                cur_next(&cur)
-            else:
-                cur_prev(&cur)
-        cur_reply(&w, &cur)
+cdef void ho_served_locked(bwait_t *e, uint64_t blob) noexcept nogil:
+    """Leave the reply in e; none of the client's entries ranks any more."""
+    global g_ho_n, g_ho_mask
+    cdef uint64_t seq = e.seq
+    cdef bwit_t it
+    e.handed = blob
+    g_ho_mask |= <uint64_t>1 << e.worker
+    g_ho_n += 1
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.seq == seq:
+            e.served = 1
+            e.ready = 1
+        e = bw_next(&it)
+
+
+cdef void ho_mark_key_ready_locked(int db, uint64_t h) noexcept nogil:
+    """A hand-over pushed onto key (db, h): its own waiters retry."""
+    global g_ho_mask
+    cdef bwit_t it
+    cdef bwait_t *e
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.hash == h and e.db == db:
+            e.ready = 1
+            g_ho_mask |= <uint64_t>1 << e.worker
+        e = bw_next(&it)
+
+
+cdef uint64_t ho_blob(wbuf_t *w) noexcept nogil:
+    """The reply built in w as a blob item (0: no memory); w is freed."""
+    cdef uint64_t blob = 0
     if not w.oom:
         blob = item_new(0, w.p, w.len, 0, T_STRING, ENC_RAW, 0)
     free(w.p)
     return blob
 
 
-cdef void ho_record(kref_t *k, int where, uint64_t n, uint32_t kind) noexcept nogil:
-    """The WAL record of a hand-over's pops: LPOP/RPOP key [count]."""
-    cdef char num[24]
-    global g_ho_rec_ready, g_ho_nrec
-    if not g_ho_rec_ready:
-        g_ho_rec.cap = 256
-        g_ho_rec.p = <char *>malloc(g_ho_rec.cap)
-        g_ho_rec.len = 0
-        g_ho_rec.resp = 2
-        g_ho_rec.oom = g_ho_rec.p == NULL
-        if g_ho_rec.oom:
-            return
-        g_ho_rec_ready = True
-    wb_array(&g_ho_rec, 3 if kind == HO_MPOP else 2)
-    wb_bulk(&g_ho_rec, "LPOP" if where == LIST_HEAD else "RPOP", 4)
-    wb_bulk(&g_ho_rec, k.key, k.klen)
-    if kind == HO_MPOP:
-        snprintf(num, 24, "%llu", <unsigned long long>n)
-        wb_bulk(&g_ho_rec, num, strlen(num))
-    g_ho_ends[g_ho_nrec] = g_ho_rec.len
-    g_ho_nrec += 1
+cdef bint ho_wbuf(wbuf_t *w, int resp) noexcept nogil:
+    w.cap = 256
+    w.len = 0
+    w.resp = resp
+    w.oom = False
+    w.p = <char *>malloc(w.cap)
+    return w.p != NULL
+
+
+# -- lists
+
+cdef bint ho_pop_locked(int db, kref_t *k, lroot_t *r, bwait_t *e) noexcept nogil:
+    """Serve a BLPOP / BRPOP / BLMPOP waiter from the list r at k."""
+    cdef wbuf_t w
+    cdef lcur_t cur
+    cdef uint64_t i, n, blob
+    n = 1 if e.kind == HO_POP else (<uint64_t>e.count if <uint64_t>e.count < r.count else r.count)
+    if not list_own_span(r, e.where, n) or not ho_wbuf(&w, 2):   # RESP3 bytes are the same
+        return False
+    wb_array(&w, 2)
+    wb_bulk(&w, k.key, k.klen)
+    if e.kind == HO_MPOP:
+        wb_array(&w, <int64_t>n)
+    if e.where == LIST_HEAD:
+        cur_first(r, &cur)
+    else:
+        cur_last(r, &cur)
+    for i in range(n):
+        if i:
+            if e.where == LIST_HEAD:
+                cur_next(&cur)
+            else:
+                cur_prev(&cur)
+        cur_reply(&w, &cur)
+    blob = ho_blob(&w)
+    if blob == 0:
+        return False
+    list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
+    ho_record_count(db, "LPOP" if e.where == LIST_HEAD else "RPOP", k, e.kind == HO_MPOP, n)
+    ho_event(HE_LPOP if e.where == LIST_HEAD else HE_RPOP, k.key, k.klen, db)
+    ho_served_locked(e, blob)
+    return True
+
+
+cdef int ho_lock_dest(uint32_t s, uint32_t own) noexcept nogil:
+    """Take shard s for a hand-over without waiting (the caller holds shard
+    `own` and the registry lock). 0: not taken; 1: ours already; 2: locked now
+    (the caller unlocks it); 3: locked and added to the held set."""
+    global g_holding, g_held_lo, g_held_hi
+    cdef int rc
+    if s == own or (g_holding and g_held[s]):
+        return 1
+    rc = cc_trylock(shard_mutex(s))
+    if rc < 0:
+        return 0
+    if rc == 1:
+        shard_repair_locked(s)
+    if g_pp != NULL and g_pp.snap_active:
+        snap_on_lock(s)
+    if not g_holding:
+        return 2
+    g_held[s] = 1
+    g_holding += 1
+    if s < g_held_lo:
+        g_held_lo = s
+    if s > g_held_hi:
+        g_held_hi = s
+    return 3
+
+
+cdef bint ho_move_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r, bwait_t *e) noexcept nogil:
+    """Serve a BLMOVE / BRPOPLPUSH waiter: pop from the list r at k, push onto
+    its destination. False (nothing done) when the destination is k itself, is
+    not a list, or its shard is busy: the waiter then retries."""
+    cdef uint64_t dklen = IT(e.dest).klen, n, blob = 0
+    cdef char *dkey = <char *>malloc(dklen + 1)
+    cdef kref_t dk
+    cdef int lk, st
+    cdef wbuf_t w
+    cdef lcur_t cur
+    cdef lroot_t rd
+    cdef const char *p
+    cdef int wto = <int>e.count
+    if dkey == NULL:
+        return False
+    item_read(IT(e.dest), 0, dkey, dklen)
+    kref_init(&dk, dkey, dklen)
+    lk = 0
+    if not (dk.h == k.h and dklen == k.klen and memcmp(dkey, k.key, dklen) == 0):
+        lk = ho_lock_dest(dk.shard, k.shard)
+    if lk == 0:
+        free(dkey)
+        return False
+    st = list_find_locked(&dk, db, now_ms)
+    if st != ST_WRONGTYPE and list_own_span(r, e.where, 1) and ho_wbuf(&w, 2):
+        if e.where == LIST_HEAD:
+            cur_first(r, &cur)
+        else:
+            cur_last(r, &cur)
+        cur_reply(&w, &cur)
+        n = cur_elem(&cur, &p)
+        p = w.p + w.len - n - 2                      # the reply's copy of the element
+        if not w.oom and st == ST_NOTFOUND:
+            if list_create_locked(&dk, now_ms) == 0:
+                w.oom = True
+            elif dk.shard == k.shard:
+                key_find_locked(k, db, now_ms)       # the insert may have moved k's slot
+        if not w.oom:
+            lroot_load(IT(dk.item), &rd)
+            if list_push(&rd, wto, p, n) != ST_OK:
+                w.oom = True
+            list_done_locked(&dk, &rd, True, now_ms)
+        if w.oom:
+            free(w.p)
+        else:
+            blob = ho_blob(&w)
+    if lk == 2:
+        cc_unlock(shard_mutex(dk.shard))
+    if blob:
+        list_trim(r, 1 if e.where == LIST_HEAD else 0, 1 if e.where == LIST_TAIL else 0)
+        ho_record(db, 5, "LMOVE", k.key, k.klen, dkey, dklen,
+                  "LEFT" if e.where == LIST_HEAD else "RIGHT", "LEFT" if wto == LIST_HEAD else "RIGHT")
+        ho_event(HE_LPUSH if wto == LIST_HEAD else HE_RPUSH, dkey, dklen, db)   # as Redis: push first
+        ho_event(HE_LPOP if e.where == LIST_HEAD else HE_RPOP, k.key, k.klen, db)
+        ho_mark_key_ready_locked(db, dk.h)
+        ho_served_locked(e, blob)
+    free(dkey)
+    return blob != 0
+
+
+cdef void ho_serve_list_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r) noexcept nogil:
+    """Serve the list waiters on k in block order while r has elements."""
+    cdef bwait_t *e
+    cdef bint ok
+    bw_lock()
+    while r.count and g_ho_n < HO_MAX:
+        e = bw_first_waiter_locked(db, k.h, T_LIST)
+        if e == NULL or e.kind == 0:
+            break
+        if e.kind == HO_MOVE:
+            ok = ho_move_locked(db, now_ms, k, r, e)
+        else:
+            ok = ho_pop_locked(db, k, r, e)
+        if not ok:
+            break
+        if r.count == 0:
+            ho_event(HE_DEL, k.key, k.klen, db)
+    bw_unlock()
+
+
+cdef bint ho_defer(Client c, kref_t *k, uint8_t type) noexcept nogil:
+    """In a transaction or a script: remember the key (served when the batch
+    ends, handover_deferred). True when deferred."""
+    cdef uint64_t pos = 0, klen
+    cdef int32_t db
+    if not (c.flags & CL_EXEC or c.clock_frozen):
+        return False
+    if not ho_buf(&g_ho_defer, &g_ho_defer_ready):
+        return True
+    while pos < g_ho_defer.len:
+        memcpy(&db, g_ho_defer.p + pos, 4)
+        memcpy(&klen, g_ho_defer.p + pos + 5, 8)
+        if (db == c.db and klen == k.klen and <uint8_t>g_ho_defer.p[pos + 4] == type
+                and memcmp(g_ho_defer.p + pos + 13, k.key, klen) == 0):
+            return True
+        pos += 13 + klen
+    db = c.db
+    wb_put(&g_ho_defer, <const char *>&db, 4)
+    wb_put(&g_ho_defer, <const char *>&type, 1)
+    wb_put(&g_ho_defer, <const char *>&k.klen, 8)
+    wb_put(&g_ho_defer, k.key, k.klen)
+    return True
 
 
 cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
     """After a push onto the list r at k (its shard locked): serve the waiters
-    on k in block order while elements remain, stopping at one that must retry
-    (BLMOVE). handover_finish() then sends the events and wake-ups."""
-    cdef int64_t i
-    cdef bwait_t *e
-    cdef uint64_t blob, n, j, seq
-    global g_ho_n, g_ho_gone, g_ho_key, g_ho_klen, g_ho_db, g_ho_mask
-    if cc_atomic_load(&g_hdr.blocked_count) == 0 or c.flags & CL_EXEC or c.clock_frozen:
+    on k now, or after the transaction or script it runs in.
+    handover_finish() then sends the events and wake-ups."""
+    if not bw_waited(k.h) or ho_defer(c, k, T_LIST):
         return
+    ho_serve_list_locked(c.db, c.now_ms, k, r)
+
+
+# -- sorted sets
+
+cdef bint ho_zpop_locked(int db, kref_t *k, bwait_t *e) noexcept nogil:
+    """Serve a BZPOPMIN / BZPOPMAX / BZMPOP waiter from the zset at k."""
+    cdef zroot_t r
+    cdef zcur_t cur
+    cdef item_t *it = IT(k.item)
+    cdef bint max = e.where != 0
+    cdef uint64_t n, i, blob
+    cdef wbuf_t w
+    zs_load(it, &r)
+    n = 1 if e.kind == HO_ZPOP else (<uint64_t>e.count if <uint64_t>e.count < r.length else r.length)
+    if not ho_wbuf(&w, <int>e.resp):
+        return False
+    if e.kind == HO_ZPOP:
+        wb_array(&w, 3)
+        wb_bulk(&w, k.key, k.klen)
+    else:
+        wb_array(&w, 2)
+        wb_bulk(&w, k.key, k.klen)
+        wb_array(&w, <int64_t>n)
+    for i in range(n):
+        if i == 0:
+            zcur_seek(&cur, it, &r, r.length - 1 if max else 0)
+        elif max:
+            zcur_prev(&cur)
+        else:
+            zcur_next(&cur)
+        if e.kind == HO_ZMPOP:
+            wb_array(&w, 2)
+        wb_bulk(&w, cur.m, cur.mlen)
+        wb_double(&w, cur.score)
+    blob = ho_blob(&w)
+    if blob == 0:
+        return False
+    zs_delete_ranks(it, &r, r.length - n if max else 0, n)
+    zs_commit_locked(k, &r)
+    ho_record_count(db, "ZPOPMAX" if max else "ZPOPMIN", k, e.kind == HO_ZMPOP, n)
+    ho_event(HE_ZPOPMAX if max else HE_ZPOPMIN, k.key, k.klen, db)
+    if k.item == 0:
+        ho_event(HE_DEL, k.key, k.klen, db)
+    ho_served_locked(e, blob)
+    return True
+
+
+cdef void ho_serve_zset_locked(int db, kref_t *k) noexcept nogil:
+    """Serve the zset waiters on k in block order while it has members."""
+    cdef bwait_t *e
     bw_lock()
-    while r.count and g_ho_n < HO_EVENTS:
-        i = bw_first_waiter_locked(c.db, k.h)
-        if i < 0 or bw_at(i).kind == 0:
+    while k.item and IT(k.item).type == T_ZSET and g_ho_n < HO_MAX:
+        e = bw_first_waiter_locked(db, k.h, T_ZSET)
+        if e == NULL or e.kind == 0 or not ho_zpop_locked(db, k, e):
             break
-        e = bw_at(i)
-        if not list_own_span(r, e.where, 1 if e.kind == HO_POP else <uint64_t>e.count):
-            break
-        blob = ho_reply(k, r, e, &n)
-        if blob == 0:
-            break
-        list_trim(r, n if e.where == LIST_HEAD else 0, n if e.where == LIST_TAIL else 0)
-        e.handed = blob
-        seq = e.seq
-        for j in range(g_hdr.blocked_hiwater):
-            if bw_at(j).seq == seq:
-                bw_at(j).served = 1
-                bw_at(j).ready = 1
-        g_ho_mask |= <uint64_t>1 << e.worker
-        if wal_on():
-            ho_record(k, e.where, n, e.kind)
-        g_ho_where[g_ho_n] = <uint8_t>e.where
-        g_ho_n += 1
-        g_ho_key = k.key
-        g_ho_klen = k.klen
-        g_ho_db = c.db
-        g_ho_gone = r.count == 0
     bw_unlock()
 
 
+cdef void zs_handover_locked(Client c, kref_t *k) noexcept nogil:
+    """After a write left a zset at k (found, its shard locked): serve the
+    waiters on k now, or after the transaction or script it runs in."""
+    if not bw_waited(k.h) or k.item == 0 or ho_defer(c, k, T_ZSET):
+        return
+    ho_serve_zset_locked(c.db, k)
+
+
+# -- after the write
+
+cdef int handover_deferred(Client c) except -1:
+    """The outermost transaction or script ended (its shards still held): serve
+    the waiters on the keys it wrote, log the pops after its record and send
+    the events and wake-ups (shm/wal.pxi wal_group_close)."""
+    cdef uint64_t pos = 0, klen
+    cdef int32_t db
+    cdef uint8_t type
+    cdef int before
+    cdef kref_t k
+    cdef lroot_t r
+    cdef int64_t now_ms = cc_now_ms() if c is None else c.now_ms
+    if not g_ho_defer_ready or g_ho_defer.len == 0:
+        return 0
+    with nogil:
+        while pos < g_ho_defer.len:
+            memcpy(&db, g_ho_defer.p + pos, 4)
+            type = <uint8_t>g_ho_defer.p[pos + 4]
+            memcpy(&klen, g_ho_defer.p + pos + 5, 8)
+            kref_init(&k, g_ho_defer.p + pos + 13, klen)
+            shard_lock(k.shard)
+            if key_find_locked(&k, db, now_ms) and IT(k.item).type == type:
+                if type == T_LIST:
+                    lroot_load(IT(k.item), &r)
+                    before = g_ho_n
+                    ho_serve_list_locked(db, now_ms, &k, &r)
+                    list_done_locked(&k, &r, g_ho_n != before, now_ms)
+                else:
+                    ho_serve_zset_locked(db, &k)
+            shard_unlock(k.shard)
+            pos += 13 + klen
+    g_ho_defer.len = 0
+    if g_ho_nrec:
+        handover_log(c)
+    handover_finish()
+    return 0
+
+
+cdef const char *ho_event_name(uint8_t ev) noexcept nogil:
+    if ev == HE_LPOP: return "lpop"
+    if ev == HE_RPOP: return "rpop"
+    if ev == HE_LPUSH: return "lpush"
+    if ev == HE_RPUSH: return "rpush"
+    if ev == HE_ZPOPMIN: return "zpopmin"
+    if ev == HE_ZPOPMAX: return "zpopmax"
+    return "del"
+
+
 cdef void handover_finish() noexcept:
-    """After the pushing command's own keyspace events: those of its hand-overs
-    (as Redis: the push, then the pops of the clients it served), then wake the
-    served clients' workers."""
+    """After the writing command's own keyspace events: those of its hand-overs
+    (as Redis: the write, then the pops of the clients it served), then wake
+    the served clients' workers."""
     global g_ho_n, g_ho_mask
-    cdef int i
-    cdef uint64_t mask = g_ho_mask
+    cdef uint64_t mask = g_ho_mask, pos = 0, klen
+    cdef int32_t db
+    cdef uint8_t ev
+    cdef const char *name
     if g_ho_n == 0:
         return
-    for i in range(g_ho_n):
-        notify(NK_LIST, "lpop" if g_ho_where[i] == LIST_HEAD else "rpop", g_ho_key, g_ho_klen, g_ho_db)
-    if g_ho_gone:
-        notify(NK_GENERIC, "del", g_ho_key, g_ho_klen, g_ho_db)
+    if g_ho_ev_ready:
+        while pos < g_ho_ev.len:
+            ev = <uint8_t>g_ho_ev.p[pos]
+            memcpy(&db, g_ho_ev.p + pos + 1, 4)
+            memcpy(&klen, g_ho_ev.p + pos + 5, 8)
+            name = ho_event_name(ev)
+            notify(NK_GENERIC if ev == HE_DEL else (NK_ZSET if ev >= HE_ZPOPMIN else NK_LIST),
+                   name, g_ho_ev.p + pos + 13, klen, db)
+            pos += 13 + klen
+        g_ho_ev.len = 0
+        g_ho_ev.oom = False
     g_ho_n = 0
     g_ho_mask = 0
     try:
@@ -351,17 +870,19 @@ cdef void handover_finish() noexcept:
 
 
 cdef void handover_log(Client c) noexcept:
-    """Append the hand-over pops' WAL records after the pusher's own (called by
-    persist_end once that one is in); the reply then waits for the last."""
+    """Append the hand-over pops' WAL records after the writer's own (called by
+    persist_end once that one is in, or at the end of a batch); the reply then
+    waits for the last."""
     cdef uint64_t lsn, pos = 0
     cdef int i
+    cdef int64_t now_ms = cc_now_ms() if c is None else c.now_ms
     global g_ho_nrec
     if not g_ho_rec_ready or g_ho_nrec == 0:
         return
     if not g_ho_rec.oom:
         for i in range(g_ho_nrec):
-            lsn = wal_append(g_ho_rec.p + pos, g_ho_ends[i] - pos, <uint32_t>g_ho_db, c.now_ms)
-            if lsn:
+            lsn = wal_append(g_ho_rec.p + pos, g_ho_ends[i] - pos, <uint32_t>g_ho_dbs[i], now_ms)
+            if lsn and c is not None:
                 c.wal_lsn = lsn
             pos = g_ho_ends[i]
     g_ho_rec.len = 0
@@ -372,14 +893,17 @@ cdef void handover_log(Client c) noexcept:
 cdef bint bw_take_handed_locked(Client c) noexcept nogil:
     """If a pusher served this client, move its reply to the client's output and
     leave the registry; True then. Registry lock held."""
-    cdef uint64_t i, blob = 0, n
+    cdef uint64_t blob = 0, n
+    cdef bwit_t it
     cdef bwait_t *e
-    for i in range(g_hdr.blocked_hiwater):
-        e = bw_at(i)
-        if e.seq and e.client == c.id and e.handed:
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL:
+        if e.client == c.id and e.handed:
             blob = e.handed
             e.handed = 0
             break
+        e = bw_next(&it)
     if blob == 0:
         return False
     n = IT(blob).klen
@@ -439,15 +963,20 @@ cdef void signal_key_ready(int db, const char *key, uint64_t klen) noexcept:
 
 cdef void signal_db_ready(int db) noexcept:
     """Every waiter of a logical db retries (SWAPDB brought other keys in)."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0
+    cdef bwit_t it
+    cdef bwait_t *e
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).db == db:
-                bw_at(i).ready = 1
-                mask |= <uint64_t>1 << bw_at(i).worker
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if e.db == db:
+                e.ready = 1
+                mask |= <uint64_t>1 << e.worker
+            e = bw_next(&it)
         bw_unlock()
     try:
         wake_workers(mask)
@@ -458,72 +987,94 @@ cdef void signal_db_ready(int db) noexcept:
 def take_ready_clients(int worker):
     """Ids of this worker's clients whose keys were pushed to, oldest first; their
     ready marks are cleared."""
-    cdef uint64_t i, n = 0, j, t
-    cdef uint64_t ids[256]
-    cdef uint64_t seqs[256]
+    cdef uint64_t n = 0, cap, i
+    cdef uint64_t *pairs
+    cdef bwit_t it
     cdef bwait_t *e
-    cdef bint dup
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return []
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            e = bw_at(i)
-            if e.seq and e.ready and e.worker == worker and n < 256:
-                e.ready = 0
-                dup = False
-                for j in range(n):
-                    if ids[j] == e.client:
-                        dup = True
-                        break
-                if not dup:
-                    ids[n] = e.client
-                    seqs[n] = e.seq
+        cap = cc_atomic_load(&g_hdr.blocked_count)
+        pairs = <uint64_t *>malloc(16 * cap + 16)          # (seq, client) per ready entry
+        if pairs != NULL:
+            bw_iter(&it)
+            e = bw_next(&it)
+            while e != NULL and n < cap:
+                if e.ready and e.worker == worker:
+                    e.ready = 0
+                    pairs[2 * n] = e.seq
+                    pairs[2 * n + 1] = e.client
                     n += 1
+                e = bw_next(&it)
         bw_unlock()
-    order = sorted(range(n), key=lambda k: seqs[k])
-    return [ids[k] for k in order]
+    if pairs == NULL:
+        raise MemoryError()
+    try:
+        found = {}
+        for i in range(n):
+            found.setdefault(pairs[2 * i + 1], pairs[2 * i])
+    finally:
+        free(pairs)
+    return sorted(found, key=found.get)
 
 
 def blocked_clear_worker(int worker):
     """Drop the entries a dead predecessor in this worker slot left."""
-    cdef uint64_t i, mask = 0
+    cdef uint64_t mask = 0, client
+    cdef bwit_t it
+    cdef bwait_t *e
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
+        return
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).worker == worker:
-                mask |= bw_remove_locked(bw_at(i).client)
+        while True:
+            bw_iter(&it)
+            e = bw_next(&it)
+            while e != NULL and e.worker != worker:
+                e = bw_next(&it)
+            if e == NULL:
+                break
+            client = e.client
+            mask |= bw_remove_locked(client)
         bw_unlock()
     wake_workers(mask)
 
 
 def block_owner(uint64_t client):
     """The worker slot of a client waiting in a blocking command, or -1."""
-    cdef uint64_t i
     cdef int worker = -1
+    cdef bwit_t it
+    cdef bwait_t *e
     if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0:
         return -1
     with nogil:
         bw_lock()
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq and bw_at(i).client == client:
-                worker = bw_at(i).worker
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if e.client == client:
+                worker = e.worker
                 break
+            e = bw_next(&it)
         bw_unlock()
     return worker
 
 
 def blocked_clients():
     """Clients blocked in the whole node (INFO blocked_clients): distinct waits."""
-    cdef uint64_t i
+    cdef bwit_t it
+    cdef bwait_t *e
     seqs = set()
     if cc_atomic_load(&g_hdr.blocked_count) == 0:
         return 0
     bw_lock()
     try:
-        for i in range(g_hdr.blocked_hiwater):
-            if bw_at(i).seq:
-                seqs.add(bw_at(i).seq)
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            seqs.add(e.seq)
+            e = bw_next(&it)
     finally:
         bw_unlock()
     return len(seqs)
@@ -567,6 +1118,19 @@ cdef enum:
     BL_MOVE = 2                  # BLMOVE / BRPOPLPUSH: reply the element
 
 
+cdef void bw_allow_list_handover_locked(uint64_t seq, int kind, int where, int64_t count,
+                                        int wto, kref_t *dst) noexcept nogil:
+    """Let pushes serve this list waiter in place (a BLMOVE's destination key
+    goes in a blob; without memory for it the waiter retries instead)."""
+    cdef uint64_t dest = 0
+    if kind == BL_MOVE:
+        dest = item_new(0, dst.key, dst.klen, 0, T_STRING, ENC_RAW, 0)
+        if dest:
+            bw_allow_handover_locked(seq, HO_MOVE, where, wto, 2, dest)
+        return
+    bw_allow_handover_locked(seq, HO_MPOP if kind == BL_MPOP else HO_POP, where, count, 2, 0)
+
+
 cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t count,
                    int kind, int wto, bint *served) except -1:
     """One attempt of a blocking command on keys first..first+nkeys-1, all their
@@ -578,8 +1142,8 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * (nkeys + 1))
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
-    cdef bint full = False                         # the wait registry had no room
+    cdef bint may_block = c.transport is not None and not c.flags & CL_EXEC
+    cdef bint full = False                         # no memory for the wait's entries
     cdef bint handed = False                       # served by a push (hand-over)
     cdef lroot_t r
     cdef kref_t dst
@@ -641,8 +1205,8 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         elif st == ST_NOTFOUND and seq == 0 and may_block:
             bw_lock()
             seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_LIST)
-            if seq and kind != BL_MOVE:
-                bw_allow_handover_locked(seq, HO_MPOP if kind == BL_MPOP else HO_POP, where, count)
+            if seq:
+                bw_allow_list_handover_locked(seq, kind, where, count, wto, &dst)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
@@ -662,7 +1226,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
             signal_key_ready(c.db, c.argv[2], c.argl[2])
         return 0
     if st == ST_NOMEM and full:
-        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        wb_error(&c.out, E_NOMEM)
         return 1
     if reply_status(c, st):
         return 1

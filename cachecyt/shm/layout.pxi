@@ -69,10 +69,10 @@ ctypedef struct header_t:
     uint64_t zset_max_listpack_entries # CONFIG SET
     uint64_t zset_max_listpack_value   # bytes; CONFIG SET
     uint64_t reserved[10]
-    uint64_t blocked_off         # blocked-client registry (shm/blocking.pxi): lock, then bwait_t[MAX_WAITERS]
+    uint64_t blocked_off         # blocked-client registry lock, then uint32 counters[BW_BUCKETS] (shm/blocking.pxi)
     uint64_t blocked_seq         # atomic; order in which clients blocked (first blocked, first served)
     uint64_t blocked_count       # registry entries in use; registry lock (read without it as a hint)
-    uint64_t blocked_hiwater     # entries in use lie below this index; registry lock
+    uint64_t blocked_head        # first registry page (bwpage_t offset, 0 = none); registry lock
     uint64_t clients_off         # cslot_t[MAX_CLIENT_SLOTS] (shm/clients.pxi)
     uint64_t rings_off           # sigring_t[MAX_WORKERS] (shm/ring.pxi)
     uint64_t errstats_off        # errstat_t[MAX_WORKERS * MAX_ERRSTATS]
@@ -286,7 +286,16 @@ ctypedef struct bwait_t:         # one key a blocked client waits on (shm/blocki
     int64_t count                # elements BLMPOP takes (hand-over)
     uint64_t handed              # reply a pusher built for it: blob item offset, 0 = none
     uint32_t served              # a pusher served the client (on every entry of it)
-    uint32_t pad
+    uint32_t resp                # the client's protocol (2, 3): a zset reply differs
+    uint64_t dest                # HO_MOVE: blob item whose key is the destination list, 0 = none
+
+
+ctypedef struct bwpage_t:        # one 64 KiB page of the registry (slab chunk); registry lock
+    uint64_t next                # next page, 0 = last
+    uint32_t used                # entries in use (seq != 0)
+    uint32_t hi                  # entries in use lie below this index
+    uint64_t pad[6]
+    bwait_t e[BW_PER_PAGE]
 
 
 # ---- observability (shm/stats.pxi) ---------------------------------------------------

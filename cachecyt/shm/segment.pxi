@@ -96,7 +96,7 @@ def segment_layout(uint32_t nshards, uint32_t ndbs, uint64_t npages, uint64_t co
     lay['clients_off'] = off; off = _align(off + sizeof(cslot_t) * MAX_CLIENT_SLOTS, 64)
     lay['rings_off'] = off; off = _align(off + sizeof(sigring_t) * MAX_WORKERS, 64)
     lay['errstats_off'] = off; off = _align(off + sizeof(errstat_t) * MAX_WORKERS * MAX_ERRSTATS, 64)
-    lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + sizeof(bwait_t) * MAX_WAITERS, 64)
+    lay['blocked_off'] = off; off = _align(off + LOCK_STRIDE + 4 * BW_BUCKETS, 64)
     lay['acl_off'] = off; off = _align(off + sizeof(acl_area_t), 64)
     lay['obs_off'] = off; off = _align(off + obs_region_size(), 64)
     lay['pubsub_off'] = off; off = _align(off + pubsub_region_size(), 64)

@@ -714,7 +714,15 @@ cdef void _group_add(const char *p, uint64_t n, uint32_t db, int64_t ts) noexcep
 
 cdef int wal_group_close(Client c) except -1:
     """Close a group; the outermost appends it as one record and makes it the
-    client's last record (appendfsync always holds its reply for it)."""
+    client's last record (appendfsync always holds its reply for it), then
+    serves the clients blocked on the keys the batch wrote (shm/blocking.pxi)."""
+    _group_close_record(c)
+    if g_group_depth == 0:
+        handover_deferred(c)
+    return 0
+
+
+cdef int _group_close_record(Client c) except -1:
     global g_group_depth, g_group_n
     cdef uint64_t lsn
     g_group_depth -= 1

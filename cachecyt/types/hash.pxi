@@ -12,33 +12,37 @@ ctypedef struct croot_t:         # root of a hash or set, in the item's value ar
     uint64_t used                # bytes used in the listpack / intset chunk
 
 
+cdef inline uint64_t coll_root_pad(uint64_t klen) noexcept nogil:
+    """Bytes left unused between the key and the root record so that the root
+    sits in one extent page: an item spread over extents has key || value split
+    at page boundaries, and a key ending in the last 23 bytes of a page (klen
+    mod 65536 above 65512) would split the 24-byte root. Decided by the key
+    length alone, so every item of a collection (RENAME, COPY, MOVE) finds it."""
+    cdef uint64_t r = klen & (PAGE_SIZE - 1)
+    if ITEM_HDR + klen + sizeof(croot_t) <= PAGE_SIZE or r + sizeof(croot_t) <= PAGE_SIZE:
+        return 0
+    return PAGE_SIZE - r
+
+
+cdef inline uint64_t coll_vlen(uint64_t klen) noexcept nogil:
+    """The value area of a hash or set item under a key of this length."""
+    return coll_root_pad(klen) + sizeof(croot_t)
+
+
 cdef inline croot_t *croot(item_t *it) noexcept nogil:
     """The root record; items made by coll_new keep it in one piece."""
     cdef uint64_t pos
     if not (it.iflags & IF_EXTENTS):
         return <croot_t *>item_value_inline(it)
-    pos = it.klen
+    pos = it.klen + coll_root_pad(it.klen)
     return <croot_t *>(g_base + item_extents(it)[pos >> PAGE_SHIFT] + (pos & (PAGE_SIZE - 1)))
 
 
-cdef inline bint coll_root_fits(uint64_t klen) noexcept nogil:
-    """Whether an item with this key length keeps a croot_t in one piece (an
-    item spread over extents may split its value at a page boundary)."""
-    return (ITEM_HDR + klen + sizeof(croot_t) <= PAGE_SIZE
-            or (klen & (PAGE_SIZE - 1)) + sizeof(croot_t) <= PAGE_SIZE)
-
-
 cdef uint64_t coll_new(kref_t *k, uint8_t type, uint8_t enc, int64_t now_ms) noexcept nogil:
-    """A new empty collection item stored under the found-absent key, or 0.
-    TODO(huge keys): croot() needs the root record in one extent, so a key whose
-    length leaves fewer than 24 bytes in its last extent page (klen mod 65536
-    above 65512) cannot hold a hash or set yet: the command fails as out of
-    memory. Fixing it needs RENAME and COPY to place the root per key length."""
+    """A new empty collection item stored under the found-absent key, or 0."""
     cdef uint64_t off
     cdef croot_t *r
-    if not coll_root_fits(k.klen):
-        return 0
-    off = item_new(k.pdb, k.key, k.klen, sizeof(croot_t), type, enc, now_ms)
+    off = item_new(k.pdb, k.key, k.klen, coll_vlen(k.klen), type, enc, now_ms)
     if off == 0:
         return 0
     r = croot(IT(off))

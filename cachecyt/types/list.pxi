@@ -969,6 +969,7 @@ cdef int _push(Client c, int where, bint only_existing) except -1:
             notify_arg(c, NK_LIST, "lpush" if where == LIST_HEAD else "rpush", 1)
             handover_finish()
             signal_key_ready(c.db, c.argv[1], c.argl[1])
+    handover_finish()                           # a push that ran out of memory part way
     return 0
 
 
@@ -1433,11 +1434,13 @@ cdef int move_locked(Client c, kref_t *src, kref_t *dst, int wfrom, int wto) noe
         c.out.len = start
         list_done_locked(dst, &rd, True, c.now_ms)
         return ST_NOMEM
-    handover_locked(c, dst, &rd)
-    list_done_locked(dst, &rd, True, c.now_ms)
     cur_delete(&rs, &cur, wfrom == LIST_HEAD)
     key_find_locked(src, c.db, c.now_ms)
     list_done_locked(src, &rs, True, c.now_ms)
+    # src is saved before the hand-over: a BLMOVE waiter served from dst may push onto it
+    key_find_locked(dst, c.db, c.now_ms)
+    handover_locked(c, dst, &rd)
+    list_done_locked(dst, &rd, True, c.now_ms)
     return ST_OK
 
 

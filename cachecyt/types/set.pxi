@@ -625,9 +625,7 @@ cdef uint64_t set_detached(uint32_t pdb, const char *key, uint64_t klen, int64_t
     """An empty intset item outside the keyspace (a result being built), or 0."""
     cdef uint64_t off
     cdef croot_t *r
-    if not coll_root_fits(klen):
-        return 0
-    off = item_new(pdb, key, klen, sizeof(croot_t), T_SET, ENC_INTSET, now_ms)
+    off = item_new(pdb, key, klen, coll_vlen(klen), T_SET, ENC_INTSET, now_ms)
     if off == 0:
         return 0
     r = croot(IT(off))

@@ -1181,15 +1181,18 @@ cdef int zadd_generic(Client c, uint64_t scoreidx, int flags) except -1:
                 elif out == ZO_UPDATED: updated += 1
                 if out != ZO_NOP: processed += 1
             zs_commit_locked(&k, &r)
+            zs_handover_locked(c, &k)              # blocked clients take theirs now (shm/blocking.pxi)
         elif st == ST_NOTFOUND:
             st = ST_OK
         shard_unlock(k.shard)
     if scores != &few[0]:
         free(scores)
     if st != ST_OK:
+        handover_finish()                       # members added before running out of memory
         return zs_reply_st(c, st)
-    signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
     if added or updated: notify_arg(c, NK_ZSET, "zincr" if flags & ZA_INCR else "zadd", 1)
+    handover_finish()
+    signal_key_ready(c.db, c.argv[1], c.argl[1])    # a zset may have arrived (shm/blocking.pxi)
     if nan:
         wb_error(&c.out, E_ZNAN)
     elif flags & ZA_INCR:
@@ -1623,7 +1626,10 @@ cdef int zs_store_result_locked(kref_t *dst, zroot_t *tmp, Client c, int64_t *co
                 return ST_NOMEM
         zs_store(IT(off), &r)
         zsl_free(tmp)
-    return key_store_locked(dst, off)
+    if key_store_locked(dst, off) != ST_OK:
+        return ST_NOMEM
+    zs_handover_locked(c, dst)                  # shm/blocking.pxi
+    return ST_OK
 
 
 cdef int cmd_zrangestore(Client c) except -1:
@@ -1671,6 +1677,7 @@ cdef int cmd_zrangestore(Client c) except -1:
     if st != ST_OK:
         return zs_reply_st(c, st)
     if count: notify_arg(c, NK_ZSET, "zrangestore", 1)
+    handover_finish()
     if count:
         signal_key_ready(c.db, c.argv[1], c.argl[1])
     wb_int(&c.out, count)
@@ -1939,7 +1946,8 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
     cdef uint64_t *hashes = <uint64_t *>malloc(8 * nkeys)
     cdef uint64_t j, seq = c.block_seq, mask = 0
     cdef int m, st = ST_NOTFOUND, hit = -1
-    cdef bint may_block = c.transport is not None and nkeys <= 64 and not c.flags & CL_EXEC
+    cdef bint may_block = c.transport is not None and not c.flags & CL_EXEC
+    cdef bint handed = False                       # served by a write (hand-over)
     served[0] = False
     if ks == NULL or shards == NULL or hashes == NULL:
         free(ks); free(shards); free(hashes)
@@ -1950,7 +1958,13 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
         hashes[j] = ks[j].h
     with nogil:
         m = shards_lock_many(shards, <int>nkeys)
-        for j in range(nkeys):
+        if seq:
+            bw_lock()
+            handed = bw_take_handed_locked(c)       # a write served it already
+            if handed:
+                mask = bw_remove_locked(c.id)
+            bw_unlock()
+        for j in range(0 if handed else nkeys):
             st = zs_lookup_locked(&ks[j], c)
             if st == ST_WRONGTYPE:
                 if seq:                            # while blocked: not a zset yet, keep waiting
@@ -1976,17 +1990,24 @@ cdef int zblock_try(Client c, uint64_t first, uint64_t nkeys, bint max, int64_t 
         elif st != ST_WRONGTYPE and seq == 0 and may_block:
             bw_lock()
             seq = bw_register_locked(c.id, c.db, hashes, <int>nkeys, T_ZSET)
+            if seq:
+                bw_allow_handover_locked(seq, HO_ZMPOP if nested else HO_ZPOP, max, count, c.out.resp, 0)
             bw_unlock()
             if seq == 0:
                 st = ST_NOMEM
         shards_unlock_many(shards, m)
     free(ks); free(shards); free(hashes)
     wake_workers(mask)
+    if handed:
+        served[0] = True
+        c.block_seq = 0
+        c.flags |= CL_HANDED                    # the writer logged the pops (shm/wal.pxi)
+        return 0
     if served[0]:
         c.block_seq = 0
         return 0
     if st == ST_NOMEM and seq == 0 and may_block:
-        wb_error(&c.out, E_TOO_MANY_BLOCKED)
+        wb_error(&c.out, E_NOMEM)
         return 1
     if st == ST_WRONGTYPE or st == ST_NOMEM:
         zs_reply_st(c, st)
@@ -2351,6 +2372,7 @@ cdef int zs_setop_generic(Client c, uint64_t numi, int op, bint store, bint card
         if st != ST_OK:
             return zs_reply_st(c, st)
         if store and card: notify_arg(c, NK_ZSET, name, 1)
+        handover_finish()
         if store and card:
             signal_key_ready(c.db, c.argv[1], c.argl[1])
         if store or card_only:
