@@ -598,8 +598,6 @@ cdef int ho_lock_dest(uint32_t s, uint32_t own) noexcept nogil:
         return 0
     if rc == 1:
         shard_repair_locked(s)
-    if g_pp != NULL and g_pp.snap_active:
-        snap_on_lock(s)
     if not g_holding:
         return 2
     g_held[s] = 1
