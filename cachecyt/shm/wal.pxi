@@ -364,7 +364,11 @@ def persist_configure_commands():
 
 cdef inline char *wring_at(uint64_t pos) noexcept nogil:
     cdef uint64_t *tab = <uint64_t *>P(g_pp.ring_pages_off)
-    cdef uint64_t i = (pos >> PAGE_SHIFT) % g_pp.ring_pages
+    cdef uint64_t np = g_pp.ring_pages, i = pos >> PAGE_SHIFT
+    if np & (np - 1):
+        i = i % np
+    else:
+        i = i & (np - 1)                    # a power of two (the default): no division
     return <char *>P(tab[i]) + (pos & (PAGE_SIZE - 1))
 
 
@@ -558,19 +562,26 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     record, then release the shards persist_begin held. (No try/finally: on the
     path every write takes, saving the exception state costs more than the
     record; nothing here raises before the release.)"""
-    cdef uint64_t lsn = 1
+    cdef uint64_t lsn = 1, rawn = 0
+    cdef const char *raw
     cdef bint oom = False
     if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
             and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():
-            oom = _build_record(c, idx)
+            raw = NULL
+            if not g_cmds[idx].flags & (CF_BLOCKING | CF_RANDOM):
+                raw = _rec_raw(c, &rawn)
+            if raw == NULL:
+                oom = _build_record(c, idx)
+                raw = g_rec.p
+                rawn = g_rec.len
             if oom:
                 pass
             elif g_group_depth:
-                _group_add(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+                _group_add(raw, rawn, <uint32_t>c.db, c.now_ms)
             else:
-                lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+                lsn = wal_append(raw, rawn, <uint32_t>c.db, c.now_ms)
                 if lsn:
                     c.wal_lsn = lsn
     if g_ho_nrec:
@@ -584,6 +595,50 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
         c.out.len = before
         wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
     return 0
+
+
+cdef inline uint64_t _digits(uint64_t v) noexcept nogil:
+    cdef uint64_t n = 1
+    while v >= 10:
+        v //= 10
+        n += 1
+    return n
+
+
+cdef const char *_rec_raw(Client c, uint64_t *n) noexcept nogil:
+    """The request's own bytes when they are the record's payload as it stands
+    (the command as asked): arguments parsed from a multibulk request in the
+    read buffer, untouched and one after another. The parser takes only
+    canonical counts (no sign, no leading zero) and CRLF ends every line, so
+    headers of canonical length between the arguments are their canonical
+    encoding: the bytes are what re-encoding argv would give, without the
+    formatting. NULL otherwise (inline requests, arguments a transaction, a
+    script or a tenant's rewrite made, stray bytes after an argument)."""
+    cdef const char *lo = c.rp.buf
+    cdef const char *hi = c.rp.buf + c.rp.len
+    cdef const char *p
+    cdef const char *start
+    cdef uint64_t i, argc = c.argc
+    if argc == 0 or c.argv[0] < lo or c.argv[0] >= hi:
+        return NULL
+    start = c.argv[0] - (_digits(c.argl[0]) + 3) - (_digits(argc) + 3)
+    if start < lo or start[0] != 42:        # '*'
+        return NULL
+    p = c.argv[0]
+    i = 0
+    while True:
+        if c.argv[i] != p:
+            return NULL
+        p += c.argl[i]
+        if p + 2 > hi or p[0] != 13 or p[1] != 10:
+            return NULL
+        p += 2
+        i += 1
+        if i == argc:
+            break
+        p += _digits(c.argl[i]) + 3         # "$<len>\r\n"
+    n[0] = <uint64_t>(p - start)
+    return start
 
 
 cdef void _rec_reset() noexcept:

@@ -183,3 +183,20 @@ def test_checksum_matches_zlib_with_and_without_carry_less_multiply(table):
     for n in list(range(0, 260)) + [1024, 4096, 4200]:
         for start in (0, 0xdeadbeef):
             assert _core.wal_crc32(data[:n], start, table) == zlib.crc32(data[:n], start), (n, start)
+
+
+def test_records_of_requests_read_from_a_connection(wal):
+    # requests as a connection sends them (the read buffer): the record is the
+    # command as asked, whatever framing or company it came in
+    big = b'x' * 70000
+    wal.feed(resp(b'SET', b'a', b'1') + resp(b'set', b'b', b'2', b'PX', b'5000')
+             + b'SET c 3\r\n'                                  # inline
+             + resp(b'SET', b'k' * 10, big) + resp(b'GET', b'a') + resp(b'APPEND', b'a', b''))
+    wal.feed(b'*3\r\n$3\r\nSET\r\n$1\r\nd\r\n$1\r\n4xx')       # stray bytes after the value
+    wal.feed(b'*0\r\n' + resp(b'SET', b'e', b'5')[:9])         # split across two reads
+    wal.feed(resp(b'SET', b'e', b'5')[9:])
+    recs = take()
+    assert [r[2] for r in recs] == [resp(b'SET', b'a', b'1'), resp(b'set', b'b', b'2', b'PX', b'5000'),
+                                    resp(b'SET', b'c', b'3'), resp(b'SET', b'k' * 10, big),
+                                    resp(b'APPEND', b'a', b''), resp(b'SET', b'd', b'4'),
+                                    resp(b'SET', b'e', b'5')]
