@@ -1,9 +1,9 @@
 # Write-ahead log, worker side: effect records into the shm log ring, and the
 # hooks Client.execute calls around a write. The supervisor drains the ring to
-# segment files (cluster/persist.py); nothing here touches a file.
+# segment files (cluster/persist.py, which hands ring_write the file to write).
 #
-# Record (ring and file alike, little-endian; the CRC is 0 in the ring and
-# filled in by the supervisor as it takes records out, see ring_take):
+# Record (ring and file alike, little-endian; the CRC is 0 as a writer leaves
+# it and filled in by the supervisor just before writing, see ring_write):
 #   u32 len (whole record) | u32 crc32 of bytes 8..len | u64 lsn | i64 ts_ms |
 #   u32 logical db | u32 kind (0) | payload: RESP commands (shm/snapshot.pxi)
 # The payload is what replay runs with its clock at ts_ms: the command as
@@ -20,7 +20,9 @@
 #
 # Ring: ring_pages pages from the arena, addressed modulo their total size; a
 # record may wrap. Producers copy under the ring lock and publish by moving
-# `tail`; the supervisor copies [head, tail) and moves `head`. A full ring
+# `tail`; the supervisor writes [head, tail) to the file from the ring pages
+# and moves `head`. A write logged as asked that came in as a multibulk request
+# is copied into the ring as the request's own bytes (_rec_raw). A full ring
 # makes the writer wait (the supervisor is woken and drains it): back-pressure,
 # never a dropped record.
 #
