@@ -387,12 +387,13 @@ class Persistence:
             if _core.ring_pending() or self.stopping:
                 _core.supervisor_sleeping(False)
                 continue
-            poller.poll(self.sleep_ms())
+            woken = poller.poll(self.sleep_ms())
             _core.supervisor_sleeping(False)
-            try:
-                os.eventfd_read(self.efd)
-            except BlockingIOError:
-                pass
+            if woken:                       # (reading an empty eventfd raises: dear, 100 times a second)
+                try:
+                    os.eventfd_read(self.efd)
+                except BlockingIOError:
+                    pass
 
     def sleep_ms(self):
         """always: workers wake the writer for every commit. everysec and no:
