@@ -721,6 +721,17 @@ cdef inline uint64_t _digits(uint64_t v) noexcept nogil:
     return n
 
 
+cdef bint _rec_count_is(const char *p, uint64_t v) noexcept nogil:
+    """The decimal digits at p (as many as v has) are v."""
+    cdef uint64_t i = _digits(v)
+    while i:
+        i -= 1
+        if p[i] != 48 + <char>(v % 10):
+            return False
+        v //= 10
+    return True
+
+
 cdef const char *_rec_raw(Client c, uint64_t *n) noexcept nogil:
     """The request's own bytes when they are the record's payload as it stands
     (the command as asked): arguments parsed from a multibulk request in the
@@ -739,6 +750,8 @@ cdef const char *_rec_raw(Client c, uint64_t *n) noexcept nogil:
         return NULL
     start = c.argv[0] - (_digits(c.argl[0]) + 3) - (_digits(argc) + 3)
     if start < lo or start[0] != 42:        # '*'
+        return NULL
+    if not _rec_count_is(start + 1, argc):  # a handler that changed argc
         return NULL
     p = c.argv[0]
     i = 0
