@@ -41,6 +41,11 @@ With --acl each server is measured twice in the same run: as the default user
 patterns (`+@all ~key:* ~other:*`, so every command is checked: its keys
 against the patterns). The table gives both and their ratio per server.
 
+With --persistence the table is SET with the WAL off/everysec/always beside
+redis-server's AOF no/everysec/always, plus cachecyt's CPU per request and the
+off run's CPU over it (the ratio to "off" the CPU alone allows: steadier than
+ops/s on a shared machine).
+
 Both servers are stopped at the end, whatever happens. Not shipped: a developer
 tool that only needs redis-server and redis-benchmark (or memcached) on PATH."""
 import argparse
@@ -288,12 +293,14 @@ def persistence_rows(results, args):
                 rows.append([test.upper(), str(pipeline), 'off' if mode == 'no' else mode,
                              f"{c['rps']:,.0f}", f"{r['rps']:,.0f}", ratio(c['rps'], r['rps']),
                              ratio(c['rps'], base['rps']),
-                             f"{c['p50']:.3f} / {c['p99']:.3f}", f"{r['p50']:.3f} / {r['p99']:.3f}"])
+                             f"{c['p50']:.3f} / {c['p99']:.3f}", f"{r['p50']:.3f} / {r['p99']:.3f}",
+                             f"{c['cpu_us']:.2f}", ratio(base['cpu_us'], c['cpu_us'])])
     return rows
 
 
 PERSISTENCE_COLUMNS = ['test', 'P', 'WAL/AOF', 'cachecyt ops/s', 'redis ops/s', 'ratio',
-                       'vs cachecyt off', 'cachecyt p50/p99 ms', 'redis p50/p99 ms']
+                       'vs cachecyt off', 'cachecyt p50/p99 ms', 'redis p50/p99 ms',
+                       'cachecyt CPU µs/req', 'off CPU / this CPU']
 
 
 def print_rows(header, rows, markdown, text_columns=3):

@@ -479,12 +479,13 @@ class Persistence:
             if _core.ring_pending() or self.stopping:
                 _core.supervisor_sleeping(False)
                 continue
-            poller.poll(self.sleep_ms())
+            woken = poller.poll(self.sleep_ms())
             _core.supervisor_sleeping(False)
-            try:
-                os.eventfd_read(self.efd)
-            except BlockingIOError:
-                pass
+            if woken:                       # (reading an empty eventfd raises: dear, 100 times a second)
+                try:
+                    os.eventfd_read(self.efd)
+                except BlockingIOError:
+                    pass
 
     def sleep_ms(self):
         """always: workers wake the writer for every commit. everysec and no:
@@ -501,16 +502,21 @@ class Persistence:
         return DRAIN_MS
 
     def cycle(self):
-        """Take what the ring holds, write it, fsync per policy, publish the
-        durable LSN and wake the workers waiting for it."""
+        """Write what the ring holds (straight from its pages), fsync per
+        policy, publish the durable LSN and wake the workers waiting for it."""
         policy = _core.persist_get('appendfsync')
-        data, last, nrec = _core.ring_take(TAKE_BYTES)
-        if nrec:
+        first = _core.ring_first_lsn()
+        nrec = 0
+        if first:
             if self.wal_fd < 0 or self.wal_size >= self.cfg['wal-segment-size']:
-                self.rotate(first_lsn_of(data))
-            _write_all(self.wal_fd, data)
-            self.wal_size += len(data)
-            _core.persist_set('wal_bytes', _core.persist_get('wal_bytes') + len(data))
+                self.rotate(first)
+            try:
+                n, last, nrec = _core.ring_write(self.wal_fd, TAKE_BYTES)
+            except OSError:
+                self.cut_partial_write()
+                raise
+            self.wal_size += n
+            _core.persist_set('wal_bytes', _core.persist_get('wal_bytes') + n)
             self.unsynced = True
         if self.unsynced and (policy == 2 or (policy == 1 and time.monotonic() - self.last_fsync >= 1.0)):
             os.fsync(self.wal_fd)
@@ -524,6 +530,15 @@ class Persistence:
             for slot, fd in enumerate(self.wake_fds):
                 if _core.take_waiting(slot):
                     os.eventfd_write(fd, 1)
+
+    def cut_partial_write(self):
+        """A failed write may have put part of its records in the file: cut
+        them off. They are still in the ring, and the next write puts them
+        whole after the last good record."""
+        try:
+            os.ftruncate(self.wal_fd, self.wal_size)
+        except OSError:
+            pass
 
     def rotate(self, first_lsn):
         if self.wal_fd >= 0:
@@ -708,10 +723,6 @@ def append_copies(out, path, chunk=1 << 20):
                 break
     if buf:
         raise CorruptFile(f"{path} ends inside a copied key")
-
-
-def first_lsn_of(data):
-    return REC_HDR.unpack_from(data, 0)[2]
 
 
 def _write_all(fd, data):

@@ -359,19 +359,23 @@ ctypedef struct obs_t:           # at g_hdr.obs_off
 
 
 ctypedef struct persist_t:       # durability state (shm/wal.pxi, shm/snapshot.pxi); one per node
-    char lock[64]                # WAL ring lock (robust mutex): LSNs and ring tail
-    uint64_t ring_pages_off      # uint64[ring_pages]: offsets of the ring's pages; 0 = no ring
-    uint64_t ring_pages          # pages of PAGE_SIZE bytes
-    uint64_t head                # ring bytes consumed (supervisor only), monotonic
+    # cache line 1, written by every append: the lock and what it guards
+    char lock[48]                # WAL ring lock (robust mutex, 40 bytes): LSNs and ring tail
     uint64_t tail                # ring bytes published; ring lock, read atomically
     uint64_t next_lsn            # LSN of the next record; ring lock
-    uint64_t durable_lsn         # records up to here are written (fsynced under "always"); supervisor
+    # cache line 2, read by every write, written rarely
+    uint64_t ring_pages_off      # uint64[ring_pages]: offsets of the ring's pages; 0 = no ring
+    uint64_t ring_pages          # pages of PAGE_SIZE bytes
     uint32_t appendonly          # 1 = writes append effect records; CONFIG SET
     uint32_t appendfsync         # FSYNC_NO / FSYNC_EVERYSEC / FSYNC_ALWAYS; CONFIG SET
-    uint64_t sleeping            # the supervisor waits on its eventfd: wake it after appending; atomic
     int64_t efd                  # the supervisor's eventfd (same number in every process)
     uint32_t wal_error           # 1 while the WAL cannot be written (writes are refused)
     uint32_t bgsave_request      # 1 = a worker asked for a snapshot (BGSAVE, SAVE)
+    uint64_t ring_pad[3]
+    # cache line 3 on, written by the supervisor
+    uint64_t head                # ring bytes consumed (supervisor only), monotonic
+    uint64_t durable_lsn         # records up to here are written (fsynced under "always"); supervisor
+    uint64_t sleeping            # the supervisor waits on its eventfd: wake it after appending; atomic
     uint64_t waiting[MAX_WORKERS] # worker holds replies until durable_lsn passes them; atomic
     # snapshots
     uint64_t snap_active         # 1 from the snapshot point until every shard is serialised

@@ -1,9 +1,9 @@
 # Write-ahead log, worker side: effect records into the shm log ring, and the
 # hooks Client.execute calls around a write. The supervisor drains the ring to
-# segment files (cluster/persist.py); nothing here touches a file.
+# segment files (cluster/persist.py, which hands ring_write the file to write).
 #
-# Record (ring and file alike, little-endian; the CRC is 0 in the ring and
-# filled in by the supervisor as it takes records out, see ring_take):
+# Record (ring and file alike, little-endian; the CRC is 0 as a writer leaves
+# it and filled in by the supervisor just before writing, see ring_write):
 #   u32 len (whole record) | u32 crc32 of bytes 8..len | u64 lsn | i64 ts_ms |
 #   u32 logical db | u32 kind (0) | payload: RESP commands (shm/snapshot.pxi)
 # The payload is what replay runs with its clock at ts_ms: the command as
@@ -20,7 +20,9 @@
 #
 # Ring: ring_pages pages from the arena, addressed modulo their total size; a
 # record may wrap. Producers copy under the ring lock and publish by moving
-# `tail`; the supervisor copies [head, tail) and moves `head`. A full ring
+# `tail`; the supervisor writes [head, tail) to the file from the ring pages
+# and moves `head`. A write logged as asked that came in as a multibulk request
+# is copied into the ring as the request's own bytes (_rec_raw). A full ring
 # makes the writer wait (the supervisor is woken and drains it): back-pressure,
 # never a dropped record.
 #
@@ -33,8 +35,10 @@ from posix.unistd cimport write as c_write
 
 cdef extern from *:
     """
+    #include <immintrin.h>
     static uint32_t cc_crc_t[8][256];
     static int cc_crc_ready = 0;
+    static int cc_crc_clmul = 0;      /* the CPU has PCLMULQDQ and SSE4.1 */
     static void cc_crc_init(void) {
         for (uint32_t i = 0; i < 256; i++) {
             uint32_t c = i;
@@ -44,33 +48,129 @@ cdef extern from *:
         for (int k = 1; k < 8; k++)
             for (int i = 0; i < 256; i++)
                 cc_crc_t[k][i] = (cc_crc_t[k - 1][i] >> 8) ^ cc_crc_t[0][cc_crc_t[k - 1][i] & 0xff];
+        __builtin_cpu_init();
+        cc_crc_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
         cc_crc_ready = 1;
     }
-    /* zlib-compatible CRC-32, eight bytes a step (slicing-by-8, little-endian):
-       cc_crc32(cc_crc32(0, a), b) == crc32(a || b) */
-    static uint32_t cc_crc32(uint32_t crc, const void *buf, size_t n) {
-        const unsigned char *p = (const unsigned char *)buf;
+    /* Table step, eight bytes at a time (slicing-by-8, little-endian), on the
+       inverted register value: the tails and CPUs without carry-less multiply. */
+    static uint32_t cc_crc_table(uint32_t reg, const unsigned char *p, size_t n) {
         uint32_t a, b;
-        if (!cc_crc_ready) cc_crc_init();
-        crc = ~crc;
         while (n >= 8) {
             memcpy(&a, p, 4);
             memcpy(&b, p + 4, 4);
-            a ^= crc;
-            crc = cc_crc_t[7][a & 0xff] ^ cc_crc_t[6][(a >> 8) & 0xff] ^ cc_crc_t[5][(a >> 16) & 0xff]
+            a ^= reg;
+            reg = cc_crc_t[7][a & 0xff] ^ cc_crc_t[6][(a >> 8) & 0xff] ^ cc_crc_t[5][(a >> 16) & 0xff]
                 ^ cc_crc_t[4][a >> 24] ^ cc_crc_t[3][b & 0xff] ^ cc_crc_t[2][(b >> 8) & 0xff]
                 ^ cc_crc_t[1][(b >> 16) & 0xff] ^ cc_crc_t[0][b >> 24];
             p += 8;
             n -= 8;
         }
-        while (n--) crc = cc_crc_t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-        return ~crc;
+        while (n--) reg = cc_crc_t[0][(reg ^ *p++) & 0xff] ^ (reg >> 8);
+        return reg;
+    }
+    /* Carry-less multiply folding (Gopal et al., "Fast CRC computation for
+       generic polynomials using PCLMULQDQ", Intel 2009), bit-reflected CRC-32
+       of zlib. n is a multiple of 16, at least 64; reg is the inverted register
+       value. Four 128-bit lanes are folded 512 bits forward at a time, then
+       into one lane, which is folded 128 bits at a time; the last 128 bits are
+       reduced to 64, then to 32 (Barrett). The constants are x^k mod P for the
+       distances named, bit-reflected (the paper's table). */
+    __attribute__((target("pclmul,sse4.1")))
+    static uint32_t cc_crc_fold(uint32_t reg, const unsigned char *p, size_t n) {
+        const __m128i far = _mm_set_epi64x(0x1c6e41596LL, 0x154442bd4LL);    /* 512 +- 32 bits */
+        const __m128i near = _mm_set_epi64x(0x0ccaa009eLL, 0x1751997d0LL);   /* 128 +- 32 bits */
+        const __m128i k64 = _mm_set_epi64x(0, 0x163cd6124LL);               /* 64 bits */
+        const __m128i barrett = _mm_set_epi64x(0x1f7011641LL, 0x1db710641LL); /* mu, P */
+        const __m128i low32 = _mm_setr_epi32(-1, 0, -1, 0);
+        __m128i l0 = _mm_loadu_si128((const __m128i *)p);
+        __m128i l1 = _mm_loadu_si128((const __m128i *)(p + 16));
+        __m128i l2 = _mm_loadu_si128((const __m128i *)(p + 32));
+        __m128i l3 = _mm_loadu_si128((const __m128i *)(p + 48));
+        __m128i t;
+        l0 = _mm_xor_si128(l0, _mm_cvtsi32_si128((int)reg));
+        p += 64;
+        n -= 64;
+    #define CC_FOLD(lane, k, data) \
+        t = _mm_clmulepi64_si128(lane, k, 0x00); \
+        lane = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(lane, k, 0x11), t), data)
+        while (n >= 64) {
+            CC_FOLD(l0, far, _mm_loadu_si128((const __m128i *)p));
+            CC_FOLD(l1, far, _mm_loadu_si128((const __m128i *)(p + 16)));
+            CC_FOLD(l2, far, _mm_loadu_si128((const __m128i *)(p + 32)));
+            CC_FOLD(l3, far, _mm_loadu_si128((const __m128i *)(p + 48)));
+            p += 64;
+            n -= 64;
+        }
+        CC_FOLD(l0, near, l1);
+        CC_FOLD(l0, near, l2);
+        CC_FOLD(l0, near, l3);
+        while (n >= 16) {
+            CC_FOLD(l0, near, _mm_loadu_si128((const __m128i *)p));
+            p += 16;
+            n -= 16;
+        }
+    #undef CC_FOLD
+        /* 128 -> 64 bits */
+        t = _mm_clmulepi64_si128(l0, near, 0x10);
+        l0 = _mm_xor_si128(_mm_srli_si128(l0, 8), t);
+        t = _mm_srli_si128(l0, 4);
+        l0 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(l0, low32), k64, 0x00), t);
+        /* 64 -> 32 bits */
+        t = _mm_clmulepi64_si128(_mm_and_si128(l0, low32), barrett, 0x10);
+        t = _mm_clmulepi64_si128(_mm_and_si128(t, low32), barrett, 0x00);
+        return (uint32_t)_mm_extract_epi32(_mm_xor_si128(l0, t), 1);
+    }
+    /* zlib-compatible CRC-32: cc_crc32(cc_crc32(0, a), b) == crc32(a || b) */
+    static uint32_t cc_crc32(uint32_t crc, const void *buf, size_t n) {
+        const unsigned char *p = (const unsigned char *)buf;
+        uint32_t reg;
+        size_t bulk;
+        if (!cc_crc_ready) cc_crc_init();
+        reg = ~crc;
+        if (cc_crc_clmul && n >= 64) {
+            bulk = n & ~(size_t)15;
+            reg = cc_crc_fold(reg, p, bulk);
+            p += bulk;
+            n -= bulk;
+        }
+        return ~cc_crc_table(reg, p, n);
     }
     static inline void wal_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+    #include <sys/uio.h>
+    #include <errno.h>
+    /* Write n bytes gathered from up to cnt buffers, all of them or fail:
+       0, or the errno of the failed write. */
+    static int wal_writev_all(int fd, struct iovec *iov, int cnt) {
+        ssize_t w;
+        while (cnt > 0) {
+            w = writev(fd, iov, cnt > 1024 ? 1024 : cnt);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                return errno ? errno : EIO;
+            }
+            while (cnt > 0 && (size_t)w >= iov->iov_len) {
+                w -= (ssize_t)iov->iov_len;
+                iov++;
+                cnt--;
+            }
+            if (cnt > 0) {
+                iov->iov_base = (char *)iov->iov_base + w;
+                iov->iov_len -= (size_t)w;
+            }
+        }
+        return 0;
+    }
     """
     uint32_t cc_crc32(uint32_t crc, const void *buf, size_t n) nogil
+    uint32_t cc_crc_table(uint32_t reg, const unsigned char *p, size_t n) nogil
     void wal_fence() nogil
+    struct iovec:
+        void *iov_base
+        size_t iov_len
+    int wal_writev_all(int fd, iovec *iov, int cnt) nogil
 
+from os import strerror as os_strerror
 import logging as _logging
 _plog = _logging.getLogger("cachecyt.persist")
 
@@ -295,7 +395,11 @@ def persist_configure_commands():
 
 cdef inline char *wring_at(uint64_t pos) noexcept nogil:
     cdef uint64_t *tab = <uint64_t *>P(g_pp.ring_pages_off)
-    cdef uint64_t i = (pos >> PAGE_SHIFT) % g_pp.ring_pages
+    cdef uint64_t np = g_pp.ring_pages, i = pos >> PAGE_SHIFT
+    if np & (np - 1):
+        i = i % np
+    else:
+        i = i & (np - 1)                    # a power of two (the default): no division
     return <char *>P(tab[i]) + (pos & (PAGE_SIZE - 1))
 
 
@@ -367,25 +471,14 @@ cdef uint64_t wal_append(const char *payload, uint64_t n, uint32_t db, int64_t t
 
 
 def ring_take(uint64_t maxbytes):
-    """Supervisor: the published records not yet taken, whole records only, up
-    to about maxbytes: (bytes, last LSN, records). Moves head past them."""
-    cdef uint64_t head = g_pp.head, tail = cc_atomic_load(&g_pp.tail)
-    cdef uint64_t pos = head, last = 0, nrec = 0
-    cdef uint32_t rlen
-    cdef char rh[16]
+    """The published records not yet taken, whole records only, up to about
+    maxbytes, as bytes with their CRCs: (bytes, last LSN, records). Moves head
+    past them. (The supervisor writes with ring_write, which copies nothing.)"""
+    cdef uint64_t head = g_pp.head, pos, last, nrec
     cdef bytes out
     cdef char *dst
-    while pos < tail:
-        if (pos & (PAGE_SIZE - 1)) + 16 <= PAGE_SIZE:     # the usual case: in one page
-            memcpy(rh, wring_at(pos), 16)
-        else:
-            ring_copy_out(pos, rh, 16)
-        memcpy(&rlen, rh, 4)
-        if pos + rlen - head > maxbytes and pos > head:
-            break
-        memcpy(&last, rh + 8, 8)
-        pos += rlen
-        nrec += 1
+    with nogil:
+        pos = _ring_whole(maxbytes, &last, &nrec)
     if pos == head:
         return b"", 0, 0
     out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(pos - head))
@@ -395,6 +488,102 @@ def ring_take(uint64_t maxbytes):
         _seal_records(dst, pos - head)
     cc_atomic_store(&g_pp.head, pos)
     return out, last, nrec
+
+
+cdef uint64_t _ring_whole(uint64_t maxbytes, uint64_t *last, uint64_t *nrec) noexcept nogil:
+    """Where the published records from head up to about maxbytes end (whole
+    records; at least one when any), their last LSN and their count."""
+    cdef uint64_t head = g_pp.head, tail = cc_atomic_load(&g_pp.tail), pos = head
+    cdef uint32_t rlen
+    cdef char rh[16]
+    last[0] = 0
+    nrec[0] = 0
+    while pos < tail:
+        if (pos & (PAGE_SIZE - 1)) + 16 <= PAGE_SIZE:     # the usual case: in one page
+            memcpy(rh, wring_at(pos), 16)
+        else:
+            ring_copy_out(pos, rh, 16)
+        memcpy(&rlen, rh, 4)
+        if pos + rlen - head > maxbytes and pos > head:
+            break
+        memcpy(last, rh + 8, 8)
+        pos += rlen
+        nrec[0] += 1
+    return pos
+
+
+cdef void _seal_in_ring(uint64_t pos, uint64_t end) noexcept nogil:
+    """Fill in the CRC of every record of [pos, end) where it lies in the ring
+    (the consumer owns the bytes between head and tail); a record crossing a
+    page end is summed in two steps."""
+    cdef uint32_t rlen, crc
+    cdef uint64_t at, n, step
+    cdef char rh[8]
+    while pos < end:
+        ring_copy_out(pos, rh, 8)
+        memcpy(&rlen, rh, 4)
+        crc = 0
+        at = pos + 8
+        n = rlen - 8
+        while n:
+            step = PAGE_SIZE - (at & (PAGE_SIZE - 1))
+            if step > n:
+                step = n
+            crc = cc_crc32(crc, wring_at(at), step)
+            at += step
+            n -= step
+        ring_copy_in(pos + 4, <const char *>&crc, 4)
+        pos += rlen
+
+
+def ring_first_lsn():
+    """Supervisor: the LSN of the oldest record not yet taken, 0 when none."""
+    cdef uint64_t lsn = 0
+    if g_pp == NULL or g_pp.ring_pages_off == 0 or cc_atomic_load(&g_pp.tail) == g_pp.head:
+        return 0
+    ring_copy_out(g_pp.head + 8, <char *>&lsn, 8)
+    return lsn
+
+
+def ring_write(int fd, uint64_t maxbytes):
+    """Supervisor: write the published records not yet taken (whole records,
+    up to about maxbytes) to fd straight from the ring pages, their CRCs filled
+    in where they lie, and move head past them: (bytes, last LSN, records).
+    Nothing is copied out of the ring. On a failed write head stays: the
+    records are written again by the next call (the caller cuts what part of
+    them reached the file)."""
+    cdef uint64_t head, end, last, nrec, pos, step
+    cdef iovec *iov
+    cdef int cnt = 0, err = 0
+    if g_pp == NULL or g_pp.ring_pages_off == 0:
+        return 0, 0, 0
+    head = g_pp.head
+    with nogil:
+        end = _ring_whole(maxbytes, &last, &nrec)
+    if end == head:
+        return 0, 0, 0
+    iov = <iovec *>malloc(sizeof(iovec) * ((end - head) // PAGE_SIZE + 2))
+    if iov == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            _seal_in_ring(head, end)
+            pos = head
+            while pos < end:
+                step = PAGE_SIZE - (pos & (PAGE_SIZE - 1))
+                if step > end - pos:
+                    step = end - pos
+                iov[cnt].iov_base = wring_at(pos)
+                iov[cnt].iov_len = step
+                cnt += 1
+                pos += step
+            err = wal_writev_all(fd, iov, cnt)
+    finally:
+        free(iov)
+    if err:
+        raise OSError(err, os_strerror(err))
+    cc_atomic_store(&g_pp.head, end)
+    return end - head, last, nrec
 
 
 cdef void _seal_records(char *p, uint64_t n) noexcept nogil:
@@ -407,6 +596,18 @@ cdef void _seal_records(char *p, uint64_t n) noexcept nogil:
         crc = cc_crc32(0, p + pos + 8, rlen - 8)
         memcpy(p + pos + 4, &crc, 4)
         pos += rlen
+
+
+def wal_crc32(data, uint32_t crc=0, bint table=False):
+    """The CRC the supervisor seals records with (tests: it must equal zlib.crc32);
+    table=True forces the table code a CPU without carry-less multiply runs."""
+    cdef const unsigned char[:] v = data
+    if v.shape[0] == 0:
+        return crc
+    if table:
+        cc_crc32(0, NULL, 0)                # the tables are made on first use
+        return ~cc_crc_table(~crc, &v[0], v.shape[0]) & 0xffffffff
+    return cc_crc32(crc, &v[0], v.shape[0])
 
 
 def ring_pending():
@@ -478,7 +679,8 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     record, then release the shards persist_begin held. (No try/finally: on the
     path every write takes, saving the exception state costs more than the
     record; nothing here raises before the release.)"""
-    cdef uint64_t lsn = 1
+    cdef uint64_t lsn = 1, rawn = 0
+    cdef const char *raw
     cdef bint oom = False
     cdef bint unchanged = (c.flags & CL_UNCHANGED) != 0    # e.g. SETBIT of a bit as it was
     c.flags &= ~CL_UNCHANGED
@@ -487,13 +689,19 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
             and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():
-            oom = _build_record(c, idx)
+            raw = NULL
+            if not g_cmds[idx].flags & (CF_BLOCKING | CF_RANDOM):
+                raw = _rec_raw(c, &rawn)
+            if raw == NULL:
+                oom = _build_record(c, idx)
+                raw = g_rec.p
+                rawn = g_rec.len
             if oom:
                 pass
             elif g_group_depth:
-                _group_add(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+                _group_add(raw, rawn, <uint32_t>c.db, c.now_ms)
             else:
-                lsn = wal_append(g_rec.p, g_rec.len, <uint32_t>c.db, c.now_ms)
+                lsn = wal_append(raw, rawn, <uint32_t>c.db, c.now_ms)
                 if lsn:
                     c.wal_lsn = lsn
     if g_ho_nrec:
@@ -507,6 +715,63 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
         c.out.len = before
         wb_error(&c.out, "MISCONF the effect record of this write does not fit the WAL ring")
     return 0
+
+
+cdef inline uint64_t _digits(uint64_t v) noexcept nogil:
+    cdef uint64_t n = 1
+    while v >= 10:
+        v //= 10
+        n += 1
+    return n
+
+
+cdef bint _rec_count_is(const char *p, uint64_t v) noexcept nogil:
+    """The decimal digits at p (as many as v has) are v."""
+    cdef uint64_t i = _digits(v)
+    while i:
+        i -= 1
+        if p[i] != 48 + <char>(v % 10):
+            return False
+        v //= 10
+    return True
+
+
+cdef const char *_rec_raw(Client c, uint64_t *n) noexcept nogil:
+    """The request's own bytes when they are the record's payload as it stands
+    (the command as asked): arguments parsed from a multibulk request in the
+    read buffer, untouched and one after another. The parser takes only
+    canonical counts (no sign, no leading zero) and CRLF ends every line, so
+    headers of canonical length between the arguments are their canonical
+    encoding: the bytes are what re-encoding argv would give, without the
+    formatting. NULL otherwise (inline requests, arguments a transaction, a
+    script or a tenant's rewrite made, stray bytes after an argument)."""
+    cdef const char *lo = c.rp.buf
+    cdef const char *hi = c.rp.buf + c.rp.len
+    cdef const char *p
+    cdef const char *start
+    cdef uint64_t i, argc = c.argc
+    if argc == 0 or c.argv[0] < lo or c.argv[0] >= hi:
+        return NULL
+    start = c.argv[0] - (_digits(c.argl[0]) + 3) - (_digits(argc) + 3)
+    if start < lo or start[0] != 42:        # '*'
+        return NULL
+    if not _rec_count_is(start + 1, argc):  # a handler that changed argc
+        return NULL
+    p = c.argv[0]
+    i = 0
+    while True:
+        if c.argv[i] != p:
+            return NULL
+        p += c.argl[i]
+        if p + 2 > hi or p[0] != 13 or p[1] != 10:
+            return NULL
+        p += 2
+        i += 1
+        if i == argc:
+            break
+        p += _digits(c.argl[i]) + 3         # "$<len>\r\n"
+    n[0] = <uint64_t>(p - start)
+    return start
 
 
 cdef void _rec_reset() noexcept:
