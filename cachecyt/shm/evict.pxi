@@ -350,6 +350,7 @@ cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     if g_hdr.sketch_dir == 0:
         sketch_ensure()
     sketch_add(k.h)
+    shadow_access(k.h)                   # shm/shadow.pxi
     if k.item == 0 or IT(k.item).iflags & IF_WINDOW:
         _window_push_locked(k.shard, k.h, item)
 
@@ -366,6 +367,7 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
     else:
         h = cc_hash(item_inline(it), it.klen)
     sketch_add(h)
+    shadow_access(h)
 
 
 cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce, uint32_t *freq,
@@ -507,55 +509,26 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
             return 0
         if _evict_item(best_shard, best_hash, best_item):
             my_wstat().evicted += 1
-            evict_climb()
+            _evict_shadow_tick()
             return 1
     return 0
 
 
-cdef void evict_climb() noexcept nogil:
-    """Hill climbing of the window share, as W-TinyLFU does it: after each sample
-    of accesses (ten per key held), compare the sample's hit ratio with the
-    previous one's; keep moving the window the same way when it did not get
-    worse, turn back when it did. The step (1/64 per mille) shrinks by 2% a
-    sample and starts over when the hit ratio jumps by 5 points (the workload
-    changed). Runs in the evicting worker, racy by design: two workers ending
-    a sample at once make one extra step, no harm."""
-    cdef uint64_t hits = 0, misses = 0, total = 0, n, ratio
-    cdef int64_t step, pm, change
-    cdef uint32_t w, s
+cdef void _evict_shadow_tick() noexcept nogil:
+    """Every 64 evictions (and at each one until they exist), let the shadow
+    caches follow the cache's size: it is full now, so its key count is its
+    size (the replay's key limit in the replay)."""
+    cdef uint64_t total = 0
+    cdef uint32_t s
     g_hdr.climb_evictions += 1
-    if g_hdr.climb_evictions & 63 or g_hdr.climb_step == 0:
+    if g_hdr.climb_evictions & 63 and g_hdr.shadow_off:
         return
-    for w in range(MAX_WORKERS):
-        hits += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).hits
-        misses += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).misses
-    for s in range(g_hdr.nshards):
-        total += shard_at(s).count
-    n = (hits - g_hdr.climb_hits) + (misses - g_hdr.climb_misses)
-    if n < 10 * total or n == 0:
-        return
-    ratio = (hits - g_hdr.climb_hits) * 1000000 // n
-    change = <int64_t>ratio - <int64_t>g_hdr.climb_prev_ratio
-    step = g_hdr.climb_step
-    if g_hdr.climb_prev_ratio and change < 0:
-        step = -step                     # worse: turn back
-    pm = <int64_t>g_hdr.window_permille * 64 + g_hdr.climb_frac + step
-    if pm < 0:
-        pm = 0
-    if pm > CLIMB_MAX_PERMILLE * 64:
-        pm = CLIMB_MAX_PERMILLE * 64
-    g_hdr.window_permille = <uint64_t>(pm // 64)
-    g_hdr.climb_frac = pm % 64
-    if change > 50000 or change < -50000:
-        step = CLIMB_START if step > 0 else -CLIMB_START
+    if g_evict_maxkeys:
+        total = g_evict_maxkeys
     else:
-        step = step * 98 // 100
-        if step == 0:
-            step = 1 if change >= 0 else -1
-    g_hdr.climb_step = step
-    g_hdr.climb_prev_ratio = ratio
-    g_hdr.climb_hits = hits
-    g_hdr.climb_misses = misses
+        for s in range(g_hdr.nshards):
+            total += shard_at(s).count
+    shadow_fit(total)                    # shm/shadow.pxi
 
 
 cdef void window_chunks(list out) except *:
@@ -569,6 +542,7 @@ cdef void window_chunks(list out) except *:
         off = (<uint64_t *>P(g_hdr.window_dir))[s]
         if off:
             out.append(off)
+    shadow_chunks(out)                   # shm/shadow.pxi
 
 
 # ---- offline replay (tools/traces_replay.py) ----------------------------------------

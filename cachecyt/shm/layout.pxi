@@ -133,6 +133,10 @@ ctypedef struct header_t:
     uint32_t tenant_base         # first hidden db = the visible databases; dbs past it are tenants'
     uint32_t tenant_slots        # tenants the segment can hold (hidden dbs)
     uint64_t tenant_version      # bumped by every change of a tenant's definition; atomic
+    # adaptive eviction's shadow caches (shm/shadow.pxi)
+    uint64_t shadow_off          # shadow_t chunk, 0 = none yet; replaced under shadow_lock
+    uint64_t shadow_lock         # 1 while a worker runs the shadow caches; try-lock, nobody waits
+    uint64_t shadow_shift        # a key is simulated when the top shadow_shift bits of its mixed hash are 0
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
