@@ -331,6 +331,24 @@ cdef void _window_admit_locked(uint32_t s, wqueue_t *q) noexcept nogil:
         _wq_pop_locked(s, q, &e)
 
 
+cdef void evict_window_set(uint64_t permille) noexcept nogil:
+    """Give the window a new share. When it shrinks, the keys past the new
+    share leave it without a contest (they are admitted, as W-TinyLFU moves a
+    shrinking window's keys to the main part): otherwise every eviction would
+    trade one window key for one main key and the window would keep its size."""
+    cdef uint64_t total = g_evict_maxkeys, w, seq
+    cdef uint32_t s
+    if permille < g_hdr.window_permille:
+        if total == 0:
+            for s in range(g_hdr.nshards):
+                total += shard_at(s).count
+        w = total * permille // 1000
+        seq = cc_atomic_load(&g_hdr.window_seq)
+        if seq > w and seq - w > g_hdr.window_admitted:
+            g_hdr.window_admitted = seq - w
+    g_hdr.window_permille = permille
+
+
 cdef void _window_repush_locked(uint32_t s, wqueue_t *q, wentry_t *e) noexcept nogil:
     """Put a just-popped live entry back at the tail, as new (there is room)."""
     cdef wentry_t *t = _wq_entry(q, (q.head + q.count) % q.cap)
@@ -498,8 +516,9 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
         if not have_c and best_item == 0:
             # no main key in the sample: the window's oldest, even inside the window
             have_c = _window_candidate(volatile, &cs, &ce, &cfreq, now_ms, True)
-        if have_c and best_item == 0 and found == 0 and attempt < 7:
-            continue                     # no main key yet: the candidate joins the main part
+        if best_item == 0 and found == 0 and attempt < 7:
+            continue                     # no main key yet: the candidate (or keys admitted
+                                         # on the way, evict_window_set) joined the main part
         # the victim's frequency is in its score (taken under its shard's lock)
         if have_c and (best_item == 0 or cfreq <= (best_score >> 40) - 1):
             best_shard = cs

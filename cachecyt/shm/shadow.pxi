@@ -53,6 +53,7 @@ ctypedef struct mini_t:          # then mentry_t[nslots], uint16 ring[nslots], u
     uint32_t used                # entries ever handed out
     uint32_t pad
     uint64_t hits                # since the last choice
+    uint64_t rng                 # its own random sequence: the real sampling's stays untouched
 
 ctypedef struct mentry_t:
     uint64_t h                   # key hash
@@ -163,7 +164,8 @@ cdef int64_t _mini_victim(mini_t *m, uint32_t samples, uint32_t *freq) noexcept 
     cdef mentry_t *e
     while found < samples and visits < 64 * samples:
         visits += 1
-        i = <uint32_t>(cc_rand() % m.used)
+        m.rng += 0x9e3779b97f4a7c15ULL
+        i = <uint32_t>(cc_mix(m.rng) % m.used)
         e = _me(m, i)
         if e.flags & SE_USED and not (e.flags & SE_WINDOW):
             found += 1
@@ -261,6 +263,7 @@ cdef uint64_t _mini_make(uint32_t cap, uint32_t permille) noexcept nogil:
     m.cap = cap
     m.nslots = nslots
     m.mask = slots - 1
+    m.rng = permille
     return off
 
 
@@ -309,8 +312,8 @@ cdef void _shadow_pick(shadow_t *sh) noexcept nogil:
                                             and m.permille == g_hdr.window_permille):
             best = i
     sh.next_pick = sh.tick + <uint64_t>g_shadow_period * (sh.cap if sh.cap > 64 else 64)
-    if not g_window_fixed:
-        g_hdr.window_permille = _mini(sh, best).permille
+    if not g_window_fixed and _mini(sh, best).permille != g_hdr.window_permille:
+        evict_window_set(_mini(sh, best).permille)      # shm/evict.pxi
 
 
 cdef void _shadow_free(uint64_t off) noexcept nogil:
