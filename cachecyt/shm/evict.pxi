@@ -162,8 +162,9 @@ cdef int evict_to_limit(int64_t now_ms) noexcept nogil:
 # access): an expired key first, then the least frequent, then among equals the
 # one expiring soonest, then the longest idle.
 # Scans and loops pass through the window and lose to keys seen more often;
-# recency is served by the window, frequency by the main part. Hill climbing
-# (evict_climb) moves the window share to where the hit ratio was better.
+# recency is served by the window, frequency by the main part. Shadow caches
+# (shm/shadow.pxi: the policy simulated at a few window shares on a sample of
+# the keys) move the window share to the best of them (evict_window_set).
 #
 # Queues: a directory chunk (header.window_dir) of nshards offsets; each shard's
 # queue is one chunk [head, count, cap, pad] + cap entries, grown by doubling
@@ -184,7 +185,6 @@ ctypedef struct wqueue_t:
 cdef enum:
     WQ_MAX = (PAGE_SIZE - 16) // 24      # entries in one page
     WINDOW_START = 10                    # per mille of the keys, as W-TinyLFU starts
-    CLIMB_START = 4000                   # 1/64 per mille: the first step of hill climbing (6.25%)
     CLIMB_MAX_PERMILLE = 800
     WINDOW_LOOK = 8                      # shards whose queue heads an eviction reads first
 
@@ -220,7 +220,6 @@ cdef bint _window_dir_ensure() noexcept nogil:
     memset(P(d), 0, 8 * g_hdr.nshards)
     if not g_window_fixed:
         g_hdr.window_permille = WINDOW_START
-        g_hdr.climb_step = CLIMB_START
     if not cc_cas_u64(&g_hdr.window_dir, &expected, d):
         slab_free(d)
     return True
@@ -368,7 +367,7 @@ cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     if g_hdr.sketch_dir == 0:
         sketch_ensure()
     sketch_add(k.h)
-    shadow_access(k.h)                   # shm/shadow.pxi
+    shadow_access(k.h, IT(item).lru)     # shm/shadow.pxi
     if k.item == 0 or IT(k.item).iflags & IF_WINDOW:
         _window_push_locked(k.shard, k.h, item)
 
@@ -385,7 +384,7 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
     else:
         h = cc_hash(item_inline(it), it.klen)
     sketch_add(h)
-    shadow_access(h)
+    shadow_access(h, it.lru)
 
 
 cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce, uint32_t *freq,
@@ -571,13 +570,12 @@ cdef void window_chunks(list out) except *:
 # ms_per_access per access, so LRU clocks and LFU decay see the trace's time.
 
 def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access=1000,
-                 int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0,
-                 uint64_t seed=1):
+                 int64_t start_ms=1700000000000, int64_t window_permille=-1, uint64_t seed=1):
     """Replay integer keys (8-byte keys in db 0) with room for `capacity` keys;
     returns (hits, evictions that failed). Uses the current segment, whose policy applies.
-    window_permille >= 0 fixes the adaptive window (no hill climbing unless
-    climb_step is given too). `seed` seeds this process's sampling, so a replay
-    gives the same numbers every run (0 keeps the current state)."""
+    window_permille >= 0 fixes the adaptive window (the shadow caches run but do
+    not move it). `seed` seeds this process's sampling, so a replay gives the
+    same numbers every run (0 keeps the current state)."""
     global g_evict_maxkeys, g_sketch_keys
     cdef Py_ssize_t n = keys.shape[0], i
     cdef uint64_t hits = 0, off, failed = 0
@@ -591,8 +589,7 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
     global g_window_fixed
     if window_permille >= 0:
         g_window_fixed = True
-        g_hdr.window_permille = <uint64_t>window_permille
-        g_hdr.climb_step = climb_step
+        evict_window_set(<uint64_t>window_permille)
     try:
         with nogil:
             for i in range(n):
@@ -639,7 +636,7 @@ def _test_adaptive_state():
                 flagged += 1
     return {'sketch_blocks': g_hdr.sketch_blocks if g_hdr.sketch_dir else 0, 'window_flagged': flagged,
             'window_permille': g_hdr.window_permille, 'window_queued': queued,
-            'window_seq': g_hdr.window_seq, 'climb_step': g_hdr.climb_step,
+            'window_seq': g_hdr.window_seq,
             'sketch_adds': g_hdr.sketch_adds}
 
 

@@ -74,8 +74,10 @@ cdef uint32_t g_shadow_n = 6
 cdef uint32_t g_shadow_shares[8]
 g_shadow_shares[:6] = [10, 50, 200, 500, 800, 990]
 cdef uint32_t g_shadow_period = 4          # sampled accesses between choices, per key of a miniature
-cdef uint32_t g_shadow_decay = 1           # scores lose score >> decay each period
+cdef uint32_t g_shadow_decay = 3           # scores lose score >> decay each period
 cdef uint32_t g_shadow_max_cap = SHADOW_MAX_CAP
+cdef uint32_t g_shadow_margin = 63         # a share must beat the current one by score >> margin
+cdef bint g_shadow_exact_clock = False     # order ties by access count instead of the item clock
 
 
 cdef inline mentry_t *_me(mini_t *m, uint32_t i) noexcept nogil:
@@ -269,14 +271,15 @@ cdef uint64_t _mini_make(uint32_t cap, uint32_t permille) noexcept nogil:
 
 # ---- the set of miniatures --------------------------------------------------------
 
-cdef inline void shadow_access(uint64_t h) noexcept nogil:
-    """An access of key hash h under the adaptive policy (a shard lock held)."""
+cdef inline void shadow_access(uint64_t h, uint32_t lru) noexcept nogil:
+    """An access of key hash h under the adaptive policy (a shard lock held);
+    `lru` is the item's access clock, which orders equally frequent keys."""
     cdef uint64_t s = g_hdr.shadow_shift
     if g_hdr.shadow_off == 0:
         return
     if s and (cc_mix(h ^ SHADOW_SALT) >> (64 - s)) != 0:
         return
-    _shadow_run(h)
+    _shadow_run(h, lru)
 
 
 cdef inline bint _shadow_trylock() noexcept nogil:
@@ -284,7 +287,7 @@ cdef inline bint _shadow_trylock() noexcept nogil:
     return g_hdr.shadow_lock == 0 and cc_cas_u64(&g_hdr.shadow_lock, &expected, 1)
 
 
-cdef void _shadow_run(uint64_t h) noexcept nogil:
+cdef void _shadow_run(uint64_t h, uint32_t lru) noexcept nogil:
     cdef shadow_t *sh
     cdef uint32_t i, samples = g_hdr.maxmemory_samples or 5
     if not _shadow_trylock():
@@ -292,8 +295,10 @@ cdef void _shadow_run(uint64_t h) noexcept nogil:
     if g_hdr.shadow_off:
         sh = <shadow_t *>P(g_hdr.shadow_off)
         sh.tick += 1
+        if g_shadow_exact_clock:
+            lru = <uint32_t>sh.tick
         for i in range(sh.n):
-            _mini_access(_mini(sh, i), h, <uint32_t>sh.tick, samples)
+            _mini_access(_mini(sh, i), h, lru, samples)
         if sh.tick >= sh.next_pick:
             _shadow_pick(sh)
     cc_atomic_store(&g_hdr.shadow_lock, 0)
@@ -302,15 +307,18 @@ cdef void _shadow_run(uint64_t h) noexcept nogil:
 cdef void _shadow_pick(shadow_t *sh) noexcept nogil:
     """Move the real window to the share of the miniature with the best recent
     hits (the current share keeps its place on a tie)."""
-    cdef uint32_t i, best = 0
+    cdef uint32_t i, best = 0, cur = sh.n
     cdef mini_t *m
     for i in range(sh.n):
         m = _mini(sh, i)
         sh.score[i] = sh.score[i] - (sh.score[i] >> g_shadow_decay) + m.hits
         m.hits = 0
-        if sh.score[i] > sh.score[best] or (sh.score[i] == sh.score[best]
-                                            and m.permille == g_hdr.window_permille):
+        if sh.score[i] > sh.score[best]:
             best = i
+        if m.permille == g_hdr.window_permille:
+            cur = i
+    if cur < sh.n and sh.score[best] <= sh.score[cur] + (sh.score[cur] >> g_shadow_margin):
+        best = cur                       # not better by the margin: stay
     sh.next_pick = sh.tick + <uint64_t>g_shadow_period * (sh.cap if sh.cap > 64 else 64)
     if not g_window_fixed and _mini(sh, best).permille != g_hdr.window_permille:
         evict_window_set(_mini(sh, best).permille)      # shm/evict.pxi
@@ -390,10 +398,10 @@ def _test_shadow_state():
             'counts': [_mini(sh, i).count for i in range(sh.n)]}
 
 
-def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None):
+def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None):
     """Set this process's shadow parameters (taken when the miniatures are made);
     returns the current ones. For measuring variants offline."""
-    global g_shadow_n, g_shadow_period, g_shadow_decay, g_shadow_max_cap
+    global g_shadow_n, g_shadow_period, g_shadow_decay, g_shadow_max_cap, g_shadow_margin, g_shadow_exact_clock
     cdef uint32_t i
     if shares is not None:
         if not 1 <= len(shares) <= SHADOW_MAX_N:
@@ -405,9 +413,14 @@ def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None):
         g_shadow_period = period
     if decay is not None:
         g_shadow_decay = decay
+    if margin is not None:
+        g_shadow_margin = margin
+    if exact_clock is not None:
+        g_shadow_exact_clock = exact_clock
     if max_cap is not None:
         if not 1 <= max_cap <= SHADOW_MAX_CAP:
             raise ValueError('max_cap out of range')
         g_shadow_max_cap = max_cap
     return {'shares': [g_shadow_shares[i] for i in range(g_shadow_n)], 'period': g_shadow_period,
-            'decay': g_shadow_decay, 'max_cap': g_shadow_max_cap}
+            'decay': g_shadow_decay, 'max_cap': g_shadow_max_cap, 'margin': g_shadow_margin,
+            'exact_clock': g_shadow_exact_clock}
