@@ -4,12 +4,12 @@
 # header.window_permille (shm/evict.pxi). ADR 12 has the numbers.
 #
 # How it works. A hashed sample of the keys, one in 2^shadow_shift (the
-# smallest rate whose sampled part of the cache fits SHADOW_MAX_CAP keys; every
-# key for a cache of fewer), is replayed through a few miniature caches, each
+# smallest rate whose sampled part of the cache fits 1000 keys; every key for
+# a cache of fewer), is replayed through a few miniature caches, each
 # the adaptive policy at one fixed window share and holding the cache's key
 # count scaled down by the same rate. Every `period` sampled accesses the real
-# window moves to the share of the miniature with the best recent hits (hits
-# decayed by half each period). A miniature holds only key hashes: no values,
+# window moves to the share of the miniature with the best recent hits (the
+# scores lose 1/8 each period). A miniature holds only key hashes: no values,
 # no keys; its frequencies are the shared sketch's estimates of those hashes,
 # as the real policy's are.
 #
@@ -26,7 +26,7 @@
 # Cost: an access of an unsampled key costs one hash mix; a sampled one, under
 # a try-lock (a worker that finds it taken skips the access: nobody waits), one
 # lookup in each miniature, and on a miss one eviction in each. Memory: each
-# miniature is one chunk of 22 bytes a simulated key, at most ~46 KiB; they are
+# miniature is one chunk of ~22 bytes a simulated key, ~24 KiB at 1000; they are
 # made at the first evictions and remade when the cache's key count moves by
 # more than a quarter. Frequencies are read under the caller's shard lock (the
 # sketch is swapped only under every shard lock). A worker dying while holding
@@ -62,7 +62,7 @@ ctypedef struct mentry_t:
 
 cdef enum:
     SHADOW_MAX_N = 8
-    SHADOW_MAX_CAP = 2000        # simulated keys a miniature holds at most
+    SHADOW_MAX_CAP = 2000        # simulated keys a miniature can hold (one chunk)
     SE_USED = 1
     SE_WINDOW = 2
     SE_REF = 4
@@ -75,7 +75,7 @@ cdef uint32_t g_shadow_shares[8]
 g_shadow_shares[:6] = [10, 50, 200, 500, 800, 990]
 cdef uint32_t g_shadow_period = 4          # sampled accesses between choices, per key of a miniature
 cdef uint32_t g_shadow_decay = 3           # scores lose score >> decay each period
-cdef uint32_t g_shadow_max_cap = SHADOW_MAX_CAP
+cdef uint32_t g_shadow_max_cap = 1000      # simulated keys at most (a cache of more is sampled)
 cdef uint32_t g_shadow_margin = 63         # a share must beat the current one by score >> margin
 cdef bint g_shadow_exact_clock = False     # order ties by access count instead of the item clock
 

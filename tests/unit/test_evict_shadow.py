@@ -41,7 +41,7 @@ def test_shadow_caches_simulate_a_sample_of_a_large_cache():
     state = {}
     traces_replay.core_hit_ratio(trace, 10_000, 'allkeys-adaptive', state=state)
     shadow = state['shadow']
-    assert shadow['shift'] == 3 and shadow['cap'] == 10_000 >> 3, shadow
+    assert shadow['shift'] == 4 and shadow['cap'] == 10_000 >> 4, shadow
     assert all(0 < c <= shadow['cap'] for c in shadow['counts']), shadow
 
 
