@@ -53,20 +53,30 @@ def load_trace(name: str, length: int = 200_000) -> array.array:
 # ---- offline ------------------------------------------------------------------------
 
 def core_hit_ratio(trace, size: int, policy: str, samples: int = 5, ms_per_access: int = 10,
-                   shards: int = 16, window=-1, climb=0, seed=1, **settings) -> float:
-    """Hit ratio (percent) of a maxmemory-policy of the core at `size` keys."""
+                   shards: int = 16, window=-1, seed=1, state=None, warm=None, **settings) -> float:
+    """Hit ratio (percent) of a maxmemory-policy of the core at `size` keys.
+    window >= 0 fixes the adaptive policy's window share (per mille). A dict
+    given as `state` receives the adaptive policy's state at the end. `warm`
+    = (trace, window) is replayed first, not counted."""
     from cachecyt import _core, config
     base = config.header_settings(config.Config())
     base.update(policy=config.POLICIES.index(policy), maxmemory_samples=samples, **settings)
-    pages = 64 + size * 256 // 65536 + 2 * len(trace) // 65536 // 64
+    pages = 64 + size * 256 // 65536 + 2 * len(trace) // 65536 // 64 + 8
     name = f"/cachecyt-replay-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     seg = _core.Segment.create(name, {'shards': shards, 'databases': 1, 'pages': pages,
                                       'settings': base}, b'{}')
     try:
         seg.activate(0)
         _core.init_shards()
-        hits, failed = _core._test_replay(trace, size, ms_per_access, window_permille=window,
-                                          climb_step=climb, seed=seed)
+        start = 1700000000000
+        if warm:
+            _core._test_replay(warm[0], size, ms_per_access, start, window_permille=warm[1], seed=seed)
+            start += len(warm[0]) * ms_per_access
+            seed = 0
+        hits, failed = _core._test_replay(trace, size, ms_per_access, start, window_permille=window,
+                                          seed=seed)
+        if state is not None:
+            state.update(_core._test_adaptive_state(), shadow=_core._test_shadow_state())
         if failed:
             raise RuntimeError(f'{policy}: {failed} evictions failed at {size} keys')
     finally:

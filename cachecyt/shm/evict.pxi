@@ -162,8 +162,9 @@ cdef int evict_to_limit(int64_t now_ms) noexcept nogil:
 # access): an expired key first, then the least frequent, then among equals the
 # one expiring soonest, then the longest idle.
 # Scans and loops pass through the window and lose to keys seen more often;
-# recency is served by the window, frequency by the main part. Hill climbing
-# (evict_climb) moves the window share to where the hit ratio was better.
+# recency is served by the window, frequency by the main part. Shadow caches
+# (shm/shadow.pxi: the policy simulated at a few window shares on a sample of
+# the keys) move the window share to the best of them (evict_window_set).
 #
 # Queues: a directory chunk (header.window_dir) of nshards offsets; each shard's
 # queue is one chunk [head, count, cap, pad] + cap entries, grown by doubling
@@ -184,7 +185,6 @@ ctypedef struct wqueue_t:
 cdef enum:
     WQ_MAX = (PAGE_SIZE - 16) // 24      # entries in one page
     WINDOW_START = 10                    # per mille of the keys, as W-TinyLFU starts
-    CLIMB_START = 4000                   # 1/64 per mille: the first step of hill climbing (6.25%)
     CLIMB_MAX_PERMILLE = 800
     WINDOW_LOOK = 8                      # shards whose queue heads an eviction reads first
 
@@ -220,7 +220,6 @@ cdef bint _window_dir_ensure() noexcept nogil:
     memset(P(d), 0, 8 * g_hdr.nshards)
     if not g_window_fixed:
         g_hdr.window_permille = WINDOW_START
-        g_hdr.climb_step = CLIMB_START
     if not cc_cas_u64(&g_hdr.window_dir, &expected, d):
         slab_free(d)
     return True
@@ -331,6 +330,24 @@ cdef void _window_admit_locked(uint32_t s, wqueue_t *q) noexcept nogil:
         _wq_pop_locked(s, q, &e)
 
 
+cdef void evict_window_set(uint64_t permille) noexcept nogil:
+    """Give the window a new share. When it shrinks, the keys past the new
+    share leave it without a contest (they are admitted, as W-TinyLFU moves a
+    shrinking window's keys to the main part): otherwise every eviction would
+    trade one window key for one main key and the window would keep its size."""
+    cdef uint64_t total = g_evict_maxkeys, w, seq
+    cdef uint32_t s
+    if permille < g_hdr.window_permille:
+        if total == 0:
+            for s in range(g_hdr.nshards):
+                total += shard_at(s).count
+        w = total * permille // 1000
+        seq = cc_atomic_load(&g_hdr.window_seq)
+        if seq > w and seq - w > g_hdr.window_admitted:
+            g_hdr.window_admitted = seq - w
+    g_hdr.window_permille = permille
+
+
 cdef void _window_repush_locked(uint32_t s, wqueue_t *q, wentry_t *e) noexcept nogil:
     """Put a just-popped live entry back at the tail, as new (there is room)."""
     cdef wentry_t *t = _wq_entry(q, (q.head + q.count) % q.cap)
@@ -350,6 +367,7 @@ cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     if g_hdr.sketch_dir == 0:
         sketch_ensure()
     sketch_add(k.h)
+    shadow_access(k.h, IT(item).lru)     # shm/shadow.pxi
     if k.item == 0 or IT(k.item).iflags & IF_WINDOW:
         _window_push_locked(k.shard, k.h, item)
 
@@ -366,6 +384,7 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
     else:
         h = cc_hash(item_inline(it), it.klen)
     sketch_add(h)
+    shadow_access(h, it.lru)
 
 
 cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce, uint32_t *freq,
@@ -496,8 +515,9 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
         if not have_c and best_item == 0:
             # no main key in the sample: the window's oldest, even inside the window
             have_c = _window_candidate(volatile, &cs, &ce, &cfreq, now_ms, True)
-        if have_c and best_item == 0 and found == 0 and attempt < 7:
-            continue                     # no main key yet: the candidate joins the main part
+        if best_item == 0 and found == 0 and attempt < 7:
+            continue                     # no main key yet: the candidate (or keys admitted
+                                         # on the way, evict_window_set) joined the main part
         # the victim's frequency is in its score (taken under its shard's lock)
         if have_c and (best_item == 0 or cfreq <= (best_score >> 40) - 1):
             best_shard = cs
@@ -507,55 +527,26 @@ cdef int evict_adaptive(int64_t now_ms) noexcept nogil:
             return 0
         if _evict_item(best_shard, best_hash, best_item):
             my_wstat().evicted += 1
-            evict_climb()
+            _evict_shadow_tick()
             return 1
     return 0
 
 
-cdef void evict_climb() noexcept nogil:
-    """Hill climbing of the window share, as W-TinyLFU does it: after each sample
-    of accesses (ten per key held), compare the sample's hit ratio with the
-    previous one's; keep moving the window the same way when it did not get
-    worse, turn back when it did. The step (1/64 per mille) shrinks by 2% a
-    sample and starts over when the hit ratio jumps by 5 points (the workload
-    changed). Runs in the evicting worker, racy by design: two workers ending
-    a sample at once make one extra step, no harm."""
-    cdef uint64_t hits = 0, misses = 0, total = 0, n, ratio
-    cdef int64_t step, pm, change
-    cdef uint32_t w, s
+cdef void _evict_shadow_tick() noexcept nogil:
+    """Every 64 evictions (and at each one until they exist), let the shadow
+    caches follow the cache's size: it is full now, so its key count is its
+    size (the replay's key limit in the replay)."""
+    cdef uint64_t total = 0
+    cdef uint32_t s
     g_hdr.climb_evictions += 1
-    if g_hdr.climb_evictions & 63 or g_hdr.climb_step == 0:
+    if g_hdr.climb_evictions & 63 and g_hdr.shadow_off:
         return
-    for w in range(MAX_WORKERS):
-        hits += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).hits
-        misses += (<wstat_t *>(g_base + g_hdr.wstats_off) + w).misses
-    for s in range(g_hdr.nshards):
-        total += shard_at(s).count
-    n = (hits - g_hdr.climb_hits) + (misses - g_hdr.climb_misses)
-    if n < 10 * total or n == 0:
-        return
-    ratio = (hits - g_hdr.climb_hits) * 1000000 // n
-    change = <int64_t>ratio - <int64_t>g_hdr.climb_prev_ratio
-    step = g_hdr.climb_step
-    if g_hdr.climb_prev_ratio and change < 0:
-        step = -step                     # worse: turn back
-    pm = <int64_t>g_hdr.window_permille * 64 + g_hdr.climb_frac + step
-    if pm < 0:
-        pm = 0
-    if pm > CLIMB_MAX_PERMILLE * 64:
-        pm = CLIMB_MAX_PERMILLE * 64
-    g_hdr.window_permille = <uint64_t>(pm // 64)
-    g_hdr.climb_frac = pm % 64
-    if change > 50000 or change < -50000:
-        step = CLIMB_START if step > 0 else -CLIMB_START
+    if g_evict_maxkeys:
+        total = g_evict_maxkeys
     else:
-        step = step * 98 // 100
-        if step == 0:
-            step = 1 if change >= 0 else -1
-    g_hdr.climb_step = step
-    g_hdr.climb_prev_ratio = ratio
-    g_hdr.climb_hits = hits
-    g_hdr.climb_misses = misses
+        for s in range(g_hdr.nshards):
+            total += shard_at(s).count
+    shadow_fit(total)                    # shm/shadow.pxi
 
 
 cdef void window_chunks(list out) except *:
@@ -569,6 +560,7 @@ cdef void window_chunks(list out) except *:
         off = (<uint64_t *>P(g_hdr.window_dir))[s]
         if off:
             out.append(off)
+    shadow_chunks(out)                   # shm/shadow.pxi
 
 
 # ---- offline replay (tools/traces_replay.py) ----------------------------------------
@@ -578,13 +570,12 @@ cdef void window_chunks(list out) except *:
 # ms_per_access per access, so LRU clocks and LFU decay see the trace's time.
 
 def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access=1000,
-                 int64_t start_ms=1700000000000, int64_t window_permille=-1, int64_t climb_step=0,
-                 uint64_t seed=1):
+                 int64_t start_ms=1700000000000, int64_t window_permille=-1, uint64_t seed=1):
     """Replay integer keys (8-byte keys in db 0) with room for `capacity` keys;
     returns (hits, evictions that failed). Uses the current segment, whose policy applies.
-    window_permille >= 0 fixes the adaptive window (no hill climbing unless
-    climb_step is given too). `seed` seeds this process's sampling, so a replay
-    gives the same numbers every run (0 keeps the current state)."""
+    window_permille >= 0 fixes the adaptive window (the shadow caches run but do
+    not move it). `seed` seeds this process's sampling, so a replay gives the
+    same numbers every run (0 keeps the current state)."""
     global g_evict_maxkeys, g_sketch_keys
     cdef Py_ssize_t n = keys.shape[0], i
     cdef uint64_t hits = 0, off, failed = 0
@@ -598,8 +589,7 @@ def _test_replay(const int64_t[:] keys, uint64_t capacity, int64_t ms_per_access
     global g_window_fixed
     if window_permille >= 0:
         g_window_fixed = True
-        g_hdr.window_permille = <uint64_t>window_permille
-        g_hdr.climb_step = climb_step
+        evict_window_set(<uint64_t>window_permille)
     try:
         with nogil:
             for i in range(n):
@@ -646,7 +636,7 @@ def _test_adaptive_state():
                 flagged += 1
     return {'sketch_blocks': g_hdr.sketch_blocks if g_hdr.sketch_dir else 0, 'window_flagged': flagged,
             'window_permille': g_hdr.window_permille, 'window_queued': queued,
-            'window_seq': g_hdr.window_seq, 'climb_step': g_hdr.climb_step,
+            'window_seq': g_hdr.window_seq,
             'sketch_adds': g_hdr.sketch_adds}
 
 

@@ -108,15 +108,15 @@ ctypedef struct header_t:
     uint64_t sketch_adds         # increments since the last halving; racy on purpose (an estimate)
     uint64_t sketch_period       # halve every counter after this many increments
     uint64_t window_dir          # chunk of nshards offsets: each shard's window queue; shard locks for the queues
-    uint64_t window_permille     # window share of the keys, per mille; hill climbing (evict.pxi)
+    uint64_t window_permille     # window share of the keys, per mille; set by the shadow caches (shadow.pxi)
     uint64_t window_seq          # atomic; insertion sequence of the window queues
     uint64_t window_admitted     # entries up to this sequence left the window while the cache had room
-    uint64_t climb_hits          # hits + misses at the start of the climber's sample; climber lock-free, racy
-    uint64_t climb_misses
-    int64_t climb_step           # signed step of the next window change, 1/64 per mille; 0 = fixed window
-    int64_t climb_frac           # 1/64 per mille below window_permille
-    uint64_t climb_prev_ratio    # hit ratio of the previous sample, parts per million
-    uint64_t climb_evictions     # evictions since the sample started
+    uint64_t climb_hits          # climb_hits .. climb_prev_ratio: unused since the shadow caches
+    uint64_t climb_misses        # replaced hill climbing (kept: the fields after them stay put)
+    int64_t climb_step
+    int64_t climb_frac
+    uint64_t climb_prev_ratio
+    uint64_t climb_evictions     # adaptive evictions so far (the shadow caches' size check)
     uint64_t pubsub_off          # pub/sub registry and message rings (shm/pubsub.pxi)
     uint64_t notify_flags        # notify-keyspace-events, NK_* bits; CONFIG SET
     uint64_t obl[9]              # client-output-buffer-limit: normal, replica, pubsub x
@@ -133,6 +133,10 @@ ctypedef struct header_t:
     uint32_t tenant_base         # first hidden db = the visible databases; dbs past it are tenants'
     uint32_t tenant_slots        # tenants the segment can hold (hidden dbs)
     uint64_t tenant_version      # bumped by every change of a tenant's definition; atomic
+    # adaptive eviction's shadow caches (shm/shadow.pxi)
+    uint64_t shadow_off          # shadow_t chunk, 0 = none yet; replaced under shadow_lock
+    uint64_t shadow_lock         # 1 while a worker runs the shadow caches; try-lock, nobody waits
+    uint64_t shadow_shift        # a key is simulated when the top shadow_shift bits of its mixed hash are 0
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
