@@ -367,7 +367,7 @@ cdef void evict_on_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     if g_hdr.sketch_dir == 0:
         sketch_ensure()
     sketch_add(k.h)
-    shadow_access(k.h, IT(item).lru)     # shm/shadow.pxi
+    shadow_access(k.h, item_lru(IT(item)))     # shm/shadow.pxi
     if k.item == 0 or IT(k.item).iflags & IF_WINDOW:
         _window_push_locked(k.shard, k.h, item)
 
@@ -384,7 +384,7 @@ cdef void evict_on_touch(item_t *it) noexcept nogil:
     else:
         h = cc_hash(item_inline(it), it.klen)
     sketch_add(h)
-    shadow_access(h, it.lru)
+    shadow_access(h, item_lru(it))
 
 
 cdef bint _window_candidate(bint volatile, uint32_t *cs, wentry_t *ce, uint32_t *freq,
