@@ -287,7 +287,7 @@ def persist_configure_commands():
     for i in range(g_ncmds):
         name = g_cmds[i].name[:g_cmds[i].nlen].decode()
         if g_cmds[i].flags & CF_WRITE and (g_cmds[i].first <= 0 or name in (
-                'zunionstore', 'zinterstore', 'zdiffstore')):
+                'zunionstore', 'zinterstore', 'zdiffstore', 'georadius', 'georadiusbymember')):
             g_hold_all[i] = 1
 
 
