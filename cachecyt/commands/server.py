@@ -22,6 +22,7 @@ from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
 from cachecyt.security import hooks as security
+from cachecyt.security.acl import store_word_keys
 from cachecyt.metrics.alerts import alerts_reply
 
 log = logging.getLogger("cachecyt.worker")
@@ -928,7 +929,8 @@ def command_getkeys(argv):
     if not first:
         raise CommandError("ERR The command has no key arguments")
     end = last if last >= 0 else len(argv) + last
-    return [argv[i] for i in range(first, min(end, len(argv) - 1) + 1, step)]
+    extra = store_word_keys(_lower(argv[0]), argv)
+    return [argv[i] for i in [*range(first, min(end, len(argv) - 1) + 1, step), *extra]]
 
 
 # Commands whose keys follow a numkeys argument: name -> (index of numkeys,
