@@ -826,6 +826,26 @@ def key_specs(flags, first, last, step):
              'find_keys': {'type': 'range', 'spec': {'lastkey': lastkey, 'keystep': step, 'limit': 0}}}]
 
 
+def _spec(access, begin):
+    return {'flags': [Status(f) for f in access], 'begin_search': begin,
+            'find_keys': {'type': 'range', 'spec': {'lastkey': 0, 'keystep': 1, 'limit': 0}}}
+
+
+def _store_word_specs(startfrom):
+    return [_spec(('RO', 'access'), {'type': 'index', 'spec': {'index': 1}})] + [
+        _spec(('OW', 'update'), {'type': 'keyword', 'spec': {'keyword': w, 'startfrom': startfrom}})
+        for w in ('STORE', 'STOREDIST')]
+
+
+# Commands whose keys the table's first/last/step do not describe as Redis's key specs do.
+KEY_SPECS = {
+    'georadius': _store_word_specs(6),
+    'georadiusbymember': _store_word_specs(5),
+    'geosearchstore': [_spec(('OW', 'update'), {'type': 'index', 'spec': {'index': 1}}),
+                       _spec(('RO', 'access'), {'type': 'index', 'spec': {'index': 2}})],
+}
+
+
 def _categories(name, flags, group):
     """Redis's categories of a command it has (security/catalog.py), else derived."""
     cats = security.categories(name)
@@ -851,7 +871,7 @@ def command_info(entry):
     else:
         cats = _categories(name, flags, group)
     return [name, arity, [Status(f) for f in flags], first, last, step, cats, [],
-            key_specs(flags, first, last, step), subs]
+            KEY_SPECS.get(name) or key_specs(flags, first, last, step), subs]
 
 
 def command_docs(entry):

@@ -1,4 +1,5 @@
-"""GEO commands on a real node: the destination key of GEORADIUS ... STORE is a
+"""GEO commands on a real node: COMMAND INFO (key specs included) and the
+@geo category as Redis 7.0; the destination key of GEORADIUS ... STORE is a
 key for COMMAND GETKEYS and for ACL key patterns (as Redis), and GEO writes
 logged to the WAL come back the same after kill -9 of the whole node."""
 import os
@@ -7,7 +8,21 @@ import signal
 import tempfile
 
 import redis
+from rawclient import Raw
 from servers import CachecytServer
+
+GEO = ['geoadd', 'geopos', 'geodist', 'geohash', 'geosearch', 'geosearchstore', 'georadius',
+       'georadius_ro', 'georadiusbymember', 'georadiusbymember_ro']
+
+
+def test_command_info_as_redis(server, redis_ref):
+    ours, ref = Raw(server), Raw(redis_ref)
+    for name in GEO:
+        assert ours.call('COMMAND', 'INFO', name) == ref.call('COMMAND', 'INFO', name), name
+    assert sorted(ours.call('ACL', 'CAT', 'geo').split(b'\r\n')) == sorted(
+        ref.call('ACL', 'CAT', 'geo').split(b'\r\n'))
+    ours.close()
+    ref.close()
 
 
 def test_store_destination_is_a_key(r, redis_ref):
