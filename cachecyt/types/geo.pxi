@@ -562,10 +562,15 @@ cdef void geo_bounds(geoq_t *q, double *b) noexcept nogil:
 
 
 cdef uint64_t geo_move(uint64_t bits, int step, int dlon, int dlat) noexcept nogil:
-    """The neighbouring cell, wrapping around at the edges."""
+    """The neighbouring cell, wrapping around at the edges. Only a coordinate
+    that moves is wrapped into range (a centre on the top edge, latitude or
+    longitude offset 1.0, stays out of range in the other one, as in Redis)."""
     cdef uint32_t mask = <uint32_t>((1ULL << step) - 1)
-    cdef uint32_t ilat = (geo_squash(bits) + <uint32_t>dlat) & mask
-    cdef uint32_t ilon = (geo_squash(bits >> 1) + <uint32_t>dlon) & mask
+    cdef uint32_t ilat = geo_squash(bits), ilon = geo_squash(bits >> 1)
+    if dlat:
+        ilat = (ilat + <uint32_t>dlat) & mask
+    if dlon:
+        ilon = (ilon + <uint32_t>dlon) & mask
     return geo_spread(ilat) | (geo_spread(ilon) << 1)
 
 

@@ -144,3 +144,13 @@ def test_errors_in_redis_words(client):
     # a missing key still has its options checked; a member centre is not looked for
     assert call(client, 'GEORADIUSBYMEMBER', 'nokey', 'x', 'r', 'km', 'ASC') == b'*0\r\n'
     assert call(client, 'GEORADIUSBYMEMBER', 'nokey', 'x', '1', 'km', 'bad') == E + b'syntax error\r\n'
+
+
+def test_infinite_radius_from_the_top_corner(client):
+    # the centre's cell index is out of range there; Redis wraps only the
+    # coordinate a neighbour moves along, so part of the world is left out
+    call(client, 'GEOADD', 'e', '13.361389', '38.115556', 'palermo', '-120.25', '-85.0511', 'south',
+         '-179.995', '-0.002', 'west', '0', '0', 'origin')
+    assert call(client, 'GEORADIUS', 'e', '180', '85.05112878', 'inf', 'km') == arr(b'origin', b'palermo')
+    assert call(client, 'GEORADIUS', 'e', '-180', '-85.05112878', 'inf', 'km') == arr(
+        b'south', b'west', b'origin', b'palermo')
