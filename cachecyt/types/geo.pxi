@@ -837,6 +837,15 @@ cdef int geo_search(Client c, int flags) except -1:
     return 0
 
 
+cdef bint geo_has_store_word(Client c) noexcept:
+    """GEORADIUS[BYMEMBER] with a STORE or STOREDIST word: a write (shm/wal.pxi)."""
+    cdef uint64_t i
+    for i in range(5, c.argc):
+        if arg_eq(c, i, "store") or arg_eq(c, i, "storedist"):
+            return True
+    return False
+
+
 cdef int cmd_geosearch(Client c) except -1:
     return geo_search(c, GF_SEARCH)
 

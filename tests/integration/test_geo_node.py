@@ -1,7 +1,8 @@
 """GEO commands on a real node: COMMAND INFO (key specs included) and the
 @geo category as Redis 7.0; the destination key of GEORADIUS ... STORE is a
 key for COMMAND GETKEYS and for ACL key patterns (as Redis), and GEO writes
-logged to the WAL come back the same after kill -9 of the whole node."""
+logged to the WAL come back the same after kill -9 of the whole node
+(a GEORADIUS without STORE is a read: not logged)."""
 import os
 import shutil
 import signal
@@ -53,7 +54,11 @@ def test_geo_writes_replay_after_kill9():
         r.execute_command('GEOADD', 'Sicily', '13.361389', '38.115556', 'Palermo',
                           '15.087269', '37.502669', 'Catania', '12.4964', '41.9028', 'Rome')
         r.execute_command('GEOADD', 'Sicily', 'XX', 'CH', '14.5', '37.1', 'Catania')
+        dirty = r.info('persistence')['rdb_changes_since_last_save']
+        assert len(r.execute_command('GEORADIUS', 'Sicily', '15', '37', '300', 'km')) == 2
+        assert r.info('persistence')['rdb_changes_since_last_save'] == dirty    # a read: no record
         r.execute_command('GEORADIUS', 'Sicily', '15', '37', '300', 'km', 'STOREDIST', 'near')
+        assert r.info('persistence')['rdb_changes_since_last_save'] == dirty + 1
         r.execute_command('GEOSEARCHSTORE', 'box', 'Sicily', 'FROMMEMBER', 'Rome', 'BYBOX', '2000',
                           '2000', 'km', 'COUNT', '2')
         want = {k: r.zrange(k, 0, -1, withscores=True) for k in ('Sicily', 'near', 'box')}
