@@ -55,6 +55,7 @@ include "types/hash.pxi"
 include "types/set.pxi"
 include "types/value.pxi"
 include "types/zset.pxi"
+include "types/geo.pxi"
 include "shm/blocking.pxi"
 include "types/listlz.pxi"
 include "types/list.pxi"
@@ -85,6 +86,7 @@ cdef void _register_core_handlers():
     register_set_commands()
     register_connection_commands()
     register_zset_commands()
+    register_geo_commands()
     register_list_commands()
     register_blocking_commands()
     register_multi_commands()

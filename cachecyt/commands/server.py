@@ -22,6 +22,7 @@ from cachecyt import _core, config as cfgmod
 from cachecyt._core import OK, CommandError, Status, Verbatim
 from cachecyt.commands import table
 from cachecyt.security import hooks as security
+from cachecyt.security.acl import store_word_keys
 from cachecyt.metrics.alerts import alerts_reply
 
 log = logging.getLogger("cachecyt.worker")
@@ -841,6 +842,26 @@ def key_specs(flags, first, last, step):
              'find_keys': {'type': 'range', 'spec': {'lastkey': lastkey, 'keystep': step, 'limit': 0}}}]
 
 
+def _spec(access, begin):
+    return {'flags': [Status(f) for f in access], 'begin_search': begin,
+            'find_keys': {'type': 'range', 'spec': {'lastkey': 0, 'keystep': 1, 'limit': 0}}}
+
+
+def _store_word_specs(startfrom):
+    return [_spec(('RO', 'access'), {'type': 'index', 'spec': {'index': 1}})] + [
+        _spec(('OW', 'update'), {'type': 'keyword', 'spec': {'keyword': w, 'startfrom': startfrom}})
+        for w in ('STORE', 'STOREDIST')]
+
+
+# Commands whose keys the table's first/last/step do not describe as Redis's key specs do.
+KEY_SPECS = {
+    'georadius': _store_word_specs(6),
+    'georadiusbymember': _store_word_specs(5),
+    'geosearchstore': [_spec(('OW', 'update'), {'type': 'index', 'spec': {'index': 1}}),
+                       _spec(('RO', 'access'), {'type': 'index', 'spec': {'index': 2}})],
+}
+
+
 def _categories(name, flags, group):
     """Redis's categories of a command it has (security/catalog.py), else derived."""
     cats = security.categories(name)
@@ -866,7 +887,7 @@ def command_info(entry):
     else:
         cats = _categories(name, flags, group)
     return [name, arity, [Status(f) for f in flags], first, last, step, cats, [],
-            key_specs(flags, first, last, step), subs]
+            KEY_SPECS.get(name) or key_specs(flags, first, last, step), subs]
 
 
 def command_docs(entry):
@@ -946,7 +967,8 @@ def command_getkeys(argv):
     if not first:
         raise CommandError("ERR The command has no key arguments")
     end = last if last >= 0 else len(argv) + last
-    return [argv[i] for i in range(first, min(end, len(argv) - 1) + 1, step)]
+    extra = store_word_keys(_lower(argv[0]), argv)
+    return [argv[i] for i in [*range(first, min(end, len(argv) - 1) + 1, step), *extra]]
 
 
 # Commands whose keys follow a numkeys argument: name -> (index of numkeys,

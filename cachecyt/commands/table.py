@@ -38,6 +38,7 @@ X = 'transaction'
 SC = 'scripting'
 P = 'pubsub'
 B = 'bitmap'
+G = 'geo'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -226,6 +227,17 @@ COMMANDS = [
     ('zinterstore', -4, 'write denyoom movablekeys', 1, 1, 1, Z),
     ('zdiffstore', -4, 'write denyoom movablekeys', 1, 1, 1, Z),
     ('zintercard', -3, 'readonly movablekeys', 0, 0, 0, Z),
+    # geo (types/geo.pxi): sorted sets scored by geohash
+    ('geoadd', -5, 'write denyoom', 1, 1, 1, G),
+    ('geopos', -2, 'readonly', 1, 1, 1, G),
+    ('geodist', -4, 'readonly', 1, 1, 1, G),
+    ('geohash', -2, 'readonly', 1, 1, 1, G),
+    ('geosearch', -7, 'readonly', 1, 1, 1, G),
+    ('geosearchstore', -8, 'write denyoom', 1, 2, 1, G),
+    ('georadius', -6, 'write denyoom movablekeys', 1, 1, 1, G),
+    ('georadius_ro', -6, 'readonly', 1, 1, 1, G),
+    ('georadiusbymember', -5, 'write denyoom movablekeys', 1, 1, 1, G),
+    ('georadiusbymember_ro', -5, 'readonly', 1, 1, 1, G),
     ('zrandmember', -2, 'readonly', 1, 1, 1, Z),
     ('zscan', -3, 'readonly', 1, 1, 1, Z),
     # transactions (commands/multi.pxi)

@@ -350,7 +350,8 @@ def register_key_plan(u):
 
 
 def _plain_plan(name):
-    if name in catalog.CONTAINERS or name in NUMKEYS or name in CHANNEL_COMMANDS or name == 'sort':
+    if (name in catalog.CONTAINERS or name in NUMKEYS or name in CHANNEL_COMMANDS or name == 'sort'
+            or name in STORE_WORD):
         return False
     first, last, step = S.positions.get(name, (0, 0, 0))
     needs = [_access(s) for s in catalog.KEY_ACCESS.get(name) or ()]
@@ -493,7 +494,34 @@ def _key_indexes(name, args):
     if not first or first >= len(args):
         return []
     end = last if last >= 0 else len(args) + last
-    return list(range(first, min(end, len(args) - 1) + 1, step))
+    return list(range(first, min(end, len(args) - 1) + 1, step)) + store_word_keys(name, args)
+
+
+# Commands whose destination key follows a STORE or STOREDIST word: name ->
+# the first index an option may take. As Redis's key specs, the first STORE
+# and the first STOREDIST each name a key (the command itself uses the last).
+STORE_WORD = {'georadius': 6, 'georadiusbymember': 5}
+
+
+def store_word_keys(name, args):
+    """Indexes of the keys after STORE / STOREDIST words of GEORADIUS*, else []."""
+    at = STORE_WORD.get(name)
+    found = []
+    if at is None:
+        return found
+    for word in (b'store', b'storedist'):
+        for i in range(at, len(args) - 1):
+            if args[i].lower() == word:
+                found.append(i + 1)
+                break
+    return found
+    i = at
+    while i < len(args) - 1:
+        if args[i].lower() in (b'store', b'storedist'):
+            found = [i + 1]
+            i += 1
+        i += 1
+    return found
 
 
 CHANNEL_COMMANDS = {'publish': (1, 2, False), 'spublish': (1, 2, False),

@@ -185,7 +185,7 @@ FSYNC_NAMES = ['no', 'everysec', 'always']
 
 cdef uint32_t *g_keyshards = NULL     # scratch: shards of the running write's keys
 cdef int g_keyshards_cap = 0
-cdef uint8_t *g_hold_all = NULL       # per command index: hold every shard
+cdef uint8_t *g_hold_all = NULL       # per command index: hold every shard (2: if it stores)
 cdef int g_wal_mute = 0               # recovery replays without logging
 cdef wbuf_t g_rec                     # scratch: payload of the record being built
 cdef bint g_rec_ready = False
@@ -389,6 +389,8 @@ def persist_configure_commands():
         if g_cmds[i].flags & CF_WRITE and (g_cmds[i].first <= 0 or name in (
                 'zunionstore', 'zinterstore', 'zdiffstore', 'sort')):
             g_hold_all[i] = 1
+        elif name in ('georadius', 'georadiusbymember'):
+            g_hold_all[i] = 2       # all with a STORE word (types/geo.pxi), else a read
 
 
 # ---- the ring ----------------------------------------------------------------------
@@ -642,7 +644,7 @@ cdef int persist_begin(Client c, int idx) except -1:
         return 0
     if g_hold_all == NULL:
         persist_configure_commands()
-    if g_hold_all[idx]:
+    if g_hold_all[idx] == 1 or (g_hold_all[idx] == 2 and geo_has_store_word(c)):
         shards_hold_all()
         return 1
     if last < 0:
@@ -686,7 +688,9 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     c.flags &= ~CL_UNCHANGED
     if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
             and not unchanged
-            and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
+            and not c.flags & CL_HANDED         # a push's hand-over logged its pops (shm/blocking.pxi)
+            and not (g_hold_all != NULL and g_hold_all[idx] == 2 and c.out.p[before] == 42)):
+        # (an array from GEORADIUS[BYMEMBER] is a read: no record, not dirty, as Redis)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():
             raw = NULL
