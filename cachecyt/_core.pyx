@@ -43,6 +43,7 @@ include "shm/tenants.pxi"
 include "shm/stats.pxi"
 include "shm/script.pxi"
 include "types/string.pxi"
+include "types/hll.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
@@ -69,6 +70,7 @@ include "scripting/luacall.pxi"
 
 cdef void _register_core_handlers():
     register_string_commands()
+    register_hll_commands()
     register_keyspace_commands()
     register_keys_commands()
     register_hash_commands()

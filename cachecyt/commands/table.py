@@ -37,6 +37,7 @@ L = 'list'
 X = 'transaction'
 SC = 'scripting'
 P = 'pubsub'
+HL = 'hyperloglog'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -56,6 +57,10 @@ COMMANDS = [
     ('getrange', 4, 'readonly', 1, 1, 1, S),
     ('substr', 4, 'readonly', 1, 1, 1, S),
     ('setrange', 4, 'write denyoom', 1, 1, 1, S),
+    # HyperLogLog (types/hll.pxi)
+    ('pfadd', -2, 'write denyoom fast', 1, 1, 1, HL),
+    ('pfcount', -2, 'readonly', 1, -1, 1, HL),
+    ('pfmerge', -2, 'write denyoom', 1, -1, 1, HL),
     ('incr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('decr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),

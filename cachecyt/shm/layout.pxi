@@ -133,6 +133,8 @@ ctypedef struct header_t:
     uint32_t tenant_base         # first hidden db = the visible databases; dbs past it are tenants'
     uint32_t tenant_slots        # tenants the segment can hold (hidden dbs)
     uint64_t tenant_version      # bumped by every change of a tenant's definition; atomic
+    # HyperLogLog (types/hll.pxi)
+    uint64_t hll_sparse_max_bytes    # hll-sparse-max-bytes; CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
