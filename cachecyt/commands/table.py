@@ -61,6 +61,8 @@ COMMANDS = [
     ('pfadd', -2, 'write denyoom fast', 1, 1, 1, HL),
     ('pfcount', -2, 'readonly', 1, -1, 1, HL),
     ('pfmerge', -2, 'write denyoom', 1, -1, 1, HL),
+    ('pfdebug', 3, 'write denyoom admin', 2, 2, 1, HL),
+    ('pfselftest', 1, 'admin', 0, 0, 0, HL),
     ('incr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('decr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),
