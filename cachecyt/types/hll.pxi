@@ -704,7 +704,7 @@ cdef int hll_debug_reply(Client c, bytes sub, uint8_t *buf, uint64_t n, bint *ch
             wb_error(&c.out, "ERR HLL encoding is not sparse")
             return 0
         text = hll_decode(buf, n)
-        wb_status(&c.out, text)
+        wb_bulk(&c.out, text, len(text))
     elif sub == b'encoding':
         wb_status(&c.out, "sparse" if buf[4] == 1 else "dense")
     else:
