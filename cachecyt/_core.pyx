@@ -46,6 +46,7 @@ include "shm/script.pxi"
 include "types/string.pxi"
 include "types/bits.pxi"
 include "types/lcs.pxi"
+include "types/hll.pxi"
 include "commands/keyspace.pxi"
 include "types/glob.pxi"
 include "commands/keys.pxi"
@@ -80,6 +81,7 @@ cdef void _register_core_handlers():
     register_lcs_commands()
     register_move_commands()
     register_sort_commands()
+    register_hll_commands()
     register_keyspace_commands()
     register_keys_commands()
     register_hash_commands()

@@ -267,6 +267,7 @@ OPTIONS = {o.name: o for o in [
     Option('set-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'set_max_listpack_value'),
     Option('zset-max-listpack-entries', 128, parse_int(0, LL_MAX), True, 'zset_max_listpack_entries'),
     Option('zset-max-listpack-value', 64, parse_int(0, LL_MAX), True, 'zset_max_listpack_value'),
+    Option('hll-sparse-max-bytes', 3000, parse_memory, True, 'hll_sparse_max_bytes'),
     # observability (shm/stats.pxi, commands/observe.py)
     Option('slowlog-log-slower-than', 10000, parse_int(-1, LL_MAX), True, 'slowlog_log_slower_than'),
     Option('slowlog-max-len', 128, parse_int(0, LL_MAX), True, 'slowlog_max_len'),

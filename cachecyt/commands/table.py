@@ -39,6 +39,7 @@ SC = 'scripting'
 P = 'pubsub'
 B = 'bitmap'
 G = 'geo'
+HL = 'hyperloglog'
 
 COMMANDS = [
     # name, arity, flags, first, last, step, group
@@ -58,6 +59,12 @@ COMMANDS = [
     ('getrange', 4, 'readonly', 1, 1, 1, S),
     ('substr', 4, 'readonly', 1, 1, 1, S),
     ('setrange', 4, 'write denyoom', 1, 1, 1, S),
+    # HyperLogLog (types/hll.pxi)
+    ('pfadd', -2, 'write denyoom fast', 1, 1, 1, HL),
+    ('pfcount', -2, 'readonly', 1, -1, 1, HL),
+    ('pfmerge', -2, 'write denyoom', 1, -1, 1, HL),
+    ('pfdebug', 3, 'write denyoom admin', 2, 2, 1, HL),
+    ('pfselftest', 1, 'admin', 0, 0, 0, HL),
     ('incr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('decr', 2, 'write denyoom fast', 1, 1, 1, S),
     ('incrby', 3, 'write denyoom fast', 1, 1, 1, S),

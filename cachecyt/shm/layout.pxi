@@ -137,6 +137,8 @@ ctypedef struct header_t:
     uint64_t shadow_off          # shadow_t chunk, 0 = none yet; replaced under shadow_lock
     uint64_t shadow_lock         # 1 while a worker runs the shadow caches; try-lock, nobody waits
     uint64_t shadow_shift        # a key is simulated when the top shadow_shift bits of its mixed hash are 0
+    # HyperLogLog (types/hll.pxi)
+    uint64_t hll_sparse_max_bytes    # hll-sparse-max-bytes; CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
