@@ -34,6 +34,7 @@
 cdef extern from *:
     """
     #include <errno.h>
+    #include <math.h>
     #include <stdlib.h>
     static inline long double cc_strtold(const char *s, char **end, int *err) {
         errno = 0;
@@ -49,6 +50,7 @@ cdef extern from *:
     """
     long double cc_strtold(const char *s, char **end, int *err) nogil
     long long cc_ld_to_ll(long double v) nogil
+    long double ceill(long double v) nogil
 
 cdef const char *E_TIMEOUT_FLOAT = "ERR timeout is not a float or out of range"
 cdef const char *E_TIMEOUT_NEG = "ERR timeout is negative"
@@ -1097,7 +1099,7 @@ cdef int parse_timeout(Client c, uint64_t i, int64_t *out_ms) except -2:
     if end != buf + c.argl[i] or err != 0 or v != v:
         wb_error(&c.out, E_TIMEOUT_FLOAT)
         return -1
-    ms = cc_ld_to_ll(v * 1000.0)
+    ms = cc_ld_to_ll(ceill(v * 1000.0))        # rounded up: 0.001 s is 1 ms, never "forever"
     if ms < 0:
         wb_error(&c.out, E_TIMEOUT_NEG)
         return -1

@@ -70,6 +70,16 @@ def test_timeout_and_resp3_null(conns):
     assert a0.call('BLPOP', 'k', '-1') == b'-ERR timeout is negative\r\n'
 
 
+def test_sub_millisecond_timeouts_round_up(conns):
+    """0.001 s times 1000 is just under 1 in binary: it is 1 ms, not 0 (forever)."""
+    (a0,), _ = conns(1)
+    for cmd in (('BLPOP', 'nokey', '0.001'), ('BRPOP', 'nokey', '0.0001'),
+                ('BLMPOP', '0.001', 1, 'nokey', 'LEFT'), ('BZPOPMIN', 'nokey', '0.001')):
+        t = time.monotonic()
+        assert a0.call(*cmd) == b'*-1\r\n', cmd
+        assert time.monotonic() - t < 1.0
+
+
 def test_pipelined_requests_wait_for_the_blocked_one(conns):
     (a0, p0), (a1, p1) = conns(2)
     p0.call('DEL', 'pq', 'x')
