@@ -152,3 +152,15 @@ def wait_blocked(c, n):
     while blocked_count(c) != n:
         assert time.monotonic() < deadline, f"expected {n} blocked clients"
         time.sleep(0.01)
+
+
+def keyevents_until_marker(ctl, sub):
+    """The (channel, key) of every keyspace event `sub` (PSUBSCRIBEd to
+    __keyevent@0__:*) receives until a marker that ctl publishes now."""
+    ctl.call('PUBLISH', '__keyevent@0__:zz-end', 'x')
+    got = []
+    while True:
+        f = sub.reply().split(b'\r\n')
+        if f[6] == b'__keyevent@0__:zz-end':
+            return got
+        got.append((f[6], f[8]))

@@ -2,7 +2,7 @@
 under the key's lock, so no other command, on any worker, can take the pushed
 element first (as Redis, which serves blocked clients before running anything
 else). Pushes and competing pops run on the other worker than the waiter."""
-from rawclient import blocked_count, encode, wait_blocked
+from rawclient import blocked_count, encode, keyevents_until_marker, wait_blocked
 
 
 def bulk(x):
@@ -161,13 +161,7 @@ def test_hand_over_events_match_redis(server, redis_ref):
             wait_blocked(ctl, 2)
             ctl.call('LPUSH', 'he', 'a', 'b', 'c')
             replies = (w1.reply(), w2.reply())
-            ctl.call('PUBLISH', '__keyevent@0__:zz-end', 'x')
-            got = []
-            while True:
-                f = sub.reply().split(b'\r\n')
-                if f[6] == b'__keyevent@0__:zz-end':
-                    return replies, got
-                got.append((f[6], f[8]))
+            return replies, keyevents_until_marker(ctl, sub)
         finally:
             ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
             for c in (ctl, sub, w1, w2):

@@ -5,7 +5,7 @@ MULTI/EXEC or a script serve their waiters when the batch ends, before any
 other command: a competing pop on the other worker never takes the element of
 a client that blocked first. The pusher logs the pops, so the WAL replays the
 same state."""
-from rawclient import Raw, blocked_count, encode, wait_blocked
+from rawclient import Raw, blocked_count, encode, keyevents_until_marker, wait_blocked
 
 
 def bulk(x):
@@ -160,13 +160,7 @@ def test_hand_over_events_of_blmove_and_zsets_match_redis(server, redis_ref):
             ctl.call('RPUSH', 'es', 'a')
             ctl.call('ZADD', 'ez', 1, 'm', 2, 'n')
             replies = (w1.reply(), w2.reply())
-            ctl.call('PUBLISH', '__keyevent@0__:zz-end', 'x')
-            got = []
-            while True:
-                f = sub.reply().split(b'\r\n')
-                if f[6] == b'__keyevent@0__:zz-end':
-                    return replies, got
-                got.append((f[6], f[8]))
+            return replies, keyevents_until_marker(ctl, sub)
         finally:
             ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
             for c in (ctl, sub, w1, w2):
