@@ -312,6 +312,8 @@ cdef class McClient(Client):
     cdef int m_hit                            # mg: h (fetched before) and l (seconds since
     cdef int64_t m_idle                       # the last access), read before this access
     cdef bint m_t_none                        # mg N: t asked before N reads "no TTL" (memcached)
+    cdef bint m_t_old                         # mg T: t asked before T reads the expiry before it
+    cdef int64_t m_t_expire                   # ... which was this (ms, 0 = none)
 
     def __cinit__(self, *args, **kwargs):
         mp_init(&self.mp, g_mc_item_max)
@@ -826,10 +828,15 @@ cdef class McClient(Client):
                     mc_u64_out(&self.out, it.version)
                 elif f == 115:
                     mc_u64_out(&self.out, str_len(it))
-                elif it.expire_ms == 0 or self.m_t_none:
-                    wb_put(&self.out, "-1", 2)
                 else:
-                    mc_u64_out(&self.out, <uint64_t>((it.expire_ms - self.now_ms + 999) // 1000))
+                    self.ttl_out(self.m_t_expire if self.m_t_old else it.expire_ms)
+
+    cdef void ttl_out(self, int64_t expire_ms) noexcept nogil:
+        """A t return flag's value: seconds left, or -1 for no TTL."""
+        if expire_ms == 0 or self.m_t_none:
+            wb_put(&self.out, "-1", 2)
+        else:
+            mc_u64_out(&self.out, <uint64_t>((expire_ms - self.now_ms + 999) // 1000))
 
     cdef int mc_mg(self, uint64_t first) except -1:
         cdef kref_t k
@@ -856,10 +863,13 @@ cdef class McClient(Client):
                 item_touch(it, self.now_ms)
                 it.iflags |= IF_FETCHED
                 if touch:
+                    self.m_t_old = self.flag_before(first, 116, 84)    # t before T: as it was
+                    self.m_t_expire = it.expire_ms
                     mc_set_expire_locked(&k, mc_expire_ms(ttl, self.now_ms))
                 my_wstat().hits += 1
                 self.meta_value(first, it, want_v, "VA", "HD", "kObcfhlts",
                                 mc_win_flags(it, recache, self.now_ms))
+                self.m_t_old = False
             else:
                 my_wstat().misses += 1
                 if vivify and not k.item:          # an empty placeholder; W: this client fills it

@@ -240,6 +240,8 @@ def test_hostile_lines_same_as_memcached(ports, data):
     b'mg vv N30 v t c\r\nmg vv v t c h\r\nmg vv2 t N30 s\r\nms vv 1\r\nz\r\nmg vv v h\r\n',
     # R: a TTL below the token wins a recache once
     b'ms r 1 T100\r\nx\r\nmg r v R200\r\nmg r v R200\r\nmg r v R50 h\r\n',
+    # t reads the TTL as it is at its place in the flags: before T, the old one
+    b'set a 0 0 1\r\nx\r\nmg a v f t T1000\r\nmg a t\r\nmg a T50 t\r\nmg a t T0\r\nmg a t\r\n',
 ])
 def test_stale_and_win_same_as_memcached(ports, data):
     ours, ref = Conn(ports[0]), Conn(ports[1])
