@@ -865,6 +865,9 @@ def monitor_register(Client c, int delta):
         else:
             c.cslot.cflags &= ~CS_MONITOR
     if delta > 0 and o.mon_clients[g_worker] == 0:
+        # a wake-up owed while this worker had no monitor was never taken: clear
+        # it, or producers would think one is pending and never wake us again
+        cc_atomic_store(&o.mon_wake[g_worker], 0)
         g_mon_cursor = cc_atomic_load(&o.mon_tail)   # only what is run from now on
     o.mon_clients[g_worker] += delta
     cc_atomic_add(&g_hdr.monitors, delta)

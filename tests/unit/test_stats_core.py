@@ -187,3 +187,22 @@ def test_monitor_reader_lapped_by_writers_gets_whole_lines(client):
         assert lines[-1].split(b' ')[4] == b'"k399"'
     finally:
         _core.monitor_register(None, -1)
+
+
+def test_a_monitor_started_after_an_untaken_wake_is_woken(client):
+    """A wake-up owed to a worker whose monitors all left before it read the
+    ring must not keep the next monitor of that worker from being woken."""
+    woken = []
+    _core.set_wake_hook(woken.append)
+    try:
+        _core.monitor_register(None, 1)
+        client.call([b'SET', b'k', b'1'])          # a wake is owed from here
+        _core.monitor_register(None, -1)           # ...and the monitor leaves unread
+        woken.clear()
+        _core.monitor_register(None, 1)
+        client.call([b'SET', b'k', b'2'])
+        assert woken, "the new monitor's worker was never woken"
+        assert _core.monitor_take().endswith(b'"SET" "k" "2"\r\n')
+    finally:
+        _core.monitor_register(None, -1)
+        _core.set_wake_hook(None)
