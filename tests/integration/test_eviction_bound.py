@@ -8,6 +8,9 @@ import redis
 
 VALUE = b'x' * 1000
 SLACK = 64 * 1024               # writes in flight on each worker, plus table growth
+# the adaptive policies make their shadow caches (shm/shadow.pxi, at most ~150 KiB)
+# at the first eviction and evict to make room right after: a peak may show it
+SHADOW = 192 * 1024
 THREADS = 4
 
 
@@ -57,7 +60,7 @@ def test_memory_stays_within_the_limit_under_concurrent_writes(node, policy):
     watcher.join()
     try:
         assert errors == []
-        assert peak[0] <= limit + SLACK, (peak[0], limit)
+        assert peak[0] <= limit + SLACK + (SHADOW if 'adaptive' in policy else 0), (peak[0], limit)
         assert c.info('memory')['used_memory'] <= limit + SLACK
         assert c.info('stats')['evicted_keys'] > 0
         assert c.dbsize() < THREADS * 2000
