@@ -164,3 +164,26 @@ def keyevents_until_marker(ctl, sub):
         if f[6] == b'__keyevent@0__:zz-end':
             return got
         got.append((f[6], f[8]))
+
+
+def handover_events(addr, waits, pushes):
+    """Block one client on each command of `waits` (in that order), run
+    `pushes` from another, and return (the blocked clients' replies, the
+    (channel, key) of every keyspace event published meanwhile)."""
+    ctl, sub = Raw(addr), Raw(addr)
+    waiters = [Raw(addr) for _ in waits]
+    try:
+        ctl.call('FLUSHALL')
+        ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+        sub.call('PSUBSCRIBE', '__keyevent@0__:*')
+        for n, (w, cmd) in enumerate(zip(waiters, waits), 1):
+            w.send(encode(*cmd))
+            wait_blocked(ctl, n)
+        for cmd in pushes:
+            ctl.call(*cmd)
+        replies = tuple(w.reply() for w in waiters)
+        return replies, keyevents_until_marker(ctl, sub)
+    finally:
+        ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+        for c in [ctl, sub] + waiters:
+            c.close()

@@ -2,7 +2,7 @@
 under the key's lock, so no other command, on any worker, can take the pushed
 element first (as Redis, which serves blocked clients before running anything
 else). Pushes and competing pops run on the other worker than the waiter."""
-from rawclient import blocked_count, encode, keyevents_until_marker, wait_blocked
+from rawclient import blocked_count, encode, handover_events, wait_blocked
 
 
 def bulk(x):
@@ -147,25 +147,10 @@ def test_a_served_wait_counts_as_one_call(conns):
 def test_hand_over_events_match_redis(server, redis_ref):
     """The push's event, then one pop event per served client, then `del` when
     they emptied the list: the order Redis publishes them in."""
-    from rawclient import Raw
 
     def run(addr):
-        ctl, sub, w1, w2 = Raw(addr), Raw(addr), Raw(addr), Raw(addr)
-        try:
-            ctl.call('FLUSHALL')
-            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
-            sub.call('PSUBSCRIBE', '__keyevent@0__:*')
-            w1.send(encode('BRPOP', 'he', 0))
-            wait_blocked(ctl, 1)
-            w2.send(encode('BLMPOP', 0, 1, 'he', 'LEFT', 'COUNT', 5))
-            wait_blocked(ctl, 2)
-            ctl.call('LPUSH', 'he', 'a', 'b', 'c')
-            replies = (w1.reply(), w2.reply())
-            return replies, keyevents_until_marker(ctl, sub)
-        finally:
-            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
-            for c in (ctl, sub, w1, w2):
-                c.close()
+        return handover_events(addr, [('BRPOP', 'he', 0), ('BLMPOP', 0, 1, 'he', 'LEFT', 'COUNT', 5)],
+                               [('LPUSH', 'he', 'a', 'b', 'c')])
     ours = run(server)
     assert ours[1] == [(b'__keyevent@0__:lpush', b'he'), (b'__keyevent@0__:rpop', b'he'),
                        (b'__keyevent@0__:lpop', b'he'), (b'__keyevent@0__:del', b'he')]

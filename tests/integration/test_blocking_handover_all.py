@@ -5,7 +5,7 @@ MULTI/EXEC or a script serve their waiters when the batch ends, before any
 other command: a competing pop on the other worker never takes the element of
 a client that blocked first. The pusher logs the pops, so the WAL replays the
 same state."""
-from rawclient import Raw, blocked_count, encode, keyevents_until_marker, wait_blocked
+from rawclient import Raw, blocked_count, encode, handover_events, wait_blocked
 
 
 def bulk(x):
@@ -148,23 +148,9 @@ def test_push_in_a_script_serves_waiters_after_it(conns):
 
 def test_hand_over_events_of_blmove_and_zsets_match_redis(server, redis_ref):
     def run(addr):
-        ctl, sub, w1, w2 = Raw(addr), Raw(addr), Raw(addr), Raw(addr)
-        try:
-            ctl.call('FLUSHALL')
-            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
-            sub.call('PSUBSCRIBE', '__keyevent@0__:*')
-            w1.send(encode('BLMOVE', 'es', 'ed', 'RIGHT', 'LEFT', 0))
-            wait_blocked(ctl, 1)
-            w2.send(encode('BZMPOP', 0, 1, 'ez', 'MIN', 'COUNT', 3))
-            wait_blocked(ctl, 2)
-            ctl.call('RPUSH', 'es', 'a')
-            ctl.call('ZADD', 'ez', 1, 'm', 2, 'n')
-            replies = (w1.reply(), w2.reply())
-            return replies, keyevents_until_marker(ctl, sub)
-        finally:
-            ctl.call('CONFIG', 'SET', 'notify-keyspace-events', '')
-            for c in (ctl, sub, w1, w2):
-                c.close()
+        return handover_events(addr, [('BLMOVE', 'es', 'ed', 'RIGHT', 'LEFT', 0),
+                                      ('BZMPOP', 0, 1, 'ez', 'MIN', 'COUNT', 3)],
+                               [('RPUSH', 'es', 'a'), ('ZADD', 'ez', 1, 'm', 2, 'n')])
     assert run(server) == run(redis_ref)
 
 
