@@ -50,3 +50,13 @@ def assert_core_sound(leaks_allowed=False):
 def client(core):
     """A Client with no transport: client.call([b'SET', b'k', b'v']) -> reply bytes."""
     return _core.Client()
+
+
+@pytest.fixture
+def wal(core):
+    """A Client on a segment with a WAL ring (4 pages, appendfsync everysec);
+    the records it appends are read with _core.ring_take."""
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    _core.persist_create(4, efd, True, 1)
+    yield _core.Client()
+    os.close(efd)

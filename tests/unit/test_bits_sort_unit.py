@@ -2,14 +2,10 @@
 values big enough to live in extents, integer-encoded values, the records
 the WAL gets (and that replaying them rebuilds the same keys), SORT's ACL
 rule for BY/GET patterns, and MOVE keeping every type and the TTL."""
-import os
-import struct
-
-import pytest
+import test_wal_records as wal_records
 
 from cachecyt import _core
 
-REC = struct.Struct("<IIQqII")
 BIG = 200_000                 # bytes: several 64 KiB pages, so the value sits in extents
 
 
@@ -70,22 +66,9 @@ def test_bitop_over_big_values_and_an_empty_result_deletes(client):
     assert call(client, 'EXISTS', 'd') == b':0\r\n'
 
 
-@pytest.fixture
-def wal(core):
-    efd = os.eventfd(0, os.EFD_NONBLOCK)
-    _core.persist_create(4, efd, True, 1)
-    yield _core.Client()
-    os.close(efd)
-
-
 def take():
-    data, _last, _n = _core.ring_take(1 << 30)
-    out, pos = [], 0
-    while pos < len(data):
-        length, _crc, _lsn, ts, db, _kind = REC.unpack_from(data, pos)
-        out.append((db, data[pos + REC.size:pos + length], ts))
-        pos += length
-    return out
+    """The records the ring holds, as (db, payload, timestamp)."""
+    return [(db, rec, ts) for _lsn, db, rec, ts in wal_records.take()]
 
 
 def test_unchanged_bits_log_nothing_and_replay_rebuilds(wal):

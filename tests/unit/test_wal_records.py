@@ -12,14 +12,6 @@ from cachecyt import _core
 REC = struct.Struct("<IIQqII")
 
 
-@pytest.fixture
-def wal(core):
-    efd = os.eventfd(0, os.EFD_NONBLOCK)
-    _core.persist_create(4, efd, True, 1)            # 4 ring pages, appendfsync everysec
-    yield _core.Client()
-    os.close(efd)
-
-
 def take():
     data, last, n = _core.ring_take(1 << 30)
     out, pos = [], 0
