@@ -688,9 +688,7 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
     c.flags &= ~CL_UNCHANGED
     if (g_pp != NULL and not g_wal_mute and c.out.len > before and c.out.p[before] != 45
             and not unchanged
-            and not c.flags & CL_HANDED         # a push's hand-over logged its pops (shm/blocking.pxi)
-            and not (g_hold_all != NULL and g_hold_all[idx] == 2 and c.out.p[before] == 42)):
-        # (an array from GEORADIUS[BYMEMBER] is a read: no record, not dirty, as Redis)
+            and not c.flags & CL_HANDED):       # a push's hand-over logged its pops (shm/blocking.pxi)
         cc_atomic_add(&g_pp.dirty, 1)
         if wal_on():
             raw = NULL

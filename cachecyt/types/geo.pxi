@@ -828,6 +828,8 @@ cdef int geo_search(Client c, int flags) except -1:
         m = shards_lock_many(shards, m)
         st = geo_search_locked(c, flags, base, &src, &dst, &q, &stored)
         shards_unlock_many(shards, m)
+    if not q.store and not flags & (GF_SEARCH | GF_NOSTORE):
+        c.flags |= CL_UNCHANGED          # GEORADIUS[BYMEMBER] without STORE: a read (no record)
     if st != GEO_STORED:
         return zs_reply_st(c, st)
     if stored:
