@@ -61,6 +61,7 @@ include "shm/blocking.pxi"
 include "types/listlz.pxi"
 include "types/list.pxi"
 include "commands/sort.pxi"
+include "commands/dump.pxi"
 include "commands/connection.pxi"
 include "commands/memcached.pxi"
 include "commands/multi.pxi"
@@ -81,6 +82,7 @@ cdef void _register_core_handlers():
     register_lcs_commands()
     register_move_commands()
     register_sort_commands()
+    register_dump_commands()
     register_hll_commands()
     register_keyspace_commands()
     register_keys_commands()

@@ -160,6 +160,8 @@ COMMANDS = [
     ('rename', 3, 'write', 1, 2, 1, K),
     ('renamenx', 3, 'write fast', 1, 2, 1, K),
     ('copy', -3, 'write denyoom', 1, 2, 1, K),
+    ('dump', 2, 'readonly', 1, 1, 1, K),
+    ('restore', -4, 'write denyoom', 1, 1, 1, K),
     ('move', 3, 'write fast', 1, 1, 1, K),
     ('sort', -2, 'write denyoom movablekeys', 1, 1, 1, K),
     ('sort_ro', -2, 'readonly movablekeys', 1, 1, 1, K),
