@@ -2,6 +2,8 @@
 made in Redis, DUMPed there and RESTOREd here (and the reverse) read back the
 same with the type's commands; error replies match Redis's byte for byte."""
 import struct
+import threading
+import time
 
 import pytest
 import redis
@@ -316,11 +318,9 @@ def test_restore_wakes_blocked_pop_and_notifies(pair, server):
     finally:
         c.config_set('notify-keyspace-events', '')
     other = redis.Redis(host=server[0], port=server[1])
-    import threading
     got = []
     t = threading.Thread(target=lambda: got.append(other.blpop('waiting', timeout=5)))
     t.start()
-    import time
     time.sleep(0.2)
     c.restore('waiting', 0, payload)
     t.join()
