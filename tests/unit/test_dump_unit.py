@@ -114,3 +114,15 @@ def test_restore_record_replays_to_the_same_keys(wal):
     assert wal.call([b'PEXPIRETIME', b'l']) == deadline      # replayed at the record's clock
     assert wal.call([b'TYPE', b'old']) == b'+list\r\n'
     assert wal.call([b'EXISTS', b'past']) == b':0\r\n'
+
+
+def test_restore_inside_exec(wal):
+    wal.call([b'SADD', b'src', b'a', b'1'])
+    p = bulk(wal.call([b'DUMP', b'src']))
+    wal.call([b'MULTI'])
+    wal.call([b'RESTORE', b'x', b'0', p])
+    wal.call([b'RESTORE', b'x', b'0', p])
+    assert wal.call([b'EXEC']) == (b'*2\r\n+OK\r\n'
+                                   b'-BUSYKEY Target key name already exists.\r\n')
+    assert wal.call([b'SCARD', b'x']) == b':2\r\n'
+    assert take()[-1][2] == resp(b'RESTORE', b'x', b'0', p)
