@@ -233,3 +233,40 @@ EVENT_CASES = [
 def test_chain_and_arrival_replies_and_events_match_redis(server, redis_ref, waits, pushes):
     ours = handover_events(server, waits, pushes)
     assert ours == handover_events(redis_ref, waits, pushes)
+
+
+def test_chains_and_arrivals_with_the_wal_on(tmp_path):
+    """With the WAL on (the write's shards held for its record), the chain's
+    shards join the held set: chains still complete before the reply, and
+    after kill -9 the WAL replays the same lists."""
+    from test_durability import Node
+    node = Node(str(tmp_path), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '')
+    try:
+        node.start()
+        addr = ('127.0.0.1', node.srv.port)
+        clients = [Raw(addr) for _ in range(3)]
+        a, b, w = clients
+        for i in range(30):
+            k1, k2, src = b'wc1:%d' % i, b'wc2:%d' % i, b'wsrc:%d' % i
+            a.send(encode('BRPOPLPUSH', k1, k2, 0))
+            wait_blocked(w, 1)
+            b.send(encode('BLMOVE', k2, k1, 'RIGHT', 'RIGHT', 0))
+            wait_blocked(w, 2)
+            if i % 2:
+                w.send(encode('RPUSH', k1, 'e%d' % i) + encode('LLEN', k2))
+                assert w.reply() == b':1\r\n'
+            else:
+                w.call('RPUSH', src, 'e%d' % i)
+                w.send(encode('RENAME', src, k1) + encode('LLEN', k2))
+                assert w.reply() == b'+OK\r\n'
+            assert w.reply() == b':0\r\n', i
+            assert a.reply() == bulk(b'e%d' % i) and b.reply() == bulk(b'e%d' % i)
+        for c in clients:
+            c.close()
+        node.kill9()
+        r = node.start()
+        for i in range(30):
+            assert r.lrange('wc1:%d' % i, 0, -1) == [b'e%d' % i]
+            assert r.exists('wc2:%d' % i, 'wsrc:%d' % i) == 0
+    finally:
+        node.stop()
