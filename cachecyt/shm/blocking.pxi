@@ -375,7 +375,10 @@ cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
 #                       order still holds: nobody behind it is served first).
 #                       With shards held (WAL on, EXEC, script) the tried
 #                       shard joins the held set, so the WAL records are in
-#                       before anyone else can touch the destination.
+#                       before anyone else can touch the destination. The
+#                       destination's own waiters are served next (chains,
+#                       below); the writer took their shards up front
+#                       (ho_lock_many), so the try is only a fallback.
 #   HO_ZPOP / HO_ZMPOP  (BZPOPMIN, BZPOPMAX, BZMPOP): pop from the zset (ZADD,
 #                       ZINCRBY and the STORE commands hand over).
 # Inside MULTI/EXEC or a script the key is only remembered (ho_defer); when the

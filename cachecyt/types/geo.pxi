@@ -230,13 +230,13 @@ cdef int cmd_geoadd(Client c) except -1:
                 if out == ZO_ADDED: added += 1
                 elif out == ZO_UPDATED: changed += 1
             zs_commit_locked(&k, &r)
-            if st == ST_OK:
-                zs_handover_locked(c, &k)      # blocked clients take theirs now (shm/blocking.pxi)
+            zs_handover_locked(c, &k)          # blocked clients take theirs now (shm/blocking.pxi)
         elif st == ST_NOTFOUND:
             st = ST_OK
         shard_unlock(k.shard)
     free(scores)
     if st != ST_OK:
+        handover_finish()                       # members added before running out of memory
         return zs_reply_st(c, st)
     if added or changed: notify_arg(c, NK_ZSET, "zadd", 1)
     handover_finish()
