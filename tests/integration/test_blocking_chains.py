@@ -270,3 +270,28 @@ def test_chains_and_arrivals_with_the_wal_on(tmp_path):
             assert r.exists('wc2:%d' % i, 'wsrc:%d' % i) == 0
     finally:
         node.stop()
+
+
+def test_arrivals_in_a_transaction_and_a_script_serve_after_it(conns):
+    """Inside MULTI/EXEC or a script the arriving key's waiters are served
+    when the batch ends, before any other command (as Redis)."""
+    (waiter, _), (writer, thief) = conns(2)
+    for i in range(20):
+        src, dst = b'tsrc:%d' % i, b'tdst:%d' % i
+        writer.call('RPUSH', src, 'a', 'b')
+        waiter.send(encode('BLPOP', dst, 0))
+        wait_blocked(writer, 1)
+        if i % 2:
+            writer.send(encode('MULTI') + encode('RENAME', src, dst) + encode('LLEN', dst) + encode('EXEC')
+                        + encode('LRANGE', dst, 0, -1))
+            for want in (b'+OK\r\n', b'+QUEUED\r\n', b'+QUEUED\r\n', arr(b'+OK\r\n', b':2\r\n')):
+                assert writer.reply() == want
+        else:
+            writer.send(encode('EVAL', "redis.call('COPY', KEYS[1], KEYS[2]); return redis.call('LLEN', KEYS[2])",
+                               2, src, dst) + encode('LRANGE', dst, 0, -1))
+            assert writer.reply() == b':2\r\n'
+        thief.send(encode('LPOP', dst))
+        assert writer.reply() == arr(bulk(b'b')), i
+        assert waiter.reply() == arr(bulk(dst), bulk(b'a'))
+        assert thief.reply() in (bulk(b'b'), b'$-1\r\n')
+        writer.call('DEL', src, dst)
