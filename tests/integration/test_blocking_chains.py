@@ -135,6 +135,23 @@ def test_chain_from_lmove_and_from_a_transaction(conns):
         p1.call('DEL', k1)
 
 
+def test_lmove_back_onto_its_source_within_its_own_shards(conns):
+    """LMOVE s d with a BRPOPLPUSH d s waiter: the waiter's destination is a
+    shard the LMOVE holds itself, so the element is back in s at the reply."""
+    (waiter, _), (writer, _) = conns(2)
+    for i in range(30):
+        s, d = b'own_s:%d' % i, b'own_d:%d' % i
+        writer.call('RPUSH', s, 'v')
+        waiter.send(encode('BRPOPLPUSH', d, s, 0))
+        wait_blocked(writer, 1)
+        writer.send(encode('LMOVE', s, d, 'LEFT', 'LEFT') + encode('LRANGE', s, 0, -1) + encode('EXISTS', d))
+        assert writer.reply() == bulk(b'v')
+        assert writer.reply() == arr(bulk(b'v')), i
+        assert writer.reply() == b':0\r\n'
+        assert waiter.reply() == bulk(b'v')
+        writer.call('DEL', s)
+
+
 # ---- keys that arrive whole -----------------------------------------------------------
 
 ARRIVALS = [
@@ -220,6 +237,7 @@ EVENT_CASES = [
     ([('BRPOPLPUSH', 'e1', 'e2', 0), ('BRPOPLPUSH', 'e2', 'e1', 0)], [('RPUSH', 'e1', 'foo')]),
     ([('BLMOVE', 'e1', 'e2', 'LEFT', 'RIGHT', 0), ('BLMOVE', 'e2', 'e3', 'RIGHT', 'LEFT', 0),
       ('BLPOP', 'e3', 0)], [('RPUSH', 'e1', 'a', 'b')]),
+    ([('BRPOPLPUSH', 'e1', 'e2', 0)], [('RPUSH', 'e2', 'v'), ('LMOVE', 'e2', 'e1', 'LEFT', 'LEFT')]),
     ([('BLPOP', 'dst', 0)], [('RPUSH', 'src', 'a', 'b'), ('RENAME', 'src', 'dst')]),
     ([('BLPOP', 'dst', 0), ('BRPOP', 'dst', 0)], [('RPUSH', 'src', 'a', 'b'), ('COPY', 'src', 'dst')]),
     ([('BLMPOP', 0, 1, 'dst', 'RIGHT', 'COUNT', 5)], [('RPUSH', 'src', 'b', 'a'),
