@@ -429,10 +429,14 @@ cdef int _rename(Client c, bint nx) except -1:
     shards[0] = src.shard
     shards[1] = dst.shard
     with nogil:
-        m = shards_lock_many(shards, 2)
+        m = ho_lock_many(shards, 2, &dst)      # shm/blocking.pxi: dst's waiters are served now
         st = rename_locked(&src, &dst, c.db, nx, c.now_ms)
-        shards_unlock_many(shards, m)
-    if st == ST_OK: notify_rename(c)
+        if st == ST_OK:
+            handover_arrived_locked(c, &dst, c.db)
+        ho_unlock_many(shards, m)
+    if st == ST_OK:
+        notify_rename(c)
+        handover_finish()
     if st == ST_NOTFOUND:
         wb_error(&c.out, E_NOKEY)
     elif st == ST_NOMEM:
@@ -513,10 +517,14 @@ cdef int cmd_copy(Client c) except -1:
     shards[0] = src.shard
     shards[1] = dst.shard
     with nogil:
-        m = shards_lock_many(shards, 2)
+        m = ho_lock_many(shards, 2, &dst)      # shm/blocking.pxi: dst's waiters are served now
         st = copy_locked(&src, &dst, c.db, <int>db, replace, c.now_ms)
-        shards_unlock_many(shards, m)
-    if st == ST_OK: notify(NK_GENERIC, "copy_to", c.argv[2], c.argl[2], <int>db)
+        if st == ST_OK:
+            handover_arrived_locked(c, &dst, <int>db)
+        ho_unlock_many(shards, m)
+    if st == ST_OK:
+        notify(NK_GENERIC, "copy_to", c.argv[2], c.argl[2], <int>db)
+        handover_finish()
     if st == ST_NOTFOUND:                       # Redis counts the source lookup
         my_wstat().misses += 1
     else:

@@ -30,7 +30,8 @@ cdef int keymove_locked(kref_t *src, kref_t *dst, int sdb, int ddb, int64_t now_
 cdef int cmd_move(Client c) except -1:
     cdef int64_t db
     cdef kref_t src, dst
-    cdef int st
+    cdef int st, m
+    cdef uint32_t sh[1]
     if arg_int32(c, 2, &db):
         return 0
     if db < 0 or db >= g_hdr.tenant_base:
@@ -42,9 +43,12 @@ cdef int cmd_move(Client c) except -1:
     kref_init(&src, c.argv[1], c.argl[1])
     kref_init(&dst, c.argv[1], c.argl[1])
     with nogil:
-        shard_lock(src.shard)
+        sh[0] = src.shard
+        m = ho_lock_many(sh, 1, &dst)          # shm/blocking.pxi: the waiters in db are served now
         st = keymove_locked(&src, &dst, c.db, <int>db, c.now_ms)
-        shard_unlock(src.shard)
+        if st == ST_OK:
+            handover_arrived_locked(c, &dst, <int>db)
+        ho_unlock_many(sh, m)
     if st == ST_NOMEM:
         wb_error(&c.out, E_NOMEM)
         return 0
@@ -54,6 +58,7 @@ cdef int cmd_move(Client c) except -1:
         return 0
     notify(NK_GENERIC, "move_from", c.argv[1], c.argl[1], c.db)
     notify(NK_GENERIC, "move_to", c.argv[1], c.argl[1], <int>db)
+    handover_finish()
     wb_int(&c.out, 1)
     signal_key_ready(<int>db, c.argv[1], c.argl[1])     # a list may have arrived (shm/blocking.pxi)
     return 0

@@ -259,6 +259,7 @@ cdef int _exec_held(Client c, TxState tx) except -1:
                 shards_hold_all()
             else:
                 shards_hold(shards, <int>n)
+                ho_hold_chain_held()          # BLMOVE waiters' chains (shm/blocking.pxi)
         try:
             if not _watches_hold(c, tx):
                 wb_null_array(&c.out)

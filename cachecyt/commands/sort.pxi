@@ -325,6 +325,8 @@ cdef int sort_store(Client c, bytes key, list values) except -1:
     cdef int st = ST_OK
     cdef bint deleted = False
     cdef lroot_t r
+    cdef int m
+    cdef uint32_t sh[1]
     cdef list keep = [v if v is not None else b'' for v in values]
     if ps == NULL or ls == NULL:
         free(ps); free(ls)
@@ -334,7 +336,8 @@ cdef int sort_store(Client c, bytes key, list values) except -1:
         ls[i] = len(<bytes>keep[i])
     kref_init(&k, key, len(key))
     with nogil:
-        shard_lock(k.shard)
+        sh[0] = k.shard
+        m = ho_lock_many(sh, 1, &k)            # shm/blocking.pxi: k's waiters are served now
         if key_find_locked(&k, c.db, c.now_ms):
             key_remove_locked(&k)
             deleted = True
@@ -348,11 +351,14 @@ cdef int sort_store(Client c, bytes key, list values) except -1:
                         st = ST_NOMEM
                         break
                 list_done_locked(&k, &r, True, c.now_ms)
-        shard_unlock(k.shard)
+                if st == ST_OK:
+                    handover_arrived_locked(c, &k, c.db)
+        ho_unlock_many(sh, m)
     free(ps)
     free(ls)
     if n and st == ST_OK:
         notify(NK_LIST, "sortstore", key, len(key), c.db)
+        handover_finish()
         signal_key_ready(c.db, key, len(key))
     elif deleted:
         notify(NK_GENERIC, "del", key, len(key), c.db)

@@ -375,7 +375,10 @@ cdef uint64_t bw_mark_ready(int db, uint64_t h) noexcept nogil:
 #                       order still holds: nobody behind it is served first).
 #                       With shards held (WAL on, EXEC, script) the tried
 #                       shard joins the held set, so the WAL records are in
-#                       before anyone else can touch the destination.
+#                       before anyone else can touch the destination. The
+#                       destination's own waiters are served next (chains,
+#                       below); the writer took their shards up front
+#                       (ho_lock_many), so the try is only a fallback.
 #   HO_ZPOP / HO_ZMPOP  (BZPOPMIN, BZPOPMAX, BZMPOP): pop from the zset (ZADD,
 #                       ZINCRBY and the STORE commands hand over).
 # Inside MULTI/EXEC or a script the key is only remembered (ho_defer); when the
@@ -413,6 +416,9 @@ cdef int32_t g_ho_dbs[HO_MAX]          # and its db
 cdef int g_ho_nrec = 0
 cdef wbuf_t g_ho_defer                 # keys pushed in a batch: (i32 db, u8 type, u64 klen, key)*
 cdef bint g_ho_defer_ready = False
+cdef wbuf_t g_ho_chain                 # destinations BLMOVE hand-overs pushed onto: (i32 db, u64 klen, key)*
+cdef bint g_ho_chain_ready = False
+cdef uint8_t g_ho_mine[65536]          # shards the running write locked itself (ho_lock_many)
 
 
 cdef bint ho_buf(wbuf_t *w, bint *ready) noexcept nogil:
@@ -593,7 +599,7 @@ cdef int ho_lock_dest(uint32_t s, uint32_t own) noexcept nogil:
     (the caller unlocks it); 3: locked and added to the held set."""
     global g_holding, g_held_lo, g_held_hi
     cdef int rc
-    if s == own or (g_holding and g_held[s]):
+    if s == own or (g_holding and g_held[s]) or g_ho_mine[s]:
         return 1
     rc = cc_trylock(shard_mutex(s))
     if rc < 0:
@@ -665,6 +671,8 @@ cdef bint ho_move_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r, bwait_t 
                   "LEFT" if e.where == LIST_HEAD else "RIGHT", "LEFT" if wto == LIST_HEAD else "RIGHT")
         ho_event(HE_LPUSH if wto == LIST_HEAD else HE_RPUSH, dkey, dklen, db)   # as Redis: push first
         ho_event(HE_LPOP if e.where == LIST_HEAD else HE_RPOP, k.key, k.klen, db)
+        if ho_buf(&g_ho_chain, &g_ho_chain_ready):
+            ho_put_key(&g_ho_chain, db, dkey, dklen)     # its waiters are served next (handover_chain)
         ho_mark_key_ready_locked(db, dk.h)
         ho_served_locked(e, blob)
     free(dkey)
@@ -691,9 +699,9 @@ cdef void ho_serve_list_locked(int db, int64_t now_ms, kref_t *k, lroot_t *r) no
     bw_unlock()
 
 
-cdef bint ho_defer(Client c, kref_t *k, uint8_t type) noexcept nogil:
-    """In a transaction or a script: remember the key (served when the batch
-    ends, handover_deferred). True when deferred."""
+cdef bint ho_defer(Client c, int kdb, kref_t *k, uint8_t type) noexcept nogil:
+    """In a transaction or a script: remember the key of db kdb (served when
+    the batch ends, handover_deferred). True when deferred."""
     cdef uint64_t pos = 0, klen
     cdef int32_t db
     if not (c.flags & CL_EXEC or c.clock_frozen):
@@ -703,11 +711,11 @@ cdef bint ho_defer(Client c, kref_t *k, uint8_t type) noexcept nogil:
     while pos < g_ho_defer.len:
         memcpy(&db, g_ho_defer.p + pos, 4)
         memcpy(&klen, g_ho_defer.p + pos + 5, 8)
-        if (db == c.db and klen == k.klen and <uint8_t>g_ho_defer.p[pos + 4] == type
+        if (db == kdb and klen == k.klen and <uint8_t>g_ho_defer.p[pos + 4] == type
                 and memcmp(g_ho_defer.p + pos + 13, k.key, klen) == 0):
             return True
         pos += 13 + klen
-    db = c.db
+    db = kdb
     wb_put(&g_ho_defer, <const char *>&db, 4)
     wb_put(&g_ho_defer, <const char *>&type, 1)
     wb_put(&g_ho_defer, <const char *>&k.klen, 8)
@@ -719,7 +727,7 @@ cdef void handover_locked(Client c, kref_t *k, lroot_t *r) noexcept nogil:
     """After a push onto the list r at k (its shard locked): serve the waiters
     on k now, or after the transaction or script it runs in.
     handover_finish() then sends the events and wake-ups."""
-    if not bw_waited(k.h) or ho_defer(c, k, T_LIST):
+    if not bw_waited(k.h) or ho_defer(c, c.db, k, T_LIST):
         return
     ho_serve_list_locked(c.db, c.now_ms, k, r)
 
@@ -783,9 +791,206 @@ cdef void ho_serve_zset_locked(int db, kref_t *k) noexcept nogil:
 cdef void zs_handover_locked(Client c, kref_t *k) noexcept nogil:
     """After a write left a zset at k (found, its shard locked): serve the
     waiters on k now, or after the transaction or script it runs in."""
-    if not bw_waited(k.h) or k.item == 0 or ho_defer(c, k, T_ZSET):
+    if not bw_waited(k.h) or k.item == 0 or ho_defer(c, c.db, k, T_ZSET):
         return
     ho_serve_zset_locked(c.db, k)
+
+
+# -- chains: a BLMOVE served by a hand-over pushes onto its destination, whose
+# own waiters are served next, and so on (BLMOVE a b / BLMOVE b c / BLPOP c;
+# or a circle: BRPOPLPUSH a b / BRPOPLPUSH b a), all before the write's reply,
+# as Redis serves every key its served clients made ready before replying.
+# Each destination needs its shard, and the writer may not wait for a shard
+# while holding one above it (lock order). So the writer takes them up front:
+# ho_lock_many locks the write's own shards and, under them, follows the
+# BLMOVE waiters from the written key (waiters on it moving to d, waiters on d
+# moving on ...); when that chain reaches a shard outside, it unlocks and holds
+# every shard instead (in order). Holding the chain's keys' shards, no client
+# can start waiting on them, so the chain found stays the chain served. A
+# held set (WAL on: persist_begin; EXEC) is widened the same way when taken
+# (ho_hold_chain, ho_hold_chain_held). The destinations' shards are then all
+# ours; ho_lock_dest's try stays as the fallback should one not be.
+
+cdef bint ho_in(uint32_t s, uint32_t *shards, int m) noexcept nogil:
+    cdef int i
+    if g_holding and g_held[s]:
+        return True
+    for i in range(m):
+        if shards[i] == s:
+            return True
+    return False
+
+
+cdef bint ho_chain_escapes_locked(uint64_t h, uint32_t *shards, int m) noexcept nogil:
+    """Whether the BLMOVE waiters reachable from key hash h move elements to a
+    key whose shard is not in shards[0..m) nor held (True too when the chain
+    is too long to follow: the caller then holds every shard). Registry lock
+    held."""
+    cdef uint64_t hs[HO_MAX]
+    cdef uint64_t dh
+    cdef int nh = 1, i, j
+    cdef bint seen
+    cdef bwit_t it
+    cdef bwait_t *e
+    hs[0] = h
+    i = 0
+    while i < nh:
+        bw_iter(&it)
+        e = bw_next(&it)
+        while e != NULL:
+            if e.hash == hs[i] and e.kind == HO_MOVE and e.dest and not e.served:
+                dh = _item_hash(IT(e.dest))
+                if dh == 0 or not ho_in(shard_of(dh), shards, m):
+                    return True
+                seen = False
+                for j in range(nh):
+                    if hs[j] == dh:
+                        seen = True
+                        break
+                if not seen:
+                    if nh == HO_MAX:
+                        return True
+                    hs[nh] = dh
+                    nh += 1
+            e = bw_next(&it)
+        i += 1
+    return False
+
+
+cdef int ho_lock_many(uint32_t *shards, int n, kref_t *to) noexcept nogil:
+    """shards_lock_many for a write that may hand elements over at key `to`
+    (a push, a move's destination, a key that arrives whole): -1 when a
+    BLMOVE chain from `to` leaves those shards and every shard is held
+    instead. ho_unlock_many(shards, result) undoes it."""
+    cdef int m = shards_lock_many(shards, n), i
+    cdef bint out
+    if g_holding or not bw_waited(to.h):
+        return m                 # nobody waits on `to` (exact: its shard is locked)
+    bw_lock()
+    out = ho_chain_escapes_locked(to.h, shards, m)
+    bw_unlock()
+    if out:
+        shards_unlock_many(shards, m)
+        shards_hold_all()
+        return -1
+    for i in range(m):
+        g_ho_mine[shards[i]] = 1
+    return m
+
+
+cdef void ho_unlock_many(uint32_t *shards, int m) noexcept nogil:
+    cdef int i
+    if m < 0:
+        shards_release()
+        return
+    for i in range(m):
+        g_ho_mine[shards[i]] = 0
+    shards_unlock_many(shards, m)
+
+
+cdef void ho_hold_chain(Client c, int64_t first, int64_t last, int64_t step) noexcept:
+    """persist_begin held the shards of the command's keys (arguments first..last
+    by step): when a BLMOVE chain from one of them leaves that set, hold every
+    shard instead."""
+    cdef int64_t i = first
+    cdef uint64_t h
+    cdef bint out = False
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0 or not g_holding:
+        return
+    if step <= 0:
+        step = 1
+    with nogil:
+        bw_lock()
+        while i <= last and i < <int64_t>c.argc and not out:
+            h = cc_hash(c.argv[i], c.argl[i])
+            out = bw_bucket(h)[0] != 0 and ho_chain_escapes_locked(h, NULL, 0)
+            i += step
+        bw_unlock()
+        if out:
+            shards_release()
+            shards_hold_all()
+
+
+cdef void ho_hold_chain_held() noexcept nogil:
+    """EXEC held its shards: when a BLMOVE chain from a key in one of them
+    leaves the held set, hold every shard instead (its writes' waiters are
+    served when it ends, handover_deferred)."""
+    cdef bwit_t it
+    cdef bwait_t *e
+    cdef bint out = False
+    if g_hdr == NULL or cc_atomic_load(&g_hdr.blocked_count) == 0 or not g_holding:
+        return
+    bw_lock()
+    bw_iter(&it)
+    e = bw_next(&it)
+    while e != NULL and not out:
+        if e.kind == HO_MOVE and not e.served and g_held[shard_of(e.hash)]:
+            out = ho_chain_escapes_locked(e.hash, NULL, 0)
+        e = bw_next(&it)
+    bw_unlock()
+    if out:
+        shards_release()
+        shards_hold_all()
+
+
+cdef void handover_chain(int64_t now_ms) noexcept nogil:
+    """Serve the waiters on the keys BLMOVE hand-overs pushed onto, in the
+    order pushed (serving them may push further on). Called by the writer
+    right after its key's hand-over, with that list saved and its shards
+    still locked."""
+    cdef uint64_t pos = 0, klen
+    cdef int32_t db
+    cdef char *key
+    cdef kref_t k
+    cdef lroot_t r
+    cdef int lk, before
+    if not g_ho_chain_ready:
+        return
+    while pos < g_ho_chain.len:
+        memcpy(&db, g_ho_chain.p + pos, 4)
+        memcpy(&klen, g_ho_chain.p + pos + 4, 8)
+        key = <char *>malloc(klen + 1)         # the queue may grow (and move) meanwhile
+        if key == NULL:
+            break
+        memcpy(key, g_ho_chain.p + pos + 12, klen)
+        pos += 12 + klen
+        kref_init(&k, key, klen)
+        lk = ho_lock_dest(k.shard, 0xFFFFFFFF) if bw_waited(k.h) else 0
+        if lk:
+            if list_find_locked(&k, db, now_ms) == ST_OK:
+                lroot_load(IT(k.item), &r)
+                before = g_ho_n
+                ho_serve_list_locked(db, now_ms, &k, &r)
+                list_done_locked(&k, &r, g_ho_n != before, now_ms)
+            if lk == 2:
+                cc_unlock(shard_mutex(k.shard))
+        free(key)
+    g_ho_chain.len = 0
+    g_ho_chain.oom = False
+
+
+# -- keys that arrive whole
+
+cdef void handover_arrived_locked(Client c, kref_t *k, int db) noexcept nogil:
+    """A command wrote the key at k of db whole (RENAME, COPY, MOVE, SORT ...
+    STORE, GEO* STORE, RESTORE; its shard locked, ho_lock_many when it may be
+    a list): if it is a list or a zset with waiters, serve them now as a push
+    does, or when the transaction or script ends. The caller then runs
+    handover_finish() after its own keyspace events."""
+    cdef lroot_t r
+    cdef int before
+    cdef uint8_t type
+    if not bw_waited(k.h) or not key_find_locked(k, db, c.now_ms):
+        return
+    type = IT(k.item).type
+    if type == T_LIST and not ho_defer(c, db, k, T_LIST):
+        lroot_load(IT(k.item), &r)
+        before = g_ho_n
+        ho_serve_list_locked(db, c.now_ms, k, &r)
+        list_done_locked(k, &r, g_ho_n != before, c.now_ms)
+        handover_chain(c.now_ms)
+    elif type == T_ZSET and not ho_defer(c, db, k, T_ZSET):
+        ho_serve_zset_locked(db, k)
 
 
 # -- after the write
@@ -816,6 +1021,7 @@ cdef int handover_deferred(Client c) except -1:
                     before = g_ho_n
                     ho_serve_list_locked(db, now_ms, &k, &r)
                     list_done_locked(&k, &r, g_ho_n != before, now_ms)
+                    handover_chain(now_ms)
                 else:
                     ho_serve_zset_locked(db, &k)
             shard_unlock(k.shard)
@@ -1159,7 +1365,10 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
         kref_init(&dst, c.argv[2], c.argl[2])
         shards[nkeys] = dst.shard
     with nogil:
-        m = shards_lock_many(shards, <int>nkeys + (1 if kind == BL_MOVE else 0))
+        if kind == BL_MOVE:                        # the element may go on down a chain
+            m = ho_lock_many(shards, <int>nkeys + 1, &dst)
+        else:
+            m = shards_lock_many(shards, <int>nkeys)
         if seq:
             bw_lock()
             handed = bw_take_handed_locked(c)       # a push served it already
@@ -1211,7 +1420,7 @@ cdef int block_try(Client c, uint64_t first, uint64_t nkeys, int where, int64_t 
             if seq == 0:
                 st = ST_NOMEM
                 full = True
-        shards_unlock_many(shards, m)
+        ho_unlock_many(shards, m)
     free(ks); free(shards); free(hashes)
     wake_workers(mask)
     if handed:

@@ -663,6 +663,7 @@ cdef int persist_begin(Client c, int idx) except -1:
     if n == 0:
         return 0
     shards_hold(g_keyshards, <int>n)     # the GIL stays: a worker has one thread
+    ho_hold_chain(c, first, last, step)  # BLMOVE waiters' chains from its keys (shm/blocking.pxi)
     return 1
 
 

@@ -230,14 +230,17 @@ cdef int cmd_geoadd(Client c) except -1:
                 if out == ZO_ADDED: added += 1
                 elif out == ZO_UPDATED: changed += 1
             zs_commit_locked(&k, &r)
+            zs_handover_locked(c, &k)          # blocked clients take theirs now (shm/blocking.pxi)
         elif st == ST_NOTFOUND:
             st = ST_OK
         shard_unlock(k.shard)
     free(scores)
     if st != ST_OK:
+        handover_finish()                       # members added before running out of memory
         return zs_reply_st(c, st)
-    signal_key_ready(c.db, c.argv[1], c.argl[1])
     if added or changed: notify_arg(c, NK_ZSET, "zadd", 1)
+    handover_finish()
+    signal_key_ready(c.db, c.argv[1], c.argl[1])
     wb_int(&c.out, added + changed if flags & ZA_CH else added)
     return 0
 
@@ -834,6 +837,7 @@ cdef int geo_search(Client c, int flags) except -1:
         return zs_reply_st(c, st)
     if stored:
         notify_arg(c, NK_ZSET, "geosearchstore" if flags & GF_SEARCH else "georadiusstore", q.store)
+        handover_finish()                # the waiters the store served (types/zset.pxi)
         signal_key_ready(c.db, c.argv[q.store], c.argl[q.store])
     wb_int(&c.out, stored)
     return 0

@@ -951,18 +951,21 @@ cdef int push_locked(Client c, kref_t *k, int where, bint only_existing,
     len_out[0] = <int64_t>r.count
     handover_locked(c, k, &r)                   # blocked clients take theirs now (shm/blocking.pxi)
     list_done_locked(k, &r, True, c.now_ms)
+    handover_chain(c.now_ms)                    # and the waiters on where they moved it
     return st
 
 
 cdef int _push(Client c, int where, bint only_existing) except -1:
     cdef kref_t k
-    cdef int st
+    cdef int st, m
+    cdef uint32_t sh[1]
     cdef int64_t n = 0
     kref_init(&k, c.argv[1], c.argl[1])
     with nogil:
-        shard_lock(k.shard)
+        sh[0] = k.shard
+        m = ho_lock_many(sh, 1, &k)            # with the shards of BLMOVE chains from k
         st = push_locked(c, &k, where, only_existing, &n)
-        shard_unlock(k.shard)
+        ho_unlock_many(sh, m)
     if not reply_status(c, st):
         wb_int(&c.out, n)
         if n:
@@ -1441,6 +1444,7 @@ cdef int move_locked(Client c, kref_t *src, kref_t *dst, int wfrom, int wto) noe
     key_find_locked(dst, c.db, c.now_ms)
     handover_locked(c, dst, &rd)
     list_done_locked(dst, &rd, True, c.now_ms)
+    handover_chain(c.now_ms)
     return ST_OK
 
 
@@ -1455,9 +1459,9 @@ cdef int do_move(Client c, int wfrom, int wto) except -1:
     shards[0] = src.shard
     shards[1] = dst.shard
     with nogil:
-        m = shards_lock_many(shards, 2)
+        m = ho_lock_many(shards, 2, &dst)      # shm/blocking.pxi: BLMOVE chains from dst
         st = move_locked(c, &src, &dst, wfrom, wto)
-        shards_unlock_many(shards, m)
+        ho_unlock_many(shards, m)
     if st == ST_NOTFOUND:
         return 0
     if reply_status(c, st):
