@@ -1162,6 +1162,8 @@ cdef int cmd_restore(Client c) except -1:
     cdef int ttype = 0, st
     cdef uint64_t off
     cdef uint32_t pdb
+    cdef uint32_t sh[1]
+    cdef int m
     if restore_options(c, &replace, &absttl, &idle, &freq):
         return 0
     kref_init(&k, c.argv[1], c.argl[1])
@@ -1187,9 +1189,12 @@ cdef int cmd_restore(Client c) except -1:
     with nogil:
         off = dump_build(ttype, pdb, k.key, k.klen, &r, c.now_ms, &st)
         if off:
-            shard_lock(k.shard)
+            sh[0] = k.shard
+            m = ho_lock_many(sh, 1, &k)           # shm/blocking.pxi: k's waiters are served now
             st = restore_store_locked(&k, c, off, replace, ttl, idle, freq, &deleted)
-            shard_unlock(k.shard)
+            if st == ST_OK:
+                handover_arrived_locked(c, &k, c.db)
+            ho_unlock_many(sh, m)
     free(r.out.p)
     return restore_reply(c, st, ttype, deleted)
 
@@ -1211,6 +1216,7 @@ cdef int restore_reply(Client c, int st, int ttype, bint deleted) except -1:
         wb_ok(&c.out)
     else:
         notify(NK_GENERIC, "restore", c.argv[1], c.argl[1], c.db)
+        handover_finish()                         # the events and wake-ups of waiters it served
         wb_ok(&c.out)
         if ttype == T_LIST:
             signal_key_ready(c.db, c.argv[1], c.argl[1])     # a blocked pop may take it (shm/blocking.pxi)

@@ -154,11 +154,15 @@ def test_lmove_back_onto_its_source_within_its_own_shards(conns):
 
 # ---- keys that arrive whole -----------------------------------------------------------
 
+# redis-server 7.0's DUMP of the list [a, b]
+LIST_AB = b'\x12\x01\x02\r\r\x00\x00\x00\x02\x00\x81a\x02\x81b\x02\xff\n\x00h\xeb\n\x89\x13A\xbb\xb1'
+
 ARRIVALS = [
     ('RENAME', [('RPUSH', 'src', 'a', 'b')], ('RENAME', 'src', 'dst')),
     ('RENAMENX', [('RPUSH', 'src', 'a', 'b')], ('RENAMENX', 'src', 'dst')),
     ('COPY', [('RPUSH', 'src', 'a', 'b')], ('COPY', 'src', 'dst')),
     ('SORT', [('RPUSH', 'src', 'b', 'a')], ('SORT', 'src', 'ALPHA', 'STORE', 'dst')),
+    ('RESTORE', [], ('RESTORE', 'dst', 0, LIST_AB)),
 ]
 
 
@@ -242,6 +246,7 @@ EVENT_CASES = [
     ([('BLPOP', 'dst', 0), ('BRPOP', 'dst', 0)], [('RPUSH', 'src', 'a', 'b'), ('COPY', 'src', 'dst')]),
     ([('BLMPOP', 0, 1, 'dst', 'RIGHT', 'COUNT', 5)], [('RPUSH', 'src', 'b', 'a'),
                                                        ('SORT', 'src', 'ALPHA', 'STORE', 'dst')]),
+    ([('BLPOP', 'dst', 0)], [('RESTORE', 'dst', 0, LIST_AB)]),
     ([('BZPOPMIN', 'zd', 0)], [('GEOADD', 'zd', '13.361389', '38.115556', 'Palermo')]),
     ([('BZPOPMAX', 'zd', 0)], [('ZADD', 'zs', 1, 'm'), ('RENAME', 'zs', 'zd')]),
 ]
