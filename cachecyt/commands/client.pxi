@@ -43,6 +43,8 @@ cdef enum:                        # Client.flags: every bit is defined here
     CL_REPLY_SKIP = 0x8000        # CLIENT REPLY SKIP: the running command's reply is dropped
     CL_REPLY_SKIP_NEXT = 0x10000  # CLIENT REPLY SKIP was the last command
     CL_REPLY_MODES = CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT
+    CL_PAUSED = 0x20000           # held by CLIENT PAUSE (commands/pause.pxi)
+    CL_HELD = CL_BLOCKED | CL_PAUSED   # runs no request until released
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -97,6 +99,7 @@ cdef class Client:
     cdef public uint64_t commands
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
+    cdef public object paused_args            # the request CLIENT PAUSE holds (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
     cdef object tx                            # TxState (commands/multi.pxi) or None
     cdef public uint64_t acl_ok               # == g_hdr.acl_version: may run anything, skip the check (shm/acl.pxi)
@@ -315,10 +318,10 @@ cdef class Client:
         cdef uint64_t j, k
         self._clock()
         batch_enter()                                 # see shm/script.pxi
-        if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
+        if self.flags & CL_HELD and rp_pending(&self.rp) > self.qbuf_limit:
             query_buffer_exceeded(self)               # what it pipelines while blocked counts too
             self.flags |= CL_CLOSE_ASAP
-        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
+        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_HELD)):
             k = 0
             while True:
                 self.q_start[k] = self.rp.pos
@@ -334,10 +337,10 @@ cdef class Client:
                     break
                 self._load_queued(j)
                 self._execute_once()
-                if self.flags & CL_BLOCKED:
+                if self.flags & CL_HELD:
                     self._put_back(self.q_start[j + 1])
                     break
-            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED):
+            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_HELD):
                 break
             if r == 1:                               # a request not parsed ahead
                 self._load_args()
@@ -445,6 +448,7 @@ cdef class Client:
         """The connection closed while blocked: leave the wait queue."""
         forget_waiter(self)
         block_leave(self)
+        pause_forget(self)                  # commands/pause.pxi
         self.flags &= ~CL_BLOCKED
         self.blocked_args = None
 
@@ -572,6 +576,8 @@ cdef class Client:
             cs = cmdstat_at(g_worker, idx)
         if cc_atomic_load(&g_hdr.script_owner) and script_gate(self, idx):   # shm/script.pxi
             return self._refused_late(cs, before)
+        if g_hdr.pause_state and not self.flags & CL_EXEC and pause_holds(self, idx):
+            return self._held_late()                   # commands/pause.pxi
         if cmd.flags & CF_DENYOOM and g_hdr.maxmemory and not self.flags & CL_EXEC:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
@@ -587,6 +593,13 @@ cdef class Client:
         count_error_reply(self, before)
         if tn_charge != -1:
             tenant_done(self, before)
+        return 0
+
+    cdef int _held_late(self) except -1:
+        """CLIENT PAUSE held the command after the tenant gate: undo the gate's
+        charge (it is charged again when the command runs)."""
+        if tn_charge != -1:
+            tenant_done(self, self.out.len)
         return 0
 
     cdef int _run_loaded(self, int idx, uint64_t before, bint retry) except -1:

@@ -72,6 +72,8 @@ class Node:
                     victim.close_now()
             elif kind == _core.SIGNAL_CONFIG:
                 self.apply_settings()
+            elif kind == _core.SIGNAL_PAUSE:
+                _core.pause_resume()
             elif kind == _core.SIGNAL_UNBLOCK:
                 victim = self.clients.get(arg)
                 if victim is not None:
@@ -184,6 +186,7 @@ SUBCOMMANDS = {
         'kill': (-3, 'admin noscript loading stale'), 'getname': (2, 'noscript loading stale'),
         'setname': (3, 'noscript loading stale'), 'no-evict': (3, 'admin noscript loading stale'),
         'unblock': (-3, 'admin noscript loading stale'), 'reply': (3, 'noscript loading stale'),
+        'pause': (-3, 'admin noscript loading stale'), 'unpause': (2, 'admin noscript loading stale'),
     },
     'config': {
         'help': (2, 'loading stale'), 'get': (-3, 'admin noscript loading stale'),
@@ -227,6 +230,9 @@ HELP = {
         "UNBLOCK <client-id> [TIMEOUT|ERROR]",
         "    End the wait of a client blocked in BLPOP & co.: as a timeout (default) or",
         "    with an UNBLOCKED error.",
+        "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "HELP", "    Prints this help.",
     ],
     'config': [
@@ -377,7 +383,7 @@ class Row:
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
                  'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user', 'flags', 'mem',
-                 'nsub', 'npsub', 'nssub', 'multi')
+                 'nsub', 'npsub', 'nssub', 'multi', 'paused')
 
     @classmethod
     def from_table(cls, t, monitors=frozenset()):
@@ -385,6 +391,7 @@ class Row:
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
          r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi) = t
         r.qbuf = 0
+        r.paused = False
         r.user = 'default'
         r.flags = ''
         r.mem = None
@@ -411,7 +418,7 @@ class Row:
     def flag_letters(self, in_multi):
         """Redis's letters in its order: O monitor, P subscriber, x in MULTI,
         b blocked, e no-evict."""
-        blocked = _core.block_owner(self.id) >= 0
+        blocked = self.paused or _core.block_owner(self.id) >= 0
         subscribed = bool(self.nsub or self.npsub or self.nssub)
         return (self.flags + ('P' if subscribed else '') + ('x' if in_multi else '')
                 + ('b' if blocked else '')
@@ -433,7 +440,9 @@ def all_clients():
     monitors = _core.monitor_client_ids()
     rows = sorted((Row.from_table(t, monitors) for t in _core.clients_table()), key=lambda r: r.id)
     names = _core.client_users()
+    paused = _core.paused_client_ids()         # held by CLIENT PAUSE (commands/pause.pxi)
     for r in rows:
+        r.paused = r.id in paused
         if r.local is None:
             r.user = names.get(r.id, 'default')
     return rows
@@ -476,11 +485,40 @@ def client(c, args):
         return _client_unblock(args[2:])
     if sub == 'reply':
         return _client_reply(c, _lower(args[2]))
+    if sub == 'pause':
+        return _client_pause(args)
+    if sub == 'unpause':
+        _core.unpause_clients()
+        for w in range(NODE.nworkers):
+            if w != NODE.worker:
+                NODE.signal(w, _core.SIGNAL_PAUSE)
+        _core.pause_resume()
+        return OK
     mode = _lower(args[2])                      # no-evict
     if mode not in ('on', 'off'):
         raise syntax_error()
     c.no_evict = mode == 'on'
     _core.client_slot_sync(c)
+    return OK
+
+
+def _client_pause(args):
+    """CLIENT PAUSE timeout [WRITE|ALL] (commands/pause.pxi holds the clients)."""
+    if len(args) > 4:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'pause'. "
+                           "Try CLIENT HELP.")
+    mode = 2
+    if len(args) == 4:
+        word = _lower(args[3])
+        if word not in ('write', 'all'):
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        mode = 1 if word == 'write' else 2
+    ms = _strict_int(args[2])
+    if ms is None or not -(1 << 63) <= ms < (1 << 63):
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if ms < 0:
+        raise CommandError("ERR timeout is negative")
+    _core.pause_clients(ms + int(time.time() * 1000) if ms else 0, mode)
     return OK
 
 
@@ -1050,7 +1088,8 @@ def info_clients():
             ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
             ('client_recent_max_input_buffer', max(qbufs, default=0)),
             ('client_recent_max_output_buffer', 0),
-            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0),
+            ('blocked_clients', _core.blocked_clients() + _core.pause_held_count()),
+            ('tracking_clients', 0),
             ('clients_in_timeout_table', _core.blocked_clients())]
 
 

@@ -136,7 +136,7 @@ def client_slot_sync(Client c):
     _copy_text(s.name, sizeof(s.name), c.name)
     s.db = c.db
     s.resp = c.out.resp
-    s.cflags = (s.cflags & CS_MONITOR) | (CS_NOEVICT if c.no_evict else 0)
+    s.cflags = (s.cflags & (CS_MONITOR | CS_PAUSED)) | (CS_NOEVICT if c.no_evict else 0)
 
 
 def client_slot_set_sub(Client c, bytes sub):

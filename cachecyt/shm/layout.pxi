@@ -139,6 +139,9 @@ ctypedef struct header_t:
     uint64_t shadow_shift        # a key is simulated when the top shadow_shift bits of its mixed hash are 0
     # HyperLogLog (types/hll.pxi)
     uint64_t hll_sparse_max_bytes    # hll-sparse-max-bytes; CONFIG SET
+    # CLIENT PAUSE (commands/pause.pxi)
+    uint64_t pause_state         # end unix ms * 4 + mode (1 WRITE, 2 ALL), 0 = none; CAS
+    uint64_t pause_held          # clients held by the pause on every worker; atomic
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock

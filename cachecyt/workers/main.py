@@ -156,6 +156,25 @@ class Worker:
             await s.wait_closed()
 
 
+class PauseTimer:
+    """CLIENT PAUSE: run this worker's held clients when the pause ends (one
+    timer, moved to the latest end; UNPAUSE wakes the worker by its ring)."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.handle = None
+
+    def arm(self, end_ms):
+        if self.handle is not None:
+            self.handle.cancel()
+        delay = max(0.0, end_ms / 1000 - time.time()) + 0.001
+        self.handle = self.loop.call_later(delay, self.fire)
+
+    def fire(self):
+        self.handle = None
+        _core.pause_resume()
+
+
 def serve_blocked(worker):
     """Retry the blocked clients of this worker whose keys were pushed to, in the
     order they blocked (shm/blocking.pxi)."""
@@ -189,6 +208,7 @@ def main(argv=None):
     die_with_parent(ns.parent)
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
+    _core.pause_clear_worker(ns.worker)        # clients a dead predecessor held for CLIENT PAUSE
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
     _core.monitor_clear_worker(ns.worker)      # MONITOR clients a dead predecessor had
     _core.pubsub_clear_worker(ns.worker)       # its subscriptions and its unread messages
@@ -211,6 +231,7 @@ def main(argv=None):
     asyncio.set_event_loop(loop)
     worker = Worker(seg, cfg, ns.worker, ns.nworkers)
     _core.pubsub_set_defer(loop.call_soon)     # subscribers' frames: one write per loop turn
+    _core.pause_setup(PauseTimer(loop).arm, scripting.script_may_write)   # commands/pause.pxi
     loop.run_until_complete(worker.start(loop))
     if ns.worker < len(wake_fds):
         worker.watch_signals(loop, wake_fds[ns.worker])
