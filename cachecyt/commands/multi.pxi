@@ -85,6 +85,9 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
         cmdstat_at(g_worker, idx).rejected += 1
         count_error_reply(c, before)
         return 1
+    if cc_atomic_load(&g_hdr.script_owner) and not cmd.flags & CF_ALLOWBUSY and script_gate(c, idx):
+        _tx_refused_busy(c, tx, idx, before)     # -BUSY dooms the transaction (Redis)
+        return 1
     if _runs_in_multi(cmd, False):
         return 0
     if g_hdr.maxmemory and evict_to_limit(c.now_ms) < 0:
@@ -101,6 +104,20 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
         tx.denyoom = True
     wb_put(&c.out, "+QUEUED\r\n", 9)
     return 1
+
+
+cdef void _tx_refused_busy(Client c, TxState tx, int idx, uint64_t before) noexcept:
+    """A script is busy (script_gate answered -BUSY): the transaction fails; an
+    EXEC refused so answers EXECABORT with the reason and ends it."""
+    tx.failed = True
+    cmdstat_at(g_worker, idx).rejected += 1
+    if g_cmds[idx].cf == cmd_exec:
+        c.out.len = before
+        tx_discard(c)
+        wb_cstr(&c.out, "-EXECABORT Transaction discarded because of: ")
+        wb_cstr(&c.out, script_busy_error())
+        wb_put(&c.out, "\r\n", 2)
+    count_error_reply(c, before)
 
 
 cdef void exec_abort_arity(Client c) noexcept:

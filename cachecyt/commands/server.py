@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import sys
 import time
 
@@ -44,6 +45,7 @@ class Node:
         self.clients = {}             # id -> Client of this worker
         self.started = time.time()
         self.shutdown_hook = None     # called by SHUTDOWN
+        self.port_hook = None         # called with the new port by CONFIG SET port (workers/main.py)
         self.wake_fds = list(wake_fds)  # eventfd of every worker slot, by slot
         self.ops_samples = collections.deque(maxlen=16)   # (monotonic s, commands, net in, net out)
         self.monitors = {}            # id -> Client in MONITOR mode (commands/observe.py)
@@ -130,6 +132,10 @@ class Node:
         for c in self.clients.values():
             _core.client_set_limits(c, max_bulk, qbuf)
         logging.getLogger("cachecyt").setLevel(log_level(self.config['loglevel']))
+        if self.config['port'] != self.port:           # CONFIG SET port
+            if self.port_hook is not None:
+                self.port_hook(self.config['port'])
+            self.port = self.config['port']
 
     def sample_ops(self):
         """One sample of the node's command counter (instantaneous_ops_per_sec)."""
@@ -747,6 +753,24 @@ def _set_failed(name, why):
     return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
 
+def _can_listen(port):
+    """CONFIG SET port: no other socket holds the port on the addresses of
+    `bind` (a plain bind, without SO_REUSEPORT, as the workers' start checks)."""
+    for part in NODE.config['bind'].split():
+        host, optional = (part[1:], True) if part.startswith('-') else (part, False)
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, port))
+        except OSError:
+            if not optional:
+                return False
+    return True
+
+
 def config_set(pairs):
     if len(pairs) % 2:
         raise syntax_error()
@@ -768,6 +792,8 @@ def config_set(pairs):
             parsed.append((opt, opt.parse(_text(raw))))
         except cfgmod.ConfigError as e:
             raise _set_failed(opt.name, e) from None
+        if opt.name == 'port' and parsed[-1][1] not in (0, NODE.port) and not _can_listen(parsed[-1][1]):
+            raise _set_failed(opt.name, "Unable to listen on this port")
         if opt.name == 'maxclients' and parsed[-1][1] > _core.CLIENT_SLOTS:
             raise _set_failed(opt.name, "The operating system is not able to handle the specified "
                               f"number of clients, try with {_core.CLIENT_SLOTS}")

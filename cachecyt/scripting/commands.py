@@ -116,11 +116,13 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
     try:
         eng.prepare(c.db, readonly, name)
         _core.tenant_share(eng.client, c)          # a tenant's script stays in its tenant
+        _core.script_set_caller(c)
         if is_function:
             out = eng.call_function(fn, c.resp, nkeys, args)
         else:
             out = eng.run(fn, c.resp, nkeys, args)
     finally:
+        _core.script_set_caller(None)
         try:
             _core.wal_group_end(c)
         finally:

@@ -142,6 +142,7 @@ ctypedef struct header_t:
     # CLIENT PAUSE (commands/pause.pxi)
     uint64_t pause_state         # end unix ms * 4 + mode (1 WRITE, 2 ALL), 0 = none; CAS
     uint64_t pause_held          # clients held by the pause on every worker; atomic
+    uint64_t listen_port         # RESP port every worker listens on (port); CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
