@@ -74,6 +74,7 @@ cdef class Client:
     cdef int64_t now_ms                       # wall clock of the batch being run, ms
     cdef int64_t t_mark                       # monotonic µs at the end of the last command
     cdef Py_ssize_t read_room                 # free bytes of the read buffer last handed out
+    cdef uint64_t qb_peak                     # most bytes buffered since the last client_buffers_cron
     cdef uint64_t q_off[LOOKAHEAD * QARGS]     # requests parsed ahead: argument offsets in rp.buf
     cdef uint64_t q_len[LOOKAHEAD * QARGS]
     cdef uint64_t q_argc[LOOKAHEAD]
@@ -202,6 +203,8 @@ cdef class Client:
     def buffer_updated(self, Py_ssize_t nbytes):
         """nbytes were read into the space get_buffer gave: run what is complete."""
         self.rp.len += <uint64_t>nbytes
+        if self.rp.len > self.qb_peak:
+            self.qb_peak = self.rp.len
         self.net_in += nbytes
         wstat_io(nbytes, 0)                        # shm/stats.pxi
         self._replies_out(True)
@@ -283,6 +286,7 @@ cdef class Client:
         cdef char *nb
         if cap - self.rp.len >= READ_ROOM:
             return 0
+        cap = cap or READ_ROOM                    # 0: freed while idle (client_buffers_cron)
         while cap - self.rp.len < READ_ROOM:
             cap *= 2
         nb = <char *>realloc(self.rp.buf, cap)
@@ -356,6 +360,8 @@ cdef class Client:
                 break
         batch_leave()
         rp_compact(&self.rp)
+        if self.cslot != NULL:
+            self.cslot.qbuf_cap = <uint32_t>min(self.rp.cap, 0xffffffff)
         if self.out.oom:
             # a reply could not be buffered (out of process memory): its bytes are
             # incomplete, so nothing more may be sent on this connection
@@ -733,3 +739,37 @@ cdef void reply_mode_after(Client c, uint64_t before) noexcept:
     c.flags &= ~CL_REPLY_SKIP
     if c.flags & CL_REPLY_SKIP_NEXT:
         c.flags = (c.flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP
+
+
+cdef enum:
+    QB_RESIZE_THRESHOLD = 32768   # a read buffer above this may shrink to its recent peak
+    QB_IDLE_FREE_MS = 2000        # an empty read buffer idle this long is freed
+
+
+def client_buffers_cron(clients, int64_t now_ms):
+    """The read buffers of this worker's clients, hz times a second (as Redis's
+    clientsCronResizeQueryBuffer): free the buffer of a client idle over 2 s
+    with nothing buffered; shrink one over 32 KiB of which the peak since the
+    last pass used less than half, to that peak. The peak restarts from what is
+    buffered now."""
+    cdef Client c
+    cdef uint64_t keep
+    cdef char *nb
+    for obj in clients:
+        if not isinstance(obj, Client):
+            continue
+        c = <Client>obj
+        if c.rp.len == 0 and now_ms - c.last_ms > QB_IDLE_FREE_MS:
+            if c.rp.cap:
+                free(c.rp.buf)
+                c.rp.buf = NULL
+                c.rp.cap = 0
+        elif c.rp.cap > QB_RESIZE_THRESHOLD and c.qb_peak < c.rp.cap // 2:
+            keep = max(c.rp.len, c.qb_peak, 1)
+            nb = <char *>realloc(c.rp.buf, keep)
+            if nb != NULL:
+                c.rp.buf = nb
+                c.rp.cap = keep
+        c.qb_peak = c.rp.len
+        if c.cslot != NULL:
+            c.cslot.qbuf_cap = <uint32_t>min(c.rp.cap, 0xffffffff)

@@ -389,13 +389,13 @@ class Row:
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
                  'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user', 'flags', 'mem',
-                 'nsub', 'npsub', 'nssub', 'multi', 'paused')
+                 'nsub', 'npsub', 'nssub', 'multi', 'paused', 'qbuf_cap')
 
     @classmethod
     def from_table(cls, t, monitors=frozenset()):
         r = cls()
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
-         r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi) = t
+         r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi, r.qbuf_cap) = t
         r.qbuf = 0
         r.paused = False
         r.user = 'default'
@@ -417,7 +417,8 @@ class Row:
     def buffers(self):
         """Buffer fields as Redis names them; a client of another worker shows
         only its query buffer (its buffers live in that process)."""
-        qbuf, free, argv, rbs, rbp, obl, _cap, tot = self.mem or (self.qbuf, 0, 0, 16384, 0, 0, 0, 0)
+        qbuf, free, argv, rbs, rbp, obl, _cap, tot = self.mem or (
+            self.qbuf, self.qbuf_cap, 0, 16384, 0, 0, 0, self.qbuf_cap + 16384)
         return (f"qbuf={qbuf} qbuf-free={free} argv-mem={argv} multi-mem=0 rbs={rbs} rbp={rbp} "
                 f"obl={obl} oll=0 omem={max(obl - 16384, 0)} tot-mem={tot}")
 
@@ -460,7 +461,7 @@ def own_row(c):
             return r
     _in_multi, queued, _watched = _core.tx_info(c)
     t = (c.id, NODE.worker, c.addr, c.laddr, c.name, c.db, c.created_ms, c.last_ms,
-         'NULL', c.resp, c.no_evict, -1, 0, 0, 0, queued)      # no row: no subscription counts
+         'NULL', c.resp, c.no_evict, -1, 0, 0, 0, queued, 0)   # no row: no subscription counts
     return Row.from_table(t)
 
 

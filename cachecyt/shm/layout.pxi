@@ -253,7 +253,7 @@ ctypedef struct cslot_t:         # one connected client, written only by the wor
     uint8_t cflags               # CS_* flags
     uint16_t pad
     int32_t fd                   # socket fd in the owning worker, -1 = unknown
-    uint32_t pad2
+    uint32_t qbuf_cap            # bytes of its read buffer (CLIENT LIST qbuf-free of other workers' clients)
     char sub[24]                 # lowercase subcommand of the last command, "" = none
     char addr[48]                # peer "ip:port"
     char laddr[48]               # local "ip:port"

@@ -156,6 +156,7 @@ class Worker:
         _core.pubsub_flush()                   # `expired` events, frames for subscribers
         _core.sketch_fit()                     # the adaptive policy's sketch follows maxmemory
         server.NODE.close_idle_clients(int(time.time() * 1000))
+        _core.client_buffers_cron(server.NODE.clients.values(), int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
 

@@ -121,3 +121,23 @@ def test_busy_script_is_killed_from_its_own_worker(conns):
         assert p0.call('GET', 'bx') == b'$1\r\n1\r\n'
     finally:
         p1.call('CONFIG', 'SET', 'lua-time-limit', old)
+
+
+def read_buffer(c, cid):
+    line = c.call('CLIENT', 'LIST', 'ID', cid).decode()
+    return int(re.search(r' qbuf=(\d+)', line).group(1)) + int(re.search(r'qbuf-free=(\d+)', line).group(1))
+
+
+def test_read_buffer_shows_on_other_workers_and_shrinks_to_its_peak(conns):
+    (a0, _), (_, p1) = conns(2)
+    cid = int(a0.call('CLIENT', 'ID')[1:-2])
+    assert 16384 <= read_buffer(p1, cid) < 32768
+    assert a0.call('SET', 'qbig', 'A' * 400000) == b'+OK\r\n'
+    big = read_buffer(p1, cid)
+    assert big > 400000                              # kept after the request, as Redis
+    deadline = time.monotonic() + 3
+    while read_buffer(p1, cid) >= big:               # the cron shrinks it to the recent peak
+        assert time.monotonic() < deadline
+        a0.call('SET', 'qbig', 'small')
+        time.sleep(0.05)
+    assert read_buffer(p1, cid) > 0

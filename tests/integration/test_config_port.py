@@ -4,7 +4,6 @@ nothing of the CONFIG SET is applied."""
 import socket
 import time
 
-
 from rawclient import Raw, one_per_worker
 from servers import free_port
 
