@@ -101,8 +101,12 @@ cdef bint _pause_writes(Client c, int idx) except -1:
 cdef bint pause_holds(Client c, int idx) except -1:
     """Before running a command while header.pause_state is set: hold the client
     when the pause covers the command. True when held (nothing is answered)."""
+    cdef uint64_t st = cc_atomic_load(&g_hdr.pause_state)
     cdef int mode = pause_mode(c.now_ms)
-    if mode == PAUSE_OFF or g_holding:
+    if mode == PAUSE_OFF:
+        scr_cas(&g_hdr.pause_state, st, 0)       # ended: the next commands skip the check
+        return False
+    if g_holding:
         return False
     if mode == PAUSE_WRITE and not _pause_writes(c, idx):
         return False

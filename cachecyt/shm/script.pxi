@@ -315,6 +315,8 @@ def script_busy_tick():
     g_busy_serving = True
     try:
         g_busy_hook(g_script_caller)
+    except Exception:                  # never into the script: it would end with it
+        _log.exception("serving clients while a script is busy")
     finally:
         g_busy_serving = False
 
