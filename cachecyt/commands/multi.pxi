@@ -60,6 +60,16 @@ cdef inline bint _runs_in_multi(cmd_t *cmd, bint oom_checked) noexcept:
     return cmd.cf == cmd_multi or cmd.cf == cmd_watch
 
 
+cdef inline bint _is(cmd_t *cmd, const char *name) noexcept:
+    return cmd.nlen == strlen(name) and memcmp(cmd.name, name, cmd.nlen) == 0
+
+
+cdef bint _no_multi(cmd_t *cmd) noexcept:
+    """Redis 7.0's no-multi commands: refused in MULTI (SAVE inside EXEC would
+    wait for the snapshot while EXEC holds the shards it must walk)."""
+    return _is(cmd, "save") or _is(cmd, "shutdown") or _is(cmd, "sync") or _is(cmd, "psync")
+
+
 cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
     """In MULTI: queue the loaded request, or refuse it and doom the transaction.
     Returns 1 when that is done, 0 when the command must run now."""
@@ -78,6 +88,12 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
         else:
             tx.failed = True
             reply_arity(c, cmd.name)
+        count_error_reply(c, before)
+        return 1
+    if _no_multi(cmd):
+        tx.failed = True
+        cmdstat_at(g_worker, idx).rejected += 1
+        wb_error(&c.out, "ERR Command not allowed inside a transaction")
         count_error_reply(c, before)
         return 1
     if (c.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(c, idx):
