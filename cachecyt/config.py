@@ -227,7 +227,7 @@ MB = 1024 ** 2
 
 OPTIONS = {o.name: o for o in [
     # network
-    Option('port', 6379, parse_int(0, 65535), False),
+    Option('port', 6379, parse_int(0, 65535), True, 'listen_port'),
     Option('bind', '127.0.0.1 -::1', parse_str, False),
     Option('tcp-backlog', 511, parse_int(0, INT_MAX), False),
     Option('timeout', 0, parse_int(0, INT_MAX), True, 'timeout'),

@@ -28,7 +28,7 @@ UNITS = ['unit/type/string', 'unit/type/incr', 'unit/type/list', 'unit/type/list
          'unit/pubsubshard', 'unit/scripting', 'unit/bitops', 'unit/sort', 'unit/geo',
          'unit/hyperloglog', 'unit/introspection', 'unit/introspection-2',
          'unit/info-command', 'unit/latency-monitor', 'unit/slowlog', 'unit/querybuf',
-         'unit/protocol', 'unit/quit']
+         'unit/protocol', 'unit/quit', 'unit/pause']
 TAGS = ['-needs:repl', '-needs:debug']
 COLOR = re.compile(r'\x1b\[[0-9;]*m')
 

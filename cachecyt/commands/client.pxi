@@ -43,6 +43,8 @@ cdef enum:                        # Client.flags: every bit is defined here
     CL_REPLY_SKIP = 0x8000        # CLIENT REPLY SKIP: the running command's reply is dropped
     CL_REPLY_SKIP_NEXT = 0x10000  # CLIENT REPLY SKIP was the last command
     CL_REPLY_MODES = CL_REPLY_OFF | CL_REPLY_SKIP | CL_REPLY_SKIP_NEXT
+    CL_PAUSED = 0x20000           # held by CLIENT PAUSE (commands/pause.pxi)
+    CL_HELD = CL_BLOCKED | CL_PAUSED   # runs no request until released
     READ_ROOM = 16384             # free bytes offered to each socket read, at least
     LOOKAHEAD = 16                # requests parsed ahead of running them
     QARGS = 4                     # arguments of a request that may be parsed ahead
@@ -72,6 +74,7 @@ cdef class Client:
     cdef int64_t now_ms                       # wall clock of the batch being run, ms
     cdef int64_t t_mark                       # monotonic µs at the end of the last command
     cdef Py_ssize_t read_room                 # free bytes of the read buffer last handed out
+    cdef uint64_t qb_peak                     # most bytes buffered since the last client_buffers_cron
     cdef uint64_t q_off[LOOKAHEAD * QARGS]     # requests parsed ahead: argument offsets in rp.buf
     cdef uint64_t q_len[LOOKAHEAD * QARGS]
     cdef uint64_t q_argc[LOOKAHEAD]
@@ -97,6 +100,7 @@ cdef class Client:
     cdef public uint64_t commands
     cdef cslot_t *cslot                       # row in the shared client table (shm/clients.pxi)
     cdef public object blocked_args           # the blocking request waiting (list of bytes), or None
+    cdef public object paused_args            # the request CLIENT PAUSE holds (list of bytes), or None
     cdef public uint64_t block_seq            # its place in the node's wait order, 0 = not registered
     cdef object tx                            # TxState (commands/multi.pxi) or None
     cdef public uint64_t acl_ok               # == g_hdr.acl_version: may run anything, skip the check (shm/acl.pxi)
@@ -199,6 +203,8 @@ cdef class Client:
     def buffer_updated(self, Py_ssize_t nbytes):
         """nbytes were read into the space get_buffer gave: run what is complete."""
         self.rp.len += <uint64_t>nbytes
+        if self.rp.len > self.qb_peak:
+            self.qb_peak = self.rp.len
         self.net_in += nbytes
         wstat_io(nbytes, 0)                        # shm/stats.pxi
         self._replies_out(True)
@@ -280,6 +286,7 @@ cdef class Client:
         cdef char *nb
         if cap - self.rp.len >= READ_ROOM:
             return 0
+        cap = cap or READ_ROOM                    # 0: freed while idle (client_buffers_cron)
         while cap - self.rp.len < READ_ROOM:
             cap *= 2
         nb = <char *>realloc(self.rp.buf, cap)
@@ -315,10 +322,10 @@ cdef class Client:
         cdef uint64_t j, k
         self._clock()
         batch_enter()                                 # see shm/script.pxi
-        if self.flags & CL_BLOCKED and rp_pending(&self.rp) > self.qbuf_limit:
+        if self.flags & CL_HELD and rp_pending(&self.rp) > self.qbuf_limit:
             query_buffer_exceeded(self)               # what it pipelines while blocked counts too
             self.flags |= CL_CLOSE_ASAP
-        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED)):
+        while not (self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_HELD)):
             k = 0
             while True:
                 self.q_start[k] = self.rp.pos
@@ -334,10 +341,10 @@ cdef class Client:
                     break
                 self._load_queued(j)
                 self._execute_once()
-                if self.flags & CL_BLOCKED:
+                if self.flags & CL_HELD:
                     self._put_back(self.q_start[j + 1])
                     break
-            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_BLOCKED):
+            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_HELD):
                 break
             if r == 1:                               # a request not parsed ahead
                 self._load_args()
@@ -353,6 +360,8 @@ cdef class Client:
                 break
         batch_leave()
         rp_compact(&self.rp)
+        if self.cslot != NULL:
+            self.cslot.qbuf_cap = <uint32_t>min(self.rp.cap, 0xffffffff)
         if self.out.oom:
             # a reply could not be buffered (out of process memory): its bytes are
             # incomplete, so nothing more may be sent on this connection
@@ -445,6 +454,7 @@ cdef class Client:
         """The connection closed while blocked: leave the wait queue."""
         forget_waiter(self)
         block_leave(self)
+        pause_forget(self)                  # commands/pause.pxi
         self.flags &= ~CL_BLOCKED
         self.blocked_args = None
 
@@ -572,6 +582,8 @@ cdef class Client:
             cs = cmdstat_at(g_worker, idx)
         if cc_atomic_load(&g_hdr.script_owner) and script_gate(self, idx):   # shm/script.pxi
             return self._refused_late(cs, before)
+        if g_hdr.pause_state and not self.flags & CL_EXEC and pause_holds(self, idx):
+            return self._held_late()                   # commands/pause.pxi
         if cmd.flags & CF_DENYOOM and g_hdr.maxmemory and not self.flags & CL_EXEC:
             if evict_to_limit(self.now_ms) < 0:
                 wb_error(&self.out, E_OOM)
@@ -587,6 +599,13 @@ cdef class Client:
         count_error_reply(self, before)
         if tn_charge != -1:
             tenant_done(self, before)
+        return 0
+
+    cdef int _held_late(self) except -1:
+        """CLIENT PAUSE held the command after the tenant gate: undo the gate's
+        charge (it is charged again when the command runs)."""
+        if tn_charge != -1:
+            tenant_done(self, self.out.len)
         return 0
 
     cdef int _run_loaded(self, int idx, uint64_t before, bint retry) except -1:
@@ -720,3 +739,37 @@ cdef void reply_mode_after(Client c, uint64_t before) noexcept:
     c.flags &= ~CL_REPLY_SKIP
     if c.flags & CL_REPLY_SKIP_NEXT:
         c.flags = (c.flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP
+
+
+cdef enum:
+    QB_RESIZE_THRESHOLD = 32768   # a read buffer above this may shrink to its recent peak
+    QB_IDLE_FREE_MS = 2000        # an empty read buffer idle this long is freed
+
+
+def client_buffers_cron(clients, int64_t now_ms):
+    """The read buffers of this worker's clients, hz times a second (as Redis's
+    clientsCronResizeQueryBuffer): free the buffer of a client idle over 2 s
+    with nothing buffered; shrink one over 32 KiB of which the peak since the
+    last pass used less than half, to that peak. The peak restarts from what is
+    buffered now."""
+    cdef Client c
+    cdef uint64_t keep
+    cdef char *nb
+    for obj in clients:
+        if not isinstance(obj, Client):
+            continue
+        c = <Client>obj
+        if c.rp.len == 0 and now_ms - c.last_ms > QB_IDLE_FREE_MS:
+            if c.rp.cap:
+                free(c.rp.buf)
+                c.rp.buf = NULL
+                c.rp.cap = 0
+        elif c.rp.cap > QB_RESIZE_THRESHOLD and c.qb_peak < c.rp.cap // 2:
+            keep = max(c.rp.len, c.qb_peak, 1)
+            nb = <char *>realloc(c.rp.buf, keep)
+            if nb != NULL:
+                c.rp.buf = nb
+                c.rp.cap = keep
+        c.qb_peak = c.rp.len
+        if c.cslot != NULL:
+            c.cslot.qbuf_cap = <uint32_t>min(c.rp.cap, 0xffffffff)

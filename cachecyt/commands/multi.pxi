@@ -60,6 +60,16 @@ cdef inline bint _runs_in_multi(cmd_t *cmd, bint oom_checked) noexcept:
     return cmd.cf == cmd_multi or cmd.cf == cmd_watch
 
 
+cdef inline bint _is(cmd_t *cmd, const char *name) noexcept:
+    return cmd.nlen == strlen(name) and memcmp(cmd.name, name, cmd.nlen) == 0
+
+
+cdef bint _no_multi(cmd_t *cmd) noexcept:
+    """Redis 7.0's no-multi commands: refused in MULTI (SAVE inside EXEC would
+    wait for the snapshot while EXEC holds the shards it must walk)."""
+    return _is(cmd, "save") or _is(cmd, "shutdown") or _is(cmd, "sync") or _is(cmd, "psync")
+
+
 cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
     """In MULTI: queue the loaded request, or refuse it and doom the transaction.
     Returns 1 when that is done, 0 when the command must run now."""
@@ -80,10 +90,19 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
             reply_arity(c, cmd.name)
         count_error_reply(c, before)
         return 1
+    if _no_multi(cmd):
+        tx.failed = True
+        cmdstat_at(g_worker, idx).rejected += 1
+        wb_error(&c.out, "ERR Command not allowed inside a transaction")
+        count_error_reply(c, before)
+        return 1
     if (c.acl_ok != g_hdr.acl_version or cmd.flags & CF_AUDIT) and acl_denied(c, idx):
         tx.failed = True                         # NOPERM at queue time dooms it (Redis)
         cmdstat_at(g_worker, idx).rejected += 1
         count_error_reply(c, before)
+        return 1
+    if cc_atomic_load(&g_hdr.script_owner) and not cmd.flags & CF_ALLOWBUSY and script_gate(c, idx):
+        _tx_refused_busy(c, tx, idx, before)     # -BUSY dooms the transaction (Redis)
         return 1
     if _runs_in_multi(cmd, False):
         return 0
@@ -101,6 +120,20 @@ cdef int tx_intercept(Client c, int idx, uint64_t before) except -1:
         tx.denyoom = True
     wb_put(&c.out, "+QUEUED\r\n", 9)
     return 1
+
+
+cdef void _tx_refused_busy(Client c, TxState tx, int idx, uint64_t before) noexcept:
+    """A script is busy (script_gate answered -BUSY): the transaction fails; an
+    EXEC refused so answers EXECABORT with the reason and ends it."""
+    tx.failed = True
+    cmdstat_at(g_worker, idx).rejected += 1
+    if g_cmds[idx].cf == cmd_exec:
+        c.out.len = before
+        tx_discard(c)
+        wb_cstr(&c.out, "-EXECABORT Transaction discarded because of: ")
+        wb_cstr(&c.out, script_busy_error())
+        wb_put(&c.out, "\r\n", 2)
+    count_error_reply(c, before)
 
 
 cdef void exec_abort_arity(Client c) noexcept:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import sys
 import time
 
@@ -44,6 +45,7 @@ class Node:
         self.clients = {}             # id -> Client of this worker
         self.started = time.time()
         self.shutdown_hook = None     # called by SHUTDOWN
+        self.port_hook = None         # called with the new port by CONFIG SET port (workers/main.py)
         self.wake_fds = list(wake_fds)  # eventfd of every worker slot, by slot
         self.ops_samples = collections.deque(maxlen=16)   # (monotonic s, commands, net in, net out)
         self.monitors = {}            # id -> Client in MONITOR mode (commands/observe.py)
@@ -72,6 +74,8 @@ class Node:
                     victim.close_now()
             elif kind == _core.SIGNAL_CONFIG:
                 self.apply_settings()
+            elif kind == _core.SIGNAL_PAUSE:
+                _core.pause_resume()
             elif kind == _core.SIGNAL_UNBLOCK:
                 victim = self.clients.get(arg)
                 if victim is not None:
@@ -128,6 +132,10 @@ class Node:
         for c in self.clients.values():
             _core.client_set_limits(c, max_bulk, qbuf)
         logging.getLogger("cachecyt").setLevel(log_level(self.config['loglevel']))
+        if self.config['port'] != self.port:           # CONFIG SET port
+            if self.port_hook is not None:
+                self.port_hook(self.config['port'])
+            self.port = self.config['port']
 
     def sample_ops(self):
         """One sample of the node's command counter (instantaneous_ops_per_sec)."""
@@ -184,6 +192,7 @@ SUBCOMMANDS = {
         'kill': (-3, 'admin noscript loading stale'), 'getname': (2, 'noscript loading stale'),
         'setname': (3, 'noscript loading stale'), 'no-evict': (3, 'admin noscript loading stale'),
         'unblock': (-3, 'admin noscript loading stale'), 'reply': (3, 'noscript loading stale'),
+        'pause': (-3, 'admin noscript loading stale'), 'unpause': (2, 'admin noscript loading stale'),
     },
     'config': {
         'help': (2, 'loading stale'), 'get': (-3, 'admin noscript loading stale'),
@@ -227,6 +236,9 @@ HELP = {
         "UNBLOCK <client-id> [TIMEOUT|ERROR]",
         "    End the wait of a client blocked in BLPOP & co.: as a timeout (default) or",
         "    with an UNBLOCKED error.",
+        "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "HELP", "    Prints this help.",
     ],
     'config': [
@@ -377,14 +389,15 @@ class Row:
     the shared table (clients of other workers)."""
     __slots__ = ('id', 'worker', 'addr', 'laddr', 'name', 'db', 'created_ms', 'last_ms',
                  'cmd', 'resp', 'no_evict', 'fd', 'qbuf', 'local', 'user', 'flags', 'mem',
-                 'nsub', 'npsub', 'nssub', 'multi')
+                 'nsub', 'npsub', 'nssub', 'multi', 'paused', 'qbuf_cap')
 
     @classmethod
     def from_table(cls, t, monitors=frozenset()):
         r = cls()
         (r.id, r.worker, r.addr, r.laddr, r.name, r.db, r.created_ms, r.last_ms,
-         r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi) = t
+         r.cmd, r.resp, r.no_evict, r.fd, r.nsub, r.npsub, r.nssub, r.multi, r.qbuf_cap) = t
         r.qbuf = 0
+        r.paused = False
         r.user = 'default'
         r.flags = ''
         r.mem = None
@@ -404,14 +417,15 @@ class Row:
     def buffers(self):
         """Buffer fields as Redis names them; a client of another worker shows
         only its query buffer (its buffers live in that process)."""
-        qbuf, free, argv, rbs, rbp, obl, _cap, tot = self.mem or (self.qbuf, 0, 0, 16384, 0, 0, 0, 0)
+        qbuf, free, argv, rbs, rbp, obl, _cap, tot = self.mem or (
+            self.qbuf, self.qbuf_cap, 0, 16384, 0, 0, 0, self.qbuf_cap + 16384)
         return (f"qbuf={qbuf} qbuf-free={free} argv-mem={argv} multi-mem=0 rbs={rbs} rbp={rbp} "
                 f"obl={obl} oll=0 omem={max(obl - 16384, 0)} tot-mem={tot}")
 
     def flag_letters(self, in_multi):
         """Redis's letters in its order: O monitor, P subscriber, x in MULTI,
         b blocked, e no-evict."""
-        blocked = _core.block_owner(self.id) >= 0
+        blocked = self.paused or _core.block_owner(self.id) >= 0
         subscribed = bool(self.nsub or self.npsub or self.nssub)
         return (self.flags + ('P' if subscribed else '') + ('x' if in_multi else '')
                 + ('b' if blocked else '')
@@ -433,7 +447,9 @@ def all_clients():
     monitors = _core.monitor_client_ids()
     rows = sorted((Row.from_table(t, monitors) for t in _core.clients_table()), key=lambda r: r.id)
     names = _core.client_users()
+    paused = _core.paused_client_ids()         # held by CLIENT PAUSE (commands/pause.pxi)
     for r in rows:
+        r.paused = r.id in paused
         if r.local is None:
             r.user = names.get(r.id, 'default')
     return rows
@@ -445,7 +461,7 @@ def own_row(c):
             return r
     _in_multi, queued, _watched = _core.tx_info(c)
     t = (c.id, NODE.worker, c.addr, c.laddr, c.name, c.db, c.created_ms, c.last_ms,
-         'NULL', c.resp, c.no_evict, -1, 0, 0, 0, queued)      # no row: no subscription counts
+         'NULL', c.resp, c.no_evict, -1, 0, 0, 0, queued, 0)   # no row: no subscription counts
     return Row.from_table(t)
 
 
@@ -476,11 +492,40 @@ def client(c, args):
         return _client_unblock(args[2:])
     if sub == 'reply':
         return _client_reply(c, _lower(args[2]))
+    if sub == 'pause':
+        return _client_pause(args)
+    if sub == 'unpause':
+        _core.unpause_clients()
+        for w in range(NODE.nworkers):
+            if w != NODE.worker:
+                NODE.signal(w, _core.SIGNAL_PAUSE)
+        _core.pause_resume()
+        return OK
     mode = _lower(args[2])                      # no-evict
     if mode not in ('on', 'off'):
         raise syntax_error()
     c.no_evict = mode == 'on'
     _core.client_slot_sync(c)
+    return OK
+
+
+def _client_pause(args):
+    """CLIENT PAUSE timeout [WRITE|ALL] (commands/pause.pxi holds the clients)."""
+    if len(args) > 4:
+        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'pause'. "
+                           "Try CLIENT HELP.")
+    mode = 2
+    if len(args) == 4:
+        word = _lower(args[3])
+        if word not in ('write', 'all'):
+            raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+        mode = 1 if word == 'write' else 2
+    ms = _strict_int(args[2])
+    if ms is None or not -(1 << 63) <= ms < (1 << 63):
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if ms < 0:
+        raise CommandError("ERR timeout is negative")
+    _core.pause_clients(ms + int(time.time() * 1000) if ms else 0, mode)
     return OK
 
 
@@ -709,6 +754,24 @@ def _set_failed(name, why):
     return CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
 
 
+def _can_listen(port):
+    """CONFIG SET port: no other socket holds the port on the addresses of
+    `bind` (a plain bind, without SO_REUSEPORT, as the workers' start checks)."""
+    for part in NODE.config['bind'].split():
+        host, optional = (part[1:], True) if part.startswith('-') else (part, False)
+        family = socket.AF_INET6 if ':' in host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, port))
+        except OSError:
+            if not optional:
+                return False
+    return True
+
+
 def config_set(pairs):
     if len(pairs) % 2:
         raise syntax_error()
@@ -730,6 +793,8 @@ def config_set(pairs):
             parsed.append((opt, opt.parse(_text(raw))))
         except cfgmod.ConfigError as e:
             raise _set_failed(opt.name, e) from None
+        if opt.name == 'port' and parsed[-1][1] not in (0, NODE.port) and not _can_listen(parsed[-1][1]):
+            raise _set_failed(opt.name, "Unable to listen on this port")
         if opt.name == 'maxclients' and parsed[-1][1] > _core.CLIENT_SLOTS:
             raise _set_failed(opt.name, "The operating system is not able to handle the specified "
                               f"number of clients, try with {_core.CLIENT_SLOTS}")
@@ -1050,7 +1115,8 @@ def info_clients():
             ('cluster_connections', 0), ('maxclients', _core.get_setting('maxclients')),
             ('client_recent_max_input_buffer', max(qbufs, default=0)),
             ('client_recent_max_output_buffer', 0),
-            ('blocked_clients', _core.blocked_clients()), ('tracking_clients', 0),
+            ('blocked_clients', _core.blocked_clients() + _core.pause_held_count()),
+            ('tracking_clients', 0),
             ('clients_in_timeout_table', _core.blocked_clients())]
 
 

@@ -65,7 +65,7 @@ cdef int rp_feed(rparser_t *p, const char *data, uint64_t n) except -1:
     cdef uint64_t need = p.len + n, cap
     cdef char *nb
     if need > p.cap:
-        cap = p.cap
+        cap = p.cap or 16384                      # 0: an idle client's buffer was freed
         while cap < need:
             cap *= 2
         nb = <char *>realloc(p.buf, cap)
@@ -93,9 +93,7 @@ cdef void rp_compact(rparser_t *p) noexcept:
     if not p.inline_args:
         for i in range(p.argc):
             p.argoff[i] -= shift
-    if p.cap > 65536 and p.len < 16384:
-        p.buf = <char *>realloc(p.buf, 16384)
-        p.cap = 16384
+    # the buffer keeps its size: a connection's cron shrinks it (client_buffers_cron)
 
 
 cdef int _rp_push_arg(rparser_t *p, uint64_t off, uint64_t n) except -1:

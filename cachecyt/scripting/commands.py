@@ -116,11 +116,13 @@ def _run(c, fn, name: bytes, nkeys: int, args, readonly: bool, is_function: bool
     try:
         eng.prepare(c.db, readonly, name)
         _core.tenant_share(eng.client, c)          # a tenant's script stays in its tenant
+        _core.script_set_caller(c)
         if is_function:
             out = eng.call_function(fn, c.resp, nkeys, args)
         else:
             out = eng.run(fn, c.resp, nkeys, args)
     finally:
+        _core.script_set_caller(None)
         try:
             _core.wal_group_end(c)
         finally:
@@ -142,11 +144,13 @@ def _compile_script(sha: bytes, body: bytes):
     eng = engine()
     fn = COMPILED.get(sha)
     if fn is None:
-        fn, err = eng.compile(body)
+        flags = shebang_flags(body)
+        fn, err = eng.compile(body if flags is None else body[body.find(b'\n'):])
         if fn is None:
             raise CommandError(f"ERR Error compiling script (new function): {err}")
         COMPILED[sha] = fn
-    eng.remember(body, sha, fn)
+    if not body.startswith(b'#!'):
+        eng.remember(body, sha, fn)       # the fast path runs scripts without flags only
     return fn
 
 
@@ -167,7 +171,8 @@ def _known(body: bytes):
     _sync_cache(st)
     hit = BY_BODY.get(body)
     if hit is not None:
-        engine().remember(body, hit[0], hit[1])
+        if not body.startswith(b'#!'):
+            engine().remember(body, hit[0], hit[1])
     else:
         sha = _sha(body)
         fn = _compile_script(sha, body)
@@ -178,10 +183,44 @@ def _known(body: bytes):
     return hit
 
 
+def shebang_flags(body: bytes):
+    """The flags of an EVAL script's shebang line (`#!lua flags=no-writes,...`),
+    or None for a script without one (Redis 7.0's compatibility mode)."""
+    if not body.startswith(b'#!'):
+        return None
+    nl = body.find(b'\n')
+    if nl < 0:
+        raise CommandError("ERR Invalid script shebang")
+    parts = body[:nl].split()
+    if not parts:
+        raise CommandError("ERR Invalid engine in script shebang")
+    if parts[0] != b'#!lua':
+        raise CommandError(f"ERR Unexpected engine in script shebang: {_text(parts[0])}")
+    flags = set()
+    for part in parts[1:]:
+        if not part.startswith(b'flags='):
+            raise CommandError(f"ERR Unknown lua shebang option: {_text(part)}")
+        for f in part[6:].split(b',') if part[6:] else ():
+            if _text(f) not in FUNCTION_FLAGS:
+                raise CommandError(f"ERR Unexpected flag in script shebang: {_text(f)}")
+            flags.add(_text(f))
+    return flags
+
+
+def _script_readonly(body: bytes, readonly: bool) -> bool:
+    """Whether a script runs read-only: *_RO, or a no-writes shebang."""
+    flags = shebang_flags(body)
+    if flags is None:
+        return readonly
+    if readonly and 'no-writes' not in flags:
+        raise CommandError("ERR Can not execute a script with write flag using *_ro command.")
+    return readonly or 'no-writes' in flags
+
+
 def eval_(c, args, readonly=False):
     nkeys = _numkeys(args[2], len(args) - 3)
     sha, fn = _known(args[1])
-    return _run(c, fn, sha, nkeys, args[3:], readonly, False)
+    return _run(c, fn, sha, nkeys, args[3:], _script_readonly(args[1], readonly), False)
 
 
 def evalsha(c, args, readonly=False):
@@ -193,7 +232,7 @@ def evalsha(c, args, readonly=False):
     if body is None:
         raise CommandError("NOSCRIPT No matching script. Please use EVAL.")
     fn = _compile_script(sha, body)
-    return _run(c, fn, sha, nkeys, args[3:], readonly, False)
+    return _run(c, fn, sha, nkeys, args[3:], _script_readonly(body, readonly), False)
 
 
 def eval_ro(c, args):
@@ -597,3 +636,26 @@ HANDLERS = {
     'eval': eval_, 'evalsha': evalsha, 'eval_ro': eval_ro, 'evalsha_ro': evalsha_ro,
     'script': script, 'fcall': fcall, 'fcall_ro': fcall_ro, 'function': function,
 }
+
+
+# ---- CLIENT PAUSE WRITE (commands/pause.pxi) ------------------------------------------
+
+def script_may_write(args) -> bool:
+    """Whether EVAL/EVALSHA/FCALL args may write or replicate, as Redis 7.0
+    decides for CLIENT PAUSE WRITE: a script or function declaring no-writes
+    does not; one without a shebang (or not known yet) may."""
+    try:
+        name = args[0].lower()
+        if name == b'fcall':
+            _sync_functions()
+            hit = FUNCS.get(args[1])
+            return hit is None or 'no-writes' not in hit[2]
+        body = args[1]
+        if name == b'evalsha':
+            body = store().get(args[1].lower()) if len(args[1]) == 40 else None
+            if body is None:
+                return True
+        flags = shebang_flags(body)
+    except CommandError:
+        return True
+    return flags is None or 'no-writes' not in flags

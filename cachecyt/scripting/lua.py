@@ -125,6 +125,9 @@ class Engine:
             return None
         if _core.script_kill_requested():
             return b'Script killed by user with SCRIPT KILL...'
+        _core.script_busy_tick()              # past the threshold: serve this worker's others
+        if _core.script_kill_requested():
+            return b'Script killed by user with SCRIPT KILL...'
         return None
 
     def _setresp(self, v):

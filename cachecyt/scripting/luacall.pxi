@@ -325,6 +325,8 @@ cdef int _lua_call_inner(lua_State *L, int raise_) noexcept:
     cmd = &g_cmds[idx]
     if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
         return _lua_err(L, LE_ARGS, raise_)
+    if g_lua_readonly and g_pause_kind[idx] == PAUSE_MAYREP:
+        return _lua_err(L, LE_READONLY, raise_)       # PUBLISH & co. may replicate (commands/pause.pxi)
     if cmd.flags & CF_WRITE:
         if g_lua_readonly:
             return _lua_err(L, LE_READONLY, raise_)
@@ -493,7 +495,9 @@ cdef int _lua_eval(Client c, bint by_sha, bint readonly) except -1:
     _lua_set_args(L, c, 3 + <uint64_t>nkeys, c.argc - 3 - <uint64_t>nkeys, b"ARGV", 4)
     ccl_rawgeti(L, CCL_REGISTRYINDEX, ccl_ref_handler)      # top + 3
     ccl_rawgeti(L, top + 2, 1)                              # the function
+    script_set_caller(c)
     rc = ccl_pcall(L, 0, 1, top + 3)
+    script_set_caller(None)
     try:
         wal_group_close(c)
     finally:

@@ -136,7 +136,7 @@ def client_slot_sync(Client c):
     _copy_text(s.name, sizeof(s.name), c.name)
     s.db = c.db
     s.resp = c.out.resp
-    s.cflags = (s.cflags & CS_MONITOR) | (CS_NOEVICT if c.no_evict else 0)
+    s.cflags = (s.cflags & (CS_MONITOR | CS_PAUSED)) | (CS_NOEVICT if c.no_evict else 0)
 
 
 def client_slot_set_sub(Client c, bytes sub):
@@ -147,8 +147,8 @@ def client_slot_set_sub(Client c, bytes sub):
 
 def clients_table():
     """Every published row: [(id, worker, addr, laddr, name, db, created_ms,
-    last_ms, cmd, resp, no_evict, fd, sub, psub, ssub, multi)], cmd as Redis names
-    it ('get', 'client|list' or 'NULL')."""
+    last_ms, cmd, resp, no_evict, fd, sub, psub, ssub, multi, read buffer bytes)],
+    cmd as Redis names it ('get', 'client|list' or 'NULL')."""
     cdef uint32_t i
     cdef cslot_t *s
     cdef uint64_t cid
@@ -167,7 +167,7 @@ def clients_table():
         out.append((cid, s.worker, s.addr.decode('utf-8', 'replace'),
                     s.laddr.decode('utf-8', 'replace'), s.name, s.db, s.created_ms,
                     s.last_ms, cmd, s.resp, bool(s.cflags & CS_NOEVICT), s.fd,
-                    s.nsub, s.npsub, s.nssub, s.multi))
+                    s.nsub, s.npsub, s.nssub, s.multi, s.qbuf_cap))
     return out
 
 

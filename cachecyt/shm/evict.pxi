@@ -134,7 +134,10 @@ cdef inline bint _over_maxkeys() noexcept nogil:
 
 cdef int evict_to_limit(int64_t now_ms) noexcept nogil:
     """Evict until used memory is within maxmemory. 0 on success, -1 when the
-    policy cannot free enough (noeviction, or nothing evictable)."""
+    policy cannot free enough (noeviction, or nothing evictable). Nothing is
+    evicted while CLIENT PAUSE is in force (commands/pause.pxi), as Redis."""
+    if g_hdr.pause_state and pause_active():
+        return 0
     while over_maxmemory() or _over_maxkeys():
         if not evict_one(now_ms):
             return -1

@@ -48,6 +48,8 @@ cdef uint64_t expire_cycle(int worker, int nworkers, int64_t budget_us) noexcept
     cdef int rounds
     if worker >= nworkers or <uint32_t>worker >= g_hdr.nshards:
         return 0
+    if pause_active():                   # CLIENT PAUSE: keys do not expire (commands/pause.pxi)
+        return 0
     for j in range(mine):
         idx = (g_expire_next + j) % mine
         s = <uint32_t>worker + idx * <uint32_t>nworkers

@@ -35,6 +35,10 @@ cdef uint64_t key_find_locked(kref_t *k, uint32_t ldb, int64_t now_ms) noexcept 
     k.item = tbl_slot(shard_table(sh), <uint64_t>i).item
     it = IT(k.item)
     if it.expire_ms and it.expire_ms <= now_ms:
+        if pause_active():                    # CLIENT PAUSE: expired, but not deleted
+            k.slot = -1
+            k.item = 0
+            return 0
         notify_item(NK_EXPIRED, "expired", it)
         key_delete_locked(k.shard, <uint64_t>i)
         my_wstat().expired += 1

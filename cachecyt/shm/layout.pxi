@@ -139,6 +139,10 @@ ctypedef struct header_t:
     uint64_t shadow_shift        # a key is simulated when the top shadow_shift bits of its mixed hash are 0
     # HyperLogLog (types/hll.pxi)
     uint64_t hll_sparse_max_bytes    # hll-sparse-max-bytes; CONFIG SET
+    # CLIENT PAUSE (commands/pause.pxi)
+    uint64_t pause_state         # end unix ms * 4 + mode (1 WRITE, 2 ALL), 0 = none; CAS
+    uint64_t pause_held          # clients held by the pause on every worker; atomic
+    uint64_t listen_port         # RESP port every worker listens on (port); CONFIG SET
 
 ctypedef struct shard_t:
     uint64_t table_off           # -> table_t; shard lock
@@ -249,7 +253,7 @@ ctypedef struct cslot_t:         # one connected client, written only by the wor
     uint8_t cflags               # CS_* flags
     uint16_t pad
     int32_t fd                   # socket fd in the owning worker, -1 = unknown
-    uint32_t pad2
+    uint32_t qbuf_cap            # bytes of its read buffer (CLIENT LIST qbuf-free of other workers' clients)
     char sub[24]                 # lowercase subcommand of the last command, "" = none
     char addr[48]                # peer "ip:port"
     char laddr[48]               # local "ip:port"

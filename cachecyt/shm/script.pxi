@@ -35,6 +35,12 @@
 #
 #   The supervisor clears the record of a worker that died running a script
 #   (script_forget_worker); the robust shard mutexes take care of the locks.
+#
+#   Past the threshold the worker running the script serves its own other
+#   clients too, from the script's Lua hook (script_busy_tick, every 100000
+#   instructions): the transport glue reads what they sent and runs it with
+#   g_busy_serving set, so they get -BUSY, or run the allow_busy commands
+#   (SCRIPT KILL, MULTI ...), as Redis answers clients while a script is busy.
 
 cdef extern from *:
     """
@@ -143,11 +149,21 @@ cdef const char *script_busy_error() noexcept nogil:
     return E_BUSY_EVAL
 
 
+cdef object g_script_caller = None           # the client whose script this worker runs
+cdef bint g_busy_serving = False             # serving other clients from the script's hook
+g_busy_hook = None               # callable(caller): read and run other clients' requests
+
+
 cdef bint script_gate(Client c, int idx) noexcept:
     """Before a command of this worker while a script runs elsewhere: wait for
     it to end, or answer -BUSY once it is older than busy-reply-threshold.
     True when the command was answered (and must not run)."""
     cdef int64_t since = cc_mono_us()
+    if g_busy_serving:                # a client of the script's own worker (see above)
+        if g_cmds[idx].flags & CF_ALLOWBUSY:
+            return False
+        wb_error(&c.out, script_busy_error())
+        return True
     if g_cmds[idx].flags & CF_ALLOWBUSY or g_holding:
         return False                  # holding shards (EXEC): waiting could deadlock
     while script_elsewhere():
@@ -276,10 +292,39 @@ def script_kill(bint is_function):
     return 'ok'
 
 
+def script_set_caller(c):
+    """The client whose script starts (None when it ends): never served from
+    the script's hook, it is in the middle of its requests."""
+    global g_script_caller
+    g_script_caller = c
+
+
+def script_set_busy_hook(hook):
+    global g_busy_hook
+    g_busy_hook = hook
+
+
+def script_busy_tick():
+    """The running script's Lua hook: past the threshold, serve this worker's
+    other clients (they get -BUSY or run SCRIPT KILL and the like)."""
+    global g_busy_serving
+    if g_busy_hook is None or g_busy_serving or not script_past_threshold():
+        return
+    if cc_atomic_load(&g_hdr.script_owner) != <uint64_t>g_worker + 1:
+        return
+    g_busy_serving = True
+    try:
+        g_busy_hook(g_script_caller)
+    except Exception:                  # never into the script: it would end with it
+        _log.exception("serving clients while a script is busy")
+    finally:
+        g_busy_serving = False
+
+
 def script_busy_reply():
     """The -BUSY text when a script of another worker is past the threshold
     (commands flagged allow_busy check it themselves), else None."""
-    if script_elsewhere() and script_past_threshold():
+    if (script_elsewhere() or g_busy_serving) and script_past_threshold():
         return script_busy_error().decode()
     return None
 

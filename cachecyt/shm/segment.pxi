@@ -265,7 +265,7 @@ HEADER_FIELDS = (
     'set_max_listpack_value', 'zset_max_listpack_entries', 'zset_max_listpack_value',
     'config_epoch', 'slowlog_log_slower_than', 'slowlog_max_len', 'latency_monitor_threshold',
     'hotkeys_sample_rate', 'monitors', 'obs_off', 'busy_reply_threshold',
-    'pubsub_off', 'notify_flags', 'obl', 'hll_sparse_max_bytes')
+    'pubsub_off', 'notify_flags', 'obl', 'hll_sparse_max_bytes', 'listen_port')
 
 
 cdef object getattr_header(header_t *h, str k):
@@ -323,6 +323,7 @@ cdef object getattr_header(header_t *h, str k):
     if k == 'notify_flags': return h.notify_flags
     if k == 'obl': return tuple(h.obl[i] for i in range(9))
     if k == 'hll_sparse_max_bytes': return h.hll_sparse_max_bytes
+    if k == 'listen_port': return h.listen_port
     if k == 'protected_mode': return h.protected_mode
     if k == 'busy_reply_threshold': return h.busy_reply_threshold
     if k.startswith('persist:'): return persist_get(k[8:])     # shm/wal.pxi
@@ -372,6 +373,7 @@ cdef setattr_header(header_t *h, str k, v):
     elif k == 'notify_flags': h.notify_flags = v
     elif k == 'obl': obl_store(h, v)
     elif k == 'hll_sparse_max_bytes': h.hll_sparse_max_bytes = v
+    elif k == 'listen_port': h.listen_port = v
     else:
         obs_setattr(h, k, v)
 

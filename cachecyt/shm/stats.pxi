@@ -224,8 +224,10 @@ cdef inline void wstat_io(uint64_t nin, uint64_t nout) noexcept nogil:
 
 def client_memory(Client c):
     """CLIENT LIST's buffer figures of a client of this worker: (qbuf, qbuf-free,
-    argv-mem, rbs, rbp, obl, omem, tot-mem) in bytes."""
-    cdef uint64_t qbuf = c.rp.len - c.rp.pos
+    argv-mem, rbs, rbp, obl, omem, tot-mem) in bytes. qbuf counts, as Redis 7.0,
+    every byte of the read being run, the request running and those before it
+    included (the buffer is compacted after the batch)."""
+    cdef uint64_t qbuf = c.rp.len
     cdef uint64_t argv_mem = 0, i
     if c.argv != NULL:
         for i in range(c.argc):                  # the request running (CLIENT LIST itself)

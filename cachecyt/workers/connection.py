@@ -6,6 +6,8 @@ nothing, else transport.write). Nothing here parses or executes; nothing here
 runs per request."""
 import asyncio
 import logging
+import os
+import select
 import time
 
 from cachecyt import _core
@@ -91,6 +93,31 @@ class TlsConnection(Connection):
 
     def get_buffer(self, sizehint):
         return memoryview(self)
+
+
+def serve_while_busy(caller):
+    """A script of this worker is past busy-reply-threshold (shm/script.pxi,
+    script_busy_tick): read what this worker's other RESP clients sent and run
+    it now, since the loop cannot until the script ends. They get -BUSY or run
+    the allow_busy commands (SCRIPT KILL, MULTI ...). An end of file is left
+    for the loop to see; a TLS connection (no wfd) waits for the script."""
+    by_fd = {}
+    for c in list(NODE.clients.values()):
+        fd = getattr(c, 'wfd', -1)
+        if c is not caller and fd >= 0 and c.transport is not None:
+            by_fd[fd] = c
+    if not by_fd:
+        return
+    poller = select.poll()
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    for fd, _events in poller.poll(0):
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            continue
+        if data:
+            by_fd[fd].data_received(data)
 
 
 def _fileno(transport):

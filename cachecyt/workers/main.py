@@ -23,7 +23,7 @@ import uvloop
 from cachecyt import _core, config as cfgmod
 from cachecyt.commands import registry, server
 from cachecyt.security import startup as security_startup, tls
-from cachecyt.workers.connection import Connection, TlsConnection
+from cachecyt.workers.connection import Connection, TlsConnection, serve_while_busy
 from cachecyt.workers.memcached import McConnection, McTlsConnection
 from cachecyt.scripting import commands as scripting
 
@@ -98,6 +98,7 @@ class Worker:
         self.index = index
         self.nworkers = nworkers
         self.servers = []
+        self.resp_servers = []           # the listeners of the RESP port (CONFIG SET port moves them)
         self.stopping = False
 
     async def start(self, loop):
@@ -113,10 +114,36 @@ class Worker:
                                      f" on {host}:{port}: {e}")
                 ctx = tls.context(self.cfg) if what.endswith('TLS') else None
                 self.servers.append(await loop.create_server(protocol, sock=sock, ssl=ctx))
+                if what == 'RESP':
+                    self.resp_servers.append(self.servers[-1])
                 n += 1
             if not n:
                 raise SystemExit(f"worker {self.index}: no address to listen on for {what} clients")
         loop.call_later(1 / _hz(), self.cron, loop)
+
+    def move_port(self, port):
+        """CONFIG SET port: listen on the new port (bound now, so the reply comes
+        after the node listens, as Redis's), stop listening on the old one;
+        connected clients stay. Port 0 listens on no RESP port."""
+        loop = asyncio.get_event_loop()
+        socks = []
+        for host, optional in bind_addresses(self.cfg['bind']) if port else ():
+            try:
+                socks.append(make_socket(host, port, self.cfg['tcp-backlog']))
+            except OSError as e:
+                if not optional:
+                    log.warning("worker %d: cannot listen on %s:%d: %s", self.index, host, port, e)
+        for srv in self.resp_servers:
+            srv.close()
+            self.servers.remove(srv)
+        self.resp_servers = []
+        for sock in socks:
+            loop.create_task(self._serve_resp(loop, sock))
+
+    async def _serve_resp(self, loop, sock):
+        srv = await loop.create_server(Connection, sock=sock)
+        self.servers.append(srv)
+        self.resp_servers.append(srv)
 
     def cron(self, loop):
         """Background work of this worker, hz times a second: active expiry of
@@ -129,6 +156,7 @@ class Worker:
         _core.pubsub_flush()                   # `expired` events, frames for subscribers
         _core.sketch_fit()                     # the adaptive policy's sketch follows maxmemory
         server.NODE.close_idle_clients(int(time.time() * 1000))
+        _core.client_buffers_cron(server.NODE.clients.values(), int(time.time() * 1000))
         server.NODE.sample_ops()
         loop.call_later(1 / hz, self.cron, loop)
 
@@ -154,6 +182,25 @@ class Worker:
             c.close_now()
         for s in self.servers:
             await s.wait_closed()
+
+
+class PauseTimer:
+    """CLIENT PAUSE: run this worker's held clients when the pause ends (one
+    timer, moved to the latest end; UNPAUSE wakes the worker by its ring)."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.handle = None
+
+    def arm(self, end_ms):
+        if self.handle is not None:
+            self.handle.cancel()
+        delay = max(0.0, end_ms / 1000 - time.time()) + 0.001
+        self.handle = self.loop.call_later(delay, self.fire)
+
+    def fire(self):
+        self.handle = None
+        _core.pause_resume()
 
 
 def serve_blocked(worker):
@@ -189,6 +236,7 @@ def main(argv=None):
     die_with_parent(ns.parent)
     seg = _core.Segment.attach(ns.segment)
     seg.activate(ns.worker)
+    _core.pause_clear_worker(ns.worker)        # clients a dead predecessor held for CLIENT PAUSE
     _core.clients_clear_worker(ns.worker)      # rows a dead predecessor left
     _core.monitor_clear_worker(ns.worker)      # MONITOR clients a dead predecessor had
     _core.pubsub_clear_worker(ns.worker)       # its subscriptions and its unread messages
@@ -211,13 +259,16 @@ def main(argv=None):
     asyncio.set_event_loop(loop)
     worker = Worker(seg, cfg, ns.worker, ns.nworkers)
     _core.pubsub_set_defer(loop.call_soon)     # subscribers' frames: one write per loop turn
+    _core.pause_setup(PauseTimer(loop).arm, scripting.script_may_write)   # commands/pause.pxi
+    _core.script_set_busy_hook(serve_while_busy)     # a busy script's own worker answers (shm/script.pxi)
     loop.run_until_complete(worker.start(loop))
+    server.NODE.port_hook = worker.move_port
     if ns.worker < len(wake_fds):
         worker.watch_signals(loop, wake_fds[ns.worker])
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)     # the supervisor decides
-    log.info("worker %d serving on port %d", ns.worker, cfg['port'])
+    log.info("worker %d serving on port %d", ns.worker, server.NODE.port)
     loop.run_until_complete(stop.wait())
     loop.run_until_complete(worker.stop())
     loop.close()
