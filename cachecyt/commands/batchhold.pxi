@@ -27,6 +27,7 @@
 
 cdef uint8_t *g_bh_ok = NULL         # per command index: may run in a held run
 cdef int64_t g_bh_shard = -1         # shard held for a run by this worker, -1 = none
+cdef uint64_t g_bh_owner = 0         # id of the client whose run holds it
 cdef wbuf_t g_bh_rec                 # the run's framed WAL records, LSNs not yet given
 cdef bint g_bh_rec_ready = False
 cdef uint64_t g_bh_nrec = 0          # records in g_bh_rec
@@ -85,10 +86,12 @@ cdef inline bint bh_may_hold(Client c) noexcept:
 cdef int bh_before(Client c, uint64_t j, uint64_t k) except -1:
     """Before request j (loaded) of k parsed ahead: keep the held shard, let it
     go, or start holding the shard j shares with request j + 1."""
-    global g_bh_shard, g_bh_runs, g_bh_held_reqs
+    global g_bh_shard, g_bh_runs, g_bh_held_reqs, g_bh_owner
     cdef uint32_t s = c.q_shard[j]
     if g_hdr == NULL:
         return 0
+    if g_bh_shard >= 0 and g_bh_owner != c.id:
+        return 0                             # another client's run (re-entered): not ours to touch
     if g_bh_shard >= 0:
         if s == <uint32_t>g_bh_shard and bh_may_hold(c):
             g_bh_held_reqs += 1
@@ -100,6 +103,7 @@ cdef int bh_before(Client c, uint64_t j, uint64_t k) except -1:
         return 0
     shards_hold(&s, 1)
     g_bh_shard = s
+    g_bh_owner = c.id
     g_bh_runs += 1
     g_bh_held_reqs += 1
     return 0
@@ -108,7 +112,7 @@ cdef int bh_before(Client c, uint64_t j, uint64_t k) except -1:
 cdef int bh_release(Client c) except -1:
     """End the held run: its WAL records into the ring, then unlock."""
     global g_bh_shard, g_bh_lsn
-    if g_bh_shard < 0:
+    if g_bh_shard < 0 or (c is not None and g_bh_owner != c.id):
         return 0
     bh_rec_flush()
     if g_bh_lsn and c is not None:

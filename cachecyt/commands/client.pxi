@@ -15,7 +15,8 @@
 # ahead have left the parser: a command that must stop the loop without closing
 # the connection (blocking, CLIENT PAUSE) has to stop the lookahead or put them
 # back (rp.pos to the start of the first one not run; the buffer is compacted
-# only at the end of _run).
+# only at the end of _run). Consecutive requests parsed ahead whose keys share
+# a shard run under one hold of its lock (commands/batchhold.pxi).
 #
 # Clocks: one wall-clock read per batch of requests (now_ms, for expiry and
 # idle time) and one monotonic read per command (its time in cmdstats runs from
