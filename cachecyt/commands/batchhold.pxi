@@ -26,6 +26,7 @@
 # records of the writes that came before it.
 
 cdef uint8_t *g_bh_ok = NULL         # per command index: may run in a held run
+cdef int g_bh_ncmds = -1             # commands in the table when g_bh_ok was made
 cdef int64_t g_bh_shard = -1         # shard held for a run by this worker, -1 = none
 cdef uint64_t g_bh_owner = 0         # id of the client whose run holds it
 cdef wbuf_t g_bh_rec                 # the run's framed WAL records, LSNs not yet given
@@ -47,7 +48,7 @@ BH_EXCLUDED = {'sort', 'sort_ro', 'georadius', 'georadiusbymember', 'migrate', '
 cdef int bh_configure() except -1:
     """Which commands may run held: a Cython handler, exactly one key (argument
     1) and nothing that blocks, publishes or administers."""
-    global g_bh_ok
+    global g_bh_ok, g_bh_ncmds
     cdef int i
     cdef cmd_t *cmd
     if g_bh_ok == NULL:
@@ -62,6 +63,7 @@ cdef int bh_configure() except -1:
                 and not cmd.flags & (CF_BLOCKING | CF_ADMIN | CF_PUBSUB | CF_NOSCRIPT
                                      | CF_MOVABLE | CF_MONITOR_FIRST)):
             g_bh_ok[i] = 1
+    g_bh_ncmds = g_ncmds
     return 0
 
 
@@ -73,12 +75,11 @@ cdef inline bint bh_node_allows(Client c) noexcept:
             and not cc_atomic_load(&g_hdr.script_owner))
 
 
-cdef inline bint bh_may_hold(Client c) noexcept:
+cdef inline bint bh_may_hold(Client c) except -1:
     """The loaded request may run inside a held run."""
     cdef int idx
-    if g_bh_ok == NULL:
-        if bh_configure() < 0:
-            return False
+    if g_bh_ncmds != g_ncmds:                # first use, or commands registered since
+        bh_configure()
     idx = cmd_lookup(c.argv[0], c.argl[0])
     return idx >= 0 and g_bh_ok[idx] != 0 and bh_node_allows(c)
 
