@@ -15,7 +15,8 @@
 # ahead have left the parser: a command that must stop the loop without closing
 # the connection (blocking, CLIENT PAUSE) has to stop the lookahead or put them
 # back (rp.pos to the start of the first one not run; the buffer is compacted
-# only at the end of _run).
+# only at the end of _run). Consecutive requests parsed ahead whose keys share
+# a shard run under one hold of its lock (commands/batchhold.pxi).
 #
 # Clocks: one wall-clock read per batch of requests (now_ms, for expiry and
 # idle time) and one monotonic read per command (its time in cmdstats runs from
@@ -80,6 +81,7 @@ cdef class Client:
     cdef uint64_t q_argc[LOOKAHEAD]
     cdef uint64_t q_start[LOOKAHEAD + 1]      # where each request parsed ahead starts in rp.buf
     cdef slot_t *q_slot[LOOKAHEAD]
+    cdef uint32_t q_shard[LOOKAHEAD]          # shard of each one's key (commands/batchhold.pxi)
     cdef public int db
     cdef public uint64_t id
     cdef public object name                   # bytes or None
@@ -336,14 +338,12 @@ cdef class Client:
                 k += 1
             if k > 1:
                 self._prefetch(k)
-            for j in range(k):
-                if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
-                    break
-                self._load_queued(j)
-                self._execute_once()
-                if self.flags & CL_HELD:
-                    self._put_back(self.q_start[j + 1])
-                    break
+                try:
+                    self._run_queued(k)
+                finally:
+                    bh_release(self)                  # a held run ends with the lookahead
+            elif k == 1:
+                self._run_queued(k)
             if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_HELD):
                 break
             if r == 1:                               # a request not parsed ahead
@@ -372,6 +372,22 @@ cdef class Client:
             self.flags |= CL_CLOSE_ASAP
             free(self.out.p)
             self._reset_out()
+        return 0
+
+    cdef int _run_queued(self, uint64_t k) except -1:
+        """Run the k requests parsed ahead; consecutive ones on one shard run
+        held (commands/batchhold.pxi)."""
+        cdef uint64_t j
+        for j in range(k):
+            if self.flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP):
+                break
+            self._load_queued(j)
+            if k > 1:
+                bh_before(self, j, k)
+            self._execute_once()
+            if self.flags & CL_HELD:
+                self._put_back(self.q_start[j + 1])
+                break
         return 0
 
     cdef bytes _out_bytes(self):
@@ -510,8 +526,10 @@ cdef class Client:
             return
         for j in range(k):
             self.q_slot[j] = NULL
+            self.q_shard[j] = BH_NO_SHARD
             if self.q_argc[j] >= 2:
                 h = cc_hash(self.rp.buf + self.q_off[j * QARGS + 1], self.q_len[j * QARGS + 1])
+                self.q_shard[j] = shard_of(h)
                 self.q_slot[j] = home_slot_hint(h)
                 if self.q_slot[j] != NULL:
                     cc_prefetch(self.q_slot[j])

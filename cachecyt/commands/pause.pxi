@@ -106,8 +106,8 @@ cdef bint pause_holds(Client c, int idx) except -1:
     if mode == PAUSE_OFF:
         scr_cas(&g_hdr.pause_state, st, 0)       # ended: the next commands skip the check
         return False
-    if g_holding:
-        return False
+    if g_holding and not bh_collecting():
+        return False                     # EXEC / a script holding its shards runs on (a held run ends here)
     if mode == PAUSE_WRITE and not _pause_writes(c, idx):
         return False
     c.flags |= CL_PAUSED

@@ -451,14 +451,7 @@ cdef uint64_t wal_append(const char *payload, uint64_t n, uint32_t db, int64_t t
     memcpy(hdr + 16, &ts, 8)
     memcpy(hdr + 24, &db, 4)
     memcpy(hdr + 28, &kind, 4)
-    while True:
-        cc_lock(wal_mutex())
-        if g_pp.tail + total - cc_atomic_load(&g_pp.head) <= size:
-            break
-        cc_unlock(wal_mutex())
-        cc_atomic_store(&g_pp.sleeping, 1)  # make sure the drain runs
-        wake_supervisor()
-        usleep(200)
+    _wal_lock_room(total, size)
     lsn = g_pp.next_lsn
     g_pp.next_lsn = lsn + 1
     memcpy(hdr + 8, &lsn, 8)
@@ -470,6 +463,41 @@ cdef uint64_t wal_append(const char *payload, uint64_t n, uint32_t db, int64_t t
     if g_pp.appendfsync == FSYNC_ALWAYS or (g_pp.tail - g_pp.head) * 4 > size:
         wake_supervisor()                   # a commit to run, or a quarter full
     return lsn
+
+
+cdef inline void _wal_lock_room(uint64_t total, uint64_t size) noexcept nogil:
+    """Take the ring lock with room for total bytes; waits (back-pressure)
+    while the ring is full."""
+    while True:
+        cc_lock(wal_mutex())
+        if g_pp.tail + total - cc_atomic_load(&g_pp.head) <= size:
+            return
+        cc_unlock(wal_mutex())
+        cc_atomic_store(&g_pp.sleeping, 1)  # make sure the drain runs
+        wake_supervisor()
+        usleep(200)
+
+
+cdef uint64_t wal_append_run(char *recs, uint64_t n, uint64_t nrec) noexcept nogil:
+    """Append nrec records framed one after another in recs (n bytes, headers
+    complete but for the LSN, which is filled in here) under one ring lock;
+    returns the last LSN. The caller keeps n within half the ring."""
+    cdef uint64_t size = g_pp.ring_pages * PAGE_SIZE, lsn = 0, pos = 0, i
+    cdef uint32_t rlen
+    _wal_lock_room(n, size)
+    lsn = g_pp.next_lsn
+    for i in range(nrec):
+        memcpy(recs + pos + 8, &lsn, 8)
+        memcpy(&rlen, recs + pos, 4)
+        pos += rlen
+        lsn += 1
+    g_pp.next_lsn = lsn
+    ring_copy_in(g_pp.tail, recs, n)
+    cc_atomic_store(&g_pp.tail, g_pp.tail + n)
+    cc_unlock(wal_mutex())
+    if g_pp.appendfsync == FSYNC_ALWAYS or (g_pp.tail - g_pp.head) * 4 > size:
+        wake_supervisor()
+    return lsn - 1
 
 
 def ring_take(uint64_t maxbytes):
@@ -703,11 +731,15 @@ cdef int persist_end(Client c, int idx, uint64_t before, int held) except -1:
                 pass
             elif g_group_depth:
                 _group_add(raw, rawn, <uint32_t>c.db, c.now_ms)
+            elif bh_collecting():
+                lsn = bh_rec_add(raw, rawn, <uint32_t>c.db, c.now_ms)   # commands/batchhold.pxi
             else:
                 lsn = wal_append(raw, rawn, <uint32_t>c.db, c.now_ms)
                 if lsn:
                     c.wal_lsn = lsn
     if g_ho_nrec:
+        if bh_collecting():
+            bh_rec_flush()                      # the writer's record goes first
         handover_log(c)                         # the pops a push did for blocked clients
     if held == 1:
         shards_release()
@@ -900,7 +932,11 @@ cdef void wal_log_evict(uint64_t item, uint32_t s) noexcept nogil:
     if w.p == NULL:
         return
     _ser_head(&w, 2, "DEL", it)
-    if not w.oom:
+    if w.oom:
+        pass
+    elif bh_collecting() and <int64_t>s == g_bh_shard:
+        bh_rec_add(w.p, w.len, <uint32_t>_logical_db(it.db), cc_now_ms())   # after the run's writes
+    else:
         wal_append(w.p, w.len, <uint32_t>_logical_db(it.db), cc_now_ms())
     free(w.p)
 
