@@ -2,7 +2,7 @@
 # changing one means bumping LAYOUT_VERSION.
 
 cdef enum:
-    LAYOUT_VERSION = 7
+    LAYOUT_VERSION = 8
     PAGE_SHIFT = 16
     PAGE_SIZE = 65536            # bytes per arena page; also the largest chunk
     BLOCK_SHIFT = 12
