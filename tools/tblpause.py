@@ -12,11 +12,13 @@ shard this is the pause a node with 64 shards sees at 64*K keys. Also prints the
 99th and 99.9th percentile.
 
 With --server, a node (2 workers, from this tree and then from the baseline
-tree DIR if given) gets --keys SETs of random new keys from redis-benchmark
-(-P 16, 4 connections) while one redis-py connection sends GETs one at a time
+tree DIR if given) gets --keys SETs of new keys
+(one connection, pipelines of 1000, paced at --rate keys/s so that the
+node is not saturated) while one redis-py connection sends GETs one at a time
 and times each (wall clock: a shared machine adds its own noise, so compare
 the two builds in the same run). Prints the GET latency percentiles, the
-maximum and how many took over 1 ms and 5 ms. Not shipped: a developer tool."""
+maximum and how many took over 1 ms and 5 ms, and the commands the node
+itself timed over 1 ms (SLOWLOG, which counts no queueing). Not shipped: a developer tool."""
 import argparse
 import os
 import sys
@@ -27,7 +29,25 @@ from cachecyt import _core, config
 from cachecyt.commands import registry
 
 
-def server_run(root, name, nkeys):
+LOADER = r'''
+import socket, sys, time
+port, n, rate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection(('127.0.0.1', port))
+batch, start, done = 1000, time.monotonic(), 0
+while done < n:
+    s.sendall(b''.join(b'*3\r\n$3\r\nSET\r\n$14\r\nkey:%010d\r\n$1\r\nv\r\n' % (done + i)
+                       for i in range(batch)))
+    got = 0
+    while got < batch:
+        got += s.recv(65536).count(b'\n')
+    done += batch
+    ahead = done / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)
+'''
+
+
+def server_run(root, name, nkeys, rate):
     """GET latencies (ns) on a node from tree `root` while nkeys SETs of new keys run."""
     import subprocess
 
@@ -38,9 +58,9 @@ def server_run(root, name, nkeys):
         server = bench.start_cachecyt(2, started=started, root=root, name=name)
         r = redis.Redis(port=server.port)
         r.set('probe', 'x')
-        load = subprocess.Popen(['redis-benchmark', '-p', str(server.port), '-t', 'set', '-n', str(nkeys),
-                                 '-r', '1000000000', '-P', '16', '-c', '4', '-d', '8', '-q'],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r.config_set('slowlog-log-slower-than', 1000)
+        r.config_set('slowlog-max-len', 100000)
+        load = subprocess.Popen([sys.executable, '-c', LOADER, str(server.port), str(nkeys), str(rate)])
         times = []
         clock = time.perf_counter_ns
         while load.poll() is None:
@@ -48,7 +68,8 @@ def server_run(root, name, nkeys):
             r.get('probe')
             times.append(clock() - t0)
         keys = r.dbsize()
-        return times, keys
+        slow = [e['duration'] for e in r.slowlog_get(100000)]
+        return times, keys, slow
     finally:
         for s in started:
             s.stop()
@@ -60,13 +81,15 @@ def server_main(args):
     if args.baseline:
         trees.append(('base', os.path.abspath(args.baseline)))
     for name, root in trees:
-        times, keys = server_run(root, name, args.keys)
+        times, keys, slow = server_run(root, name, args.keys, args.rate)
         times.sort()
         n = len(times)
         print(f"{name}: {n} GETs during {args.keys} SETs ({keys} keys): p50 {times[n // 2] / 1e3:.0f} us, "
               f"p99 {times[n * 99 // 100] / 1e3:.0f} us, p99.9 {times[n * 999 // 1000] / 1e3:.0f} us, "
               f"max {times[-1] / 1e6:.1f} ms, >1 ms: {sum(t > 1e6 for t in times)}, "
-              f">5 ms: {sum(t > 5e6 for t in times)}", flush=True)
+              f">5 ms: {sum(t > 5e6 for t in times)}; commands the node timed over 1 ms "
+              f"(SLOWLOG): {len(slow)}, over 5 ms: {sum(d > 5000 for d in slow)}, "
+              f"longest {max(slow, default=0) / 1e3:.1f} ms", flush=True)
     return 0
 
 
@@ -76,6 +99,7 @@ def main(argv=None):
     ap.add_argument('--keys', type=int, default=1600000)
     ap.add_argument('--server', action='store_true', help='measure GET latency on a node instead')
     ap.add_argument('--baseline', default=None, help='with --server: the other source tree')
+    ap.add_argument('--rate', type=int, default=150000, help='with --server: keys loaded per second')
     ap.add_argument('--pages', type=int, default=8192)
     ap.add_argument('--slow', type=int, default=500, help='print requests over this many us')
     ap.add_argument('--step', type=int, default=None, help='slots copied per step of a table build')

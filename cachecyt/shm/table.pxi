@@ -10,7 +10,6 @@
 #   table_t directory, so no table needs a contiguous region larger than a page.
 #   Growth (load > 0.7) and shrink (load < 0.1) build a new table and switch
 #   shard.table_off in one store; a dead writer leaves the old table intact.
-#   A shard whose last entry goes returns to MIN_TABLE slots at once.
 #
 # Growing without a pause (docs/adr/0023-shard-tables-grow-in-steps.md)
 #   A table of up to g_tbl_once slots is rebuilt at once (tens of microseconds).
@@ -32,8 +31,10 @@
 #   then finds it present and skips it). When build_pos passes the last slot,
 #   (B1) says the new table holds everything: one store makes it current, as an
 #   at-once rebuild does, so SCAN and the snapshot walk keep their guarantees.
-#   A growth starts at load 0.7 and is over after about slots / g_tbl_step
-#   writes, so the current table never passes ~0.72. A shrink that inserts
+#   A growth starts at load 0.7 and is over after about slots / 512 (zeroing)
+#   + slots / g_tbl_step writes, so the current table stays under ~0.71. A
+#   shard whose last entry goes returns to MIN_TABLE at once; a shrink that
+#   deletes outran starts at the next delete or expiry visit. A shrink that inserts
 #   overtake (the new table would pass 0.7) is dropped. A dead owner's repair
 #   drops the table being built (it may hold half a step).
 #
@@ -76,7 +77,7 @@ cdef void _dbg_check_held(shard_t *sh) noexcept nogil:
 
 cdef enum:
     TBL_ONCE_SLOTS = 8192        # tables up to this many slots are rebuilt at once (~100 us)
-    TBL_STEP_SLOTS = 64          # slots of the current table copied per step of a build
+    TBL_STEP_SLOTS = 128         # slots of the current table copied per step (~2-5 us)
     TBL_IDLE_STEPS = 32          # steps the expiry cycle takes in a shard being built
     TBL_ZERO_BYTES = 16384       # bytes of a new table zeroed per step (first use of fresh
                                  # pages costs page faults: a whole block took ~0.15 ms)

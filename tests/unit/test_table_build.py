@@ -318,6 +318,27 @@ def test_the_expiry_cycle_finishes_a_build_nobody_writes_to(one_shard):
     check_model(model)
 
 
+def test_the_expiry_cycle_goes_on_shrinking_a_table_deletes_outran(one_shard):
+    model = {}
+    for i in range(2000):
+        assert _core._test_store(b'x:%d' % i, b'x')
+        model[b'x:%d' % i] = b'x'
+    while _core._test_build_step(0, 16):
+        pass
+    _core._test_table_tuning(step=1)          # shrinks slower than the deletes
+    for k in list(model)[:1900]:
+        assert _core._test_delete(k)
+        del model[k]
+    assert building() is not None
+    cycles = 0
+    while building() is not None or _core._test_shard_info(0)['slots'] > 10 * len(model):
+        _core._test_expire_cycle()
+        cycles += 1
+        assert cycles < 2000
+    assert _core._test_shard_info(0)['slots'] <= 1024
+    check_model(model)
+
+
 def test_a_dead_owner_repair_drops_the_build_and_keeps_the_keys(one_shard):
     model = {}
     fill_until_building(b'd', model)
@@ -352,8 +373,8 @@ def test_default_thresholds_build_big_tables_in_steps():
             assert _core._test_store(b'd:%d' % (i + more), b'x')
             more += 1
         assert _core._test_shard_info(0)['slots'] == 16384
-        # 16 parts of 16 KiB to zero, then 8192 / 64 copy steps
-        assert more == 16 + 8192 // 64
+        # 16 parts of 16 KiB to zero, then 8192 / 128 copy steps
+        assert more == 16 + 8192 // 128
         for j in range(i + more):
             assert _core._test_find(b'd:%d' % j) == b'x'
     finally:
