@@ -200,6 +200,7 @@ cdef _walk_shard(uint32_t s, list errors, dict live, set reached, list keys, lis
             expires[it.db] += 1
     if used != sh.count:
         errors.append(f"shard {s}: count {sh.count} != {used} occupied slots")
+    _tbl_check_build(s, errors, live, reached)      # shm/table.pxi: a table being built
     return complete
 
 

@@ -9,10 +9,13 @@ cdef enum:
 
 cdef uint64_t shard_expire_step_locked(uint32_t s, int64_t now_ms, uint64_t *with_ttl) noexcept nogil:
     cdef shard_t *sh = shard_at(s)
-    cdef table_t *t = shard_table(sh)
-    cdef uint64_t i = sh.expire_cursor & t.mask, seen = 0, n = 0
+    cdef table_t *t
+    cdef uint64_t i, seen = 0, n = 0
     cdef slot_t *sl
     cdef item_t *it
+    tbl_idle_step_locked(sh)              # shm/table.pxi: a table being built gets on
+    t = shard_table(sh)
+    i = sh.expire_cursor & t.mask
     while seen < EXPIRE_STEP and seen <= t.mask:
         sl = tbl_slot(t, i)
         seen += 1

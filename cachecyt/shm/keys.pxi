@@ -97,7 +97,7 @@ cdef int key_store_locked(kref_t *k, uint64_t item) noexcept nogil:
     if old:
         if IT(old).expire_ms:
             ds.expires -= 1
-        tbl_slot(shard_table(sh), <uint64_t>k.slot).item = item
+        tbl_replace_locked(sh, <uint64_t>k.slot, item)
         item_free(old)
     else:
         if not tn_key_admit(k.pdb):           # shm/tenantmem.pxi: counts it, or over the key quota

@@ -151,7 +151,9 @@ ctypedef struct shard_t:
     uint64_t repairs             # times rebuilt after a dead lock owner; shard lock
     uint64_t del_version         # highest version of an item deleted from the shard (WATCH); shard lock
     uint64_t watch_mark          # highest mark a WATCH of an absent key took here; shard lock
-    uint64_t pad[2]
+    uint64_t build_off           # -> table_t being built to replace table_off, 0 = none; shard lock
+    int64_t build_pos            # < 0: 16 KiB parts of build_off still to zero; else the next slot of
+                                 # table_off to copy (shm/table.pxi "Growing without a pause"); shard lock
 
 ctypedef struct table_t:
     uint64_t mask                # slots - 1
