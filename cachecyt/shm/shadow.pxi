@@ -32,6 +32,8 @@
 # sketch is swapped only under every shard lock). A worker dying while holding
 # the shadow lock leaves the window where it was; eviction goes on.
 
+from libc.math cimport sqrt
+
 ctypedef struct shadow_t:
     uint64_t real_keys           # keys of the real cache the miniatures were sized for
     uint64_t tick                # sampled accesses so far
@@ -39,7 +41,7 @@ ctypedef struct shadow_t:
     uint32_t n                   # miniatures
     uint32_t cap                 # keys each holds
     uint64_t mini[8]             # chunk offsets
-    uint64_t score[8]            # hits, halved every period
+    uint64_t score[8]            # hits, losing 1/8 every period
 
 ctypedef struct mini_t:          # then mentry_t[nslots], uint16 ring[nslots], uint16 index[mask + 1]
     uint32_t permille            # window share
@@ -78,6 +80,7 @@ cdef uint32_t g_shadow_decay = 3           # scores lose score >> decay each per
 cdef uint32_t g_shadow_max_cap = 1000      # simulated keys at most (a cache of more is sampled)
 cdef uint32_t g_shadow_margin = 63         # a share must beat the current one by score >> margin
 cdef bint g_shadow_exact_clock = False     # order ties by access count instead of the item clock
+cdef uint32_t g_shadow_noise = 0           # stay unless the best beats the current share by noise/10 sqrt(score)
 
 
 cdef inline mentry_t *_me(mini_t *m, uint32_t i) noexcept nogil:
@@ -317,11 +320,20 @@ cdef void _shadow_pick(shadow_t *sh) noexcept nogil:
             best = i
         if m.permille == g_hdr.window_permille:
             cur = i
-    if cur < sh.n and sh.score[best] <= sh.score[cur] + (sh.score[cur] >> g_shadow_margin):
-        best = cur                       # not better by the margin: stay
+    if cur < sh.n and _shadow_stays(sh, best, cur):
+        best = cur
     sh.next_pick = sh.tick + <uint64_t>g_shadow_period * (sh.cap if sh.cap > 64 else 64)
     if not g_window_fixed and _mini(sh, best).permille != g_hdr.window_permille:
         evict_window_set(_mini(sh, best).permille)      # shm/evict.pxi
+
+
+cdef bint _shadow_stays(shadow_t *sh, uint32_t best, uint32_t cur) noexcept nogil:
+    """True when the current share should be kept although `best` scored more."""
+    if sh.score[best] <= sh.score[cur] + (sh.score[cur] >> g_shadow_margin):
+        return True
+    # off by default: measured, it trades rows (ADR 12, fourth pass)
+    return g_shadow_noise != 0 and (<double>(sh.score[best] - sh.score[cur])
+                                    <= g_shadow_noise * 0.1 * sqrt(<double>sh.score[cur]))
 
 
 cdef void _shadow_free(uint64_t off) noexcept nogil:
@@ -398,10 +410,12 @@ def _test_shadow_state():
             'counts': [_mini(sh, i).count for i in range(sh.n)]}
 
 
-def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None):
+def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None,
+                      noise=None, sketch_period=None):
     """Set this process's shadow parameters (taken when the miniatures are made);
     returns the current ones. For measuring variants offline."""
     global g_shadow_n, g_shadow_period, g_shadow_decay, g_shadow_max_cap, g_shadow_margin, g_shadow_exact_clock
+    global g_shadow_noise, g_sketch_period
     cdef uint32_t i
     if shares is not None:
         if not 1 <= len(shares) <= SHADOW_MAX_N:
@@ -417,10 +431,15 @@ def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin
         g_shadow_margin = margin
     if exact_clock is not None:
         g_shadow_exact_clock = exact_clock
+    if noise is not None:
+        g_shadow_noise = noise
+    if sketch_period is not None:
+        g_sketch_period = sketch_period
     if max_cap is not None:
         if not 1 <= max_cap <= SHADOW_MAX_CAP:
             raise ValueError('max_cap out of range')
         g_shadow_max_cap = max_cap
     return {'shares': [g_shadow_shares[i] for i in range(g_shadow_n)], 'period': g_shadow_period,
             'decay': g_shadow_decay, 'max_cap': g_shadow_max_cap, 'margin': g_shadow_margin,
-            'exact_clock': g_shadow_exact_clock}
+            'exact_clock': g_shadow_exact_clock, 'noise': g_shadow_noise,
+            'sketch_period': g_sketch_period}

@@ -57,3 +57,21 @@ def test_a_shrinking_window_admits_its_keys_to_the_main_part():
                                             warm=(first, 990))
     assert state['window_flagged'] < 40, state
     assert switched > fixed - 2, (switched, fixed)
+
+
+def test_a_noise_bar_keeps_the_window_where_it_is():
+    """With the replay's bar on moves (the best share must beat the current
+    one by more than the counting noise, here 100 x sqrt(score)), the sliding
+    trace that takes the window past 50% leaves it at its start; off again
+    (the default), it moves."""
+    from cachecyt import _core
+    trace = sliding()
+    state = {}
+    _core._test_shadow_tune(noise=1000)
+    try:
+        traces_replay.core_hit_ratio(trace, 100, 'allkeys-adaptive', state=state)
+    finally:
+        _core._test_shadow_tune(noise=0)
+    assert state['window_permille'] == 10, state
+    traces_replay.core_hit_ratio(trace, 100, 'allkeys-adaptive', state=state)
+    assert state['window_permille'] >= 500, state
