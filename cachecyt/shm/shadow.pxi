@@ -53,7 +53,7 @@ ctypedef struct mini_t:          # then mentry_t[nslots], uint16 ring[nslots], u
     uint32_t mask                # index slots - 1
     uint32_t free                # first free entry + 1, chained through .last; 0 = none
     uint32_t used                # entries ever handed out
-    uint32_t pad
+    uint32_t streak              # choices in a row this miniature scored best
     uint64_t hits                # since the last choice
     uint64_t rng                 # its own random sequence: the real sampling's stays untouched
 
@@ -80,6 +80,8 @@ cdef uint32_t g_shadow_decay = 3           # scores lose score >> decay each per
 cdef uint32_t g_shadow_max_cap = 1000      # simulated keys at most (a cache of more is sampled)
 cdef uint32_t g_shadow_margin = 63         # a share must beat the current one by score >> margin
 cdef bint g_shadow_exact_clock = False     # order ties by access count instead of the item clock
+cdef uint32_t g_shadow_first = 4           # the first choice after this many sampled accesses a key
+cdef uint32_t g_shadow_confirm = 1         # choices in a row a new share must score best to be taken
 cdef uint32_t g_shadow_noise = 0           # stay unless the best beats the current share by noise/10 sqrt(score)
 
 
@@ -320,7 +322,10 @@ cdef void _shadow_pick(shadow_t *sh) noexcept nogil:
             best = i
         if m.permille == g_hdr.window_permille:
             cur = i
-    if cur < sh.n and _shadow_stays(sh, best, cur):
+    for i in range(sh.n):
+        m = _mini(sh, i)
+        m.streak = m.streak + 1 if i == best else 0
+    if cur < sh.n and (_shadow_stays(sh, best, cur) or _mini(sh, best).streak < g_shadow_confirm):
         best = cur
     sh.next_pick = sh.tick + <uint64_t>g_shadow_period * (sh.cap if sh.cap > 64 else 64)
     if not g_window_fixed and _mini(sh, best).permille != g_hdr.window_permille:
@@ -369,7 +374,7 @@ cdef void shadow_fit(uint64_t real_keys) noexcept nogil:
     sh.real_keys = real_keys
     sh.cap = <uint32_t>cap
     sh.n = g_shadow_n
-    sh.next_pick = <uint64_t>g_shadow_period * (cap if cap > 64 else 64)
+    sh.next_pick = <uint64_t>g_shadow_first * (cap if cap > 64 else 64)
     for i in range(sh.n):
         sh.mini[i] = _mini_make(<uint32_t>cap, g_shadow_shares[i])
         if sh.mini[i] == 0:
@@ -411,11 +416,11 @@ def _test_shadow_state():
 
 
 def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None,
-                      noise=None, sketch_period=None):
+                      noise=None, sketch_period=None, first=None, confirm=None):
     """Set this process's shadow parameters (taken when the miniatures are made);
     returns the current ones. For measuring variants offline."""
     global g_shadow_n, g_shadow_period, g_shadow_decay, g_shadow_max_cap, g_shadow_margin, g_shadow_exact_clock
-    global g_shadow_noise, g_sketch_period
+    global g_shadow_noise, g_sketch_period, g_shadow_first, g_shadow_confirm
     cdef uint32_t i
     if shares is not None:
         if not 1 <= len(shares) <= SHADOW_MAX_N:
@@ -433,6 +438,10 @@ def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin
         g_shadow_exact_clock = exact_clock
     if noise is not None:
         g_shadow_noise = noise
+    if first is not None:
+        g_shadow_first = first
+    if confirm is not None:
+        g_shadow_confirm = confirm
     if sketch_period is not None:
         g_sketch_period = sketch_period
     if max_cap is not None:
@@ -441,5 +450,5 @@ def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin
         g_shadow_max_cap = max_cap
     return {'shares': [g_shadow_shares[i] for i in range(g_shadow_n)], 'period': g_shadow_period,
             'decay': g_shadow_decay, 'max_cap': g_shadow_max_cap, 'margin': g_shadow_margin,
-            'exact_clock': g_shadow_exact_clock, 'noise': g_shadow_noise,
+            'exact_clock': g_shadow_exact_clock, 'noise': g_shadow_noise, 'first': g_shadow_first, 'confirm': g_shadow_confirm,
             'sketch_period': g_sketch_period}
