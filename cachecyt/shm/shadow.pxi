@@ -32,6 +32,8 @@
 # sketch is swapped only under every shard lock). A worker dying while holding
 # the shadow lock leaves the window where it was; eviction goes on.
 
+from libc.math cimport sqrt
+
 ctypedef struct shadow_t:
     uint64_t real_keys           # keys of the real cache the miniatures were sized for
     uint64_t tick                # sampled accesses so far
@@ -39,7 +41,7 @@ ctypedef struct shadow_t:
     uint32_t n                   # miniatures
     uint32_t cap                 # keys each holds
     uint64_t mini[8]             # chunk offsets
-    uint64_t score[8]            # hits, halved every period
+    uint64_t score[8]            # hits, losing 1/8 every period
 
 ctypedef struct mini_t:          # then mentry_t[nslots], uint16 ring[nslots], uint16 index[mask + 1]
     uint32_t permille            # window share
@@ -51,7 +53,7 @@ ctypedef struct mini_t:          # then mentry_t[nslots], uint16 ring[nslots], u
     uint32_t mask                # index slots - 1
     uint32_t free                # first free entry + 1, chained through .last; 0 = none
     uint32_t used                # entries ever handed out
-    uint32_t pad
+    uint32_t streak              # choices in a row this miniature scored best
     uint64_t hits                # since the last choice
     uint64_t rng                 # its own random sequence: the real sampling's stays untouched
 
@@ -78,6 +80,9 @@ cdef uint32_t g_shadow_decay = 3           # scores lose score >> decay each per
 cdef uint32_t g_shadow_max_cap = 1000      # simulated keys at most (a cache of more is sampled)
 cdef uint32_t g_shadow_margin = 63         # a share must beat the current one by score >> margin
 cdef bint g_shadow_exact_clock = False     # order ties by access count instead of the item clock
+cdef uint32_t g_shadow_first = 4           # the first choice after this many sampled accesses a key
+cdef uint32_t g_shadow_confirm = 1         # choices in a row a new share must score best to be taken
+cdef uint32_t g_shadow_noise = 0           # stay unless the best beats the current share by noise/10 sqrt(score)
 
 
 cdef inline mentry_t *_me(mini_t *m, uint32_t i) noexcept nogil:
@@ -317,11 +322,23 @@ cdef void _shadow_pick(shadow_t *sh) noexcept nogil:
             best = i
         if m.permille == g_hdr.window_permille:
             cur = i
-    if cur < sh.n and sh.score[best] <= sh.score[cur] + (sh.score[cur] >> g_shadow_margin):
-        best = cur                       # not better by the margin: stay
+    for i in range(sh.n):
+        m = _mini(sh, i)
+        m.streak = m.streak + 1 if i == best else 0
+    if cur < sh.n and (_shadow_stays(sh, best, cur) or _mini(sh, best).streak < g_shadow_confirm):
+        best = cur
     sh.next_pick = sh.tick + <uint64_t>g_shadow_period * (sh.cap if sh.cap > 64 else 64)
     if not g_window_fixed and _mini(sh, best).permille != g_hdr.window_permille:
         evict_window_set(_mini(sh, best).permille)      # shm/evict.pxi
+
+
+cdef bint _shadow_stays(shadow_t *sh, uint32_t best, uint32_t cur) noexcept nogil:
+    """True when the current share should be kept although `best` scored more."""
+    if sh.score[best] <= sh.score[cur] + (sh.score[cur] >> g_shadow_margin):
+        return True
+    # off by default: measured, it trades rows (ADR 12, fourth pass)
+    return g_shadow_noise != 0 and (<double>(sh.score[best] - sh.score[cur])
+                                    <= g_shadow_noise * 0.1 * sqrt(<double>sh.score[cur]))
 
 
 cdef void _shadow_free(uint64_t off) noexcept nogil:
@@ -357,7 +374,7 @@ cdef void shadow_fit(uint64_t real_keys) noexcept nogil:
     sh.real_keys = real_keys
     sh.cap = <uint32_t>cap
     sh.n = g_shadow_n
-    sh.next_pick = <uint64_t>g_shadow_period * (cap if cap > 64 else 64)
+    sh.next_pick = <uint64_t>g_shadow_first * (cap if cap > 64 else 64)
     for i in range(sh.n):
         sh.mini[i] = _mini_make(<uint32_t>cap, g_shadow_shares[i])
         if sh.mini[i] == 0:
@@ -398,10 +415,12 @@ def _test_shadow_state():
             'counts': [_mini(sh, i).count for i in range(sh.n)]}
 
 
-def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None):
+def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin=None, exact_clock=None,
+                      noise=None, sketch_period=None, first=None, confirm=None):
     """Set this process's shadow parameters (taken when the miniatures are made);
     returns the current ones. For measuring variants offline."""
     global g_shadow_n, g_shadow_period, g_shadow_decay, g_shadow_max_cap, g_shadow_margin, g_shadow_exact_clock
+    global g_shadow_noise, g_sketch_period, g_shadow_first, g_shadow_confirm
     cdef uint32_t i
     if shares is not None:
         if not 1 <= len(shares) <= SHADOW_MAX_N:
@@ -417,10 +436,19 @@ def _test_shadow_tune(shares=None, period=None, decay=None, max_cap=None, margin
         g_shadow_margin = margin
     if exact_clock is not None:
         g_shadow_exact_clock = exact_clock
+    if noise is not None:
+        g_shadow_noise = noise
+    if first is not None:
+        g_shadow_first = first
+    if confirm is not None:
+        g_shadow_confirm = confirm
+    if sketch_period is not None:
+        g_sketch_period = sketch_period
     if max_cap is not None:
         if not 1 <= max_cap <= SHADOW_MAX_CAP:
             raise ValueError('max_cap out of range')
         g_shadow_max_cap = max_cap
     return {'shares': [g_shadow_shares[i] for i in range(g_shadow_n)], 'period': g_shadow_period,
             'decay': g_shadow_decay, 'max_cap': g_shadow_max_cap, 'margin': g_shadow_margin,
-            'exact_clock': g_shadow_exact_clock}
+            'exact_clock': g_shadow_exact_clock, 'noise': g_shadow_noise, 'first': g_shadow_first, 'confirm': g_shadow_confirm,
+            'sketch_period': g_sketch_period}

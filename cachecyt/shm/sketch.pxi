@@ -24,6 +24,7 @@ cdef enum:
     SKETCH_PERIOD = 10           # halve after this many increments per key of capacity
 
 cdef uint64_t g_sketch_keys = 0  # this process: size the sketch for this many keys (offline replay)
+cdef uint64_t g_sketch_period = SKETCH_PERIOD   # increments a key of capacity between halvings
 
 
 cdef inline uint8_t *_sketch_block(uint64_t h) noexcept nogil:
@@ -175,7 +176,7 @@ cdef void _sketch_installed(uint64_t d) noexcept nogil:
     """Settings that go with the sketch now in place."""
     cdef uint64_t blocks = (<uint64_t *>P(d))[0]
     g_hdr.sketch_blocks = blocks     # for INFO and the walk; readers use dir[0]
-    g_hdr.sketch_period = SKETCH_PERIOD * blocks * 16
+    g_hdr.sketch_period = g_sketch_period * blocks * 16
     g_hdr.sketch_adds = 0
 
 

@@ -6,6 +6,8 @@ import os
 import random
 import sys
 
+import pytest
+
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tools')
 sys.path.insert(0, TOOLS)
 
@@ -57,3 +59,23 @@ def test_a_shrinking_window_admits_its_keys_to_the_main_part():
                                             warm=(first, 990))
     assert state['window_flagged'] < 40, state
     assert switched > fixed - 2, (switched, fixed)
+
+
+
+@pytest.mark.parametrize('bar', [{'noise': 1000}, {'confirm': 1000}])
+def test_a_bar_on_moves_keeps_the_window_where_it_is(bar):
+    """With one of the replay's bars on moves (the best share must beat the
+    current one by more than 100 x sqrt(score), or score best at 1000 choices
+    in a row), the sliding trace that takes the window past 50% leaves it at
+    its start; with the defaults again (the policy as shipped), it moves."""
+    from cachecyt import _core
+    trace = sliding()
+    state = {}
+    _core._test_shadow_tune(**bar)
+    try:
+        traces_replay.core_hit_ratio(trace, 100, 'allkeys-adaptive', state=state)
+    finally:
+        _core._test_shadow_tune(noise=0, confirm=1)
+    assert state['window_permille'] == 10, state
+    traces_replay.core_hit_ratio(trace, 100, 'allkeys-adaptive', state=state)
+    assert state['window_permille'] >= 500, state
